@@ -29,10 +29,11 @@ int addr_domain_valid(const char *domain, const char **error_r)
 		const char *start = p;
 		for (; *p != '\0' && *p != '.'; p++, n++) {
 			unsigned char c = (unsigned char)*p;
-			bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-				  c == '-' || c >= 0x80;
+			bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			          (c >= '0' && c <= '9') || c == '-' || c >= 0x80;
 			if (!ok) {
-				*error_r = "domain contains a character other than letters, digits, '-' and '.'";
+				*error_r =
+				    "domain contains a character other than letters, digits, '-' and '.'";
 				return -1;
 			}
 		}

@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <unistd.h>
 
 enum config_type { CONFIG_STR, CONFIG_INT, CONFIG_SIZE, CONFIG_TIME, CONFIG_BOOL, CONFIG_ENUM, CONFIG_LIST };
 
@@ -24,48 +26,48 @@ struct config_setting {
 #define BIG      INT64_C(1) << 50
 
 static const struct config_setting settings[] = {
-	{"role", CONFIG_ENUM, "primary", F(role), 0, 0, "primary|secondary"},
-	{"myhostname", CONFIG_STR, "", F(myhostname), 0, 0, NULL},
-	{"mydomain", CONFIG_STR, "", F(mydomain), 0, 0, NULL},
-	{"database", CONFIG_STR, "/var/lib/mxd/mxd.db", F(database), 0, 0, NULL},
-	{"queue_directory", CONFIG_STR, "/var/spool/mxd", F(queue_directory), 0, 0, NULL},
-	{"maillog_file", CONFIG_STR, "", F(maillog_file), 0, 0, NULL},
-	{"syslog_name", CONFIG_STR, "mxd", F(syslog_name), 0, 0, NULL},
-	{"mail_owner", CONFIG_STR, "mxd", F(mail_owner), 0, 0, NULL},
-	{"debug", CONFIG_BOOL, "no", F(debug), 0, 0, NULL},
-	{"resolver", CONFIG_STR, "", F(resolver), 0, 0, NULL},
+    {"role", CONFIG_ENUM, "primary", F(role), 0, 0, "primary|secondary"},
+    {"myhostname", CONFIG_STR, "", F(myhostname), 0, 0, NULL},
+    {"mydomain", CONFIG_STR, "", F(mydomain), 0, 0, NULL},
+    {"database", CONFIG_STR, "/var/lib/mxd/mxd.db", F(database), 0, 0, NULL},
+    {"queue_directory", CONFIG_STR, "/var/spool/mxd", F(queue_directory), 0, 0, NULL},
+    {"maillog_file", CONFIG_STR, "", F(maillog_file), 0, 0, NULL},
+    {"syslog_name", CONFIG_STR, "mxd", F(syslog_name), 0, 0, NULL},
+    {"mail_owner", CONFIG_STR, "mxd", F(mail_owner), 0, 0, NULL},
+    {"debug", CONFIG_BOOL, "no", F(debug), 0, 0, NULL},
+    {"resolver", CONFIG_STR, "", F(resolver), 0, 0, NULL},
 
-	{"smtpd_listen", CONFIG_LIST, "0.0.0.0:25", F(smtpd_listen), 0, 0, NULL},
-	{"smtpd_banner", CONFIG_STR, "$myhostname ESMTP mxd", F(smtpd_banner), 0, 0, NULL},
-	{"mynetworks", CONFIG_LIST, "127.0.0.0/8, [::1]/128", F(mynetworks), 0, 0, NULL},
-	{"message_size_limit", CONFIG_SIZE, "10240000", F(message_size_limit), 1024, INT64_C(1) << 31, NULL},
-	{"smtpd_recipient_limit", CONFIG_INT, "1000", F(smtpd_recipient_limit), 1, 100000, NULL},
-	{"smtpd_client_connection_limit", CONFIG_INT, "50", F(smtpd_client_connection_limit), 1, 1000000, NULL},
-	{"smtpd_connection_limit", CONFIG_INT, "20000", F(smtpd_connection_limit), 1, 1000000, NULL},
-	{"smtpd_timeout", CONFIG_TIME, "300s", F(smtpd_timeout), 1, 86400, "s"},
-	{"smtpd_hard_error_limit", CONFIG_INT, "20", F(smtpd_hard_error_limit), 1, 10000, NULL},
-	{"hopcount_limit", CONFIG_INT, "50", F(hopcount_limit), 1, 1000, NULL},
-	{"smtpd_tls_cert_file", CONFIG_STR, "", F(smtpd_tls_cert_file), 0, 0, NULL},
-	{"smtpd_tls_key_file", CONFIG_STR, "", F(smtpd_tls_key_file), 0, 0, NULL},
-	{"recipient_delimiter", CONFIG_STR, "+", F(recipient_delimiter), 0, 0, NULL},
+    {"smtpd_listen", CONFIG_LIST, "0.0.0.0:25", F(smtpd_listen), 0, 0, NULL},
+    {"smtpd_banner", CONFIG_STR, "$myhostname ESMTP mxd", F(smtpd_banner), 0, 0, NULL},
+    {"mynetworks", CONFIG_LIST, "127.0.0.0/8, [::1]/128", F(mynetworks), 0, 0, NULL},
+    {"message_size_limit", CONFIG_SIZE, "10240000", F(message_size_limit), 1024, INT64_C(1) << 31, NULL},
+    {"smtpd_recipient_limit", CONFIG_INT, "1000", F(smtpd_recipient_limit), 1, 100000, NULL},
+    {"smtpd_client_connection_limit", CONFIG_INT, "50", F(smtpd_client_connection_limit), 1, 1000000, NULL},
+    {"smtpd_connection_limit", CONFIG_INT, "20000", F(smtpd_connection_limit), 1, 1000000, NULL},
+    {"smtpd_timeout", CONFIG_TIME, "300s", F(smtpd_timeout), 1, 86400, "s"},
+    {"smtpd_hard_error_limit", CONFIG_INT, "20", F(smtpd_hard_error_limit), 1, 10000, NULL},
+    {"hopcount_limit", CONFIG_INT, "50", F(hopcount_limit), 1, 1000, NULL},
+    {"smtpd_tls_cert_file", CONFIG_STR, "", F(smtpd_tls_cert_file), 0, 0, NULL},
+    {"smtpd_tls_key_file", CONFIG_STR, "", F(smtpd_tls_key_file), 0, 0, NULL},
+    {"recipient_delimiter", CONFIG_STR, "+", F(recipient_delimiter), 0, 0, NULL},
 
-	{"queue_run_delay", CONFIG_TIME, "300s", F(queue_run_delay), 1, 86400, "s"},
-	{"minimal_backoff_time", CONFIG_TIME, "300s", F(minimal_backoff_time), 1, 86400 * 7, "s"},
-	{"maximal_backoff_time", CONFIG_TIME, "4000s", F(maximal_backoff_time), 1, 86400 * 7, "s"},
-	{"maximal_queue_lifetime", CONFIG_TIME, "5d", F(maximal_queue_lifetime), 0, 86400 * 100, "d"},
-	{"delay_warning_time", CONFIG_TIME, "0h", F(delay_warning_time), 0, 86400 * 100, "h"},
-	{"relayhost", CONFIG_STR, "", F(relayhost), 0, 0, NULL},
-	{"default_destination_concurrency_limit", CONFIG_INT, "10", F(default_destination_concurrency_limit), 1,
-	 10000, NULL},
-	{"smtp_concurrency_limit", CONFIG_INT, "100", F(smtp_concurrency_limit), 1, 100000, NULL},
-	{"smtp_connect_timeout", CONFIG_TIME, "30s", F(smtp_connect_timeout), 1, 3600, "s"},
-	{"smtp_helo_timeout", CONFIG_TIME, "300s", F(smtp_helo_timeout), 1, 3600, "s"},
-	{"smtp_data_timeout", CONFIG_TIME, "600s", F(smtp_data_timeout), 1, 3600, "s"},
-	{"smtp_helo_name", CONFIG_STR, "$myhostname", F(smtp_helo_name), 0, 0, NULL},
-	{"smtp_tls_security_level", CONFIG_ENUM, "may", F(smtp_tls_security_level), 0, 0,
-	 "none|may|encrypt|verify"},
-	{"smtp_tls_CAfile", CONFIG_STR, "", F(smtp_tls_CAfile), 0, 0, NULL},
-	{"smtp_connection_reuse_count", CONFIG_INT, "100", F(smtp_connection_reuse_count), 1, 100000, NULL},
+    {"queue_run_delay", CONFIG_TIME, "300s", F(queue_run_delay), 1, 86400, "s"},
+    {"minimal_backoff_time", CONFIG_TIME, "300s", F(minimal_backoff_time), 1, 86400 * 7, "s"},
+    {"maximal_backoff_time", CONFIG_TIME, "4000s", F(maximal_backoff_time), 1, 86400 * 7, "s"},
+    {"maximal_queue_lifetime", CONFIG_TIME, "5d", F(maximal_queue_lifetime), 0, 86400 * 100, "d"},
+    {"delay_warning_time", CONFIG_TIME, "0h", F(delay_warning_time), 0, 86400 * 100, "h"},
+    {"relayhost", CONFIG_STR, "", F(relayhost), 0, 0, NULL},
+    {"default_destination_concurrency_limit", CONFIG_INT, "10", F(default_destination_concurrency_limit), 1,
+     10000, NULL},
+    {"smtp_concurrency_limit", CONFIG_INT, "100", F(smtp_concurrency_limit), 1, 100000, NULL},
+    {"smtp_connect_timeout", CONFIG_TIME, "30s", F(smtp_connect_timeout), 1, 3600, "s"},
+    {"smtp_helo_timeout", CONFIG_TIME, "300s", F(smtp_helo_timeout), 1, 3600, "s"},
+    {"smtp_data_timeout", CONFIG_TIME, "600s", F(smtp_data_timeout), 1, 3600, "s"},
+    {"smtp_helo_name", CONFIG_STR, "$myhostname", F(smtp_helo_name), 0, 0, NULL},
+    {"smtp_tls_security_level", CONFIG_ENUM, "may", F(smtp_tls_security_level), 0, 0,
+     "none|may|encrypt|verify"},
+    {"smtp_tls_CAfile", CONFIG_STR, "", F(smtp_tls_CAfile), 0, 0, NULL},
+    {"smtp_connection_reuse_count", CONFIG_INT, "100", F(smtp_connection_reuse_count), 1, 100000, NULL},
 };
 
 #define NSETTINGS MXD_ARRAY_SIZE(settings)
@@ -191,18 +193,34 @@ static int unit_multiplier(char unit, enum config_type type, int64_t *mul_r)
 {
 	if (type == CONFIG_TIME) {
 		switch (unit) {
-		case 's': *mul_r = 1; return 0;
-		case 'm': *mul_r = 60; return 0;
-		case 'h': *mul_r = 3600; return 0;
-		case 'd': *mul_r = 86400; return 0;
-		case 'w': *mul_r = 7 * 86400; return 0;
+		case 's':
+			*mul_r = 1;
+			return 0;
+		case 'm':
+			*mul_r = 60;
+			return 0;
+		case 'h':
+			*mul_r = 3600;
+			return 0;
+		case 'd':
+			*mul_r = 86400;
+			return 0;
+		case 'w':
+			*mul_r = 7 * 86400;
+			return 0;
 		}
 		return -1;
 	}
 	switch (unit) {
-	case 'k': *mul_r = 1024; return 0;
-	case 'm': *mul_r = 1024 * 1024; return 0;
-	case 'g': *mul_r = 1024 * 1024 * 1024; return 0;
+	case 'k':
+		*mul_r = 1024;
+		return 0;
+	case 'm':
+		*mul_r = 1024 * 1024;
+		return 0;
+	case 'g':
+		*mul_r = 1024 * 1024 * 1024;
+		return 0;
 	}
 	return -1;
 }
@@ -212,15 +230,17 @@ static const char *type_hint(const struct config_setting *s)
 	static __thread char buf[256];
 	switch (s->type) {
 	case CONFIG_INT:
-		snprintf(buf, sizeof(buf), "an integer from %lld to %lld", (long long)s->min, (long long)s->max);
+		snprintf(buf, sizeof(buf), "an integer from %lld to %lld", (long long)s->min,
+		         (long long)s->max);
 		break;
 	case CONFIG_SIZE:
 		snprintf(buf, sizeof(buf), "a size in bytes (k, m, g suffix allowed) from %lld to %lld",
-			 (long long)s->min, (long long)s->max);
+		         (long long)s->min, (long long)s->max);
 		break;
 	case CONFIG_TIME:
-		snprintf(buf, sizeof(buf), "a time (number with unit s, m, h, d or w; default unit %s) from %llds to %llds",
-			 s->choices, (long long)s->min, (long long)s->max);
+		snprintf(buf, sizeof(buf),
+		         "a time (number with unit s, m, h, d or w; default unit %s) from %llds to %llds",
+		         s->choices, (long long)s->min, (long long)s->max);
 		break;
 	case CONFIG_BOOL:
 		return "yes or no";
@@ -261,9 +281,11 @@ static int parse_value(struct mxd_config *cfg, const struct config_setting *s, c
 	}
 	case CONFIG_BOOL: {
 		bool *b = bool_field(cfg, s);
-		if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") || !strcmp(v, "1"))
+		if (!strcasecmp(v, "yes") || !strcasecmp(v, "true") || !strcasecmp(v, "on") ||
+		    !strcmp(v, "1"))
 			*b = true;
-		else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") || !strcmp(v, "0"))
+		else if (!strcasecmp(v, "no") || !strcasecmp(v, "false") || !strcasecmp(v, "off") ||
+		         !strcmp(v, "0"))
 			*b = false;
 		else
 			return -1;
@@ -299,13 +321,14 @@ static int config_finalize(struct mxd_config *cfg, const char **error_r)
 		const char *err;
 		char *v = expand(cfg, cfg->raw[i], 0, &err);
 		if (v == NULL) {
-			snprintf(config_err, sizeof(config_err), "%s: %s: %s", where(cfg, i), settings[i].name, err);
+			snprintf(config_err, sizeof(config_err), "%s: %s: %s", where(cfg, i),
+			         settings[i].name, err);
 			*error_r = config_err;
 			return -1;
 		}
 		if (parse_value(cfg, &settings[i], v) < 0) {
-			snprintf(config_err, sizeof(config_err), "%s: %s: bad value '%s': expected %s", where(cfg, i),
-				 settings[i].name, v, type_hint(&settings[i]));
+			snprintf(config_err, sizeof(config_err), "%s: %s: bad value '%s': expected %s",
+			         where(cfg, i), settings[i].name, v, type_hint(&settings[i]));
 			*error_r = config_err;
 			free(v);
 			return -1;
@@ -322,8 +345,8 @@ static int config_finalize(struct mxd_config *cfg, const char **error_r)
 	}
 	if (cfg->minimal_backoff_time > cfg->maximal_backoff_time) {
 		snprintf(config_err, sizeof(config_err),
-			 "%s: minimal_backoff_time: must not exceed maximal_backoff_time (%llds)",
-			 where(cfg, 0), (long long)cfg->maximal_backoff_time);
+		         "%s: minimal_backoff_time: must not exceed maximal_backoff_time (%llds)",
+		         where(cfg, 0), (long long)cfg->maximal_backoff_time);
 		*error_r = config_err;
 		return -1;
 	}
@@ -364,13 +387,13 @@ void config_free(struct mxd_config **cfgp)
 }
 
 static int config_store(struct mxd_config *cfg, const char *name, const char *value, int line,
-			const char **error_r)
+                        const char **error_r)
 {
 	size_t idx;
 	if (setting_find(name, &idx) == NULL) {
 		if (line > 0)
-			snprintf(config_err, sizeof(config_err), "%s:%d: unknown setting '%s'", cfg->path, line,
-				 name);
+			snprintf(config_err, sizeof(config_err), "%s:%d: unknown setting '%s'", cfg->path,
+			         line, name);
 		else
 			snprintf(config_err, sizeof(config_err), "unknown setting '%s'", name);
 		*error_r = config_err;
@@ -403,7 +426,7 @@ static int config_line(struct mxd_config *cfg, char *text, int lineno, const cha
 	char *value = str_trim(eq + 1);
 	if (*name == '\0') {
 		snprintf(config_err, sizeof(config_err), "%s:%d: missing setting name before '='", cfg->path,
-			 lineno);
+		         lineno);
 		*error_r = config_err;
 		return -1;
 	}

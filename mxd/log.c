@@ -99,7 +99,7 @@ static void log_vmsg(enum log_level level, const char *service, const char *fmt,
 	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
 	pthread_mutex_lock(&log_lock);
 	int n = snprintf(line, sizeof(line) - 1, "%s %s %s/%s[%ld]: %s%s", stamp, log_host, log_name, service,
-			 (long)getpid(), level_prefix(level), text);
+	                 (long)getpid(), level_prefix(level), text);
 	if (n < 0)
 		n = 0;
 	if ((size_t)n > sizeof(line) - 2)

@@ -1,0 +1,197 @@
+/*
+ * main: the mxd daemon. Reads the configuration, binds the listeners, drops privileges, opens the
+ * tables and the queue, and runs the event loop in the foreground (a service manager runs it) until
+ * SIGTERM/SIGINT, which stops accepting, lets sessions finish (up to 10 s) and leaves the queue
+ * consistent. SIGHUP reopens maillog_file. Any failure to start is a clear message and exit status 1.
+ */
+#include "db/db.h"
+#include "mxd/config.h"
+#include "mxd/log.h"
+#include "mxd/policy.h"
+#include "mxd/privs.h"
+#include "mxd/queue_store.h"
+#include "mxd/smtp_server.h"
+#include "mxd/tls.h"
+#include "mxd/util.h"
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SHUTDOWN_GRACE_MSEC 10000
+
+struct mxd {
+	struct mxd_config *cfg;
+	struct event_base *base;
+	struct smtp_server *smtp;
+	struct policy *policy;
+	struct queue_store *queue;
+	SSL_CTX *tls_ctx;
+	struct event *sig_term, *sig_int, *sig_hup, *shutdown_timer;
+	int64_t shutdown_deadline;
+};
+
+static void usage(void)
+{
+	fprintf(stderr, "usage: mxd [-c config_file] [-o name=value] [-d] [-v]\n"
+	                "  -c FILE        configuration file (default " MXD_DEFAULT_CONFIG ")\n"
+	                "  -o name=value  override a setting\n"
+	                "  -d             debug logging\n"
+	                "  -v             print the version and exit\n");
+	exit(2);
+}
+
+static void shutdown_tick(evutil_socket_t fd, short what, void *ctx)
+{
+	struct mxd *m = ctx;
+	if (smtp_server_session_count(m->smtp) == 0 || time_mono_msec() >= m->shutdown_deadline) {
+		event_base_loopexit(m->base, NULL);
+		return;
+	}
+	struct timeval tv = {0, 100000};
+	evtimer_add(m->shutdown_timer, &tv);
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *ctx)
+{
+	struct mxd *m = ctx;
+	const char *error;
+	if (sig == SIGHUP) {
+		if (log_open(m->cfg->maillog_file, m->cfg->myhostname, m->cfg->syslog_name, &error) < 0)
+			log_warn("master", "%s", error);
+		log_info("master", "reload -- maillog_file reopened");
+		return;
+	}
+	if (m->shutdown_deadline != 0)
+		return;
+	log_info("master", "terminating on signal %d", (int)sig);
+	m->shutdown_deadline = time_mono_msec() + SHUTDOWN_GRACE_MSEC;
+	smtp_server_shutdown(m->smtp);
+	shutdown_tick(-1, 0, m);
+}
+
+static void mxd_start(struct mxd *m)
+{
+	const struct mxd_config *cfg = m->cfg;
+	const char *error;
+	char *db_copy = xstrdup(cfg->database);
+	char *wal = xasprintf("%s-wal", cfg->database), *shm = xasprintf("%s-shm", cfg->database);
+	const char *dirs[] = {cfg->queue_directory, dirname(db_copy), NULL};
+	const char *files[] = {cfg->database, wal, shm, NULL};
+
+	if ((cfg->smtpd_tls_cert_file[0] == '\0') != (cfg->smtpd_tls_key_file[0] == '\0'))
+		log_fatal("master", "smtpd_tls_cert_file and smtpd_tls_key_file must be set together");
+	if (cfg->smtpd_tls_cert_file[0] != '\0' &&
+	    tls_server_ctx_new(cfg->smtpd_tls_cert_file, cfg->smtpd_tls_key_file, &m->tls_ctx, &error) < 0)
+		log_fatal("master", "%s", error);
+	if (smtp_server_bind(m->base, cfg, &m->smtp, &error) < 0)
+		log_fatal("master", "%s", error);
+	if (privs_drop(cfg->mail_owner, dirs, files, &error) < 0)
+		log_fatal("master", "%s", error);
+	free(db_copy);
+	free(wal);
+	free(shm);
+
+	struct db *db;
+	if (db_open(cfg->database, DB_OPEN_READWRITE, &db, &error) < 0)
+		log_fatal("master", "database %s: %s", cfg->database, error);
+	if (policy_new(cfg, db, &m->policy, &error) < 0)
+		log_fatal("master", "mynetworks: %s", error);
+	if (queue_store_open(cfg->queue_directory, &m->queue, &error) < 0 ||
+	    queue_store_start(m->queue, m->base, &error) < 0)
+		log_fatal("master", "queue_directory %s: %s", cfg->queue_directory, error);
+	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
+}
+
+int main(int argc, char **argv)
+{
+	struct mxd m = {0};
+	const char *config_path = getenv("MXD_CONFIG") != NULL ? getenv("MXD_CONFIG") : MXD_DEFAULT_CONFIG;
+	const char *error;
+	bool debug = false;
+	int opt;
+
+	m.cfg = config_new();
+	char **overrides = xcalloc((size_t)argc + 1, sizeof(char *));
+	size_t noverrides = 0;
+	while ((opt = getopt(argc, argv, "c:o:dv")) != -1) {
+		switch (opt) {
+		case 'c':
+			config_path = optarg;
+			break;
+		case 'o':
+			overrides[noverrides++] = optarg;
+			break;
+		case 'd':
+			debug = true;
+			break;
+		case 'v':
+			printf("mxd %s\n", MXD_VERSION);
+			return 0;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (config_load(m.cfg, config_path, &error) < 0) {
+		fprintf(stderr, "mxd: fatal: %s\n", error);
+		return 1;
+	}
+	for (size_t i = 0; i < noverrides; i++) {
+		char *eq = strchr(overrides[i], '=');
+		if (eq == NULL) {
+			fprintf(stderr, "mxd: fatal: -o %s: expected name=value\n", overrides[i]);
+			return 1;
+		}
+		*eq = '\0';
+		if (config_set(m.cfg, overrides[i], eq + 1, &error) < 0) {
+			fprintf(stderr, "mxd: fatal: -o: %s\n", error);
+			return 1;
+		}
+	}
+	free(overrides);
+	if (log_open(m.cfg->maillog_file, m.cfg->myhostname, m.cfg->syslog_name, &error) < 0) {
+		fprintf(stderr, "mxd: fatal: %s\n", error);
+		return 1;
+	}
+	log_set_debug(debug || m.cfg->debug);
+	signal(SIGPIPE, SIG_IGN);
+	evthread_use_pthreads();
+	m.base = event_base_new();
+	if (m.base == NULL)
+		log_fatal("master", "cannot create the event loop");
+
+	mxd_start(&m);
+
+	m.sig_term = evsignal_new(m.base, SIGTERM, on_signal, &m);
+	m.sig_int = evsignal_new(m.base, SIGINT, on_signal, &m);
+	m.sig_hup = evsignal_new(m.base, SIGHUP, on_signal, &m);
+	m.shutdown_timer = evtimer_new(m.base, shutdown_tick, &m);
+	evsignal_add(m.sig_term, NULL);
+	evsignal_add(m.sig_int, NULL);
+	evsignal_add(m.sig_hup, NULL);
+	log_info("master", "daemon started -- version %s, configuration %s, role %s", MXD_VERSION,
+	         config_path, m.cfg->role);
+
+	event_base_dispatch(m.base);
+
+	smtp_server_free(&m.smtp);
+	queue_store_close(&m.queue);
+	policy_free(&m.policy);
+	if (m.tls_ctx != NULL)
+		SSL_CTX_free(m.tls_ctx);
+	event_free(m.sig_term);
+	event_free(m.sig_int);
+	event_free(m.sig_hup);
+	event_free(m.shutdown_timer);
+	event_base_free(m.base);
+	log_info("master", "daemon stopped");
+	config_free(&m.cfg);
+	return 0;
+}

@@ -1,0 +1,129 @@
+/* policy: see policy.h. */
+#include "mxd/policy.h"
+
+#include "db/resolve.h"
+#include "mxd/config.h"
+#include "mxd/log.h"
+#include "mxd/netaddr.h"
+#include "mxd/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct policy {
+	const struct mxd_config *cfg;
+	struct db *db;
+	struct cidr_list *mynetworks;
+};
+
+int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **policy_r, const char **error_r)
+{
+	struct policy *p = xcalloc(1, sizeof(*p));
+	if (cidr_list_parse(cfg->mynetworks, &p->mynetworks, error_r) < 0) {
+		free(p);
+		return -1;
+	}
+	p->cfg = cfg;
+	p->db = db;
+	*policy_r = p;
+	return 0;
+}
+
+void policy_free(struct policy **policyp)
+{
+	struct policy *p = *policyp;
+	if (p == NULL)
+		return;
+	cidr_list_free(&p->mynetworks);
+	db_close(&p->db);
+	free(p);
+	*policyp = NULL;
+}
+
+bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client)
+{
+	return cidr_list_match(policy->mynetworks, client);
+}
+
+static int refuse(struct smtp_reply *reply, int code, const char *enh, const char *fmt, const char *addr,
+                  const char *why)
+{
+	reply->code = code;
+	reply->enh = enh;
+	snprintf(reply->text, sizeof(reply->text), fmt, addr, why);
+	return -1;
+}
+
+static const char *relay_trick(unsigned flags)
+{
+	if (flags & SMTP_PATH_SOURCE_ROUTE)
+		return "source routes are not accepted";
+	if (flags & SMTP_PATH_PERCENT_HACK)
+		return "'%' in the local part is not accepted";
+	if (flags & SMTP_PATH_BANG_PATH)
+		return "'!' in the local part is not accepted";
+	if (flags & SMTP_PATH_QUOTED_AT)
+		return "a quoted '@' in the local part is not accepted";
+	if (flags & SMTP_PATH_ADDRESS_LITERAL)
+		return "address literals are not accepted";
+	return NULL;
+}
+
+/* The bare <Postmaster> of RFC 5321 4.5.1: postmaster at myhostname, else at mydomain. Never relayed. */
+static int check_postmaster(struct policy *policy, struct smtp_reply *reply)
+{
+	const char *domains[] = {policy->cfg->myhostname, policy->cfg->mydomain};
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(domains); i++) {
+		if (domains[i][0] == '\0')
+			continue;
+		char address[ADDR_PATH_MAX + 16];
+		struct db_resolution res;
+		const char *error;
+		snprintf(address, sizeof(address), "postmaster@%s", domains[i]);
+		if (db_resolve(policy->db, address, "", &res, &error) < 0) {
+			log_warn("smtpd", "recipient table lookup for <%s> failed: %s", address, error);
+			return refuse(reply, 451, "4.3.0", "<%s>: Temporary lookup failure%s", "Postmaster",
+			              "");
+		}
+		enum db_resolve_status status = res.status;
+		db_resolution_clear(&res);
+		if (status == DB_RESOLVE_OK)
+			return 0;
+	}
+	return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", "Postmaster",
+	              "User unknown in virtual alias table");
+}
+
+int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
+                      struct smtp_reply *reply)
+{
+	const char *why = relay_trick(rcpt->flags);
+	if (why != NULL)
+		return refuse(reply, 553, "5.7.1", "<%s>: Recipient address rejected: %s", rcpt->address,
+		              why);
+
+	if (rcpt->domain[0] == '\0')
+		return check_postmaster(policy, reply);
+
+	struct db_resolution res;
+	const char *error;
+	if (db_resolve(policy->db, rcpt->address, policy->cfg->recipient_delimiter, &res, &error) < 0) {
+		log_warn("smtpd", "recipient table lookup for <%s> failed: %s", rcpt->address, error);
+		return refuse(reply, 451, "4.3.0", "<%s>: Temporary lookup failure%s", rcpt->address, "");
+	}
+	enum db_resolve_status status = res.status;
+	db_resolution_clear(&res);
+	switch (status) {
+	case DB_RESOLVE_OK:
+		return 0;
+	case DB_RESOLVE_UNKNOWN_USER:
+		return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", rcpt->address,
+		              "User unknown in virtual alias table");
+	case DB_RESOLVE_UNKNOWN_DOMAIN:
+		break;
+	}
+	if (client_trusted)
+		return 0;
+	return refuse(reply, 554, "5.7.1", "<%s>: Relay access denied%s", rcpt->address, "");
+}

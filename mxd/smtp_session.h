@@ -1,0 +1,67 @@
+/*
+ * smtp_session: one inbound SMTP connection, from greeting to close (RFC 5321, with PIPELINING, SIZE,
+ * 8BITMIME, ENHANCEDSTATUSCODES, STARTTLS and SMTPUTF8).
+ *
+ * An explicit state machine (enum smtp_state, moved only by session_enter_state) and a command table
+ * order the dialogue; smtp_parse checks syntax, policy decides recipients, smtp_data turns DATA into
+ * content, and the queue makes it durable: the 250 to DATA is written only from the queue's commit
+ * callback. Replies go out in command order, so pipelined clients read them in sequence. Memory per
+ * session is bounded: command lines are limited to 512 octets (longer ones are discarded as they
+ * arrive), reading pauses while unread replies pile up, content beyond message_size_limit is dropped.
+ *
+ * Runs in the event-loop thread. A session frees itself when the connection ends; if that happens
+ * while its message is being committed, it lingers until the commit callback has run.
+ */
+#ifndef MXD_SMTP_SESSION_H
+#define MXD_SMTP_SESSION_H
+
+#include <event2/util.h>
+#include <openssl/ssl.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct event_base;
+struct mxd_config;
+struct policy;
+struct queue_store;
+struct smtp_session;
+
+/* Counters the server keeps for status and metrics. */
+struct smtp_stats {
+	uint64_t connections;
+	uint64_t messages_accepted;
+	uint64_t bytes_accepted;
+	uint64_t rejected_rcpt;
+	uint64_t rejected_data;
+	uint64_t tls_sessions;
+};
+
+/* What every session of a server shares (owned by smtp_server). */
+struct smtp_env {
+	struct event_base *base;
+	const struct mxd_config *cfg;
+	struct policy *policy;
+	struct queue_store *queue;
+	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
+	struct smtp_stats stats;
+	/* called once when a session ends, before it is freed */
+	void (*on_close)(void *ctx, struct smtp_session *session);
+	void *ctx;
+};
+
+/* Start a session on an accepted socket (which it takes); sends the greeting. */
+struct smtp_session *smtp_session_new(struct smtp_env *env, evutil_socket_t fd, const struct sockaddr *sa,
+				      socklen_t salen);
+
+/* A pointer the server keeps with the session (its list node). */
+void smtp_session_set_link(struct smtp_session *session, void *link);
+void *smtp_session_link(const struct smtp_session *session);
+
+/* The client's numeric address, as logged. */
+const char *smtp_session_client_addr(const struct smtp_session *session);
+
+/* Send "421 4.3.2 Service shutting down" and close (SIGTERM with sessions still open). A session that
+ * is committing a message closes right after its reply. */
+void smtp_session_shutdown(struct smtp_session *session);
+
+#endif
