@@ -99,7 +99,7 @@ static void mxd_start(struct mxd *m)
 
 	struct db *db;
 	if (db_open(cfg->database, DB_OPEN_READWRITE, &db, &error) < 0)
-		log_fatal("master", "database %s: %s", cfg->database, error);
+		log_fatal("master", "%s", error);
 	if (policy_new(cfg, db, &m->policy, &error) < 0)
 		log_fatal("master", "mynetworks: %s", error);
 	if (queue_store_open(cfg->queue_directory, &m->queue, &error) < 0 ||
@@ -181,8 +181,9 @@ int main(int argc, char **argv)
 
 	event_base_dispatch(m.base);
 
-	smtp_server_free(&m.smtp);
+	/* The queue first: closing it runs the commit callbacks still due, which reply to their sessions. */
 	queue_store_close(&m.queue);
+	smtp_server_free(&m.smtp);
 	policy_free(&m.policy);
 	if (m.tls_ctx != NULL)
 		SSL_CTX_free(m.tls_ctx);

@@ -6,11 +6,22 @@
  * after the SQLite transaction holding them has committed with synchronous=FULL in WAL mode (the WAL
  * is fsync'd before the commit returns; the directory is fsync'd when files are created). A message
  * is one transaction: after a crash it is either wholly there or not at all, so recovery keeps every
- * committed message and nothing partial.
+ * committed message and nothing partial. Before each commit the committer also checks that
+ * queue_directory/queue.db is still the file it opened, so a removed or renamed queue fails the
+ * message instead of "committing" into an unlinked file.
  *
  * GROUP COMMIT: sessions hand finished messages to queue_store_submit() from the event-loop thread;
- * one committer thread takes every message waiting, writes them in one transaction and pays one fsync
- * for the batch, then calls each submitter back in the event-loop thread.
+ * one committer thread takes every message waiting (at most 256 messages or 32 MiB per batch), writes
+ * them in one transaction and pays one fsync for the batch, then calls each submitter back in the
+ * event-loop thread (woken through an eventfd watched by the event base; libevent threading support is
+ * not needed). If a batch fails, it is rolled back and retried one message at a time, so only the
+ * messages that cannot be stored get -1.
+ *
+ * STORAGE: queue_directory/queue.db (mode 0700 directory), tables messages, recipients and bodies;
+ * the schema version is PRAGMA user_version and queue_store.c holds one migration per version (add a
+ * column there). Deleting a message row cascades to its recipients and body (foreign_keys=ON: any other
+ * program writing the queue must set it too). No temporary files are used, so recovery is SQLite's own
+ * WAL replay when the database is first opened.
  *
  * Other processes (mxctl, mxadmin) open the same store without starting the committer and use the
  * synchronous calls; SQLite's locking keeps them consistent with a running mxd.
@@ -29,7 +40,7 @@ struct queue_store;
 #define QUEUE_ID_SIZE 24 /* buffer size for a queue id, NUL included */
 
 enum queue_rcpt_state {
-	QUEUE_RCPT_PENDING = 0, /* not yet tried */
+	QUEUE_RCPT_PENDING = 0,  /* not yet tried */
 	QUEUE_RCPT_DEFERRED = 1, /* temporary failure; retried at next_attempt */
 	QUEUE_RCPT_SENT = 2,
 	QUEUE_RCPT_BOUNCED = 3,
@@ -68,34 +79,48 @@ struct queue_msg_info {
 	struct queue_rcpt_info *rcpts;
 };
 
-/* Called in the event-loop thread once the message is durable (result 0) or could not be stored
- * (result -1; error says why, e.g. a full disk: the session answers 452/451, never 250). */
+/* Called in the event-loop thread once the message is durable (result 0, error NULL) or could not be
+ * stored (result -1; the session answers 452/451, never 250). error is valid during the call only; it
+ * starts with "insufficient storage" when the disk or the queue file is full (452 4.3.1), otherwise it
+ * is a local error (451 4.3.0). */
 typedef void queue_commit_cb(void *ctx, int result, const char *id, const char *error);
 
-/* Called for each message by queue_store_list(); return non-zero to stop. */
+/* Called for each message by queue_store_list(), in id (arrival) order, while the store's synchronous
+ * connection is locked: it must not call back into the store. Return non-zero to stop. */
 typedef int queue_list_cb(void *ctx, const struct queue_msg_info *msg);
 
-/* Open (creating directories and schema as needed) the store in dir, and recover: committed messages
- * are kept, temporary files of unfinished ones removed. 0 or -1 with *error_r. */
+/* Open (creating the directory, mode 0700, and the schema as needed; both fsync'd when new) the store
+ * in dir, and recover: SQLite replays its WAL, so committed messages are kept and unfinished
+ * transactions vanish. 0 or -1 with *error_r. */
 int queue_store_open(const char *dir, struct queue_store **qs_r, const char **error_r);
 
-/* Start the committer thread; completions are delivered on base. 0 or -1 with *error_r. */
+/* Start the committer thread (mxd only); completions are delivered on base, in the thread that runs it.
+ * Logs "queue recovered: N messages". 0 or -1 with *error_r. */
 int queue_store_start(struct queue_store *qs, struct event_base *base, const char **error_r);
 
-/* Stop the committer (after finishing what was submitted) and close. Clears *qs. */
+/* Stop the committer (after writing everything submitted), run the callbacks still due (in the calling
+ * thread, which must be the event-loop thread or one running after the loop has stopped; a callback must
+ * not close the store) and free everything. Clears *qs. */
 void queue_store_close(struct queue_store **qs);
 
-/* A new unique queue id (upper-case hex, time-ordered). Thread-safe. */
+/* A new unique queue id: 16 upper-case hex digits, microseconds since the epoch shifted left by 8 bits
+ * plus a counter, strictly increasing within the process (queue_store_open() also moves it past every
+ * id already stored, so a clock stepped back cannot reuse one). Thread-safe. */
 void queue_store_new_id(char id_r[QUEUE_ID_SIZE]);
 
-/* Hand msg to the committer; cb(ctx, ...) follows exactly once. The store copies every field and takes
- * msg->body (the caller must not touch it again). */
+/* Hand msg to the committer; cb(ctx, ...) follows exactly once, in the event-loop thread, never from
+ * inside this call. The store copies every field and takes msg->body (the caller must not touch it
+ * again; NULL means empty). Messages submitted before queue_store_start() wait for it (tests use this
+ * to form a batch); closing without starting fails them with -1. */
 void queue_store_submit(struct queue_store *qs, struct queue_new_msg *msg, queue_commit_cb *cb, void *ctx);
 
-/* Synchronous calls (any thread but the committer's; each opens its own connection per thread). */
+/* Synchronous calls (any thread; they share one connection under a mutex, apart from the committer's).
+ * Errors: -1 with *error_r in thread-local storage, valid until the next call in this thread.
+ * Returned strings are never NULL except last_reason. */
 int queue_store_list(struct queue_store *qs, queue_list_cb *cb, void *ctx, const char **error_r);
 /* 0 found (*info_r set; free with queue_msg_info_free), 1 no such message, -1 error. */
-int queue_store_get(struct queue_store *qs, const char *id, struct queue_msg_info **info_r, const char **error_r);
+int queue_store_get(struct queue_store *qs, const char *id, struct queue_msg_info **info_r,
+                    const char **error_r);
 void queue_msg_info_free(struct queue_msg_info **info);
 /* Append the message content to out. 0, 1 no such message, -1 error. */
 int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffer *out, const char **error_r);
@@ -104,5 +129,15 @@ int queue_store_delete(struct queue_store *qs, const char *id, const char **erro
 int queue_store_set_hold(struct queue_store *qs, const char *id, bool hold, const char **error_r);
 /* Number of messages and the arrival time of the oldest (0 when empty). */
 int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_r, const char **error_r);
+
+/* Committer counters since queue_store_start(), for tests and status output: a batch is one committed
+ * transaction, so messages / batches is the group-commit factor. */
+struct queue_commit_stats {
+	uint64_t batches;       /* transactions committed */
+	uint64_t messages;      /* messages committed (result 0) */
+	uint64_t failed;        /* messages reported with -1 */
+	uint64_t largest_batch; /* most messages committed in one transaction */
+};
+void queue_store_commit_stats(struct queue_store *qs, struct queue_commit_stats *stats_r);
 
 #endif

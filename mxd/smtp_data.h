@@ -43,12 +43,18 @@ struct smtp_data {
 	unsigned prefix_len;
 };
 
-/* Prepare d for a new message of at most size_limit octets. */
+/* Prepare d for a new message of at most size_limit octets (taken literally: 0 allows only an empty
+ * message; the caller maps "no limit" to UINT64_MAX if it wants one). The stream starts at a line
+ * start: the CRLF of the DATA command precedes it. */
 void smtp_data_init(struct smtp_data *d, uint64_t size_limit);
 
-/* Feed len octets. Content goes to out (unless an error stopped storing). Returns SMTP_DATA_DONE with
- * *consumed_r <= len when the terminating CRLF.CRLF was in this input (octets after it belong to the
- * next command: pipelining), else SMTP_DATA_MORE with *consumed_r == len. */
+/* Feed len octets. Content goes to out (unless an error stopped storing), unstuffed, with CRLF line
+ * ends, without the final ".CRLF"; how the input is split across calls makes no difference. After
+ * SMTP_DATA_TOO_BIG out holds exactly the first size_limit octets; after another error, what came
+ * before it; in both cases parsing goes on to the real CRLF.CRLF, and size keeps counting. Returns
+ * SMTP_DATA_DONE with *consumed_r <= len when the terminating CRLF.CRLF was in this input (octets after
+ * it belong to the next command: pipelining), else SMTP_DATA_MORE with *consumed_r == len. Once DONE,
+ * further calls return DONE with *consumed_r 0 until smtp_data_init(). */
 enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, struct evbuffer *out,
 				     size_t *consumed_r);
 

@@ -48,11 +48,14 @@ struct smtp_parse_error {
 struct smtp_command {
 	enum smtp_verb verb;
 	char name[16];   /* the verb as sent, upper-cased (for logs of unknown commands) */
-	const char *arg; /* points into the line after the verb and one space; "" when none */
+	const char *arg; /* points into the line after the verb and one space; "" when none or only spaces */
+	size_t arg_len;  /* length of arg without its trailing spaces */
 };
 
-/* Parse one command line (without CRLF; len excludes it). Refuses NUL, bare CR or LF, and 8-bit octets
- * in the verb. 0, or -1 with *err. cmd->arg points into line. */
+/* Parse one command line (without CRLF; len excludes it, and line[len] must be '\0' so that arg is a
+ * C string: the session's copy of the line is). Lines longer than SMTP_LINE_MAX - 2 give 500 5.5.2.
+ * Refuses NUL, CR or LF anywhere, and control or 8-bit octets in the verb. An unknown verb is not an
+ * error: 0 with verb SMTP_VERB_UNKNOWN. 0, or -1 with *err. cmd->arg points into line. */
 int smtp_parse_command(const char *line, size_t len, struct smtp_command *cmd, struct smtp_parse_error *err);
 
 enum smtp_path_flags {
@@ -74,9 +77,14 @@ struct smtp_path {
 };
 
 /* Parse "FROM:<path> params" (MAIL) or "TO:<path> params" (RCPT): arg is smtp_command.arg, keyword is
- * "FROM:" or "TO:". Accepts "<>" only for MAIL, the bare "<Postmaster>" only for RCPT. Enforces the
- * RFC 5321 limits (local 64, domain 255, path 256). On success *params_r points at the parameters
- * ("" when none). 0, or -1 with *err (501 5.5.4 / 501 5.1.3 / 553 5.1.3 / 553 5.1.7 as fits). */
+ * "FROM:" or "TO:" (either case). One space after the keyword is tolerated ("MAIL FROM: <a@b>"); the
+ * angle brackets are required. Accepts "<>" only for MAIL, the bare "<Postmaster>" (any case) only for
+ * RCPT, giving address "postmaster" and an empty domain. A source route is checked, flagged and dropped.
+ * A quoted local part is stored unquoted when its content is a plain dot-string, else as sent.
+ * Enforces the RFC 5321 limits (local 64, domain 255, path 256 with its brackets) and well-formed
+ * UTF-8. On success *params_r points at the parameters ("" when none). 0, or -1 with *err:
+ * 501 5.5.4 without the keyword or the brackets; 501 5.1.7 (MAIL) or 5.1.3 (RCPT) for bad syntax and
+ * excess length; 553 5.1.7 / 5.1.3 for a shell metacharacter (|&$`{}) outside quotes. */
 int smtp_parse_path(const char *arg, const char *keyword, struct smtp_path *path, const char **params_r,
 		    struct smtp_parse_error *err);
 
@@ -86,14 +94,14 @@ struct smtp_mail_params {
 	bool body_8bitmime;
 	bool smtputf8;
 	int ret; /* 0 none, 1 FULL, 2 HDRS */
-	char envid[101];
+	char envid[101]; /* as sent (xtext, at most 100 octets); "" when not sent */
 	bool has_auth;
 	char auth[ADDR_PATH_MAX + 1]; /* xtext-decoded; "<>" when so sent */
 };
 
 struct smtp_rcpt_params {
 	unsigned notify; /* bit 0 NEVER, 1 SUCCESS, 2 FAILURE, 3 DELAY; 0 when not sent */
-	char orcpt[ADDR_PATH_MAX + 32];
+	char orcpt[ADDR_PATH_MAX + 32]; /* as sent: "addr-type;xtext"; "" when not sent */
 };
 
 /* Parse MAIL parameters: "KEY=VALUE" words. Unknown or repeated keys, bad values and control
@@ -103,7 +111,9 @@ int smtp_parse_mail_params(const char *params, bool smtputf8_ok, struct smtp_mai
 			   struct smtp_parse_error *err);
 int smtp_parse_rcpt_params(const char *params, struct smtp_rcpt_params *out, struct smtp_parse_error *err);
 
-/* HELO/EHLO argument: a domain or an address literal, no control characters or spaces. 0 or -1. */
+/* HELO/EHLO argument: a host name (LDH labels, '_' and UTF-8 tolerated, single labels and a final dot
+ * allowed: whether to demand a FQDN is policy) or an address literal, no control characters or spaces;
+ * trailing spaces are ignored. 0, or -1 with *err (501 5.5.4). */
 int smtp_parse_helo(const char *arg, struct smtp_parse_error *err);
 
 #endif

@@ -109,6 +109,9 @@ static void reset_transaction(struct smtp_session *s)
 
 static bool greet(struct smtp_session *s, const char *arg, const char *verb)
 {
+	size_t arg_len = strlen(arg);
+	while (arg_len > 0 && arg[arg_len - 1] == ' ')
+		arg_len--;
 	struct smtp_parse_error err;
 	if (arg[0] == '\0') {
 		session_reply(s, 501, "5.5.4", "Syntax: %s hostname", verb);
@@ -118,7 +121,10 @@ static bool greet(struct smtp_session *s, const char *arg, const char *verb)
 		session_reply(s, err.code, err.enh, "%s", err.text);
 		return false;
 	}
-	str_copy(s->helo, sizeof(s->helo), arg);
+	if (arg_len >= sizeof(s->helo))
+		arg_len = sizeof(s->helo) - 1;
+	memcpy(s->helo, arg, arg_len);
+	s->helo[arg_len] = '\0';
 	session_txn_free(s);
 	session_enter_state(s, SMTP_STATE_READY);
 	return true;

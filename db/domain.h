@@ -1,0 +1,59 @@
+/*
+ * domain: the hosted domains (table "domains"). A hosted domain has a name (lower-cased, stored as
+ * given to addr_domain_valid()), a free-text description, an active flag and an alias limit (0 means
+ * no limit). Deleting a domain deletes its aliases and the alias domains that point at it (foreign
+ * keys ON DELETE CASCADE).
+ *
+ * Same thread rules as db.h. Every change runs in one transaction. Errors name the field and the
+ * value: "domain 'Foo': domain needs at least two labels (example.com)", "domain 'example.com': already
+ * exists"; *error_r points into the struct db. Returns 0, -1 on error, 1 for "not found" where said.
+ */
+#ifndef MXD_DB_DOMAIN_H
+#define MXD_DB_DOMAIN_H
+
+#include "db/db.h"
+#include "mxd/addr.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DB_DESCRIPTION_MAX 200       /* octets */
+#define DB_ALIAS_LIMIT_MAX 100000000 /* largest alias_limit accepted */
+
+struct db_domain {
+	char name[ADDR_DOMAIN_MAX + 1];
+	char description[DB_DESCRIPTION_MAX + 1];
+	bool active;
+	uint32_t alias_limit;        /* 0: no limit */
+	uint32_t alias_count;        /* aliases in the domain, catch-all included */
+	uint32_t alias_domain_count; /* alias domains whose target is this domain */
+	int64_t created, modified;   /* unix time */
+};
+
+/* Validate name and write it lower-cased into out (ADDR_DOMAIN_MAX + 1 octets). field names the value
+ * in the error ("domain", "target domain"). 0 or -1 with *error_r (db's buffer). */
+int db_domain_normalize(struct db *db, const char *field, const char *name, char *out, const char **error_r);
+
+/* Add an active domain. description may be NULL. Refuses a duplicate and a name that is an alias
+ * domain. */
+int db_domain_add(struct db *db, const char *name, const char *description, uint32_t alias_limit,
+                  const char **error_r);
+
+/* Change the description (NULL: keep) and/or the alias limit (negative: keep). */
+int db_domain_update(struct db *db, const char *name, const char *description, int64_t alias_limit,
+                     const char **error_r);
+
+/* Look up one domain: 0 found, 1 not hosted, -1 error. */
+int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, const char **error_r);
+
+/* Every domain, sorted by name, in one malloc'd array (free() it; NULL when there is none). */
+int db_domain_list(struct db *db, struct db_domain **domains_r, size_t *n_r, const char **error_r);
+
+/* Enable or disable a domain: an inactive domain resolves nothing (mail to it is not accepted). */
+int db_domain_set_active(struct db *db, const char *name, bool active, const char **error_r);
+
+/* Delete a domain with its aliases and the alias domains that target it. */
+int db_domain_del(struct db *db, const char *name, const char **error_r);
+
+#endif

@@ -1,0 +1,56 @@
+/*
+ * queue_store_private: what queue_store.c (open, schema, ids, synchronous calls) and queue_commit.c (the
+ * committer thread and its completions) share. Nothing outside those two files includes it.
+ */
+#ifndef MXD_QUEUE_STORE_PRIVATE_H
+#define MXD_QUEUE_STORE_PRIVATE_H
+
+#include "mxd/queue_store.h"
+
+#include <pthread.h>
+#include <sqlite3.h>
+#include <sys/types.h>
+
+struct event;
+struct queue_pending;
+
+struct queue_store {
+	char *dir;
+	char *db_path;
+
+	/* The synchronous calls' connection, used under sync_lock. */
+	pthread_mutex_t sync_lock;
+	sqlite3 *sync_db;
+
+	/* Set by queue_store_start(); the committer's connection and statements serve its thread only. */
+	bool started;
+	struct event_base *base;
+	struct event *wake_ev;
+	int wake_fd; /* eventfd: the committer writes, the loop thread reads */
+	pthread_t thread;
+	sqlite3 *commit_db;
+	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_body;
+	dev_t db_dev; /* identity of queue.db when the committer opened it */
+	ino_t db_ino;
+
+	/* Guarded by lock: the hand-over between the loop thread and the committer. */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool stopping;
+	struct queue_pending *pending, **pending_tail; /* submitted, not yet taken */
+	struct queue_pending *done, **done_tail;       /* written or failed, callback not yet run */
+	struct queue_commit_stats stats;
+};
+
+/* Open a connection to path with the store's settings (WAL, synchronous=FULL, foreign keys, busy
+ * timeout). 0 or -1 with *error_r (thread-local). */
+int queue_db_open(const char *path, sqlite3 **db_r, const char **error_r);
+
+/* Format "what: sqlite message" into the thread-local error buffer and return it. */
+const char *queue_db_error(sqlite3 *db, const char *what);
+
+/* Stop the committer if it runs, write or fail what is still pending, run every callback due and free
+ * the committer's resources. Called by queue_store_close(). */
+void queue_commit_stop(struct queue_store *qs);
+
+#endif

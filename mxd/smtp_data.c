@@ -1,0 +1,167 @@
+/* smtp_data: see smtp_data.h. */
+#include "mxd/smtp_data.h"
+
+#include <event2/buffer.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+/* Parser states: where we are relative to line ends. CRs are held back until we know whether an LF
+ * follows; a leading dot is held back until we know whether the line is the end marker. */
+enum {
+	DATA_LINE_START, /* after CRLF (or at the start): a '.' here is special */
+	DATA_IN_LINE,    /* inside a line */
+	DATA_CR,         /* a CR inside a line, not yet known to be part of CRLF */
+	DATA_DOT,        /* '.' at the start of a line */
+	DATA_DOT_CR,     /* ".\r" at the start of a line */
+	DATA_DONE,       /* CRLF.CRLF seen */
+};
+
+#define RECEIVED     "Received:"
+#define RECEIVED_LEN (sizeof(RECEIVED) - 1)
+
+void smtp_data_init(struct smtp_data *d, uint64_t size_limit)
+{
+	memset(d, 0, sizeof(*d));
+	d->size_limit = size_limit;
+	d->in_headers = true;
+	d->state = DATA_LINE_START;
+}
+
+static void data_error(struct smtp_data *d, enum smtp_data_error error)
+{
+	if (d->error == SMTP_DATA_OK)
+		d->error = error;
+}
+
+/* Count n content octets and store them while there is no error and room under the limit. */
+static void data_store(struct smtp_data *d, struct evbuffer *out, const char *p, size_t n)
+{
+	if (d->error == SMTP_DATA_OK) {
+		uint64_t room = d->size_limit > d->size ? d->size_limit - d->size : 0;
+		size_t take = n;
+		if (n > room) {
+			take = (size_t)room;
+			d->error = SMTP_DATA_TOO_BIG;
+		}
+		if (take > 0 && evbuffer_add(out, p, take) != 0)
+			abort(); /* allocation failure */
+	}
+	d->size = n > UINT64_MAX - d->size ? UINT64_MAX : d->size + n;
+}
+
+/* Octets of a line's text (never CRLF). The first few of each header line tell a Received: field. */
+static void data_text(struct smtp_data *d, struct evbuffer *out, const char *p, size_t n)
+{
+	if (d->in_headers && d->prefix_len < RECEIVED_LEN) {
+		size_t k = RECEIVED_LEN - d->prefix_len;
+		if (k > n)
+			k = n;
+		memcpy(d->prefix + d->prefix_len, p, k);
+		d->prefix_len += (unsigned)k;
+		if (d->prefix_len == RECEIVED_LEN && strncasecmp(d->prefix, RECEIVED, RECEIVED_LEN) == 0 &&
+		    d->received_count < UINT_MAX)
+			d->received_count++;
+	}
+	d->line_len = n >= UINT_MAX - d->line_len ? UINT_MAX : d->line_len + (unsigned)n;
+	data_store(d, out, p, n);
+}
+
+/* A CRLF: the end of a line; an empty one ends the header section. */
+static void data_eol(struct smtp_data *d, struct evbuffer *out)
+{
+	if (d->line_len == 0)
+		d->in_headers = false;
+	d->line_len = 0;
+	d->prefix_len = 0;
+	data_store(d, out, "\r\n", 2);
+}
+
+/* A bare CR, bare LF or NUL: an error, then counted as line text (stored no more). */
+static void data_bad(struct smtp_data *d, struct evbuffer *out, char c)
+{
+	data_error(d, c == '\0' ? SMTP_DATA_NUL : SMTP_DATA_BARE_NEWLINE);
+	data_text(d, out, &c, 1);
+}
+
+enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, struct evbuffer *out,
+                                     size_t *consumed_r)
+{
+	size_t i = 0;
+	if (d->state == DATA_DONE) {
+		*consumed_r = 0;
+		return SMTP_DATA_DONE;
+	}
+	while (i < len) {
+		char c = buf[i];
+		switch (d->state) {
+		case DATA_LINE_START:
+			if (c == '.') {
+				d->state = DATA_DOT;
+				i++;
+			} else {
+				d->state = DATA_IN_LINE;
+			}
+			break;
+		case DATA_IN_LINE: {
+			size_t j = i;
+			while (j < len && buf[j] != '\r' && buf[j] != '\n' && buf[j] != '\0') {
+				if ((unsigned char)buf[j] >= 0x80)
+					d->eightbit = true;
+				j++;
+			}
+			if (j > i) {
+				data_text(d, out, buf + i, j - i);
+				i = j;
+			} else if (c == '\r') {
+				d->state = DATA_CR;
+				i++;
+			} else {
+				data_bad(d, out, c);
+				i++;
+			}
+			break;
+		}
+		case DATA_CR:
+			if (c == '\n') {
+				data_eol(d, out);
+				d->state = DATA_LINE_START;
+				i++;
+			} else {
+				/* the held CR was bare; c is seen again inside the line */
+				data_bad(d, out, '\r');
+				d->state = DATA_IN_LINE;
+			}
+			break;
+		case DATA_DOT:
+			if (c == '\r') {
+				d->state = DATA_DOT_CR;
+				i++;
+			} else {
+				/* RFC 5321 4.5.2: a leading dot is deleted; "..x" gives ".x". c is seen
+				 * again. */
+				d->state = DATA_IN_LINE;
+				if (c == '.') {
+					data_text(d, out, ".", 1);
+					i++;
+				}
+			}
+			break;
+		case DATA_DOT_CR:
+			if (c == '\n') {
+				d->state = DATA_DONE;
+				*consumed_r = i + 1;
+				return SMTP_DATA_DONE;
+			}
+			/* ".\r" then not LF: never the end (smuggling); the dot is deleted, the CR bare */
+			data_bad(d, out, '\r');
+			d->state = DATA_IN_LINE;
+			break;
+		default:
+			abort();
+		}
+	}
+	*consumed_r = len;
+	return SMTP_DATA_MORE;
+}
