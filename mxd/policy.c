@@ -71,7 +71,10 @@ static const char *relay_trick(unsigned flags)
 }
 
 /* The bare <Postmaster> of RFC 5321 4.5.1: postmaster at myhostname, else at mydomain. Never relayed. */
-static int check_postmaster(struct policy *policy, struct smtp_reply *reply)
+static int accept_rcpt(struct policy *policy, const char *address, struct smtp_reply *reply,
+                       struct expansion *exp);
+
+static int check_postmaster(struct policy *policy, struct smtp_reply *reply, struct expansion *exp)
 {
 	const char *domains[] = {policy->cfg->myhostname, policy->cfg->mydomain};
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(domains); i++) {
@@ -89,14 +92,36 @@ static int check_postmaster(struct policy *policy, struct smtp_reply *reply)
 		enum db_resolve_status status = res.status;
 		db_resolution_clear(&res);
 		if (status == DB_RESOLVE_OK)
-			return 0;
+			return accept_rcpt(policy, address, reply, exp);
 	}
 	return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", "Postmaster",
 	              "User unknown in virtual alias table");
 }
 
+/* The final destinations of an accepted address. */
+static int accept_rcpt(struct policy *policy, const char *address, struct smtp_reply *reply,
+                       struct expansion *exp)
+{
+	const char *error;
+	if (strcmp(policy->cfg->role, "secondary") == 0) {
+		memset(exp, 0, sizeof(*exp));
+		exp->finals = xcalloc(1, sizeof(*exp->finals));
+		exp->finals[0].address = xstrdup(address);
+		exp->n = 1;
+		return 0;
+	}
+	if (expand_recipient(policy->db, address, policy->cfg->recipient_delimiter, exp, &error) < 0) {
+		log_warn("smtpd", "alias expansion of <%s> failed: %s", address, error);
+		return refuse(reply, 451, "4.3.0", "<%s>: Temporary lookup failure%s", address, "");
+	}
+	if (exp->truncated)
+		log_warn("smtpd", "<%s> expands to more than %d destinations; the rest are dropped", address,
+		         EXPAND_MAX_FINALS);
+	return 0;
+}
+
 int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct smtp_reply *reply)
+                      struct smtp_reply *reply, struct expansion *exp)
 {
 	const char *why = relay_trick(rcpt->flags);
 	if (why != NULL)
@@ -104,7 +129,7 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 		              why);
 
 	if (rcpt->domain[0] == '\0')
-		return check_postmaster(policy, reply);
+		return check_postmaster(policy, reply, exp);
 
 	struct db_resolution res;
 	const char *error;
@@ -116,7 +141,7 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 	db_resolution_clear(&res);
 	switch (status) {
 	case DB_RESOLVE_OK:
-		return 0;
+		return accept_rcpt(policy, rcpt->address, reply, exp);
 	case DB_RESOLVE_UNKNOWN_USER:
 		return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", rcpt->address,
 		              "User unknown in virtual alias table");
@@ -124,6 +149,6 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 		break;
 	}
 	if (client_trusted)
-		return 0;
+		return accept_rcpt(policy, rcpt->address, reply, exp);
 	return refuse(reply, 554, "5.7.1", "<%s>: Relay access denied%s", rcpt->address, "");
 }

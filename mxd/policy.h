@@ -8,6 +8,7 @@
 #ifndef MXD_POLICY_H
 #define MXD_POLICY_H
 
+#include "mxd/expand.h"
 #include "mxd/smtp_parse.h"
 
 #include <stdbool.h>
@@ -30,9 +31,11 @@ void policy_free(struct policy **policy);
 /* Is the client address in mynetworks? */
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client);
 
-/* Decide rcpt. Returns 0 to accept, -1 to refuse with *reply filled ("<addr>: Recipient address
- * rejected: ..." texts as Postfix words them, so log tools keep working). */
+/* Decide rcpt. Returns 0 to accept, with *exp holding its final destinations (alias chains followed
+ * on the primary; on a secondary the address itself, as the primary expands it), or -1 to refuse with
+ * *reply filled ("<addr>: Recipient address rejected: ..." texts as Postfix words them, so log tools
+ * keep working). Free *exp with expansion_clear(). */
 int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-		      struct smtp_reply *reply);
+		      struct smtp_reply *reply, struct expansion *exp);
 
 #endif

@@ -26,7 +26,8 @@ struct queue_pending {
 	struct queue_pending *next;
 	char id[QUEUE_ID_SIZE];
 	char *sender, *client_name, *client_addr, *helo, *proto;
-	char **rcpts;
+	char **rcpts, **orig_rcpts, **rcpt_dsn, **rcpt_reasons;
+	int *rcpt_states;
 	size_t nrcpt;
 	int64_t arrival;
 	bool smtputf8;
@@ -52,9 +53,19 @@ static void queue_pending_release_payload(struct queue_pending *p)
 	free(p->client_addr);
 	free(p->helo);
 	free(p->proto);
-	for (size_t i = 0; i < p->nrcpt; i++)
+	for (size_t i = 0; i < p->nrcpt; i++) {
 		free(p->rcpts[i]);
+		free(p->orig_rcpts[i]);
+		free(p->rcpt_dsn[i]);
+		free(p->rcpt_reasons[i]);
+	}
 	free(p->rcpts);
+	free(p->orig_rcpts);
+	free(p->rcpt_dsn);
+	free(p->rcpt_reasons);
+	free(p->rcpt_states);
+	p->orig_rcpts = p->rcpt_dsn = p->rcpt_reasons = NULL;
+	p->rcpt_states = NULL;
 	if (p->body != NULL)
 		evbuffer_free(p->body);
 	p->sender = p->client_name = p->client_addr = p->helo = p->proto = NULL;
@@ -75,8 +86,19 @@ void queue_store_submit(struct queue_store *qs, struct queue_new_msg *msg, queue
 	p->helo = queue_strdup_null(msg->helo);
 	p->proto = queue_strdup_null(msg->proto);
 	p->rcpts = xcalloc(msg->nrcpt, sizeof(*p->rcpts));
-	for (size_t i = 0; i < msg->nrcpt; i++)
+	p->orig_rcpts = xcalloc(msg->nrcpt, sizeof(*p->orig_rcpts));
+	p->rcpt_dsn = xcalloc(msg->nrcpt, sizeof(*p->rcpt_dsn));
+	p->rcpt_reasons = xcalloc(msg->nrcpt, sizeof(*p->rcpt_reasons));
+	p->rcpt_states = xcalloc(msg->nrcpt, sizeof(*p->rcpt_states));
+	for (size_t i = 0; i < msg->nrcpt; i++) {
 		p->rcpts[i] = xstrdup(msg->rcpts[i]);
+		p->orig_rcpts[i] = xstrdup(msg->orig_rcpts != NULL ? msg->orig_rcpts[i] : msg->rcpts[i]);
+		p->rcpt_states[i] = msg->rcpt_states != NULL ? msg->rcpt_states[i] : QUEUE_RCPT_PENDING;
+		if (msg->rcpt_dsn != NULL)
+			p->rcpt_dsn[i] = queue_strdup_null(msg->rcpt_dsn[i]);
+		if (msg->rcpt_reasons != NULL)
+			p->rcpt_reasons[i] = queue_strdup_null(msg->rcpt_reasons[i]);
+	}
 	p->nrcpt = msg->nrcpt;
 	p->arrival = msg->arrival;
 	p->smtputf8 = msg->smtputf8;
@@ -181,8 +203,10 @@ static int queue_commit_insert(struct queue_store *qs, const struct queue_pendin
 		sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
 		sqlite3_bind_text(st, 3, p->rcpts[i], -1, SQLITE_STATIC); /* address */
-		sqlite3_bind_text(st, 4, p->rcpts[i], -1, SQLITE_STATIC); /* orig_address: as accepted */
-		sqlite3_bind_int(st, 5, QUEUE_RCPT_PENDING);
+		sqlite3_bind_text(st, 4, p->orig_rcpts[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 5, p->rcpt_states[i]);
+		sqlite3_bind_text(st, 6, p->rcpt_dsn[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, p->rcpt_reasons[i], -1, SQLITE_STATIC);
 		if (queue_commit_step(db, st, "insert recipient", error_r) < 0)
 			return -1;
 	}
@@ -429,8 +453,8 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	        " proto, smtputf8) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	        &qs->ins_msg, error_r) < 0 ||
 	    queue_commit_prepare(qs,
-	                         "INSERT INTO recipients(msg_id, idx, address, orig_address, state)"
-	                         " VALUES(?1, ?2, ?3, ?4, ?5)",
+	                         "INSERT INTO recipients(msg_id, idx, address, orig_address, state, dsn,"
+	                         " last_reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	                         &qs->ins_rcpt, error_r) < 0 ||
 	    queue_commit_prepare(qs, "INSERT INTO bodies(id, data) VALUES(?1, zeroblob(?2))", &qs->ins_body,
 	                         error_r) < 0)

@@ -30,6 +30,12 @@ static const char *const queue_migrations[] = {
     " next_attempt INTEGER NOT NULL DEFAULT 0, last_reason TEXT, PRIMARY KEY(msg_id, idx));"
     "CREATE TABLE bodies(id TEXT PRIMARY KEY NOT NULL REFERENCES messages ON DELETE CASCADE,"
     " data BLOB NOT NULL);",
+    /* 2: delivery: the due-recipient index, each recipient's last status and relay, the flush counter */
+    "CREATE INDEX recipients_due ON recipients(state, next_attempt);"
+    "ALTER TABLE recipients ADD COLUMN dsn TEXT;"
+    "ALTER TABLE recipients ADD COLUMN remote_mta TEXT;"
+    "CREATE TABLE control(key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
+    "INSERT INTO control(key, value) VALUES ('flush', 0);",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 
@@ -71,7 +77,7 @@ const char *queue_db_error(sqlite3 *db, const char *what)
 	return queue_errbuf;
 }
 
-static int queue_exec(sqlite3 *db, const char *sql, const char *what, const char **error_r)
+int queue_exec(sqlite3 *db, const char *sql, const char *what, const char **error_r)
 {
 	if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = queue_db_error(db, what);
@@ -81,13 +87,13 @@ static int queue_exec(sqlite3 *db, const char *sql, const char *what, const char
 }
 
 /* End the transaction a failed call left open, keeping the error message of the failure. */
-static void queue_rollback(sqlite3 *db)
+void queue_rollback(sqlite3 *db)
 {
 	if (!sqlite3_get_autocommit(db))
 		(void)sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
 
-static int queue_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st_r, const char **error_r)
+int queue_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st_r, const char **error_r)
 {
 	if (sqlite3_prepare_v2(db, sql, -1, st_r, NULL) != SQLITE_OK) {
 		*error_r = queue_db_error(db, "prepare");
@@ -288,7 +294,8 @@ void queue_store_close(struct queue_store **qsp)
 /* Columns read by queue_rows_read(): one row per recipient (NULLs for a message without any). */
 #define QUEUE_MSG_SELECT                                                                                     \
 	"SELECT m.id, m.arrival, m.size, m.sender, m.client_name, m.client_addr, m.helo, m.proto,"           \
-	" m.smtputf8, m.held, r.idx, r.address, r.state, r.attempts, r.next_attempt, r.last_reason"          \
+	" m.smtputf8, m.held, r.idx, r.address, r.state, r.attempts, r.next_attempt, r.last_reason,"         \
+	" r.orig_address, r.dsn, r.remote_mta"                                                                \
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id "
 
 static char *queue_column_str(sqlite3_stmt *st, int col)
@@ -328,6 +335,9 @@ static void queue_msg_info_add_rcpt(struct queue_msg_info *info, size_t *alloc, 
 	r->attempts = sqlite3_column_int(st, 13);
 	r->next_attempt = sqlite3_column_int64(st, 14);
 	r->last_reason = sqlite3_column_type(st, 15) == SQLITE_NULL ? NULL : queue_column_str(st, 15);
+	r->orig_address = queue_column_str(st, 16);
+	r->dsn = sqlite3_column_type(st, 17) == SQLITE_NULL ? NULL : queue_column_str(st, 17);
+	r->remote_mta = sqlite3_column_type(st, 18) == SQLITE_NULL ? NULL : queue_column_str(st, 18);
 }
 
 /* Step st (QUEUE_MSG_SELECT ordered by m.id, r.idx) and hand each whole message to emit, which takes
@@ -427,6 +437,9 @@ void queue_msg_info_free(struct queue_msg_info **infop)
 	for (size_t i = 0; i < info->nrcpt; i++) {
 		free(info->rcpts[i].address);
 		free(info->rcpts[i].last_reason);
+		free(info->rcpts[i].orig_address);
+		free(info->rcpts[i].dsn);
+		free(info->rcpts[i].remote_mta);
 	}
 	free(info->rcpts);
 	free(info->sender);

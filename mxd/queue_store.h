@@ -50,8 +50,12 @@ enum queue_rcpt_state {
 struct queue_new_msg {
 	char id[QUEUE_ID_SIZE]; /* from queue_store_new_id() */
 	const char *sender;     /* "" for the null sender */
-	const char *const *rcpts;
+	const char *const *rcpts;       /* final recipients */
 	size_t nrcpt;
+	const char *const *orig_rcpts;  /* the address each was accepted as (NULL: the same) */
+	const int *rcpt_states;         /* enum queue_rcpt_state of each (NULL: all PENDING) */
+	const char *const *rcpt_dsn;    /* for BOUNCED ones: enhanced status, e.g. "5.4.6" (NULL entries ok) */
+	const char *const *rcpt_reasons; /* for BOUNCED ones: why (NULL entries ok) */
 	const char *client_name, *client_addr, *helo, *proto;
 	int64_t arrival; /* seconds since the epoch */
 	bool smtputf8;
@@ -61,6 +65,9 @@ struct queue_new_msg {
 struct queue_rcpt_info {
 	int idx;
 	char *address;
+	char *orig_address;
+	char *dsn;        /* enhanced status of the last result, NULL when none */
+	char *remote_mta; /* host that gave the last result, NULL when none */
 	enum queue_rcpt_state state;
 	int attempts;
 	int64_t next_attempt;
@@ -139,5 +146,38 @@ struct queue_commit_stats {
 	uint64_t largest_batch; /* most messages committed in one transaction */
 };
 void queue_store_commit_stats(struct queue_store *qs, struct queue_commit_stats *stats_r);
+
+/*
+ * Delivery side (queue_deliver.c), used by the queue manager thread and mxctl on the synchronous
+ * connection. Every write is one transaction, durable when the call returns.
+ */
+
+/* One recipient's new state after a delivery attempt. */
+struct queue_rcpt_update {
+	int idx;
+	enum queue_rcpt_state state;
+	int64_t next_attempt; /* DEFERRED: when to try again */
+	const char *dsn;        /* enhanced status, e.g. "4.4.1" (NULL keeps the old one) */
+	const char *reason;     /* the reply or our own diagnostic (NULL keeps the old one) */
+	const char *remote_mta; /* the host that answered (NULL keeps the old one) */
+};
+
+/* Up to max ids of messages (not held) with a recipient PENDING or DEFERRED and due at now, oldest
+ * due first. ids_r has room for max ids. 0 or -1. */
+int queue_store_due(struct queue_store *qs, int64_t now, size_t max, char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r,
+		    const char **error_r);
+
+/* Apply n recipient updates of message id in one transaction; attempts grows by one for each. */
+int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u, size_t n,
+			     const char **error_r);
+
+/* Store msg now (bounces and delay warnings made by the queue manager); durable on return. The body
+ * is read, not taken. 0 or -1 with *error_r. */
+int queue_store_insert(struct queue_store *qs, const struct queue_new_msg *msg, const char **error_r);
+
+/* "mxctl queue flush": every DEFERRED recipient becomes due now, and the flush counter grows so that a
+ * running queue manager looks at once. 0 or -1. */
+int queue_store_flush(struct queue_store *qs, const char **error_r);
+int queue_store_flush_counter(struct queue_store *qs, int64_t *value_r, const char **error_r);
 
 #endif

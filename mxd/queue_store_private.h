@@ -53,4 +53,9 @@ const char *queue_db_error(sqlite3 *db, const char *what);
  * the committer's resources. Called by queue_store_close(). */
 void queue_commit_stop(struct queue_store *qs);
 
+/* Shared statement helpers of queue_store.c: run sql with no result rows; prepare; roll back. */
+int queue_exec(sqlite3 *db, const char *sql, const char *what, const char **error_r);
+int queue_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st_r, const char **error_r);
+void queue_rollback(sqlite3 *db);
+
 #endif

@@ -105,6 +105,15 @@ void session_txn_free(struct smtp_session *s)
 	for (size_t i = 0; i < t->nrcpt; i++)
 		free(t->rcpts[i]);
 	free(t->rcpts);
+	for (size_t i = 0; i < t->nfinal; i++) {
+		free(t->finals[i]);
+		free(t->final_orig[i]);
+	}
+	free(t->finals);
+	free(t->final_orig);
+	free(t->final_state);
+	free(t->final_dsn);
+	free(t->final_reason);
 	if (t->body != NULL)
 		evbuffer_free(t->body);
 	free(t);

@@ -44,6 +44,9 @@ struct smtp_env {
 	struct queue_store *queue;
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
 	struct smtp_stats stats;
+	/* called after each message is durably queued (NULL: nobody to tell) */
+	void (*on_queued)(void *ctx, const char *id);
+	void *queued_ctx;
 	/* called once when a session ends, before it is freed */
 	void (*on_close)(void *ctx, struct smtp_session *session);
 	void *ctx;

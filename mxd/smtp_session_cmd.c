@@ -202,6 +202,37 @@ static void log_reject(struct smtp_session *s, const char *stage, const struct s
 	         s->helo);
 }
 
+/* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
+static void txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp)
+{
+	for (size_t i = 0; i < exp->n; i++) {
+		const struct expand_final *f = &exp->finals[i];
+		bool dup = false;
+		for (size_t j = 0; j < t->nfinal && !dup; j++)
+			dup = strcasecmp(t->finals[j], f->address) == 0;
+		if (dup)
+			continue;
+		if (t->nfinal == t->final_cap) {
+			t->final_cap = t->final_cap ? t->final_cap * 2 : 4;
+			t->finals = xrealloc(t->finals, t->final_cap * sizeof(char *));
+			t->final_orig = xrealloc(t->final_orig, t->final_cap * sizeof(char *));
+			t->final_state = xrealloc(t->final_state, t->final_cap * sizeof(int));
+			t->final_dsn = xrealloc(t->final_dsn, t->final_cap * sizeof(char *));
+			t->final_reason = xrealloc(t->final_reason, t->final_cap * sizeof(char *));
+		}
+		size_t k = t->nfinal++;
+		t->finals[k] = xstrdup(f->address);
+		t->final_orig[k] = xstrdup(orig);
+		t->final_state[k] = f->status == EXPAND_OK ? QUEUE_RCPT_PENDING : QUEUE_RCPT_BOUNCED;
+		t->final_dsn[k] = f->status == EXPAND_LOOP      ? "5.4.6"
+		                  : f->status == EXPAND_UNKNOWN ? "5.1.1"
+		                                                : NULL;
+		t->final_reason[k] = f->status == EXPAND_LOOP ? "mail forwarding loop: alias chain comes back"
+		                     : f->status == EXPAND_UNKNOWN ? "User unknown in virtual alias table"
+		                                                   : NULL;
+	}
+}
+
 static bool rcpt_is_duplicate(const struct smtp_txn *t, const char *address)
 {
 	for (size_t i = 0; i < t->nrcpt; i++)
@@ -240,7 +271,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		session_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
-	if (policy_check_rcpt(s->env->policy, &path, s->trusted, &reply) < 0) {
+	struct expansion exp;
+	if (policy_check_rcpt(s->env->policy, &path, s->trusted, &reply, &exp) < 0) {
 		s->env->stats.rejected_rcpt++;
 		log_reject(s, "RCPT", &reply, path.address);
 		session_reply(s, reply.code, reply.enh, "%s", reply.text);
@@ -256,7 +288,9 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 			t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(char *));
 		}
 		t->rcpts[t->nrcpt++] = xstrdup(path.address);
+		txn_add_finals(t, path.address, &exp);
 	}
+	expansion_clear(&exp);
 	session_enter_state(s, SMTP_STATE_RCPT);
 	session_reply(s, 250, "2.1.5", "Ok");
 }
@@ -345,6 +379,8 @@ static void data_committed(void *ctx, int result, const char *id, const char *er
 		s->env->stats.messages_accepted++;
 		s->env->stats.bytes_accepted += s->txn->data.size;
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
+		if (s->env->on_queued != NULL)
+			s->env->on_queued(s->env->queued_ctx, id);
 	} else {
 		log_warn("smtpd", "%s: queue file write error: %s", id, error);
 		if (strstr(error, "full") != NULL || strstr(error, "storage") != NULL)
@@ -403,8 +439,12 @@ void session_data_done(struct smtp_session *s)
 	struct queue_new_msg msg = {0};
 	str_copy(msg.id, sizeof(msg.id), t->id);
 	msg.sender = t->sender;
-	msg.rcpts = (const char *const *)t->rcpts;
-	msg.nrcpt = t->nrcpt;
+	msg.rcpts = (const char *const *)t->finals;
+	msg.orig_rcpts = (const char *const *)t->final_orig;
+	msg.rcpt_states = t->final_state;
+	msg.rcpt_dsn = t->final_dsn;
+	msg.rcpt_reasons = t->final_reason;
+	msg.nrcpt = t->nfinal;
 	msg.client_name = s->name;
 	msg.client_addr = s->addr;
 	msg.helo = s->helo;

@@ -29,8 +29,13 @@ struct smtp_txn {
 	char id[QUEUE_ID_SIZE]; /* "" until the first recipient is accepted (then logged as client=) */
 	char *sender;
 	struct smtp_mail_params params;
-	char **rcpts;
+	char **rcpts; /* accepted addresses, as sent */
 	size_t nrcpt, rcpt_cap;
+	/* final destinations (alias chains followed), parallel arrays, de-duplicated */
+	char **finals, **final_orig;
+	int *final_state;           /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
+	const char **final_dsn, **final_reason;
+	size_t nfinal, final_cap;
 	struct smtp_data data;
 	struct evbuffer *body;
 };

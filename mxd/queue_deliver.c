@@ -1,0 +1,191 @@
+/* queue_deliver: the queue manager's calls on the store (due messages, recipient updates, inserted
+ * bounces, flush). See queue_store.h; all run on the synchronous connection under sync_lock. */
+#include "mxd/queue_store_private.h"
+
+#include "mxd/util.h"
+
+#include <event2/buffer.h>
+#include <string.h>
+
+int queue_store_due(struct queue_store *qs, int64_t now, size_t max, char (*ids_r)[QUEUE_ID_SIZE],
+                    size_t *n_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int ret = -1;
+	*n_r = 0;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_prepare(qs->sync_db,
+	                  "SELECT r.msg_id, min(r.next_attempt) AS due FROM recipients r"
+	                  " JOIN messages m ON m.id = r.msg_id"
+	                  " WHERE r.state IN (0, 1) AND r.next_attempt <= ?1 AND m.held = 0"
+	                  " GROUP BY r.msg_id ORDER BY due, r.msg_id LIMIT ?2",
+	                  &st, error_r) == 0) {
+		sqlite3_bind_int64(st, 1, now);
+		sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+		int rc;
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n_r < max)
+			str_copy(ids_r[(*n_r)++], QUEUE_ID_SIZE, (const char *)sqlite3_column_text(st, 0));
+		if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+			ret = 0;
+		else
+			*error_r = queue_db_error(qs->sync_db, "scan due recipients");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
+
+int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u,
+                             size_t n, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "update recipients", error_r) < 0)
+		goto fail_unlocked_txn;
+	if (queue_prepare(qs->sync_db,
+	                  "UPDATE recipients SET state = ?3, next_attempt = ?4, attempts = attempts + 1,"
+	                  " dsn = coalesce(?5, dsn), last_reason = coalesce(?6, last_reason),"
+	                  " remote_mta = coalesce(?7, remote_mta) WHERE msg_id = ?1 AND idx = ?2",
+	                  &st, error_r) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, u[i].idx);
+		sqlite3_bind_int(st, 3, (int)u[i].state);
+		sqlite3_bind_int64(st, 4, u[i].next_attempt);
+		sqlite3_bind_text(st, 5, u[i].dsn, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, u[i].reason, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 7, u[i].remote_mta, -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			*error_r = queue_db_error(qs->sync_db, "update recipient");
+			goto fail;
+		}
+	}
+	sqlite3_finalize(st);
+	if (queue_exec(qs->sync_db, "COMMIT", "update recipients", error_r) < 0)
+		goto fail_finalized;
+	pthread_mutex_unlock(&qs->sync_lock);
+	return 0;
+fail:
+	sqlite3_finalize(st);
+fail_finalized:
+	queue_rollback(qs->sync_db);
+fail_unlocked_txn:
+	pthread_mutex_unlock(&qs->sync_lock);
+	return -1;
+}
+
+static int insert_step(sqlite3 *db, sqlite3_stmt *st, const char *what, const char **error_r)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		*error_r = queue_db_error(db, what);
+		return -1;
+	}
+	return 0;
+}
+
+static int insert_locked(struct queue_store *qs, const struct queue_new_msg *msg, const char **error_r)
+{
+	sqlite3 *db = qs->sync_db;
+	sqlite3_stmt *st;
+	size_t size = msg->body == NULL ? 0 : evbuffer_get_length(msg->body);
+	int ret = -1;
+
+	if (queue_prepare(
+	        db,
+	        "INSERT INTO messages(id, arrival, size, sender, client_name, client_addr, helo, proto,"
+	        " smtputf8) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	        &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, msg->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, msg->arrival);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)size);
+	sqlite3_bind_text(st, 4, msg->sender, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 5, msg->client_name, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 6, msg->client_addr, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 7, msg->helo, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 8, msg->proto, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 9, msg->smtputf8 ? 1 : 0);
+	ret = insert_step(db, st, "insert message", error_r);
+	sqlite3_finalize(st);
+	if (ret < 0)
+		return -1;
+
+	if (queue_prepare(db,
+	                  "INSERT INTO recipients(msg_id, idx, address, orig_address, state)"
+	                  " VALUES(?1, ?2, ?3, ?4, 0)",
+	                  &st, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < msg->nrcpt && ret == 0; i++) {
+		sqlite3_bind_text(st, 1, msg->id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, (int)i);
+		sqlite3_bind_text(st, 3, msg->rcpts[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 4, msg->orig_rcpts != NULL ? msg->orig_rcpts[i] : msg->rcpts[i], -1,
+		                  SQLITE_STATIC);
+		ret = insert_step(db, st, "insert recipient", error_r);
+	}
+	sqlite3_finalize(st);
+	if (ret < 0)
+		return -1;
+
+	if (queue_prepare(db, "INSERT INTO bodies(id, data) VALUES(?1, ?2)", &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, msg->id, -1, SQLITE_STATIC);
+	const unsigned char *data = size > 0 ? evbuffer_pullup(msg->body, -1) : (const unsigned char *)"";
+	sqlite3_bind_blob64(st, 2, data, size, SQLITE_STATIC);
+	ret = insert_step(db, st, "insert message content", error_r);
+	sqlite3_finalize(st);
+	return ret;
+}
+
+int queue_store_insert(struct queue_store *qs, const struct queue_new_msg *msg, const char **error_r)
+{
+	int ret = -1;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "insert message", error_r) == 0) {
+		ret = insert_locked(qs, msg, error_r);
+		if (ret == 0)
+			ret = queue_exec(qs->sync_db, "COMMIT", "insert message", error_r);
+		if (ret < 0)
+			queue_rollback(qs->sync_db);
+	}
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
+
+int queue_store_flush(struct queue_store *qs, const char **error_r)
+{
+	int ret;
+	pthread_mutex_lock(&qs->sync_lock);
+	ret = queue_exec(qs->sync_db,
+	                 "BEGIN IMMEDIATE;"
+	                 "UPDATE recipients SET next_attempt = 0 WHERE state = 1;"
+	                 "UPDATE control SET value = value + 1 WHERE key = 'flush';"
+	                 "COMMIT",
+	                 "flush queue", error_r);
+	if (ret < 0)
+		queue_rollback(qs->sync_db);
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
+
+int queue_store_flush_counter(struct queue_store *qs, int64_t *value_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int ret = -1;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_prepare(qs->sync_db, "SELECT value FROM control WHERE key = 'flush'", &st, error_r) == 0) {
+		if (sqlite3_step(st) == SQLITE_ROW) {
+			*value_r = sqlite3_column_int64(st, 0);
+			ret = 0;
+		} else {
+			*error_r = queue_db_error(qs->sync_db, "read flush counter");
+		}
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
