@@ -42,6 +42,42 @@ static const char *const migrations[] = {
     "  CHECK (alias_domain <> target_domain)"
     ");"
     "CREATE INDEX alias_domains_target ON alias_domains(target_domain);",
+
+    /* 2: routing rules (db/route.c): routes by recipient domain, their next hops (weights, priorities,
+     * AUTH credentials) and per-hop counters that mxd adds to. Hops are keyed by an integer id because
+     * mxd's live state follows a hop across reloads by it; ids are assigned where routes are edited
+     * (the primary). route_stats is mxd's own runtime data. */
+    "CREATE TABLE routes ("
+    "  id INTEGER PRIMARY KEY,"
+    "  match TEXT NOT NULL UNIQUE CHECK (match = lower(match) AND match <> ''),"
+    "  tls_level TEXT CHECK (tls_level IS NULL OR tls_level IN ('none', 'may', 'encrypt', 'verify')),"
+    "  description TEXT NOT NULL DEFAULT '',"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE route_hops ("
+    "  id INTEGER PRIMARY KEY,"
+    "  route_id INTEGER NOT NULL REFERENCES routes(id) ON DELETE CASCADE,"
+    "  nexthop TEXT NOT NULL CHECK (nexthop = lower(nexthop) AND nexthop <> ''),"
+    "  weight INTEGER NOT NULL DEFAULT 1 CHECK (weight >= 1),"
+    "  priority INTEGER NOT NULL DEFAULT 0 CHECK (priority >= 0),"
+    "  auth_user TEXT,"
+    "  auth_password TEXT,"
+    "  allow_plaintext_auth INTEGER NOT NULL DEFAULT 0 CHECK (allow_plaintext_auth IN (0, 1)),"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL,"
+    "  UNIQUE (route_id, nexthop),"
+    "  CHECK ((auth_user IS NULL) = (auth_password IS NULL))"
+    ");"
+    "CREATE TABLE route_stats ("
+    "  hop_id INTEGER PRIMARY KEY REFERENCES route_hops(id) ON DELETE CASCADE,"
+    "  selected INTEGER NOT NULL DEFAULT 0,"
+    "  sent INTEGER NOT NULL DEFAULT 0,"
+    "  deferred INTEGER NOT NULL DEFAULT 0,"
+    "  bounced INTEGER NOT NULL DEFAULT 0,"
+    "  modified INTEGER NOT NULL"
+    ");",
 };
 
 int db_schema_latest(void)

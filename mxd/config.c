@@ -68,6 +68,7 @@ static const struct config_setting settings[] = {
      "none|may|encrypt|verify"},
     {"smtp_tls_CAfile", CONFIG_STR, "", F(smtp_tls_CAfile), 0, 0, NULL},
     {"smtp_connection_reuse_count", CONFIG_INT, "100", F(smtp_connection_reuse_count), 1, 100000, NULL},
+    {"smtp_tcp_port", CONFIG_INT, "25", F(smtp_tcp_port), 1, 65535, NULL},
 };
 
 #define NSETTINGS MXD_ARRAY_SIZE(settings)

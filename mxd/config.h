@@ -64,6 +64,7 @@ struct mxd_config {
 	char *smtp_tls_security_level;
 	char *smtp_tls_CAfile;
 	int64_t smtp_connection_reuse_count;
+	int64_t smtp_tcp_port;
 
 	/* internal: raw values and where they were set */
 	char **raw;

@@ -9,6 +9,7 @@
 #include "mxd/log.h"
 #include "mxd/policy.h"
 #include "mxd/privs.h"
+#include "mxd/qmgr.h"
 #include "mxd/queue_store.h"
 #include "mxd/smtp_server.h"
 #include "mxd/tls.h"
@@ -31,6 +32,7 @@ struct mxd {
 	struct smtp_server *smtp;
 	struct policy *policy;
 	struct queue_store *queue;
+	struct qmgr *qmgr;
 	SSL_CTX *tls_ctx;
 	struct event *sig_term, *sig_int, *sig_hup, *shutdown_timer;
 	int64_t shutdown_deadline;
@@ -75,6 +77,11 @@ static void on_signal(evutil_socket_t sig, short what, void *ctx)
 	shutdown_tick(-1, 0, m);
 }
 
+static void on_queued(void *ctx, const char *id)
+{
+	qmgr_kick(ctx);
+}
+
 static void mxd_start(struct mxd *m)
 {
 	const struct mxd_config *cfg = m->cfg;
@@ -105,6 +112,9 @@ static void mxd_start(struct mxd *m)
 	if (queue_store_open(cfg->queue_directory, &m->queue, &error) < 0 ||
 	    queue_store_start(m->queue, m->base, &error) < 0)
 		log_fatal("master", "queue_directory %s: %s", cfg->queue_directory, error);
+	if (qmgr_start(cfg, &m->qmgr, &error) < 0)
+		log_fatal("master", "queue manager: %s", error);
+	smtp_server_on_queued(m->smtp, on_queued, m->qmgr);
 	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
 }
 
@@ -182,6 +192,8 @@ int main(int argc, char **argv)
 	event_base_dispatch(m.base);
 
 	/* The queue first: closing it runs the commit callbacks still due, which reply to their sessions. */
+	smtp_server_on_queued(m.smtp, NULL, NULL);
+	qmgr_stop(&m.qmgr);
 	queue_store_close(&m.queue);
 	smtp_server_free(&m.smtp);
 	policy_free(&m.policy);

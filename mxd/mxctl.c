@@ -31,6 +31,7 @@ static const struct mxctl_command commands[] = {
     {"aliasdomain", mxctl_cmd_aliasdomain, true},
     {"resolve", mxctl_cmd_resolve, true},
     {"queue", mxctl_cmd_queue, true},
+    {"route", mxctl_cmd_route, true},
 };
 
 static const char usage_text[] =
@@ -52,6 +53,7 @@ static const char usage_text[] =
     "  aliasdomain list | del ALIAS_DOMAIN | enable ALIAS_DOMAIN | disable ALIAS_DOMAIN\n"
     "  resolve ADDRESS                         where mail to ADDRESS goes (exit 1: nowhere)\n"
     "  queue ...                               inspect and manage the mail queue (mxctl queue help)\n"
+    "  route add|list|del|stats ...            routing rules and their counters (mxctl route help)\n"
     "\n"
     "exit status: 0 success, 1 bad input or failed operation, 2 usage error\n";
 

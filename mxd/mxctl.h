@@ -22,5 +22,6 @@ int mxctl_cmd_alias(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_aliasdomain(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_resolve(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv);
+int mxctl_cmd_route(struct mxctl *ctl, int argc, char **argv);
 
 #endif

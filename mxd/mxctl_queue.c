@@ -24,6 +24,7 @@
 static const char queue_usage[] = "usage: mxctl queue list\n"
                                   "       mxctl queue show ID\n"
                                   "       mxctl queue delete|hold|release ID...\n"
+                                  "       mxctl queue flush\n"
                                   "       mxctl queue help\n";
 
 /* Open the store, or set *qs_r to NULL when there is no queue yet. 0 or -1 (reported). */
@@ -260,17 +261,29 @@ int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv)
 		return 0;
 	}
 	bool is_list = strcmp(action, "list") == 0;
+	bool is_flush = strcmp(action, "flush") == 0;
 	bool is_show = strcmp(action, "show") == 0;
 	bool is_change =
 	    strcmp(action, "delete") == 0 || strcmp(action, "hold") == 0 || strcmp(action, "release") == 0;
-	if ((is_list && argc != 2) || (is_show && argc != 3) || (is_change && argc < 3) ||
-	    (!is_list && !is_show && !is_change)) {
+	if ((is_list && argc != 2) || (is_flush && argc != 2) || (is_show && argc != 3) ||
+	    (is_change && argc < 3) || (!is_list && !is_show && !is_change && !is_flush)) {
 		fputs(queue_usage, stderr);
 		return 2;
 	}
 	if (mxctl_queue_open(ctl, action, &qs) < 0)
 		return 1;
-	if (is_list)
+	if (is_flush && qs == NULL) {
+		printf("The queue is empty.\n");
+		return 0;
+	}
+	if (is_flush) {
+		const char *error;
+		status = queue_store_flush(qs, &error) < 0 ? 1 : 0;
+		if (status != 0)
+			fprintf(stderr, "mxctl: queue flush: %s\n", error);
+		else
+			printf("Deferred mail will be retried now.\n");
+	} else if (is_list)
 		status = mxctl_queue_list(qs);
 	else if (is_show)
 		status = mxctl_queue_show(qs, argv[2]);

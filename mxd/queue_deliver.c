@@ -7,21 +7,23 @@
 #include <event2/buffer.h>
 #include <string.h>
 
-int queue_store_due(struct queue_store *qs, int64_t now, size_t max, char (*ids_r)[QUEUE_ID_SIZE],
-                    size_t *n_r, const char **error_r)
+int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, size_t max,
+		    char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r, const char **error_r)
 {
 	sqlite3_stmt *st;
 	int ret = -1;
 	*n_r = 0;
 	pthread_mutex_lock(&qs->sync_lock);
 	if (queue_prepare(qs->sync_db,
-	                  "SELECT r.msg_id, min(r.next_attempt) AS due FROM recipients r"
-	                  " JOIN messages m ON m.id = r.msg_id"
-	                  " WHERE r.state IN (0, 1) AND r.next_attempt <= ?1 AND m.held = 0"
-	                  " GROUP BY r.msg_id ORDER BY due, r.msg_id LIMIT ?2",
-	                  &st, error_r) == 0) {
+			  "SELECT m.id FROM messages m WHERE m.held = 0 AND m.id > ?3 AND ("
+			  " EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)"
+			  "  AND r.next_attempt <= ?1)"
+			  " OR NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)))"
+			  " ORDER BY m.id LIMIT ?2",
+			  &st, error_r) == 0) {
 		sqlite3_bind_int64(st, 1, now);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+		sqlite3_bind_text(st, 3, after_id, -1, SQLITE_STATIC);
 		int rc;
 		while ((rc = sqlite3_step(st)) == SQLITE_ROW && *n_r < max)
 			str_copy(ids_r[(*n_r)++], QUEUE_ID_SIZE, (const char *)sqlite3_column_text(st, 0));

@@ -162,10 +162,11 @@ struct queue_rcpt_update {
 	const char *remote_mta; /* the host that answered (NULL keeps the old one) */
 };
 
-/* Up to max ids of messages (not held) with a recipient PENDING or DEFERRED and due at now, oldest
- * due first. ids_r has room for max ids. 0 or -1. */
-int queue_store_due(struct queue_store *qs, int64_t now, size_t max, char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r,
-		    const char **error_r);
+/* Up to max ids, in id order and greater than after_id (pages: pass the last id of the previous page;
+ * "" to start), of messages not held that have a recipient PENDING or DEFERRED and due at now, or no
+ * recipient left to try (finished, not yet removed). ids_r has room for max ids. 0 or -1. */
+int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, size_t max,
+		    char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r, const char **error_r);
 
 /* Apply n recipient updates of message id in one transaction; attempts grows by one for each. */
 int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u, size_t n,

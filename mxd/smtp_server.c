@@ -191,6 +191,12 @@ void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct qu
 		evconnlistener_enable(srv->listeners[i]);
 }
 
+void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void *ctx)
+{
+	srv->env.on_queued = fn;
+	srv->env.queued_ctx = ctx;
+}
+
 void smtp_server_shutdown(struct smtp_server *srv)
 {
 	srv->shutting_down = true;

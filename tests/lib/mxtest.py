@@ -55,6 +55,8 @@ class Instance:
             "maillog_file": self.log,
             "mail_owner": "",
             "mynetworks": "127.0.0.2/32",  # loopback clients are NOT trusted unless a test says so
+            # no DNS unless a test starts its own server: accepted mail stays queued (deferred, never bounced)
+            "resolver": "127.0.0.1:9",
         }
         base.update(settings or {})
         self.settings = base

@@ -1,0 +1,580 @@
+/* qmgr: messages, scanning, results, bounces. See qmgr.h; transport in qmgr_transport.c. */
+#include "mxd/qmgr_private.h"
+
+#include "db/db.h"
+#include "mxd/addr.h"
+#include "mxd/config.h"
+#include "mxd/dns.h"
+#include "mxd/dsn.h"
+#include "mxd/log.h"
+#include "mxd/util.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define QMGR_SCAN_PAGE 100
+
+static void qmgr_scan(struct qmgr *q, int64_t deferred_until);
+
+/* Postfix prints delays with at most two decimals and no trailing zeros ("0.52", "3", "0.1"). */
+static const char *fmt_delay(char *buf, size_t size, int64_t msec)
+{
+	if (msec < 0)
+		msec = 0;
+	if (msec >= 10000)
+		snprintf(buf, size, "%lld", (long long)(msec / 1000));
+	else if (msec >= 100 || msec % 100 == 0)
+		snprintf(buf, size, "%.1f", (double)msec / 1000.0);
+	else
+		snprintf(buf, size, "%.2f", (double)msec / 1000.0);
+	size_t len = strlen(buf);
+	if (strchr(buf, '.') != NULL) {
+		while (len > 0 && buf[len - 1] == '0')
+			buf[--len] = '\0';
+		if (len > 0 && buf[len - 1] == '.')
+			buf[--len] = '\0';
+	}
+	return buf;
+}
+
+static int64_t wall_msec(void)
+{
+	return time_now_usec() / 1000;
+}
+
+static void qmsg_free(struct qmsg *m)
+{
+	struct qmgr *q = m->q;
+	if (m->prev != NULL)
+		m->prev->next = m->next;
+	else
+		q->msgs = m->next;
+	if (m->next != NULL)
+		m->next->prev = m->prev;
+	q->nmsgs--;
+	queue_msg_info_free(&m->info);
+	if (m->body != NULL)
+		evbuffer_free(m->body);
+	free(m);
+}
+
+static bool qmsg_active(struct qmgr *q, const char *id)
+{
+	for (struct qmsg *m = q->msgs; m != NULL; m = m->next)
+		if (strcmp(m->info->id, id) == 0)
+			return true;
+	return false;
+}
+
+void qmgr_job_free(struct qjob *job)
+{
+	route_choice_clear(&job->choice);
+	free(job->idx);
+	free(job);
+}
+
+static int64_t backoff(const struct mxd_config *cfg, int attempts)
+{
+	int64_t delay = cfg->minimal_backoff_time;
+	for (int i = 0; i < attempts && delay < cfg->maximal_backoff_time; i++)
+		delay *= 2;
+	return delay < cfg->maximal_backoff_time ? delay : cfg->maximal_backoff_time;
+}
+
+/* A bounce for every recipient that failed, then the message leaves the queue. */
+static int qmsg_bounce(struct qmgr *q, struct qmsg *m)
+{
+	const struct queue_msg_info *info = m->info;
+	struct dsn_rcpt *rc = xcalloc(info->nrcpt, sizeof(*rc));
+	size_t n = 0;
+	int64_t now = time_now();
+	for (size_t i = 0; i < info->nrcpt; i++) {
+		const struct queue_rcpt_info *r = &info->rcpts[i];
+		if (r->state != QUEUE_RCPT_BOUNCED)
+			continue;
+		rc[n].final_rcpt = r->address;
+		rc[n].orig_rcpt = strcmp(r->orig_address, r->address) != 0 ? r->orig_address : NULL;
+		rc[n].action = DSN_ACTION_FAILED;
+		rc[n].status = r->dsn;
+		rc[n].remote_mta = r->remote_mta;
+		rc[n].diag_type = r->remote_mta != NULL ? DSN_DIAG_SMTP : DSN_DIAG_LOCAL;
+		rc[n].diagnostic = r->last_reason;
+		rc[n].last_attempt = now;
+		n++;
+	}
+	struct evbuffer *original = evbuffer_new();
+	const char *error;
+	if (queue_store_read_body(q->queue, info->id, original, &error) < 0) {
+		log_warn("bounce", "%s: cannot read the message for its bounce: %s", info->id, error);
+		evbuffer_free(original);
+		free(rc);
+		return -1;
+	}
+	struct dsn_report rep = {
+	    .kind = DSN_KIND_FAILURE,
+	    .myhostname = q->cfg->myhostname,
+	    .queue_id = info->id,
+	    .sender = info->sender,
+	    .arrival_time = info->arrival,
+	    .message = (const char *)evbuffer_pullup(original, -1),
+	    .message_len = evbuffer_get_length(original),
+	    .rcpts = rc,
+	    .rcpt_count = n,
+	};
+	struct evbuffer *body = evbuffer_new();
+	bool eightbit = false;
+	int ret = dsn_compose(&rep, body, &eightbit, &error);
+	if (ret == 0) {
+		struct queue_new_msg dsn = {0};
+		const char *to[] = {info->sender};
+		queue_store_new_id(dsn.id);
+		dsn.sender = "";
+		dsn.rcpts = to;
+		dsn.nrcpt = 1;
+		dsn.client_name = "localhost";
+		dsn.client_addr = "127.0.0.1";
+		dsn.helo = q->cfg->myhostname;
+		dsn.proto = "local";
+		dsn.arrival = now;
+		dsn.body = body;
+		ret = queue_store_insert(q->queue, &dsn, &error);
+		if (ret == 0)
+			log_info("bounce", "%s: sender non-delivery notification: %s", info->id, dsn.id);
+	}
+	if (ret < 0)
+		log_warn("bounce", "%s: cannot queue the non-delivery notification: %s", info->id, error);
+	evbuffer_free(body);
+	evbuffer_free(original);
+	free(rc);
+	return ret;
+}
+
+/* Every job of m has finished: keep it for later, or bounce what failed and remove it. */
+static void qmsg_finish(struct qmsg *m)
+{
+	struct qmgr *q = m->q;
+	char id[QUEUE_ID_SIZE];
+	const char *error;
+	str_copy(id, sizeof(id), m->info->id);
+	queue_msg_info_free(&m->info);
+	int rc = queue_store_get(q->queue, id, &m->info, &error);
+	if (rc != 0) {
+		if (rc < 0)
+			log_warn("qmgr", "%s: %s", id, error);
+		if (m->info == NULL) {
+			/* deleted meanwhile (mxctl queue delete): nothing left to do */
+			m->info = xcalloc(1, sizeof(*m->info));
+			str_copy(m->info->id, sizeof(m->info->id), id);
+		}
+		qmsg_free(m);
+		return;
+	}
+	bool bounced = false;
+	for (size_t i = 0; i < m->info->nrcpt; i++) {
+		enum queue_rcpt_state st = m->info->rcpts[i].state;
+		if (st == QUEUE_RCPT_PENDING || st == QUEUE_RCPT_DEFERRED) {
+			qmsg_free(m); /* deferred: the next scan takes it again when due */
+			return;
+		}
+		bounced |= st == QUEUE_RCPT_BOUNCED;
+	}
+	if (bounced && dsn_should_send(m->info->sender) && qmsg_bounce(q, m) < 0) {
+		qmsg_free(m); /* the message stays; the bounce is tried again at the next deferred scan */
+		return;
+	}
+	if (queue_store_delete(q->queue, id, &error) < 0)
+		log_warn("qmgr", "%s: cannot remove: %s", id, error);
+	else
+		log_info("qmgr", "%s: removed", id);
+	qmsg_free(m);
+	if (bounced)
+		qmgr_kick(q); /* the notification is new mail */
+}
+
+static void log_rcpt(struct qmgr *q, struct qmsg *m, const struct queue_rcpt_info *r, const char *relay,
+                     const struct smtp_client_result *res, const char *dsn, const char *status,
+                     const char *diag)
+{
+	char d0[32], d1[32], d2[32], d3[32], d4[32];
+	int64_t now = wall_msec();
+	int64_t a = m->pickup_msec - m->info->arrival * 1000;
+	int64_t c = res != NULL ? res->conn_msec : 0, dd = res != NULL ? res->xmit_msec : 0;
+	int64_t total = now - m->info->arrival * 1000;
+	int64_t b = total - a - c - dd;
+	char orig[ADDR_PATH_MAX + 16] = "";
+	if (strcmp(r->orig_address, r->address) != 0)
+		snprintf(orig, sizeof(orig), " orig_to=<%s>,", r->orig_address);
+	log_info("smtp", "%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
+	         m->info->id, r->address, orig, relay, fmt_delay(d0, sizeof(d0), total),
+	         fmt_delay(d1, sizeof(d1), a), fmt_delay(d2, sizeof(d2), b), fmt_delay(d3, sizeof(d3), c),
+	         fmt_delay(d4, sizeof(d4), dd), dsn, status, diag);
+	(void)q;
+}
+
+/* Move a job whose hop failed at connection level to the next choice of its route, if there is one. */
+static bool qmgr_job_reroute(struct qjob *job, const struct smtp_client_result *res)
+{
+	struct qmgr *q = job->msg->q;
+	int64_t now = time_now();
+	if (job->choice.hop_id != 0)
+		route_report(q->routes, job->choice.hop_id, false, now);
+	if (job->reroutes >= ROUTE_FAILURE_THRESHOLD)
+		return false;
+	const char *domain = addr_domain(job->msg->info->rcpts[job->idx[0]].address);
+	struct route_choice next;
+	if (domain == NULL || route_select(q->routes, domain, now, &next, NULL) != 0)
+		return false;
+	if (next.hop_id == job->choice.hop_id && (next.hop_id == 0 || next.kind == DB_ROUTE_NEXTHOP_DIRECT)) {
+		route_choice_clear(&next);
+		return false; /* no circuit to open there, and nowhere else to go */
+	}
+	log_info("qmgr", "%s: %s failed (%s); trying %s", job->msg->info->id, job->choice.nexthop, res->diag,
+	         next.nexthop);
+	route_choice_clear(&job->choice);
+	job->choice = next;
+	job->reroutes++;
+	transport_submit(q, job);
+	return true;
+}
+
+void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
+{
+	struct qmsg *m = job->msg;
+	struct qmgr *q = m->q;
+	bool conn_level = res->failure == SMTP_CLIENT_FAIL_CONNECT || res->failure == SMTP_CLIENT_FAIL_TLS ||
+	                  res->failure == SMTP_CLIENT_FAIL_AUTH;
+	if (conn_level && qmgr_job_reroute(job, res))
+		return;
+	if (!conn_level && job->choice.hop_id != 0)
+		route_report(q->routes, job->choice.hop_id, true, time_now());
+
+	int64_t now = time_now();
+	struct queue_rcpt_update *u = xcalloc(job->n, sizeof(*u));
+	char(*reasons)[SMTP_CLIENT_TEXT_MAX + 32] = xcalloc(job->n, sizeof(*reasons));
+	char remote_mta[SMTP_CLIENT_RELAY_MAX];
+	str_copy(remote_mta, sizeof(remote_mta), res->relay); /* "host[addr]:port" -> "host" */
+	remote_mta[strcspn(remote_mta, "[")] = '\0';
+	bool expired_logged = false;
+	for (size_t i = 0; i < job->n; i++) {
+		const struct queue_rcpt_info *r = &m->info->rcpts[job->idx[i]];
+		const struct smtp_client_rcpt_result *rr = &res->rcpts[i];
+		enum smtp_client_status st = rr->status;
+		const char *diag = rr->diag[0] != '\0' ? rr->diag : res->diag;
+		const char *dsn = rr->reply.enh[0] != '\0' ? rr->reply.enh : res->reply.enh;
+		const char *status = smtp_client_status_str(st);
+		/* The queue keeps the remote reply itself and who gave it: the DSN's Diagnostic-Code and
+		 * Remote-MTA. Without a reply (connection, DNS, local trouble) it keeps our explanation. */
+		const struct smtp_client_reply *reply = rr->reply.code != 0 ? &rr->reply : &res->reply;
+		snprintf(reasons[i], sizeof(reasons[i]), "%d %s %s", reply->code, reply->enh, reply->text);
+		u[i].idx = r->idx;
+		u[i].dsn = dsn;
+		u[i].reason = reply->code != 0 ? reasons[i] : diag;
+		u[i].remote_mta = reply->code != 0 ? remote_mta : NULL;
+		if (st == SMTP_CLIENT_SENT) {
+			u[i].state = QUEUE_RCPT_SENT;
+		} else if (st == SMTP_CLIENT_BOUNCED) {
+			u[i].state = QUEUE_RCPT_BOUNCED;
+		} else if (now - m->info->arrival >= q->cfg->maximal_queue_lifetime) {
+			u[i].state = QUEUE_RCPT_BOUNCED;
+			status = "expired";
+			if (!expired_logged)
+				log_info("qmgr", "%s: from=<%s>, status=expired, returned to sender",
+				         m->info->id, m->info->sender);
+			expired_logged = true;
+		} else {
+			u[i].state = QUEUE_RCPT_DEFERRED;
+			u[i].next_attempt = now + backoff(q->cfg, r->attempts);
+		}
+		if (job->choice.hop_id != 0)
+			route_count(q->routes, job->choice.hop_id,
+			            u[i].state == QUEUE_RCPT_SENT      ? ROUTE_SENT
+			            : u[i].state == QUEUE_RCPT_BOUNCED ? ROUTE_BOUNCED
+			                                               : ROUTE_DEFERRED);
+		log_rcpt(q, m, r, res->relay[0] != '\0' ? res->relay : "none", res, dsn, status, diag);
+	}
+	const char *error;
+	if (queue_store_update_rcpts(q->queue, m->info->id, u, job->n, &error) < 0)
+		log_warn("qmgr", "%s: cannot record the delivery status: %s", m->info->id, error);
+	free(u);
+	free(reasons);
+	qmgr_job_free(job);
+	if (--m->jobs == 0)
+		qmsg_finish(m);
+}
+
+void qmgr_job_fail(struct qjob *job, enum smtp_client_status status, const char *dsn, const char *diag,
+                   const char *relay)
+{
+	struct smtp_client_result res = {0};
+	res.failure = status == SMTP_CLIENT_BOUNCED ? SMTP_CLIENT_FAIL_LOCAL : SMTP_CLIENT_FAIL_CONNECT;
+	str_copy(res.reply.enh, sizeof(res.reply.enh), dsn);
+	str_copy(res.diag, sizeof(res.diag), diag);
+	str_copy(res.relay, sizeof(res.relay), relay);
+	res.nrcpt = job->n;
+	res.rcpts = xcalloc(job->n, sizeof(*res.rcpts));
+	for (size_t i = 0; i < job->n; i++) {
+		res.rcpts[i].address = job->msg->info->rcpts[job->idx[i]].address;
+		res.rcpts[i].status = status;
+		str_copy(res.rcpts[i].reply.enh, sizeof(res.rcpts[i].reply.enh), dsn);
+		str_copy(res.rcpts[i].diag, sizeof(res.rcpts[i].diag), diag);
+	}
+	struct smtp_client_rcpt_result *rcpts = res.rcpts;
+	qmgr_job_done(job, &res);
+	free(rcpts);
+}
+
+static bool body_has_8bit(struct evbuffer *body)
+{
+	struct evbuffer_ptr pos;
+	struct evbuffer_iovec v;
+	evbuffer_ptr_set(body, &pos, 0, EVBUFFER_PTR_SET);
+	while (evbuffer_peek(body, -1, &pos, &v, 1) == 1) {
+		const unsigned char *p = v.iov_base;
+		for (size_t i = 0; i < v.iov_len; i++)
+			if (p[i] >= 0x80)
+				return true;
+		if (evbuffer_ptr_set(body, &pos, v.iov_len, EVBUFFER_PTR_ADD) < 0)
+			break;
+	}
+	return false;
+}
+
+/* Find the job of m for choice (same hop, and same domain for direct delivery), or make one. */
+static struct qjob *job_for(struct qjob **jobs, struct qmsg *m, const struct route_choice *choice)
+{
+	for (struct qjob *j = *jobs; j != NULL; j = j->next)
+		if (j->choice.hop_id == choice->hop_id && strcmp(j->choice.nexthop, choice->nexthop) == 0 &&
+		    strcmp(j->choice.host, choice->host) == 0)
+			return j;
+	struct qjob *j = xcalloc(1, sizeof(*j));
+	j->msg = m;
+	j->choice = *choice;
+	j->idx = xcalloc(m->info->nrcpt, sizeof(int));
+	j->next = *jobs;
+	*jobs = j;
+	return j;
+}
+
+/* Take message id into work: route each due recipient and hand the jobs to the transport. */
+static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until)
+{
+	struct queue_msg_info *info;
+	const char *error;
+	if (queue_store_get(q->queue, id, &info, &error) != 0)
+		return;
+	struct qmsg *m = xcalloc(1, sizeof(*m));
+	m->q = q;
+	m->info = info;
+	m->pickup_msec = wall_msec();
+	m->next = q->msgs;
+	if (q->msgs != NULL)
+		q->msgs->prev = m;
+	q->msgs = m;
+	q->nmsgs++;
+
+	struct qjob *jobs = NULL;
+	struct queue_rcpt_update *wait = xcalloc(info->nrcpt + 1, sizeof(*wait));
+	size_t nwait = 0;
+	int64_t now = time_now();
+	for (size_t i = 0; i < info->nrcpt; i++) {
+		const struct queue_rcpt_info *r = &info->rcpts[i];
+		bool due = r->state == QUEUE_RCPT_PENDING ||
+		           (r->state == QUEUE_RCPT_DEFERRED && r->next_attempt <= deferred_until);
+		if (!due)
+			continue;
+		const char *domain = addr_domain(r->address);
+		struct route_choice choice;
+		int64_t retry_at = now + q->cfg->minimal_backoff_time;
+		if (domain == NULL || route_select(q->routes, domain, now, &choice, &retry_at) != 0) {
+			/* every next hop of the route is down: wait for the next probe */
+			wait[nwait].idx = r->idx;
+			wait[nwait].state = QUEUE_RCPT_DEFERRED;
+			wait[nwait].next_attempt = retry_at;
+			wait[nwait].dsn = "4.4.1";
+			wait[nwait].reason = "all next hops of the route are unavailable";
+			nwait++;
+			continue;
+		}
+		struct qjob *j = job_for(&jobs, m, &choice);
+		route_choice_clear(&choice); /* job_for copied it */
+		j->idx[j->n++] = (int)i;
+	}
+	if (nwait > 0 && queue_store_update_rcpts(q->queue, id, wait, nwait, &error) < 0)
+		log_warn("qmgr", "%s: %s", id, error);
+	free(wait);
+	if (jobs == NULL) {
+		qmsg_finish(m);
+		return;
+	}
+	m->body = evbuffer_new();
+	if (queue_store_read_body(q->queue, id, m->body, &error) != 0) {
+		log_warn("qmgr", "%s: cannot read the message: %s", id, error);
+		while (jobs != NULL) {
+			struct qjob *next = jobs->next;
+			qmgr_job_free(jobs);
+			jobs = next;
+		}
+		qmsg_free(m);
+		return;
+	}
+	m->eightbit = body_has_8bit(m->body);
+	for (struct qjob *j = jobs; j != NULL; j = j->next)
+		m->jobs++;
+	while (jobs != NULL) {
+		struct qjob *next = jobs->next;
+		jobs->next = NULL;
+		transport_submit(q, jobs);
+		jobs = next;
+	}
+}
+
+/* Take every due message not yet in work, page by page, up to the active limit. */
+static void qmgr_scan(struct qmgr *q, int64_t deferred_until)
+{
+	char ids[QMGR_SCAN_PAGE][QUEUE_ID_SIZE];
+	char after[QUEUE_ID_SIZE] = "";
+	size_t n;
+	const char *error;
+	do {
+		if (queue_store_due(q->queue, deferred_until, after, QMGR_SCAN_PAGE, ids, &n, &error) < 0) {
+			log_warn("qmgr", "queue scan: %s", error);
+			return;
+		}
+		for (size_t i = 0; i < n && q->nmsgs < QMGR_ACTIVE_LIMIT; i++)
+			if (!qmsg_active(q, ids[i]))
+				qmgr_activate(q, ids[i], deferred_until);
+		if (n > 0)
+			str_copy(after, sizeof(after), ids[n - 1]);
+	} while (n == QMGR_SCAN_PAGE && q->nmsgs < QMGR_ACTIVE_LIMIT);
+}
+
+static void qmgr_kick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct qmgr *q = arg;
+	pthread_mutex_lock(&q->lock);
+	q->kicked = false;
+	pthread_mutex_unlock(&q->lock);
+	qmgr_scan(q, q->last_deferred_scan);
+}
+
+static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct qmgr *q = arg;
+	int64_t now = time_now();
+	int64_t flush;
+	const char *error;
+	if (queue_store_flush_counter(q->queue, &flush, &error) == 0 && flush != q->flush_counter) {
+		q->flush_counter = flush;
+		q->last_deferred_scan = 0; /* scan the deferred mail now */
+		log_info("qmgr", "queue flush requested");
+	}
+	int changed = route_table_changed(q->routes, q->db, &error);
+	if (changed > 0 && route_table_reload(q->routes, q->db, &error) < 0)
+		changed = -1;
+	if (changed < 0)
+		log_warn("qmgr", "routing rules: %s", error);
+	if (now - q->last_stats_flush >= 5) {
+		q->last_stats_flush = now;
+		if (route_stats_flush(q->routes, q->db, &error) < 0)
+			log_warn("qmgr", "route statistics: %s", error);
+	}
+	if (now - q->last_deferred_scan >= q->cfg->queue_run_delay)
+		q->last_deferred_scan = now;
+	qmgr_scan(q, q->last_deferred_scan);
+}
+
+void qmgr_kick(struct qmgr *q)
+{
+	pthread_mutex_lock(&q->lock);
+	bool was = q->kicked;
+	q->kicked = true;
+	pthread_mutex_unlock(&q->lock);
+	if (!was)
+		event_active(q->kick_ev, EV_READ, 0);
+}
+
+static void *qmgr_main(void *arg)
+{
+	struct qmgr *q = arg;
+	event_base_dispatch(q->base);
+	return NULL;
+}
+
+static void qmgr_free(struct qmgr *q)
+{
+	transport_free_all(q);
+	while (q->msgs != NULL)
+		qmsg_free(q->msgs);
+	if (q->routes != NULL) {
+		const char *error;
+		if (q->db != NULL && route_stats_flush(q->routes, q->db, &error) < 0)
+			log_warn("qmgr", "route statistics: %s", error);
+		route_table_free(&q->routes);
+	}
+	dns_free(&q->dns);
+	if (q->kick_ev != NULL)
+		event_free(q->kick_ev);
+	if (q->tick_ev != NULL)
+		event_free(q->tick_ev);
+	if (q->base != NULL)
+		event_base_free(q->base);
+	if (q->tls_ctx != NULL)
+		SSL_CTX_free(q->tls_ctx);
+	queue_store_close(&q->queue);
+	db_close(&q->db);
+	pthread_mutex_destroy(&q->lock);
+	free(q);
+}
+
+int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **error_r)
+{
+	struct qmgr *q = xcalloc(1, sizeof(*q));
+	q->cfg = cfg;
+	pthread_mutex_init(&q->lock, NULL);
+	q->base = event_base_new();
+	if (q->base == NULL) {
+		*error_r = "cannot create the queue manager's event loop";
+		goto fail;
+	}
+	if (db_open(cfg->database, DB_OPEN_READWRITE, &q->db, error_r) < 0 ||
+	    queue_store_open(cfg->queue_directory, &q->queue, error_r) < 0 ||
+	    route_table_load(q->db, cfg->relayhost, cfg->smtp_tls_security_level, &q->routes, error_r) < 0 ||
+	    smtp_client_tls_ctx_new(cfg->smtp_tls_CAfile, &q->tls_ctx, error_r) < 0)
+		goto fail;
+	q->dns = dns_new(q->base, cfg->resolver, error_r);
+	if (q->dns == NULL)
+		goto fail;
+	const char *error;
+	if (queue_store_flush_counter(q->queue, &q->flush_counter, &error) < 0)
+		log_warn("qmgr", "%s", error);
+	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);
+	q->tick_ev = event_new(q->base, -1, EV_PERSIST, qmgr_tick_cb, q);
+	struct timeval one = {1, 0};
+	event_add(q->tick_ev, &one);
+	q->last_deferred_scan = time_now(); /* at start, whatever is due now */
+	q->last_stats_flush = time_now();
+	event_active(q->kick_ev, EV_READ, 0);
+	if (pthread_create(&q->thread, NULL, qmgr_main, q) != 0) {
+		*error_r = "cannot start the queue manager thread";
+		goto fail;
+	}
+	*q_r = q;
+	return 0;
+fail:
+	qmgr_free(q);
+	return -1;
+}
+
+void qmgr_stop(struct qmgr **qp)
+{
+	struct qmgr *q = *qp;
+	if (q == NULL)
+		return;
+	event_base_loopbreak(q->base);
+	pthread_join(q->thread, NULL);
+	qmgr_free(q);
+	*qp = NULL;
+}

@@ -1,0 +1,32 @@
+/*
+ * qmgr: the queue manager, the primary's delivery half. Runs in a thread of its own with its own event
+ * loop, its own connections to the tables and the queue, its resolver (dns) and its outbound SMTP
+ * connections, so that the fsyncs of recipient updates never stall the SMTP sessions.
+ *
+ * It takes due recipients from the queue (new mail at once when qmgr_kick() says so; deferred mail at
+ * each queue_run_delay, or at once after "mxctl queue flush"), picks a next hop per recipient domain
+ * (route: rules, weighted split, failover), groups the recipients of a message by next hop, and hands
+ * each group to the transport (qmgr_transport.c: destinations, concurrency limits, connection reuse).
+ * Each result updates the queue in one transaction and is logged in Postfix's form (to=, orig_to=,
+ * relay=, delay=, delays=, dsn=, status=). A temporary failure is retried with exponential backoff
+ * between minimal_backoff_time and maximal_backoff_time until maximal_queue_lifetime; a permanent
+ * failure or expiry bounces. When no recipient of a message is left to try, one RFC 3464 DSN lists every
+ * failed recipient (never for a null sender), and the message is removed.
+ */
+#ifndef MXD_QMGR_H
+#define MXD_QMGR_H
+
+struct mxd_config;
+struct qmgr;
+
+/* Open what the queue manager needs and start its thread. cfg must outlive it. 0, or -1 with *error_r. */
+int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **error_r);
+
+/* New mail was queued: look now. Thread-safe; cheap. */
+void qmgr_kick(struct qmgr *q);
+
+/* Stop the thread: connections are closed, recipients in flight keep their queue state (they are tried
+ * again after the restart). Clears *q. */
+void qmgr_stop(struct qmgr **q);
+
+#endif

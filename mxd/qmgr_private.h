@@ -1,0 +1,99 @@
+/*
+ * qmgr_private: what qmgr.c (messages, scanning, results, bounces) and qmgr_transport.c (destinations,
+ * DNS, connections) share. Everything here lives in the queue manager's thread.
+ */
+#ifndef MXD_QMGR_PRIVATE_H
+#define MXD_QMGR_PRIVATE_H
+
+#include "mxd/qmgr.h"
+#include "mxd/queue_store.h"
+#include "mxd/route.h"
+#include "mxd/smtp_client.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct db;
+struct dns;
+struct event;
+struct event_base;
+
+/* A message the queue manager is working on. */
+struct qmsg {
+	struct qmgr *q;
+	struct queue_msg_info *info;
+	struct evbuffer *body;
+	bool eightbit;
+	int64_t pickup_msec; /* wall clock when picked up (delays "a") */
+	unsigned jobs;       /* jobs not yet finished */
+	struct qmsg *prev, *next;
+};
+
+/* Some recipients of one message, for one next hop. */
+struct qjob {
+	struct qmsg *msg;
+	struct route_choice choice;
+	int *idx; /* indexes into msg->info->rcpts */
+	size_t n;
+	unsigned reroutes;   /* times moved to another hop after a connection-level failure */
+	int64_t queued_msec; /* when it entered its destination's queue (delays "b") */
+	struct qdest *dest;
+	struct qjob *next;
+};
+
+struct qconn;
+
+/* A next hop with its own queue, connections and concurrency limit. */
+struct qdest {
+	struct qmgr *q;
+	char key[600];
+	struct route_choice choice; /* how to reach it (host, port, auth, TLS) */
+	char domain[256];           /* DIRECT: the recipient domain */
+	struct qjob *head, **tail;
+	unsigned active; /* connections open: busy, idle or connecting */
+	struct qconn *idle;
+	struct qconn *conns; /* all of them: busy, idle, connecting */
+	bool resolving;
+	struct dns_lookup *lookup;
+	struct smtp_client_peer *peers;
+	char **peer_names;
+	size_t npeer;
+	int64_t peers_expire;
+	struct qdest *next;
+};
+
+struct qmgr {
+	const struct mxd_config *cfg;
+	pthread_t thread;
+	struct event_base *base;
+	struct event *kick_ev, *tick_ev;
+	pthread_mutex_t lock;
+	bool kicked;
+	struct db *db;
+	struct queue_store *queue;
+	struct dns *dns;
+	struct route_table *routes;
+	SSL_CTX *tls_ctx;
+	struct qmsg *msgs;
+	size_t nmsgs;
+	struct qdest *dests;
+	unsigned conns; /* outbound connections open, in all */
+	int64_t last_deferred_scan;
+	int64_t flush_counter;
+	int64_t last_stats_flush;
+};
+
+#define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
+
+/* qmgr.c */
+void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res);
+void qmgr_job_fail(struct qjob *job, enum smtp_client_status status, const char *dsn, const char *diag,
+                   const char *relay);
+void qmgr_job_free(struct qjob *job);
+
+/* qmgr_transport.c */
+void transport_submit(struct qmgr *q, struct qjob *job);
+void transport_free_all(struct qmgr *q);
+
+#endif
