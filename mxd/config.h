@@ -66,6 +66,12 @@ struct mxd_config {
 	int64_t smtp_connection_reuse_count;
 	int64_t smtp_tcp_port;
 
+	/* high availability */
+	char *primary_hosts;            /* secondary: where to relay ("[host]:port, ..."); empty: better MX */
+	int64_t replica_max_age;        /* secondary: older replica -> 451 for unknown recipients */
+	int64_t primary_probe_interval; /* secondary: probe the primary this often while holding mail */
+	char *trusted_peers;            /* our other MX hosts: relay allowed, their checks honoured */
+
 	/* internal: raw values and where they were set */
 	char **raw;
 	int *line;

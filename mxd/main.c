@@ -82,6 +82,11 @@ static void on_queued(void *ctx, const char *id)
 	qmgr_kick(ctx);
 }
 
+static void on_etrn(void *ctx)
+{
+	qmgr_flush(ctx);
+}
+
 static void mxd_start(struct mxd *m)
 {
 	const struct mxd_config *cfg = m->cfg;
@@ -114,7 +119,7 @@ static void mxd_start(struct mxd *m)
 		log_fatal("master", "queue_directory %s: %s", cfg->queue_directory, error);
 	if (qmgr_start(cfg, &m->qmgr, &error) < 0)
 		log_fatal("master", "queue manager: %s", error);
-	smtp_server_on_queued(m->smtp, on_queued, m->qmgr);
+	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
 	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
 }
 
@@ -192,7 +197,7 @@ int main(int argc, char **argv)
 	event_base_dispatch(m.base);
 
 	/* The queue first: closing it runs the commit callbacks still due, which reply to their sessions. */
-	smtp_server_on_queued(m.smtp, NULL, NULL);
+	smtp_server_on_queued(m.smtp, NULL, NULL, NULL);
 	qmgr_stop(&m.qmgr);
 	queue_store_close(&m.queue);
 	smtp_server_free(&m.smtp);

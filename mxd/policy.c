@@ -7,6 +7,7 @@
 #include "mxd/netaddr.h"
 #include "mxd/util.h"
 
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,10 @@ struct policy {
 	const struct mxd_config *cfg;
 	struct db *db;
 	struct cidr_list *mynetworks;
+	struct cidr_list *trusted_peers;
+	bool secondary;
+	int64_t replica_checked; /* when last_sync was last read (at most once a second) */
+	int64_t replica_last_sync;
 };
 
 int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **policy_r, const char **error_r)
@@ -24,6 +29,12 @@ int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **poli
 		free(p);
 		return -1;
 	}
+	if (cidr_list_parse(cfg->trusted_peers, &p->trusted_peers, error_r) < 0) {
+		cidr_list_free(&p->mynetworks);
+		free(p);
+		return -1;
+	}
+	p->secondary = strcmp(cfg->role, "secondary") == 0;
 	p->cfg = cfg;
 	p->db = db;
 	*policy_r = p;
@@ -36,6 +47,7 @@ void policy_free(struct policy **policyp)
 	if (p == NULL)
 		return;
 	cidr_list_free(&p->mynetworks);
+	cidr_list_free(&p->trusted_peers);
 	db_close(&p->db);
 	free(p);
 	*policyp = NULL;
@@ -43,7 +55,29 @@ void policy_free(struct policy **policyp)
 
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client)
 {
-	return cidr_list_match(policy->mynetworks, client);
+	return cidr_list_match(policy->mynetworks, client) || cidr_list_match(policy->trusted_peers, client);
+}
+
+/* On a secondary: is the replica of the tables older than replica_max_age? Reads the sync client's
+ * last_sync from sync_state at most once a second; a replica that never synced is stale. */
+static bool replica_stale(struct policy *policy)
+{
+	int64_t now = time_now();
+	if (!policy->secondary)
+		return false;
+	if (now != policy->replica_checked) {
+		sqlite3_stmt *st;
+		policy->replica_checked = now;
+		policy->replica_last_sync = 0;
+		if (sqlite3_prepare_v2(db_handle(policy->db),
+		                       "SELECT value FROM sync_state WHERE key = 'last_sync'", -1, &st,
+		                       NULL) == SQLITE_OK) {
+			if (sqlite3_step(st) == SQLITE_ROW)
+				policy->replica_last_sync = sqlite3_column_int64(st, 0);
+			sqlite3_finalize(st);
+		}
+	}
+	return now - policy->replica_last_sync > policy->cfg->replica_max_age;
 }
 
 static int refuse(struct smtp_reply *reply, int code, const char *enh, const char *fmt, const char *addr,
@@ -143,6 +177,9 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 	case DB_RESOLVE_OK:
 		return accept_rcpt(policy, rcpt->address, reply, exp);
 	case DB_RESOLVE_UNKNOWN_USER:
+		if (replica_stale(policy))
+			return refuse(reply, 451, "4.3.0", "<%s>: Recipient address rejected: %s",
+			              rcpt->address, "replica of the tables is out of date, try again later");
 		return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", rcpt->address,
 		              "User unknown in virtual alias table");
 	case DB_RESOLVE_UNKNOWN_DOMAIN:
@@ -150,5 +187,8 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 	}
 	if (client_trusted)
 		return accept_rcpt(policy, rcpt->address, reply, exp);
+	if (replica_stale(policy))
+		return refuse(reply, 451, "4.3.0", "<%s>: Recipient address rejected: %s", rcpt->address,
+		              "replica of the tables is out of date, try again later");
 	return refuse(reply, 554, "5.7.1", "<%s>: Relay access denied%s", rcpt->address, "");
 }

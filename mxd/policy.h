@@ -28,7 +28,7 @@ struct smtp_reply {
 int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **policy_r, const char **error_r);
 void policy_free(struct policy **policy);
 
-/* Is the client address in mynetworks? */
+/* Is the client address in mynetworks or trusted_peers (our other MX hosts)? */
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client);
 
 /* Decide rcpt. Returns 0 to accept, with *exp holding its final destinations (alias chains followed

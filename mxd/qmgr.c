@@ -18,6 +18,7 @@
 #define QMGR_SCAN_PAGE 100
 
 static void qmgr_scan(struct qmgr *q, int64_t deferred_until);
+static void qmgr_flush_now(struct qmgr *q);
 
 /* Postfix prints delays with at most two decimals and no trailing zeros ("0.52", "3", "0.1"). */
 static const char *fmt_delay(char *buf, size_t size, int64_t msec)
@@ -347,7 +348,7 @@ static struct qjob *job_for(struct qjob **jobs, struct qmsg *m, const struct rou
 {
 	for (struct qjob *j = *jobs; j != NULL; j = j->next)
 		if (j->choice.hop_id == choice->hop_id && strcmp(j->choice.nexthop, choice->nexthop) == 0 &&
-		    strcmp(j->choice.host, choice->host) == 0)
+		    strcmp(j->choice.host, choice->host) == 0 && j->n < QMGR_RCPT_PER_TRANSACTION)
 			return j;
 	struct qjob *j = xcalloc(1, sizeof(*j));
 	j->msg = m;
@@ -356,6 +357,25 @@ static struct qjob *job_for(struct qjob **jobs, struct qmsg *m, const struct rou
 	j->next = *jobs;
 	*jobs = j;
 	return j;
+}
+
+/* A secondary sends everything to the primary: primary_hosts when set, else the MX hosts of the
+ * recipient's (hosted) domain that are better than ourselves. */
+static void secondary_choice(struct qmgr *q, const char *domain, struct route_choice *c)
+{
+	memset(c, 0, sizeof(*c));
+	if (q->cfg->primary_hosts[0] != '\0') {
+		c->kind = DB_ROUTE_NEXTHOP_HOST_NO_MX;
+		str_copy(c->host, sizeof(c->host), "primary_hosts");
+		str_copy(c->nexthop, sizeof(c->nexthop), QMGR_PRIMARY_NEXTHOP);
+	} else {
+		c->kind = DB_ROUTE_NEXTHOP_DIRECT;
+		str_copy(c->host, sizeof(c->host), domain);
+		str_copy(c->nexthop, sizeof(c->nexthop), "direct");
+	}
+	c->port = 25;
+	str_copy(c->tls_level, sizeof(c->tls_level), q->cfg->smtp_tls_security_level);
+	str_copy(c->match, sizeof(c->match), "(primary)");
 }
 
 /* Take message id into work: route each due recipient and hand the jobs to the transport. */
@@ -388,7 +408,9 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 		const char *domain = addr_domain(r->address);
 		struct route_choice choice;
 		int64_t retry_at = now + q->cfg->minimal_backoff_time;
-		if (domain == NULL || route_select(q->routes, domain, now, &choice, &retry_at) != 0) {
+		if (q->secondary && domain != NULL) {
+			secondary_choice(q, domain, &choice);
+		} else if (domain == NULL || route_select(q->routes, domain, now, &choice, &retry_at) != 0) {
 			/* every next hop of the route is down: wait for the next probe */
 			wait[nwait].idx = r->idx;
 			wait[nwait].state = QUEUE_RCPT_DEFERRED;
@@ -456,8 +478,43 @@ static void qmgr_kick_cb(evutil_socket_t fd, short what, void *arg)
 	struct qmgr *q = arg;
 	pthread_mutex_lock(&q->lock);
 	q->kicked = false;
+	bool etrn = q->flush_requested;
+	q->flush_requested = false;
 	pthread_mutex_unlock(&q->lock);
+	if (etrn)
+		qmgr_flush_now(q);
+	else
+		qmgr_scan(q, q->last_deferred_scan);
+}
+
+/* Every deferred recipient becomes due now, and the queue is scanned. */
+static void qmgr_flush_now(struct qmgr *q)
+{
+	const char *error;
+	if (queue_store_flush(q->queue, &error) < 0) {
+		log_warn("qmgr", "flush: %s", error);
+		return;
+	}
+	int64_t counter;
+	if (queue_store_flush_counter(q->queue, &counter, &error) == 0)
+		q->flush_counter = counter; /* our own flush: no need to notice it again */
+	q->last_deferred_scan = time_now();
 	qmgr_scan(q, q->last_deferred_scan);
+}
+
+/* Fast drain: the primary answers again; deliver what we hold at once, not at the next backoff slot. */
+static void qmgr_primary_back(struct qmgr *q)
+{
+	log_info("qmgr", "primary answers again: flushing the queue");
+	qmgr_flush_now(q);
+}
+
+void qmgr_flush(struct qmgr *q)
+{
+	pthread_mutex_lock(&q->lock);
+	q->flush_requested = true;
+	pthread_mutex_unlock(&q->lock);
+	qmgr_kick(q);
 }
 
 static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -480,6 +537,18 @@ static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 		q->last_stats_flush = now;
 		if (route_stats_flush(q->routes, q->db, &error) < 0)
 			log_warn("qmgr", "route statistics: %s", error);
+	}
+	pthread_mutex_lock(&q->lock);
+	bool etrn = q->flush_requested;
+	q->flush_requested = false;
+	pthread_mutex_unlock(&q->lock);
+	if (etrn)
+		qmgr_flush_now(q);
+	if (q->secondary && now - q->last_probe >= q->cfg->primary_probe_interval) {
+		int64_t count = 0, oldest;
+		q->last_probe = now;
+		if (queue_store_stats(q->queue, &count, &oldest, &error) == 0 && count > (int64_t)q->nmsgs)
+			transport_probe_primary(q, qmgr_primary_back);
 	}
 	if (now - q->last_deferred_scan >= q->cfg->queue_run_delay)
 		q->last_deferred_scan = now;
@@ -533,6 +602,7 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 {
 	struct qmgr *q = xcalloc(1, sizeof(*q));
 	q->cfg = cfg;
+	q->secondary = strcmp(cfg->role, "secondary") == 0;
 	pthread_mutex_init(&q->lock, NULL);
 	q->base = event_base_new();
 	if (q->base == NULL) {

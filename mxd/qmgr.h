@@ -12,6 +12,10 @@
  * between minimal_backoff_time and maximal_backoff_time until maximal_queue_lifetime; a permanent
  * failure or expiry bounces. When no recipient of a message is left to try, one RFC 3464 DSN lists every
  * failed recipient (never for a null sender), and the message is removed.
+ *
+ * On a secondary (role = secondary) every recipient goes to the primary: primary_hosts, or the MX hosts
+ * of the hosted domain that are better than myhostname. While it holds mail, it probes the primary every
+ * primary_probe_interval and flushes the queue as soon as the primary answers (fast drain).
  */
 #ifndef MXD_QMGR_H
 #define MXD_QMGR_H
@@ -24,6 +28,9 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 
 /* New mail was queued: look now. Thread-safe; cheap. */
 void qmgr_kick(struct qmgr *q);
+
+/* Retry all deferred mail now (ETRN, and the secondary's fast drain). Thread-safe. */
+void qmgr_flush(struct qmgr *q);
 
 /* Stop the thread: connections are closed, recipients in flight keep their queue state (they are tried
  * again after the restart). Clears *q. */

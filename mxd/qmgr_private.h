@@ -60,6 +60,7 @@ struct qdest {
 	char **peer_names;
 	size_t npeer;
 	int64_t peers_expire;
+	size_t primary_next; /* resolving primary_hosts: the entry being looked up */
 	struct qdest *next;
 };
 
@@ -82,9 +83,17 @@ struct qmgr {
 	int64_t last_deferred_scan;
 	int64_t flush_counter;
 	int64_t last_stats_flush;
+	bool secondary;
+	bool flush_requested; /* ETRN: guarded by lock */
+	int64_t last_probe;
+	unsigned probes_running;
+	uint64_t probe_round, probe_round_ok;
 };
 
 #define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
+#define QMGR_RCPT_PER_TRANSACTION                                                                            \
+	50 /* recipients per SMTP transaction (Postfix: smtp_destination_recipient_limit) */
+#define QMGR_PRIMARY_NEXTHOP "(primary_hosts)" /* a secondary's one destination when primary_hosts is set */
 
 /* qmgr.c */
 void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res);
@@ -95,5 +104,7 @@ void qmgr_job_free(struct qjob *job);
 /* qmgr_transport.c */
 void transport_submit(struct qmgr *q, struct qjob *job);
 void transport_free_all(struct qmgr *q);
+/* Secondary: probe the primary (each destination's first address); on a 220, cb(q) runs. */
+void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q));
 
 #endif

@@ -10,6 +10,8 @@
 
 #include <arpa/inet.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -179,10 +181,87 @@ out:
 	dns_result_free(&res);
 }
 
+static void primary_resolve_next(struct qdest *d);
+
+/* Split a primary_hosts entry ("[host]:port", "host:port", "host", an IPv4 or [IPv6] address). */
+static void primary_entry(const char *entry, char *host, size_t size, uint16_t *port_r)
+{
+	uint64_t port = 25;
+	const char *colon;
+	if (entry[0] == '[') {
+		const char *end = strchr(entry, ']');
+		size_t len = end != NULL ? (size_t)(end - entry - 1) : strlen(entry + 1);
+		snprintf(host, size, "%.*s", (int)len, entry + 1);
+		colon = end != NULL && end[1] == ':' ? end + 1 : NULL;
+	} else {
+		colon = strchr(entry, ':');
+		if (colon != NULL && strchr(colon + 1, ':') != NULL)
+			colon = NULL; /* a bare IPv6 address */
+		snprintf(host, size, "%.*s", colon != NULL ? (int)(colon - entry) : (int)strlen(entry),
+		         entry);
+	}
+	if (colon != NULL && (str_to_u64(colon + 1, &port) < 0 || port == 0 || port > 65535))
+		port = 25;
+	*port_r = (uint16_t)port;
+}
+
+static void primary_resolved(struct dns_result *res, void *ctx)
+{
+	struct qdest *d = ctx;
+	d->lookup = NULL;
+	if (res->status == DNS_OK && res->nhost > 0) {
+		for (size_t a = 0; a < res->hosts[0].naddr; a++)
+			dest_add_peer(d, res->hosts[0].name, &res->hosts[0].addrs[a]);
+	} else {
+		log_warn("qmgr", "primary_hosts: %s: %s", res->name,
+		         res->detail != NULL ? res->detail : "no address");
+	}
+	dns_result_free(&res);
+	d->primary_next++;
+	primary_resolve_next(d);
+}
+
+/* Resolve the entries of primary_hosts one after the other into d's peers. */
+static void primary_resolve_next(struct qdest *d)
+{
+	struct qmgr *q = d->q;
+	size_t n;
+	char **entries = config_list(q->cfg->primary_hosts, &n);
+	for (; d->primary_next < n; d->primary_next++) {
+		char host[256];
+		struct sockaddr_storage ss;
+		socklen_t len;
+		const char *error;
+		primary_entry(entries[d->primary_next], host, sizeof(host), &d->choice.port);
+		if (netaddr_parse(host, d->choice.port, &ss, &len, &error) == 0) {
+			dest_add_peer(d, host, &ss);
+			continue;
+		}
+		d->lookup = dns_lookup_addr(q->dns, host, primary_resolved, d);
+		config_list_free(&entries);
+		return;
+	}
+	config_list_free(&entries);
+	d->resolving = false;
+	if (d->npeer == 0) {
+		dest_fail_all(d, SMTP_CLIENT_DEFERRED, "4.4.3", "no address for any of primary_hosts");
+		return;
+	}
+	d->peers_expire = time_now() + PEERS_TTL;
+	dest_dispatch(d);
+}
+
 /* Resolve where d's connections go: MX hosts of the domain or of the relay, or the relay itself. */
 static void dest_resolve(struct qdest *d)
 {
 	struct qmgr *q = d->q;
+	if (strcmp(d->choice.nexthop, QMGR_PRIMARY_NEXTHOP) == 0) {
+		dest_peers_clear(d);
+		d->resolving = true;
+		d->primary_next = 0;
+		primary_resolve_next(d);
+		return;
+	}
 	struct sockaddr_storage ss;
 	socklen_t len;
 	const char *error;
@@ -369,5 +448,75 @@ void transport_free_all(struct qmgr *q)
 			qmgr_job_free(dest_pop(d));
 		dest_peers_clear(d);
 		free(d);
+	}
+}
+
+/* One probe of the primary: connect, wait for the greeting. */
+struct qprobe {
+	struct qmgr *q;
+	struct bufferevent *bev;
+	uint64_t round;
+	void (*cb)(struct qmgr *q);
+};
+
+static void probe_end(struct qprobe *p, bool ok)
+{
+	struct qmgr *q = p->q;
+	bufferevent_free(p->bev);
+	q->probes_running--;
+	if (ok && q->probe_round_ok != p->round) {
+		q->probe_round_ok = p->round;
+		p->cb(q);
+	}
+	free(p);
+}
+
+static void probe_read(struct bufferevent *bev, void *ctx)
+{
+	struct qprobe *p = ctx;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	size_t len;
+	char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
+	if (line == NULL) {
+		if (evbuffer_get_length(in) > 1024)
+			probe_end(p, false);
+		return;
+	}
+	bool ok = strncmp(line, "220", 3) == 0 && (line[3] == ' ' || line[3] == '-' || line[3] == '\0');
+	free(line);
+	if (ok)
+		evbuffer_add(bufferevent_get_output(bev), "QUIT\r\n", 6);
+	probe_end(p, ok);
+}
+
+static void probe_event(struct bufferevent *bev, short what, void *ctx)
+{
+	if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF | BEV_EVENT_TIMEOUT))
+		probe_end(ctx, false);
+}
+
+void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q))
+{
+	unsigned started = 0;
+	if (q->probes_running > 0)
+		return;
+	q->probe_round++;
+	for (struct qdest *d = q->dests; d != NULL && started < 8; d = d->next) {
+		if (d->npeer == 0)
+			continue;
+		struct qprobe *p = xcalloc(1, sizeof(*p));
+		p->q = q;
+		p->round = q->probe_round;
+		p->cb = cb;
+		p->bev = bufferevent_socket_new(q->base, -1, BEV_OPT_CLOSE_ON_FREE);
+		struct timeval tv = {5, 0};
+		bufferevent_set_timeouts(p->bev, &tv, &tv);
+		bufferevent_setcb(p->bev, probe_read, NULL, probe_event, p);
+		bufferevent_enable(p->bev, EV_READ);
+		q->probes_running++;
+		started++;
+		if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&d->peers[0].addr,
+		                               (int)d->peers[0].len) < 0)
+			probe_end(p, false);
 	}
 }

@@ -5,6 +5,7 @@
 #include "mxd/log.h"
 #include "mxd/util.h"
 
+#include <assert.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <openssl/crypto.h>
@@ -601,6 +602,7 @@ void client_txn_fail_unstarted(struct smtp_client *c)
 {
 	struct client_txn *t = c->txn;
 	struct smtp_client_result *r = t->result;
+	assert(!t->started); /* one that started is ended by client_txn_abort() */
 	r->failure = c->last_failure;
 	r->reply = c->last_reply;
 	str_copy(r->diag, sizeof(r->diag), c->last_diag);

@@ -191,9 +191,11 @@ void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct qu
 		evconnlistener_enable(srv->listeners[i]);
 }
 
-void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void *ctx)
+void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void (*etrn)(void *ctx),
+			   void *ctx)
 {
 	srv->env.on_queued = fn;
+	srv->env.on_etrn = etrn;
 	srv->env.queued_ctx = ctx;
 }
 

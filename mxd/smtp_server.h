@@ -21,8 +21,9 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,
 		       SSL_CTX *tls_ctx);
 
-/* Who to tell after each message is queued (the queue manager). */
-void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void *ctx);
+/* Who to tell after each message is queued, and on ETRN (the queue manager). */
+void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void (*etrn)(void *ctx),
+			   void *ctx);
 
 /* Stop accepting and tell open sessions to close (SIGTERM). */
 void smtp_server_shutdown(struct smtp_server *srv);

@@ -46,6 +46,8 @@ struct smtp_env {
 	struct smtp_stats stats;
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);
+	/* called for an accepted ETRN (NULL: ETRN is not offered) */
+	void (*on_etrn)(void *ctx);
 	void *queued_ctx;
 	/* called once when a session ends, before it is freed */
 	void (*on_close)(void *ctx, struct smtp_session *session);

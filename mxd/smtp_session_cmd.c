@@ -40,6 +40,7 @@ static void cmd_vrfy(struct smtp_session *s, const char *arg);
 static void cmd_help(struct smtp_session *s, const char *arg);
 static void cmd_starttls(struct smtp_session *s, const char *arg);
 static void cmd_not_implemented(struct smtp_session *s, const char *arg);
+static void cmd_etrn(struct smtp_session *s, const char *arg);
 
 static const struct smtp_cmd_def commands[] = {
     {SMTP_VERB_HELO, 0, cmd_helo},
@@ -56,7 +57,7 @@ static const struct smtp_cmd_def commands[] = {
     {SMTP_VERB_STARTTLS, CMD_NO_ARG, cmd_starttls},
     {SMTP_VERB_BDAT, 0, cmd_not_implemented},
     {SMTP_VERB_AUTH, 0, cmd_not_implemented},
-    {SMTP_VERB_ETRN, 0, cmd_not_implemented},
+    {SMTP_VERB_ETRN, CMD_NEEDS_HELO, cmd_etrn},
 };
 
 static const struct smtp_cmd_def *cmd_find(enum smtp_verb verb)
@@ -148,6 +149,8 @@ static void cmd_ehlo(struct smtp_session *s, const char *arg)
 	                 s->env->cfg->myhostname, (long long)s->env->cfg->message_size_limit);
 	if (s->env->tls_ctx != NULL && !s->tls)
 		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "250-STARTTLS\r\n");
+	if (s->env->on_etrn != NULL)
+		n += snprintf(buf + n, sizeof(buf) - (size_t)n, "250-ETRN\r\n");
 	snprintf(buf + n, sizeof(buf) - (size_t)n,
 	         "250-ENHANCEDSTATUSCODES\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n");
 	session_write(s, buf);
@@ -501,6 +504,30 @@ static void cmd_starttls(struct smtp_session *s, const char *arg)
 	}
 	session_reply(s, 220, "2.0.0", "Ready to start TLS");
 	session_start_tls(s);
+}
+
+/* ETRN (RFC 1985) from our own networks and peers: deliver the deferred mail now. */
+static void cmd_etrn(struct smtp_session *s, const char *arg)
+{
+	if (s->env->on_etrn == NULL) {
+		session_reply(s, 502, "5.5.1", "Error: command not implemented");
+		return;
+	}
+	if (arg[0] == '\0') {
+		session_reply(s, 501, "5.5.4", "Syntax: ETRN domain");
+		return;
+	}
+	if (s->txn != NULL) {
+		session_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
+		return;
+	}
+	if (!s->trusted) {
+		session_reply(s, 554, "5.7.1", "<%.255s>: ETRN is not allowed from this client", arg);
+		return;
+	}
+	log_info("smtpd", "%s[%s]: ETRN %.255s", s->name, s->addr, arg);
+	s->env->on_etrn(s->env->queued_ctx);
+	session_reply(s, 250, "2.0.0", "Queuing started");
 }
 
 static void cmd_not_implemented(struct smtp_session *s, const char *arg)

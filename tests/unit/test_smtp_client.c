@@ -1457,6 +1457,24 @@ static void test_idle_close_and_stale_send(void **state)
 	srv_free(&s);
 }
 
+static void test_idle_timeout_quits(void **state)
+{
+	static const struct step steps[] = {GREET_EHLO(""), QUIT_END()};
+	struct srv *s = srv_start("127.0.0.34", steps);
+	struct smtp_client_peer peer;
+	peer_set(&peer, "mx.test", "127.0.0.34", s->port);
+	struct smtp_client_options o = default_opts();
+	o.idle_timeout_msec = 200;
+	struct smtp_client *conn = client_new(&peer, 1, &o);
+	struct closed_capture cc = {.free_it = true, .connp = &conn};
+	smtp_client_set_closed_cb(conn, on_closed, &cc);
+	run_until(&cc.done, 5000);
+	srv_join(s);
+	assert_null(conn);
+	assert_string_equal(cc.reason, "idle connection closed");
+	srv_free(&s);
+}
+
 /* --- against sinkmx.py ----------------------------------------------------------------------------- */
 
 struct sink {
@@ -1612,6 +1630,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_auth_rejected_535, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeouts, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_idle_close_and_stale_send, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_idle_timeout_quits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sinkmx_auth_cram_md5_and_login, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
