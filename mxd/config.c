@@ -70,13 +70,6 @@ static const struct config_setting settings[] = {
     {"smtp_connection_reuse_count", CONFIG_INT, "100", F(smtp_connection_reuse_count), 1, 100000, NULL},
     {"smtp_tcp_port", CONFIG_INT, "25", F(smtp_tcp_port), 1, 65535, NULL},
 
-    {"admin_listen", CONFIG_STR, "127.0.0.1:8080", F(admin_listen), 0, 0, NULL},
-    {"admin_allow", CONFIG_LIST, "127.0.0.0/8, [::1]/128", F(admin_allow), 0, 0, NULL},
-    {"admin_tls_cert_file", CONFIG_STR, "", F(admin_tls_cert_file), 0, 0, NULL},
-    {"admin_tls_key_file", CONFIG_STR, "", F(admin_tls_key_file), 0, 0, NULL},
-    {"admin_session_timeout", CONFIG_TIME, "30m", F(admin_session_timeout), 60, 86400, "s"},
-    {"admin_login_failure_limit", CONFIG_INT, "5", F(admin_login_failure_limit), 1, 1000, NULL},
-    {"admin_login_failure_window", CONFIG_TIME, "15m", F(admin_login_failure_window), 1, 86400, "s"},
     {"primary_hosts", CONFIG_LIST, "", F(primary_hosts), 0, 0, NULL},
     {"replica_max_age", CONFIG_TIME, "1h", F(replica_max_age), 1, 86400 * 30, "s"},
     {"primary_probe_interval", CONFIG_TIME, "10s", F(primary_probe_interval), 1, 3600, "s"},
