@@ -18,7 +18,9 @@
 #include <event2/event.h>
 #include <event2/thread.h>
 #include <libgen.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -87,6 +89,25 @@ static void on_etrn(void *ctx)
 	qmgr_flush(ctx);
 }
 
+/* Each connection is a descriptor: raise the soft limit so smtpd_connection_limit can be reached. */
+static void raise_fd_limit(const struct mxd_config *cfg)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cfg->smtpd_connection_limit + (rlim_t)cfg->smtp_concurrency_limit + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+		return;
+	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+		if (geteuid() == 0)
+			rl.rlim_max = want; /* root may raise the hard limit too */
+		else
+			want = rl.rlim_max;
+	}
+	rl.rlim_cur = want;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+		log_warn("master", "cannot raise the open files limit to %llu: %s", (unsigned long long)want,
+		         strerror(errno));
+}
+
 static void mxd_start(struct mxd *m)
 {
 	const struct mxd_config *cfg = m->cfg;
@@ -96,6 +117,7 @@ static void mxd_start(struct mxd *m)
 	const char *dirs[] = {cfg->queue_directory, dirname(db_copy), NULL};
 	const char *files[] = {cfg->database, wal, shm, NULL};
 
+	raise_fd_limit(cfg);
 	if ((cfg->smtpd_tls_cert_file[0] == '\0') != (cfg->smtpd_tls_key_file[0] == '\0'))
 		log_fatal("master", "smtpd_tls_cert_file and smtpd_tls_key_file must be set together");
 	if (cfg->smtpd_tls_cert_file[0] != '\0' &&
