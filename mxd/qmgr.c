@@ -85,8 +85,9 @@ static int64_t backoff(const struct mxd_config *cfg, int attempts)
 	return delay < cfg->maximal_backoff_time ? delay : cfg->maximal_backoff_time;
 }
 
-/* A bounce for every recipient that failed, then the message leaves the queue. */
-static int qmsg_bounce(struct qmgr *q, struct qmsg *m)
+/* One notification to the sender: a bounce listing every recipient that failed (DSN_KIND_FAILURE), or
+ * a delay warning listing those still deferred (DSN_KIND_DELAY). 0 once it is queued, or -1. */
+static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind)
 {
 	const struct queue_msg_info *info = m->info;
 	struct dsn_rcpt *rc = xcalloc(info->nrcpt, sizeof(*rc));
@@ -94,11 +95,12 @@ static int qmsg_bounce(struct qmgr *q, struct qmsg *m)
 	int64_t now = time_now();
 	for (size_t i = 0; i < info->nrcpt; i++) {
 		const struct queue_rcpt_info *r = &info->rcpts[i];
-		if (r->state != QUEUE_RCPT_BOUNCED)
+		if (r->state != (kind == DSN_KIND_FAILURE ? QUEUE_RCPT_BOUNCED : QUEUE_RCPT_DEFERRED))
 			continue;
 		rc[n].final_rcpt = r->address;
 		rc[n].orig_rcpt = strcmp(r->orig_address, r->address) != 0 ? r->orig_address : NULL;
-		rc[n].action = DSN_ACTION_FAILED;
+		rc[n].action = kind == DSN_KIND_FAILURE ? DSN_ACTION_FAILED : DSN_ACTION_DELAYED;
+		rc[n].retry_until = info->arrival + q->cfg->maximal_queue_lifetime;
 		rc[n].status = r->dsn;
 		rc[n].remote_mta = r->remote_mta;
 		rc[n].diag_type = r->remote_mta != NULL ? DSN_DIAG_SMTP : DSN_DIAG_LOCAL;
@@ -115,7 +117,7 @@ static int qmsg_bounce(struct qmgr *q, struct qmsg *m)
 		return -1;
 	}
 	struct dsn_report rep = {
-	    .kind = DSN_KIND_FAILURE,
+	    .kind = kind,
 	    .myhostname = q->cfg->myhostname,
 	    .queue_id = info->id,
 	    .sender = info->sender,
@@ -143,7 +145,8 @@ static int qmsg_bounce(struct qmgr *q, struct qmsg *m)
 		dsn.body = body;
 		ret = queue_store_insert(q->queue, &dsn, &error);
 		if (ret == 0)
-			log_info("bounce", "%s: sender non-delivery notification: %s", info->id, dsn.id);
+			log_info("bounce", "%s: sender %s notification: %s", info->id,
+			         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", dsn.id);
 	}
 	if (ret < 0)
 		log_warn("bounce", "%s: cannot queue the non-delivery notification: %s", info->id, error);
@@ -151,6 +154,20 @@ static int qmsg_bounce(struct qmgr *q, struct qmsg *m)
 	evbuffer_free(original);
 	free(rc);
 	return ret;
+}
+
+/* delay_warning_time: once a message has waited that long, tell its sender once. */
+static void qmsg_warn(struct qmgr *q, struct qmsg *m)
+{
+	const char *error;
+	if (q->cfg->delay_warning_time <= 0 || m->info->warned || !dsn_should_send(m->info->sender) ||
+	    time_now() - m->info->arrival < q->cfg->delay_warning_time)
+		return;
+	if (qmsg_notify(q, m, DSN_KIND_DELAY) == 0) {
+		if (queue_store_set_warned(q->queue, m->info->id, &error) < 0)
+			log_warn("qmgr", "%s: %s", m->info->id, error);
+		qmgr_kick(q);
+	}
 }
 
 /* Every job of m has finished: keep it for later, or bounce what failed and remove it. */
@@ -177,12 +194,13 @@ static void qmsg_finish(struct qmsg *m)
 	for (size_t i = 0; i < m->info->nrcpt; i++) {
 		enum queue_rcpt_state st = m->info->rcpts[i].state;
 		if (st == QUEUE_RCPT_PENDING || st == QUEUE_RCPT_DEFERRED) {
+			qmsg_warn(q, m);
 			qmsg_free(m); /* deferred: the next scan takes it again when due */
 			return;
 		}
 		bounced |= st == QUEUE_RCPT_BOUNCED;
 	}
-	if (bounced && dsn_should_send(m->info->sender) && qmsg_bounce(q, m) < 0) {
+	if (bounced && dsn_should_send(m->info->sender) && qmsg_notify(q, m, DSN_KIND_FAILURE) < 0) {
 		qmsg_free(m); /* the message stays; the bounce is tried again at the next deferred scan */
 		return;
 	}

@@ -36,6 +36,8 @@ static const char *const queue_migrations[] = {
     "ALTER TABLE recipients ADD COLUMN remote_mta TEXT;"
     "CREATE TABLE control(key TEXT PRIMARY KEY NOT NULL, value INTEGER NOT NULL);"
     "INSERT INTO control(key, value) VALUES ('flush', 0);",
+    /* 3: delay warnings (delay_warning_time): sent at most once per message */
+    "ALTER TABLE messages ADD COLUMN warned INTEGER NOT NULL DEFAULT 0;",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 
@@ -295,7 +297,7 @@ void queue_store_close(struct queue_store **qsp)
 #define QUEUE_MSG_SELECT                                                                                     \
 	"SELECT m.id, m.arrival, m.size, m.sender, m.client_name, m.client_addr, m.helo, m.proto,"           \
 	" m.smtputf8, m.held, r.idx, r.address, r.state, r.attempts, r.next_attempt, r.last_reason,"         \
-	" r.orig_address, r.dsn, r.remote_mta"                                                                \
+	" r.orig_address, r.dsn, r.remote_mta, m.warned"                                                                \
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id "
 
 static char *queue_column_str(sqlite3_stmt *st, int col)
@@ -319,6 +321,7 @@ static struct queue_msg_info *queue_msg_info_from_row(sqlite3_stmt *st)
 	info->proto = queue_column_str(st, 7);
 	info->smtputf8 = sqlite3_column_int(st, 8) != 0;
 	info->held = sqlite3_column_int(st, 9) != 0;
+	info->warned = sqlite3_column_int(st, 19) != 0;
 	return info;
 }
 
@@ -539,6 +542,12 @@ int queue_store_delete(struct queue_store *qs, const char *id, const char **erro
 {
 	/* recipients and bodies go with it: ON DELETE CASCADE */
 	return queue_write_one(qs, "DELETE FROM messages WHERE id = ?1", id, 0, "delete message", error_r);
+}
+
+int queue_store_set_warned(struct queue_store *qs, const char *id, const char **error_r)
+{
+	return queue_write_one(qs, "UPDATE messages SET warned = 1 WHERE id = ?1", id, 0, "mark delay warning",
+	                       error_r);
 }
 
 int queue_store_set_hold(struct queue_store *qs, const char *id, bool hold, const char **error_r)

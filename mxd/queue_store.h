@@ -81,6 +81,7 @@ struct queue_msg_info {
 	char *sender;
 	char *client_name, *client_addr, *helo, *proto;
 	bool held;
+	bool warned; /* a delay warning was sent */
 	bool smtputf8;
 	size_t nrcpt;
 	struct queue_rcpt_info *rcpts;
@@ -175,6 +176,9 @@ int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struc
 /* Store msg now (bounces and delay warnings made by the queue manager); durable on return. The body
  * is read, not taken. 0 or -1 with *error_r. */
 int queue_store_insert(struct queue_store *qs, const struct queue_new_msg *msg, const char **error_r);
+
+/* Remember that the delay warning of message id was sent. 0, 1 no such message, -1. */
+int queue_store_set_warned(struct queue_store *qs, const char *id, const char **error_r);
 
 /* "mxctl queue flush": every DEFERRED recipient becomes due now, and the flush counter grows so that a
  * running queue manager looks at once. 0 or -1. */

@@ -235,5 +235,38 @@ class Expiry(unittest.TestCase):
             dns.stop()
 
 
+class DelayWarning(unittest.TestCase):
+    def test_one_delay_warning(self):
+        dns = dnsserver.start(ZONES, port=0)
+        s = sink.Sink("127.0.0.1", mxtest.free_port())
+        inst = mxtest.Instance({"resolver": "127.0.0.1:%d" % dns.port, "smtp_tcp_port": str(s.port),
+                                "queue_run_delay": "1s", "minimal_backoff_time": "1s",
+                                "maximal_backoff_time": "1s", "delay_warning_time": "2s",
+                                "smtp_tls_security_level": "none"})
+        try:
+            inst.mxctl("domain", "add", "example.com")
+            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            inst.start()
+            s.rcpt_reply = {"someone@gmail.test": "452 4.2.2 mailbox full"}
+            c = inst.client()
+            self.assertEqual(c.send_mail("alice@sender.test", ["info@example.com"],
+                                         mxtest.make_message("w1@test")).code, 250)
+            c.close()
+            self.assertTrue(s.wait(1, timeout=20), inst.read_log())
+            time.sleep(3)
+            self.assertEqual(len(s.messages), 1, "exactly one warning")
+            msg = email.message_from_bytes(s.messages[0].data)
+            self.assertEqual(msg["Subject"], "Delayed Mail (still being retried)")
+            ds = msg.get_payload()[1].as_string()
+            self.assertIn("Action: delayed", ds)
+            self.assertIn("Will-Retry-Until:", ds)
+            self.assertNotIn("status=bounced", inst.read_log())
+        finally:
+            inst.stop()
+            inst.cleanup()
+            s.stop()
+            dns.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
