@@ -90,15 +90,26 @@ static void mxctl_queue_print_rcpt(const struct queue_rcpt_info *r, const char *
 	printf("%s%-8s  <", indent, mxctl_queue_state(r->state));
 	mxctl_queue_print_safe(r->address);
 	putchar('>');
+	if (r->orig_address != NULL && strcmp(r->orig_address, r->address) != 0) {
+		printf(" orig_to=<");
+		mxctl_queue_print_safe(r->orig_address);
+		putchar('>');
+	}
 	if (r->attempts > 0)
 		printf(" attempts=%d", r->attempts);
 	if (r->state == QUEUE_RCPT_DEFERRED && r->next_attempt > 0)
 		printf(" next=%s", mxctl_queue_time(r->next_attempt, when, sizeof(when)));
 	putchar('\n');
 	if (r->last_reason != NULL) {
-		printf("%*s          ", (int)strlen(indent), "");
+		printf("%*s          (", (int)strlen(indent), "");
+		if (r->dsn != NULL)
+			printf("dsn=%s ", r->dsn);
 		mxctl_queue_print_safe(r->last_reason);
-		putchar('\n');
+		if (r->remote_mta != NULL) {
+			printf(" from ");
+			mxctl_queue_print_safe(r->remote_mta);
+		}
+		printf(")\n");
 	}
 }
 
