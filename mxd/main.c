@@ -89,23 +89,24 @@ static void on_etrn(void *ctx)
 	qmgr_flush(ctx);
 }
 
-/* Each connection is a descriptor: raise the soft limit so smtpd_connection_limit can be reached. */
+/* Each connection is a descriptor: raise the soft limit so smtpd_connection_limit can be reached
+ * (root may raise the hard limit as well; without that right, up to the hard limit). */
 static void raise_fd_limit(const struct mxd_config *cfg)
 {
-	struct rlimit rl;
-	rlim_t want = (rlim_t)cfg->smtpd_connection_limit + (rlim_t)cfg->smtp_concurrency_limit + 256;
-	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= want)
+	struct rlimit rl, want;
+	rlim_t need = (rlim_t)cfg->smtpd_connection_limit + (rlim_t)cfg->smtp_concurrency_limit + 256;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur >= need)
 		return;
-	if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
-		if (geteuid() == 0)
-			rl.rlim_max = want; /* root may raise the hard limit too */
-		else
-			want = rl.rlim_max;
-	}
-	rl.rlim_cur = want;
-	if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
-		log_warn("master", "cannot raise the open files limit to %llu: %s", (unsigned long long)want,
-		         strerror(errno));
+	want.rlim_cur = need;
+	want.rlim_max = rl.rlim_max == RLIM_INFINITY || rl.rlim_max >= need ? rl.rlim_max : need;
+	if (setrlimit(RLIMIT_NOFILE, &want) == 0)
+		return;
+	want.rlim_cur = rl.rlim_max == RLIM_INFINITY ? need : rl.rlim_max;
+	want.rlim_max = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &want) < 0)
+		want.rlim_cur = rl.rlim_cur;
+	log_warn("master", "open files limited to %llu, fewer than smtpd_connection_limit needs (%llu)",
+	         (unsigned long long)want.rlim_cur, (unsigned long long)need);
 }
 
 static void mxd_start(struct mxd *m)

@@ -450,8 +450,19 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 		return;
 	}
 	m->body = evbuffer_new();
-	if (queue_store_read_body(q->queue, id, m->body, &error) != 0) {
-		log_warn("qmgr", "%s: cannot read the message: %s", id, error);
+	int rc = queue_store_read_body(q->queue, id, m->body, &error);
+	if (rc != 0) {
+		if (rc > 0) {
+			/* a damaged message: set it aside (held) for the operator; the rest of the queue
+			 * moves */
+			log_warn("qmgr",
+			         "%s: quarantined: the message content is missing (mxctl queue show/delete)",
+			         id);
+			if (queue_store_set_hold(q->queue, id, true, &error) < 0)
+				log_warn("qmgr", "%s: %s", id, error);
+		} else {
+			log_warn("qmgr", "%s: cannot read the message: %s", id, error);
+		}
 		while (jobs != NULL) {
 			struct qjob *next = jobs->next;
 			qmgr_job_free(jobs);
@@ -593,6 +604,7 @@ static void *qmgr_main(void *arg)
 static void qmgr_free(struct qmgr *q)
 {
 	transport_free_all(q);
+	smtp_client_free_quitting();
 	while (q->msgs != NULL)
 		qmsg_free(q->msgs);
 	if (q->routes != NULL) {

@@ -43,6 +43,7 @@ struct qjob {
 };
 
 struct qconn;
+struct qprobe;
 
 /* A next hop with its own queue, connections and concurrency limit. */
 struct qdest {
@@ -88,6 +89,7 @@ struct qmgr {
 	int64_t last_probe;
 	unsigned probes_running;
 	uint64_t probe_round, probe_round_ok;
+	struct qprobe *probes;
 };
 
 #define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */

@@ -430,38 +430,30 @@ static void dest_dispatch(struct qdest *d)
 	}
 }
 
-void transport_free_all(struct qmgr *q)
-{
-	while (q->dests != NULL) {
-		struct qdest *d = q->dests;
-		q->dests = d->next;
-		dns_cancel(&d->lookup);
-		while (d->conns != NULL) {
-			struct qconn *c = d->conns;
-			d->conns = c->next;
-			smtp_client_free(&c->client);
-			if (c->job != NULL)
-				qmgr_job_free(c->job);
-			free(c);
-		}
-		while (d->head != NULL)
-			qmgr_job_free(dest_pop(d));
-		dest_peers_clear(d);
-		free(d);
-	}
-}
-
 /* One probe of the primary: connect, wait for the greeting. */
 struct qprobe {
 	struct qmgr *q;
 	struct bufferevent *bev;
 	uint64_t round;
 	void (*cb)(struct qmgr *q);
+	struct qprobe *prev, *next; /* q->probes */
 };
+
+static void probe_unlink(struct qprobe *p)
+{
+	struct qmgr *q = p->q;
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		q->probes = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+}
 
 static void probe_end(struct qprobe *p, bool ok)
 {
 	struct qmgr *q = p->q;
+	probe_unlink(p);
 	bufferevent_free(p->bev);
 	q->probes_running--;
 	if (ok && q->probe_round_ok != p->round) {
@@ -508,6 +500,10 @@ void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q))
 		p->q = q;
 		p->round = q->probe_round;
 		p->cb = cb;
+		p->next = q->probes;
+		if (p->next != NULL)
+			p->next->prev = p;
+		q->probes = p;
 		p->bev = bufferevent_socket_new(q->base, -1, BEV_OPT_CLOSE_ON_FREE);
 		struct timeval tv = {5, 0};
 		bufferevent_set_timeouts(p->bev, &tv, &tv);
@@ -518,5 +514,32 @@ void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q))
 		if (bufferevent_socket_connect(p->bev, (struct sockaddr *)&d->peers[0].addr,
 		                               (int)d->peers[0].len) < 0)
 			probe_end(p, false);
+	}
+}
+
+void transport_free_all(struct qmgr *q)
+{
+	while (q->probes != NULL) {
+		struct qprobe *p = q->probes;
+		probe_unlink(p);
+		bufferevent_free(p->bev);
+		free(p);
+	}
+	while (q->dests != NULL) {
+		struct qdest *d = q->dests;
+		q->dests = d->next;
+		dns_cancel(&d->lookup);
+		while (d->conns != NULL) {
+			struct qconn *c = d->conns;
+			d->conns = c->next;
+			smtp_client_free(&c->client);
+			if (c->job != NULL)
+				qmgr_job_free(c->job);
+			free(c);
+		}
+		while (d->head != NULL)
+			qmgr_job_free(dest_pop(d));
+		dest_peers_clear(d);
+		free(d);
 	}
 }

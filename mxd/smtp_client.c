@@ -583,8 +583,24 @@ static void client_timer_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
+/* Connections saying QUIT belong to nobody: this list lets their owner free them at shutdown. One
+ * event-loop thread uses the client module, so the list needs no lock. */
+static struct smtp_client *quitting_head;
+
+static void quitting_unlink(struct smtp_client *c)
+{
+	if (c->quit_prev != NULL)
+		c->quit_prev->quit_next = c->quit_next;
+	else if (quitting_head == c)
+		quitting_head = c->quit_next;
+	if (c->quit_next != NULL)
+		c->quit_next->quit_prev = c->quit_prev;
+	c->quit_prev = c->quit_next = NULL;
+}
+
 static void client_destroy(struct smtp_client *c)
 {
+	quitting_unlink(c);
 	client_drop(c);
 	client_txn_free(&c->txn);
 	if (c->done != NULL)
@@ -798,9 +814,19 @@ void smtp_client_quit(struct smtp_client **connp)
 		client_write(c, "QUIT");
 		client_enter_state(c, SMTP_CLIENT_STATE_QUIT);
 		client_arm_timer(c, c->command_timeout < QUIT_TIMEOUT ? c->command_timeout : QUIT_TIMEOUT);
+		c->quit_next = quitting_head;
+		if (quitting_head != NULL)
+			quitting_head->quit_prev = c;
+		quitting_head = c;
 		return;
 	}
 	client_destroy(c);
+}
+
+void smtp_client_free_quitting(void)
+{
+	while (quitting_head != NULL)
+		client_destroy(quitting_head);
 }
 
 void smtp_client_free(struct smtp_client **connp)

@@ -201,6 +201,10 @@ unsigned smtp_client_transactions(const struct smtp_client *conn);
  * callback runs after this. */
 void smtp_client_quit(struct smtp_client **conn);
 
+/* Free every connection still saying QUIT after smtp_client_quit() (at shutdown, before the event
+ * base goes). */
+void smtp_client_free_quitting(void);
+
 /* Close and free now, without QUIT or callbacks. Clears *conn; NULL is allowed. */
 void smtp_client_free(struct smtp_client **conn);
 

@@ -144,6 +144,7 @@ struct smtp_client {
 	void *closed_ctx;
 	bool closed_pending;      /* the closed callback is due */
 	bool quitting;            /* smtp_client_quit(): free once QUIT is done */
+	struct smtp_client *quit_prev, *quit_next; /* while quitting: the list smtp_client_free_quitting() frees */
 	unsigned replies_to_skip; /* in QUIT: replies to commands sent before it (RSET) */
 	bool destroy_pending;
 

@@ -74,10 +74,12 @@ class Instance:
             raise RuntimeError("mxctl %s failed (%d): %s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
         return r
 
-    def start(self, extra_args=()):
+    def start(self, extra_args=(), env=None):
         self.stderr = open(os.path.join(self.dir, "mxd.stderr"), "ab")
+        full_env = dict(os.environ)
+        full_env.update(env or {})
         self.proc = subprocess.Popen([MXD, "-c", self.conf] + list(extra_args), stdout=self.stderr,
-                                     stderr=self.stderr)
+                                     stderr=self.stderr, env=full_env)
         wait_port("127.0.0.1", self.port, proc=self.proc)
         # wait_port's probe connection counts against the per-address cap until mxd has seen it close:
         # a full dialogue (banner, QUIT, close) makes sure it has.

@@ -1,0 +1,91 @@
+"""Crash safety under load: mxd is killed with SIGKILL 20 times at random moments while clients keep
+sending. After the last restart every message that got a 250 reaches the sink (counted by Message-ID),
+no partial message is delivered, and duplicates (a crash between the remote 250 and our record of it)
+are counted and reported."""
+import collections
+import os
+import random
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import mxtest  # noqa: E402
+import sink  # noqa: E402
+
+KILLS = 20
+MARK = "END-OF-MESSAGE-MARK"
+
+
+class CrashSafety(unittest.TestCase):
+    def test_kill9_under_load_loses_nothing_acknowledged(self):
+        s = sink.Sink("127.0.0.1", mxtest.free_port())
+        inst = mxtest.Instance({"queue_run_delay": "1s", "minimal_backoff_time": "1s",
+                                "maximal_backoff_time": "2s", "smtp_tls_security_level": "none"})
+        rng = random.Random(1234)
+        acked, lock, stop = set(), threading.Lock(), threading.Event()
+        counter = [0]
+
+        def client_loop(k):
+            while not stop.is_set():
+                with lock:
+                    counter[0] += 1
+                    msgid = "crash-%d-%d@test" % (k, counter[0])
+                try:
+                    c = inst.client(timeout=5)
+                    r = c.send_mail("a@sender.test", ["info@example.com"],
+                                    mxtest.make_message(msgid, body=("line\r\n" * 50) + MARK + "\r\n"))
+                    c.close()
+                    if r.code == 250:
+                        with lock:
+                            acked.add(msgid)
+                except (OSError, ConnectionError, ValueError):
+                    time.sleep(0.05)
+
+        try:
+            inst.mxctl("domain", "add", "example.com")
+            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % s.port)
+            inst.start()
+            threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(4)]
+            for t in threads:
+                t.start()
+            for _ in range(KILLS):
+                time.sleep(rng.uniform(0.2, 0.9))
+                inst.kill9()
+                inst.start()
+            time.sleep(0.5)
+            stop.set()
+            for t in threads:
+                t.join()
+
+            def delivered_ids():
+                ids = collections.Counter()
+                for m in s.messages:
+                    for line in m.data.split(b"\r\n"):
+                        if line.lower().startswith(b"message-id:"):
+                            ids[line.split(b"<", 1)[1].split(b">", 1)[0].decode()] += 1
+                return ids
+
+            deadline = time.time() + 90
+            while time.time() < deadline and not acked <= set(delivered_ids()):
+                time.sleep(0.5)
+            ids = delivered_ids()
+            missing = acked - set(ids)
+            self.assertGreater(len(acked), 50, "the load was too light to mean anything")
+            self.assertEqual(missing, set(), "acknowledged but never delivered: %d" % len(missing))
+            partial = [m for m in s.messages if MARK.encode() not in m.data]
+            self.assertEqual(partial, [], "partial messages delivered")
+            dups = sum(n - 1 for n in ids.values() if n > 1)
+            print("\ncrash test: %d kills, %d acknowledged, %d delivered, %d duplicates" %
+                  (KILLS, len(acked), len(s.messages), dups))
+            inst.stop()
+        finally:
+            stop.set()
+            inst.cleanup()
+            s.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)

@@ -1,0 +1,145 @@
+"""Faults, each with the expected behaviour as an assertion: the disk loses an fsync (451, never 250), the
+queue's disk is full (452 4.3.1, queue intact, mail flows again when space returns), the tables are
+locked (451, never 550), a message whose content is missing is quarantined while the rest moves."""
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import mxtest  # noqa: E402
+import sink  # noqa: E402
+
+SHIM = os.environ.get("MXD_FAULTSHIM", "")
+
+
+def send(inst, msgid, size=0):
+    c = inst.client()
+    body = "x" * 998 + "\r\n"
+    r = c.send_mail("a@sender.test", ["info@example.com"],
+                    mxtest.make_message(msgid, body=body * (size // 1000) if size else "hi\r\n"))
+    c.close()
+    return r
+
+
+def queued_ids(inst):
+    return re.findall(r"^([0-9A-F]{16})\b", inst.mxctl("queue", "list").stdout, re.M)
+
+
+class Faults(unittest.TestCase):
+    def setUp(self):
+        self.inst = mxtest.Instance()
+        self.inst.mxctl("domain", "add", "example.com")
+        self.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+
+    def tearDown(self):
+        try:
+            self.inst.stop()
+        finally:
+            self.inst.cleanup()
+
+    @unittest.skipUnless(SHIM and os.path.exists(SHIM), "fault shim not built")
+    def test_fsync_eio_gives_451_never_250(self):
+        flag = os.path.join(self.inst.dir, "fail-fsync")
+        env = {"LD_PRELOAD": SHIM, "MXD_FAULT_FILE": flag,
+               "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1"}
+        self.inst.start(env=env)
+        ok = send(self.inst, "f1@test")
+        self.assertEqual(ok.code, 250, ok.lines)
+        open(flag, "w").close()
+        bad = send(self.inst, "f2@test")
+        self.assertTrue(bad.text.startswith("451 4.3.0"), bad.lines)
+        os.unlink(flag)
+        again = send(self.inst, "f3@test")
+        self.assertEqual(again.code, 250, again.lines)
+        self.inst.kill9()
+        self.inst.start()
+        ids = queued_ids(self.inst)
+        for r in (ok, again):
+            self.assertIn(r.text.split()[-1], ids)
+
+    def test_full_disk_452_then_flows_again(self):
+        qdir = self.inst.settings["queue_directory"]
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", qdir]).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        try:
+            self.inst.start()
+            accepted, refused = [], None
+            for n in range(40):
+                r = send(self.inst, "big%d@test" % n, size=200000)
+                if r.code == 250:
+                    accepted.append(r.text.split()[-1])
+                    continue
+                refused = r
+                break
+            self.assertIsNotNone(refused, "the disk never filled up")
+            self.assertTrue(refused.text.startswith("452 4.3.1"), refused.lines)
+            self.assertGreater(len(accepted), 0)
+            ids = queued_ids(self.inst)
+            for qid in accepted:
+                self.assertIn(qid, ids)
+            subprocess.run(["mount", "-o", "remount,size=64m", qdir], check=True)
+            r = send(self.inst, "after@test", size=200000)
+            self.assertEqual(r.code, 250, r.lines)
+            self.inst.stop()
+        finally:
+            if self.inst.proc is not None:
+                self.inst.kill9()
+            subprocess.run(["umount", qdir])
+
+    def test_unreadable_tables_give_451_never_550(self):
+        """A table that cannot be read (WAL readers are never locked out by writers, so this stands in
+        for a locked, damaged or half-migrated database) is a temporary failure, never a 550."""
+        self.inst.start()
+        db = sqlite3.connect(self.inst.settings["database"], timeout=10, isolation_level=None)
+        db.execute("PRAGMA foreign_keys=OFF")
+        db.execute("ALTER TABLE aliases RENAME TO aliases_away")
+        try:
+            c = self.inst.client()
+            c.reply()
+            c.cmd("EHLO client.example")
+            c.cmd("MAIL FROM:<a@sender.test>")
+            r = c.cmd("RCPT TO:<nobody@example.com>")
+            self.assertTrue(r.text.startswith("451 4.3.0"), r.lines)
+            r = c.cmd("RCPT TO:<info@example.com>")
+            self.assertTrue(r.text.startswith("451 4.3.0"), r.lines)
+        finally:
+            db.execute("ALTER TABLE aliases_away RENAME TO aliases")
+            db.close()
+        self.assertTrue(c.cmd("RCPT TO:<nobody@example.com>").text.startswith("550 5.1.1"))
+        self.assertEqual(c.cmd("RCPT TO:<info@example.com>").code, 250)
+
+    def test_message_without_content_is_quarantined(self):
+        s = sink.Sink("127.0.0.1", mxtest.free_port())
+        try:
+            self.inst.settings.update(smtp_tls_security_level="none", queue_run_delay="1s",
+                                      minimal_backoff_time="1s", maximal_backoff_time="1s")
+            self.inst.write_conf()
+            # queue two messages while nothing delivers (dead relay), then damage one
+            self.inst.start(extra_args=["-o", "relayhost=[127.0.0.1]:9"])
+            r1, r2 = send(self.inst, "q1@test"), send(self.inst, "q2@test")
+            time.sleep(1)
+            self.inst.kill9()
+            self.inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % s.port)
+            q = sqlite3.connect(os.path.join(self.inst.settings["queue_directory"], "queue.db"))
+            q.execute("PRAGMA foreign_keys=OFF")
+            q.execute("DELETE FROM bodies WHERE id = ?", (r1.text.split()[-1],))
+            q.commit()
+            q.close()
+            self.inst.start()
+            self.assertTrue(s.wait(1, 20), self.inst.read_log())
+            self.assertEqual(s.messages[0].rcpt_tos, ["someone@gmail.test"])
+            self.assertIn(b"q2@test", s.messages[0].data)
+            self.assertIn("quarantined", self.inst.read_log())
+            listing = self.inst.mxctl("queue", "list").stdout
+            self.assertIn(r1.text.split()[-1], listing)
+        finally:
+            s.stop()
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
