@@ -13,6 +13,27 @@
 
 #include <stdio.h>
 
+/* Migration 4's triggers (db/sync.c), written once per replicated table. Frozen like the script: a
+ * later script that adds a column to a replicated table re-creates that table's triggers itself. */
+#define M4_LOGGING " WHEN NOT EXISTS (SELECT 1 FROM sync_state WHERE key = 'primary')"
+#define M4_LOCKED  " WHEN EXISTS (SELECT 1 FROM sync_state WHERE key = 'replica_lock')"
+#define M4_LOG(t, pk, row)                                                                                   \
+	"CREATE TRIGGER " t "_log_insert AFTER INSERT ON " t M4_LOGGING " BEGIN"                             \
+	" INSERT INTO changelog (tbl, pk, op, row, at) VALUES ('" t "', NEW." pk ", 'insert', " row          \
+	", unixepoch()); END;"                                                                               \
+	"CREATE TRIGGER " t "_log_update AFTER UPDATE ON " t M4_LOGGING " BEGIN"                             \
+	" INSERT INTO changelog (tbl, pk, op, row, at) SELECT '" t "', OLD." pk ", 'delete', NULL,"          \
+	" unixepoch() WHERE OLD." pk " IS NOT NEW." pk ";"                                                   \
+	" INSERT INTO changelog (tbl, pk, op, row, at) VALUES ('" t "', NEW." pk ", 'update', " row          \
+	", unixepoch()); END;"                                                                               \
+	"CREATE TRIGGER " t "_log_delete AFTER DELETE ON " t M4_LOGGING " BEGIN"                             \
+	" INSERT INTO changelog (tbl, pk, op, row, at) VALUES ('" t "', OLD." pk ", 'delete', NULL,"         \
+	" unixepoch()); END;"
+#define M4_LOCK_ONE(t, what)                                                                                 \
+	"CREATE TRIGGER " t "_replica_" what " BEFORE " what " ON " t M4_LOCKED                              \
+	" BEGIN SELECT RAISE(ABORT, 'this is a secondary: change the tables on the primary'); END;"
+#define M4_LOCK(t) M4_LOCK_ONE(t, "insert") M4_LOCK_ONE(t, "update") M4_LOCK_ONE(t, "delete")
+
 static const char *const migrations[] = {
     /* 1: hosted domains, aliases (the catch-all is the alias "@domain"), alias domains. */
     "CREATE TABLE domains ("
@@ -78,6 +99,107 @@ static const char *const migrations[] = {
     "  bounced INTEGER NOT NULL DEFAULT 0,"
     "  modified INTEGER NOT NULL"
     ");",
+
+    /* 3: the admin UI (db/admin.c, db/admin_session.c, db/audit.c): administrators (superadmins, or
+     * domain admins limited to the domains in admin_domains), their API tokens (SHA-256 of the token),
+     * web sessions (SHA-256 of the session id), login failures for throttling, and the audit log.
+     * Sessions and login failures are each host's runtime data: replication should leave them out.
+     * Audit rows are keyed by "time-random" text ids that sort chronologically and never collide. */
+    "CREATE TABLE admins ("
+    "  name TEXT NOT NULL PRIMARY KEY CHECK (name = lower(name) AND name <> ''),"
+    "  password_hash TEXT NOT NULL,"
+    "  superadmin INTEGER NOT NULL DEFAULT 0 CHECK (superadmin IN (0, 1)),"
+    "  active INTEGER NOT NULL DEFAULT 1 CHECK (active IN (0, 1)),"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE admin_domains ("
+    "  admin TEXT NOT NULL REFERENCES admins(name) ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  domain TEXT NOT NULL REFERENCES domains(name) ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL,"
+    "  PRIMARY KEY (admin, domain)"
+    ");"
+    "CREATE INDEX admin_domains_domain ON admin_domains(domain);"
+    "CREATE TABLE admin_tokens ("
+    "  token_hash TEXT NOT NULL PRIMARY KEY,"
+    "  admin TEXT NOT NULL REFERENCES admins(name) ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  last_used INTEGER NOT NULL DEFAULT 0,"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX admin_tokens_admin ON admin_tokens(admin);"
+    "CREATE TABLE admin_sessions ("
+    "  id_hash TEXT NOT NULL PRIMARY KEY,"
+    "  admin TEXT NOT NULL REFERENCES admins(name) ON DELETE CASCADE ON UPDATE CASCADE,"
+    "  csrf_token TEXT NOT NULL,"
+    "  client_addr TEXT NOT NULL DEFAULT '',"
+    "  flash TEXT NOT NULL DEFAULT '',"
+    "  last_seen INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX admin_sessions_admin ON admin_sessions(admin);"
+    "CREATE TABLE admin_login_failures ("
+    "  key TEXT NOT NULL PRIMARY KEY," /* "account:NAME" or "client:ADDRESS" */
+    "  failures INTEGER NOT NULL,"
+    "  last_failure INTEGER NOT NULL,"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE audit_log ("
+    "  id TEXT NOT NULL PRIMARY KEY,"
+    "  admin TEXT NOT NULL,"
+    "  client_addr TEXT NOT NULL,"
+    "  action TEXT NOT NULL,"
+    "  object TEXT NOT NULL,"
+    "  domain TEXT NOT NULL DEFAULT ''," /* the hosted domain concerned, '' for none */
+    "  detail TEXT NOT NULL DEFAULT '',"
+    "  created INTEGER NOT NULL,"
+    "  modified INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX audit_log_domain ON audit_log(domain, id);",
+
+    /* 4: replication (db/sync.c, db/README.md "Replication"): sync_state holds the replication state
+     * (the change log's id on a primary; last_seq, last_sync, last_error, ... on a secondary), changelog
+     * the changes of the replicated tables, recorded by triggers on each (not while the database is a
+     * replica, i.e. while sync_state has a "primary"); on a replica (sync_state has a "replica_lock")
+     * other triggers refuse local writes to those tables. route_stats and the admin tables are each
+     * host's own and are not replicated. */
+    // clang-format off
+    "CREATE TABLE sync_state ("
+    "  key TEXT NOT NULL PRIMARY KEY,"
+    "  value TEXT"
+    ");"
+    "INSERT INTO sync_state (key, value) VALUES ('log_id', lower(hex(randomblob(16))));"
+    "CREATE TABLE changelog ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  tbl TEXT NOT NULL,"
+    "  pk TEXT NOT NULL,"
+    "  op TEXT NOT NULL CHECK (op IN ('insert', 'update', 'delete')),"
+    "  row TEXT," /* json_object of the new row, NULL for a delete */
+    "  at INTEGER NOT NULL"
+    ");"
+    M4_LOG("domains", "name",
+           "json_object('name', NEW.name, 'description', NEW.description, 'active', NEW.active,"
+           " 'alias_limit', NEW.alias_limit, 'created', NEW.created, 'modified', NEW.modified)")
+    M4_LOG("aliases", "address",
+           "json_object('address', NEW.address, 'domain', NEW.domain, 'destinations', NEW.destinations,"
+           " 'active', NEW.active, 'created', NEW.created, 'modified', NEW.modified)")
+    M4_LOG("alias_domains", "alias_domain",
+           "json_object('alias_domain', NEW.alias_domain, 'target_domain', NEW.target_domain,"
+           " 'active', NEW.active, 'created', NEW.created, 'modified', NEW.modified)")
+    M4_LOG("routes", "id",
+           "json_object('id', NEW.id, 'match', NEW.match, 'tls_level', NEW.tls_level,"
+           " 'description', NEW.description, 'active', NEW.active, 'created', NEW.created,"
+           " 'modified', NEW.modified)")
+    M4_LOG("route_hops", "id",
+           "json_object('id', NEW.id, 'route_id', NEW.route_id, 'nexthop', NEW.nexthop,"
+           " 'weight', NEW.weight, 'priority', NEW.priority, 'auth_user', NEW.auth_user,"
+           " 'auth_password', NEW.auth_password, 'allow_plaintext_auth', NEW.allow_plaintext_auth,"
+           " 'created', NEW.created, 'modified', NEW.modified)")
+    M4_LOCK("domains") M4_LOCK("aliases") M4_LOCK("alias_domains") M4_LOCK("routes") M4_LOCK("route_hops"),
+    // clang-format on
 };
 
 int db_schema_latest(void)

@@ -70,10 +70,35 @@ static const struct config_setting settings[] = {
     {"smtp_connection_reuse_count", CONFIG_INT, "100", F(smtp_connection_reuse_count), 1, 100000, NULL},
     {"smtp_tcp_port", CONFIG_INT, "25", F(smtp_tcp_port), 1, 65535, NULL},
 
+    {"admin_listen", CONFIG_STR, "127.0.0.1:8080", F(admin_listen), 0, 0, NULL},
+    {"admin_allow", CONFIG_LIST, "127.0.0.0/8, [::1]/128", F(admin_allow), 0, 0, NULL},
+    {"admin_tls_cert_file", CONFIG_STR, "", F(admin_tls_cert_file), 0, 0, NULL},
+    {"admin_tls_key_file", CONFIG_STR, "", F(admin_tls_key_file), 0, 0, NULL},
+    {"admin_session_timeout", CONFIG_TIME, "30m", F(admin_session_timeout), 60, 86400, "s"},
+    {"admin_login_failure_limit", CONFIG_INT, "5", F(admin_login_failure_limit), 1, 1000, NULL},
+    {"admin_login_failure_window", CONFIG_TIME, "15m", F(admin_login_failure_window), 1, 86400, "s"},
+
     {"primary_hosts", CONFIG_LIST, "", F(primary_hosts), 0, 0, NULL},
     {"replica_max_age", CONFIG_TIME, "1h", F(replica_max_age), 1, 86400 * 30, "s"},
     {"primary_probe_interval", CONFIG_TIME, "10s", F(primary_probe_interval), 1, 3600, "s"},
     {"trusted_peers", CONFIG_LIST, "", F(trusted_peers), 0, 0, NULL},
+    {"metrics_listen", CONFIG_STR, "", F(metrics_listen), 0, 0, NULL},
+
+    {"spf_policy", CONFIG_ENUM, "tag", F(spf_policy), 0, 0, "off|tag|reject"},
+    {"srs_domain", CONFIG_STR, "", F(srs_domain), 0, 0, NULL},
+    {"srs_secret_file", CONFIG_STR, "/etc/mxd/srs.secret", F(srs_secret_file), 0, 0, NULL},
+    {"srs_exclude_domains", CONFIG_LIST, "", F(srs_exclude_domains), 0, 0, NULL},
+
+    {"sync_listen", CONFIG_STR, "", F(sync_listen), 0, 0, NULL},
+    {"sync_tls_cert_file", CONFIG_STR, "", F(sync_tls_cert_file), 0, 0, NULL},
+    {"sync_tls_key_file", CONFIG_STR, "", F(sync_tls_key_file), 0, 0, NULL},
+    {"sync_changelog_lifetime", CONFIG_TIME, "7d", F(sync_changelog_lifetime), 60, 86400 * 365, "d"},
+    {"sync_secret_file", CONFIG_STR, "/etc/mxd/sync.secret", F(sync_secret_file), 0, 0, NULL},
+    {"sync_primary", CONFIG_STR, "", F(sync_primary), 0, 0, NULL},
+    {"sync_tls_CAfile", CONFIG_STR, "", F(sync_tls_CAfile), 0, 0, NULL},
+    {"sync_tls_server_name", CONFIG_STR, "", F(sync_tls_server_name), 0, 0, NULL},
+    {"sync_interval", CONFIG_TIME, "2s", F(sync_interval), 1, 3600, "s"},
+    {"sync_timeout", CONFIG_TIME, "10s", F(sync_timeout), 1, 300, "s"},
 };
 
 #define NSETTINGS MXD_ARRAY_SIZE(settings)

@@ -72,6 +72,36 @@ struct mxd_config {
 	int64_t primary_probe_interval; /* secondary: probe the primary this often while holding mail */
 	char *trusted_peers;            /* our other MX hosts: relay allowed, their checks honoured */
 
+	/* operations */
+	char *metrics_listen; /* Prometheus endpoint, e.g. 127.0.0.1:9125; empty: off */
+
+	/* sender authentication: SPF in, SRS out */
+	char *spf_policy;          /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
+	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
+	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
+	char *srs_exclude_domains; /* senders at these domains keep their address */
+
+	/* admin UI (mxadmin) */
+	char *admin_listen;
+	char *admin_allow;
+	char *admin_tls_cert_file;
+	char *admin_tls_key_file;
+	int64_t admin_session_timeout;
+	int64_t admin_login_failure_limit;
+	int64_t admin_login_failure_window;
+
+	/* replication of the tables: mxd/sync_server.c (primary), mxd/sync_client.c (secondary) */
+	char *sync_listen;               /* primary: "addr:port" of the change feed; empty: not served */
+	char *sync_tls_cert_file;        /* primary: the feed's certificate chain and key (PEM) */
+	char *sync_tls_key_file;
+	int64_t sync_changelog_lifetime; /* primary: change-log rows older than this are trimmed */
+	char *sync_secret_file;          /* both: the shared secret (its first line), never logged */
+	char *sync_primary;              /* secondary: "host:port" of the primary's feed; empty: none */
+	char *sync_tls_CAfile;           /* secondary: CAs that verify the primary (empty: system's) */
+	char *sync_tls_server_name;      /* secondary: the name to verify (empty: sync_primary's host) */
+	int64_t sync_interval;           /* secondary: pull this often */
+	int64_t sync_timeout;            /* secondary: connect and read timeout of one pull */
+
 	/* internal: raw values and where they were set */
 	char **raw;
 	int *line;

@@ -7,11 +7,15 @@
 #include "db/db.h"
 #include "mxd/config.h"
 #include "mxd/log.h"
+#include "mxd/metrics.h"
 #include "mxd/policy.h"
 #include "mxd/privs.h"
 #include "mxd/qmgr.h"
 #include "mxd/queue_store.h"
 #include "mxd/smtp_server.h"
+#include "mxd/spf.h"
+#include "mxd/sync_client.h"
+#include "mxd/sync_server.h"
 #include "mxd/tls.h"
 #include "mxd/util.h"
 
@@ -33,8 +37,13 @@ struct mxd {
 	struct event_base *base;
 	struct smtp_server *smtp;
 	struct policy *policy;
+	struct spf *spf; /* NULL with spf_policy = off */
 	struct queue_store *queue;
 	struct qmgr *qmgr;
+	struct sync_server *sync_server; /* primary: the change feed */
+	struct sync_client *sync_client; /* secondary: the replica's puller */
+	struct metrics *metrics;
+	struct db *metrics_db;
 	SSL_CTX *tls_ctx;
 	struct event *sig_term, *sig_int, *sig_hup, *shutdown_timer;
 	int64_t shutdown_deadline;
@@ -126,6 +135,8 @@ static void mxd_start(struct mxd *m)
 		log_fatal("master", "%s", error);
 	if (smtp_server_bind(m->base, cfg, &m->smtp, &error) < 0)
 		log_fatal("master", "%s", error);
+	if (sync_server_new(cfg, &m->sync_server, &error) < 0 || sync_client_new(cfg, &m->sync_client, &error) < 0)
+		log_fatal("master", "%s", error);
 	if (privs_drop(cfg->mail_owner, dirs, files, &error) < 0)
 		log_fatal("master", "%s", error);
 	free(db_copy);
@@ -136,14 +147,26 @@ static void mxd_start(struct mxd *m)
 	if (db_open(cfg->database, DB_OPEN_READWRITE, &db, &error) < 0)
 		log_fatal("master", "%s", error);
 	if (policy_new(cfg, db, &m->policy, &error) < 0)
-		log_fatal("master", "mynetworks: %s", error);
+		log_fatal("master", "%s", error);
+	if (strcmp(cfg->spf_policy, "off") != 0) {
+		if (spf_new(m->base, cfg->resolver, cfg->myhostname, NULL, &m->spf, &error) < 0)
+			log_fatal("master", "SPF checks: %s", error);
+		policy_set_spf(m->policy, m->spf);
+	}
 	if (queue_store_open(cfg->queue_directory, &m->queue, &error) < 0 ||
 	    queue_store_start(m->queue, m->base, &error) < 0)
 		log_fatal("master", "queue_directory %s: %s", cfg->queue_directory, error);
 	if (qmgr_start(cfg, &m->qmgr, &error) < 0)
 		log_fatal("master", "queue manager: %s", error);
+	if (sync_server_start(m->sync_server, &error) < 0 || sync_client_start(m->sync_client, &error) < 0)
+		log_fatal("master", "%s", error);
 	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
 	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
+	if (cfg->metrics_listen[0] != '\0' && db_open(cfg->database, DB_OPEN_READWRITE, &m->metrics_db, &error) < 0)
+		log_fatal("master", "%s", error);
+	struct metrics_sources src = {cfg, m->smtp, m->qmgr, m->queue, m->metrics_db};
+	if (metrics_start(m->base, &src, &m->metrics, &error) < 0)
+		log_fatal("master", "%s", error);
 }
 
 int main(int argc, char **argv)
@@ -220,11 +243,16 @@ int main(int argc, char **argv)
 	event_base_dispatch(m.base);
 
 	/* The queue first: closing it runs the commit callbacks still due, which reply to their sessions. */
+	metrics_free(&m.metrics);
+	db_close(&m.metrics_db);
 	smtp_server_on_queued(m.smtp, NULL, NULL, NULL);
 	qmgr_stop(&m.qmgr);
+	sync_client_free(&m.sync_client);
+	sync_server_free(&m.sync_server);
 	queue_store_close(&m.queue);
 	smtp_server_free(&m.smtp);
 	policy_free(&m.policy);
+	spf_free(&m.spf);
 	if (m.tls_ctx != NULL)
 		SSL_CTX_free(m.tls_ctx);
 	event_free(m.sig_term);

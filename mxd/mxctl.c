@@ -32,6 +32,9 @@ static const struct mxctl_command commands[] = {
     {"resolve", mxctl_cmd_resolve, true},
     {"queue", mxctl_cmd_queue, true},
     {"route", mxctl_cmd_route, true},
+    {"admin", mxctl_cmd_admin, true},
+    {"sync", mxctl_cmd_sync, true},
+    {"status", mxctl_cmd_status, true},
 };
 
 static const char usage_text[] =
@@ -54,6 +57,9 @@ static const char usage_text[] =
     "  resolve ADDRESS                         where mail to ADDRESS goes (exit 1: nowhere)\n"
     "  queue ...                               inspect and manage the mail queue (mxctl queue help)\n"
     "  route add|list|del|stats ...            routing rules and their counters (mxctl route help)\n"
+    "  admin add|list|del|passwd|token ...     administrators of the admin UI (mxctl admin help)\n"
+    "  sync status | new-log                   replication: replica version, lag, last error\n"
+    "  status                                  queue and live counters (from metrics_listen)\n"
     "\n"
     "exit status: 0 success, 1 bad input or failed operation, 2 usage error\n";
 

@@ -23,5 +23,8 @@ int mxctl_cmd_aliasdomain(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_resolve(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_route(struct mxctl *ctl, int argc, char **argv);
+int mxctl_cmd_admin(struct mxctl *ctl, int argc, char **argv);
+int mxctl_cmd_sync(struct mxctl *ctl, int argc, char **argv);
+int mxctl_cmd_status(struct mxctl *ctl, int argc, char **argv);
 
 #endif

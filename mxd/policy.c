@@ -5,6 +5,8 @@
 #include "mxd/config.h"
 #include "mxd/log.h"
 #include "mxd/netaddr.h"
+#include "mxd/spf.h"
+#include "mxd/srs.h"
 #include "mxd/util.h"
 
 #include <sqlite3.h>
@@ -20,17 +22,26 @@ struct policy {
 	bool secondary;
 	int64_t replica_checked; /* when last_sync was last read (at most once a second) */
 	int64_t replica_last_sync;
+	struct srs *srs; /* NULL: SRS off */
+	struct spf *spf; /* not owned; NULL: no SPF checks */
 };
 
 int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **policy_r, const char **error_r)
 {
+	static __thread char err[512];
 	struct policy *p = xcalloc(1, sizeof(*p));
-	if (cidr_list_parse(cfg->mynetworks, &p->mynetworks, error_r) < 0) {
-		free(p);
-		return -1;
-	}
-	if (cidr_list_parse(cfg->trusted_peers, &p->trusted_peers, error_r) < 0) {
+	const char *setting = NULL, *error;
+	if (cidr_list_parse(cfg->mynetworks, &p->mynetworks, &error) < 0)
+		setting = "mynetworks: ";
+	else if (cidr_list_parse(cfg->trusted_peers, &p->trusted_peers, &error) < 0)
+		setting = "trusted_peers: ";
+	else if (srs_new(cfg->srs_domain, cfg->srs_secret_file, cfg->srs_exclude_domains, &p->srs, &error) < 0)
+		setting = ""; /* its errors name the setting */
+	if (setting != NULL) {
+		snprintf(err, sizeof(err), "%s%s", setting, error);
+		*error_r = err;
 		cidr_list_free(&p->mynetworks);
+		cidr_list_free(&p->trusted_peers);
 		free(p);
 		return -1;
 	}
@@ -48,6 +59,7 @@ void policy_free(struct policy **policyp)
 		return;
 	cidr_list_free(&p->mynetworks);
 	cidr_list_free(&p->trusted_peers);
+	srs_free(&p->srs);
 	db_close(&p->db);
 	free(p);
 	*policyp = NULL;
@@ -154,6 +166,19 @@ static int accept_rcpt(struct policy *policy, const char *address, struct smtp_r
 	return 0;
 }
 
+/* A bounce to one of our SRS addresses goes to the original sender when the signature holds (any
+ * sender may send it: libsrs2 does not insist on the null sender either). A secondary checks the
+ * signature and passes the address on unchanged: the primary reverses it. */
+static int check_srs(struct policy *policy, const char *address, struct smtp_reply *reply,
+                     struct expansion *exp)
+{
+	char orig[SRS_ADDRESS_MAX];
+	const char *why;
+	if (srs_reverse(policy->srs, address, time_now(), orig, sizeof(orig), &why) < 0)
+		return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", address, why);
+	return accept_rcpt(policy, policy->secondary ? address : orig, reply, exp);
+}
+
 int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
                       struct smtp_reply *reply, struct expansion *exp)
 {
@@ -164,6 +189,8 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 
 	if (rcpt->domain[0] == '\0')
 		return check_postmaster(policy, reply, exp);
+	if (srs_is_srs_address(policy->srs, rcpt->address))
+		return check_srs(policy, rcpt->address, reply, exp);
 
 	struct db_resolution res;
 	const char *error;
@@ -191,4 +218,35 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 		return refuse(reply, 451, "4.3.0", "<%s>: Recipient address rejected: %s", rcpt->address,
 		              "replica of the tables is out of date, try again later");
 	return refuse(reply, 554, "5.7.1", "<%s>: Relay access denied%s", rcpt->address, "");
+}
+
+void policy_set_spf(struct policy *policy, struct spf *spf)
+{
+	policy->spf = spf;
+}
+
+struct spf_check *policy_check_sender(struct policy *policy, const struct sockaddr *client, bool client_trusted,
+                                      const char *helo, const char *sender, spf_callback *cb, void *ctx)
+{
+	/* Clients we trust (mynetworks, trusted_peers: our other MX hosts, which checked the mail when
+	 * they took it) are not checked. */
+	if (policy->spf == NULL || client_trusted ||
+	    (client->sa_family != AF_INET && client->sa_family != AF_INET6))
+		return NULL;
+	return spf_check_start(policy->spf, client, helo, sender, cb, ctx);
+}
+
+int policy_check_sender_result(const struct policy *policy, const struct spf_result *result,
+                               struct smtp_reply *reply)
+{
+	if (strcmp(policy->cfg->spf_policy, "reject") != 0)
+		return 0;
+	const char *who = result->helo_identity ? result->helo : result->sender;
+	if (result->status == SPF_STATUS_FAIL)
+		return refuse(reply, 550, "5.7.23", "<%s>: Sender address rejected: SPF fail: %s", who,
+		              result->explanation != NULL ? result->explanation : "not authorized");
+	if (result->status == SPF_STATUS_TEMPERROR)
+		return refuse(reply, 451, "4.7.24", "<%s>: Sender address rejected: SPF temporary error: %s",
+		              who, result->problem != NULL ? result->problem : "DNS failure");
+	return 0;
 }

@@ -7,6 +7,7 @@
 #include "mxd/dns.h"
 #include "mxd/dsn.h"
 #include "mxd/log.h"
+#include "mxd/srs.h"
 #include "mxd/util.h"
 
 #include <event2/buffer.h>
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define QMGR_SCAN_PAGE 100
 
@@ -259,6 +261,44 @@ static bool qmgr_job_reroute(struct qjob *job, const struct smtp_client_result *
 	return true;
 }
 
+/* Count one recipient's outcome, overall and for its route and next hop. */
+static void qmgr_count(struct qmgr *q, const struct route_choice *c, enum queue_rcpt_state state)
+{
+	struct qmgr_stats *st = &q->stats;
+	pthread_mutex_lock(&q->lock);
+	size_t i;
+	for (i = 0; i < st->nhops; i++)
+		if (strcmp(st->hops[i].nexthop, c->nexthop) == 0 && strcmp(st->hops[i].route, c->match) == 0)
+			break;
+	if (i == st->nhops && st->nhops < QMGR_STATS_HOPS) {
+		str_copy(st->hops[i].route, sizeof(st->hops[i].route), c->match);
+		str_copy(st->hops[i].nexthop, sizeof(st->hops[i].nexthop), c->nexthop);
+		st->nhops++;
+	}
+	uint64_t dummy[3] = {0, 0, 0};
+	uint64_t *sent = i < st->nhops ? &st->hops[i].sent : &dummy[0];
+	uint64_t *deferred = i < st->nhops ? &st->hops[i].deferred : &dummy[1];
+	uint64_t *bounced = i < st->nhops ? &st->hops[i].bounced : &dummy[2];
+	if (state == QUEUE_RCPT_SENT) {
+		st->sent++;
+		(*sent)++;
+	} else if (state == QUEUE_RCPT_BOUNCED) {
+		st->bounced++;
+		(*bounced)++;
+	} else {
+		st->deferred++;
+		(*deferred)++;
+	}
+	pthread_mutex_unlock(&q->lock);
+}
+
+void qmgr_stats(struct qmgr *q, struct qmgr_stats *stats_r)
+{
+	pthread_mutex_lock(&q->lock);
+	*stats_r = q->stats;
+	pthread_mutex_unlock(&q->lock);
+}
+
 void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
 {
 	struct qmsg *m = job->msg;
@@ -312,6 +352,7 @@ void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
 			            u[i].state == QUEUE_RCPT_SENT      ? ROUTE_SENT
 			            : u[i].state == QUEUE_RCPT_BOUNCED ? ROUTE_BOUNCED
 			                                               : ROUTE_DEFERRED);
+		qmgr_count(q, &job->choice, u[i].state);
 		log_rcpt(q, m, r, res->relay[0] != '\0' ? res->relay : "none", res, dsn, status, diag);
 	}
 	const char *error;
@@ -361,12 +402,20 @@ static bool body_has_8bit(struct evbuffer *body)
 	return false;
 }
 
-/* Find the job of m for choice (same hop, and same domain for direct delivery), or make one. */
-static struct qjob *job_for(struct qjob **jobs, struct qmsg *m, const struct route_choice *choice)
+bool qmgr_rcpt_forwarded(const struct queue_rcpt_info *r)
+{
+	return strcasecmp(r->orig_address, r->address) != 0;
+}
+
+/* Find the job of m for choice (same hop, and same domain for direct delivery) that can take r (one
+ * envelope sender per job: forwarded and relayed recipients go apart), or make one. */
+static struct qjob *job_for(struct qjob **jobs, struct qmsg *m, const struct route_choice *choice,
+                            const struct queue_rcpt_info *r)
 {
 	for (struct qjob *j = *jobs; j != NULL; j = j->next)
 		if (j->choice.hop_id == choice->hop_id && strcmp(j->choice.nexthop, choice->nexthop) == 0 &&
-		    strcmp(j->choice.host, choice->host) == 0 && j->n < QMGR_RCPT_PER_TRANSACTION)
+		    strcmp(j->choice.host, choice->host) == 0 && j->n < QMGR_RCPT_PER_TRANSACTION &&
+		    qmgr_rcpt_forwarded(&m->info->rcpts[j->idx[0]]) == qmgr_rcpt_forwarded(r))
 			return j;
 	struct qjob *j = xcalloc(1, sizeof(*j));
 	j->msg = m;
@@ -438,7 +487,7 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 			nwait++;
 			continue;
 		}
-		struct qjob *j = job_for(&jobs, m, &choice);
+		struct qjob *j = job_for(&jobs, m, &choice, r);
 		route_choice_clear(&choice); /* job_for copied it */
 		j->idx[j->n++] = (int)i;
 	}
@@ -549,6 +598,13 @@ void qmgr_flush(struct qmgr *q)
 static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct qmgr *q = arg;
+	struct dns_stats dns;
+	dns_stats(q->dns, &dns);
+	pthread_mutex_lock(&q->lock);
+	q->stats.dns = dns;
+	q->stats.active_messages = q->nmsgs;
+	q->stats.connections = q->conns;
+	pthread_mutex_unlock(&q->lock);
 	int64_t now = time_now();
 	int64_t flush;
 	const char *error;
@@ -614,6 +670,7 @@ static void qmgr_free(struct qmgr *q)
 		route_table_free(&q->routes);
 	}
 	dns_free(&q->dns);
+	srs_free(&q->srs);
 	if (q->kick_ev != NULL)
 		event_free(q->kick_ev);
 	if (q->tick_ev != NULL)
@@ -645,7 +702,8 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 	    smtp_client_tls_ctx_new(cfg->smtp_tls_CAfile, &q->tls_ctx, error_r) < 0)
 		goto fail;
 	q->dns = dns_new(q->base, cfg->resolver, error_r);
-	if (q->dns == NULL)
+	if (q->dns == NULL ||
+	    srs_new(cfg->srs_domain, cfg->srs_secret_file, cfg->srs_exclude_domains, &q->srs, error_r) < 0)
 		goto fail;
 	const char *error;
 	if (queue_store_flush_counter(q->queue, &q->flush_counter, &error) < 0)

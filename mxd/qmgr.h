@@ -20,8 +20,32 @@
 #ifndef MXD_QMGR_H
 #define MXD_QMGR_H
 
+#include "mxd/dns.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
 struct mxd_config;
 struct qmgr;
+
+#define QMGR_STATS_HOPS 64
+
+/* Delivery counters since start, for metrics and "mxctl status". */
+struct qmgr_stats {
+	uint64_t sent, deferred, bounced;
+	uint64_t active_messages; /* being worked on now */
+	uint64_t connections;     /* outbound connections open now */
+	size_t nhops;
+	struct {
+		char route[64];    /* the rule that matched: "example.com", "*", "(relayhost)", "(primary)" */
+		char nexthop[320]; /* "direct", "[relay.example]:587", ... */
+		uint64_t sent, deferred, bounced;
+	} hops[QMGR_STATS_HOPS];
+	struct dns_stats dns;
+};
+
+/* A consistent copy of the counters. Thread-safe. */
+void qmgr_stats(struct qmgr *q, struct qmgr_stats *stats_r);
 
 /* Open what the queue manager needs and start its thread. cfg must outlive it. 0, or -1 with *error_r. */
 int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **error_r);

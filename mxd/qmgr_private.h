@@ -90,6 +90,8 @@ struct qmgr {
 	unsigned probes_running;
 	uint64_t probe_round, probe_round_ok;
 	struct qprobe *probes;
+	struct qmgr_stats stats; /* guarded by lock */
+	struct srs *srs;         /* NULL: SRS off */
 };
 
 #define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
@@ -98,6 +100,9 @@ struct qmgr {
 #define QMGR_PRIMARY_NEXTHOP "(primary_hosts)" /* a secondary's one destination when primary_hosts is set */
 
 /* qmgr.c */
+/* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope
+ * sender is rewritten with SRS; relayed mail (mynetworks to a domain we do not host) keeps its own. */
+bool qmgr_rcpt_forwarded(const struct queue_rcpt_info *r);
 void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res);
 void qmgr_job_fail(struct qjob *job, enum smtp_client_status status, const char *dsn, const char *diag,
                    const char *relay);

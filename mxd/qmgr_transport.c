@@ -6,6 +6,7 @@
 #include "mxd/dns.h"
 #include "mxd/log.h"
 #include "mxd/netaddr.h"
+#include "mxd/srs.h"
 #include "mxd/util.h"
 
 #include <arpa/inet.h>
@@ -355,9 +356,17 @@ static void conn_send(struct qconn *c, struct qjob *job)
 	const char **rcpts = xcalloc(job->n, sizeof(char *));
 	for (size_t i = 0; i < job->n; i++)
 		rcpts[i] = m->info->rcpts[job->idx[i]].address;
+	/* Forwarded mail leaves from our SRS address, so that SPF at its destination passes (a job holds
+	 * only forwarded or only relayed recipients). */
+	char srs_sender[SRS_ADDRESS_MAX];
+	const char *sender = m->info->sender;
+	if (qmgr_rcpt_forwarded(&m->info->rcpts[job->idx[0]]))
+		sender = srs_forward(m->q->srs, sender, time_now(), srs_sender, sizeof(srs_sender));
+	if (sender != m->info->sender)
+		log_debug("smtp", "%s: sender <%s> rewritten as <%s>", m->info->id, m->info->sender, sender);
 	struct smtp_client_msg msg = {
 	    .id = m->info->id,
-	    .sender = m->info->sender,
+	    .sender = sender,
 	    .rcpts = rcpts,
 	    .nrcpt = job->n,
 	    .body = m->body,

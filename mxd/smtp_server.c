@@ -81,8 +81,10 @@ static void server_session_closed(void *ctx, struct smtp_session *session)
 }
 
 /* Refuse a connection over a limit with a 421 written straight to the socket (best effort). */
-static void refuse(evutil_socket_t fd, const char *addr, const char *hostname, const char *why)
+static void refuse(struct smtp_server *srv, evutil_socket_t fd, const char *addr, const char *hostname,
+		   const char *why)
 {
+	srv->env.stats.connections_refused++;
 	char line[512];
 	int n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n", hostname, why);
 	ssize_t w = write(fd, line, (size_t)n);
@@ -104,12 +106,12 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 		return;
 	}
 	if (srv->nsessions >= (size_t)cfg->smtpd_connection_limit) {
-		refuse(fd, addr, cfg->myhostname, "too many connections");
+		refuse(srv, fd, addr, cfg->myhostname, "too many connections");
 		return;
 	}
 	struct client_count **pp = client_find(srv, addr);
 	if (*pp != NULL && (*pp)->count >= (unsigned)cfg->smtpd_client_connection_limit) {
-		refuse(fd, addr, cfg->myhostname, "too many connections from your address");
+		refuse(srv, fd, addr, cfg->myhostname, "too many connections from your address");
 		return;
 	}
 	if (*pp == NULL) {

@@ -26,8 +26,8 @@ static void session_process(struct smtp_session *s);
 
 static const char *state_name(enum smtp_state state)
 {
-	static const char *const names[] = {"CONNECTED", "READY",  "MAIL",   "RCPT",
-	                                    "DATA",      "COMMIT", "CLOSING"};
+	static const char *const names[] = {"CONNECTED", "READY",  "SPF",    "MAIL",
+	                                    "RCPT",      "DATA",   "COMMIT", "CLOSING"};
 	return names[state];
 }
 
@@ -69,6 +69,21 @@ struct smtp_session *smtp_session_new(struct smtp_env *env, evutil_socket_t fd, 
 	session_install(s);
 	session_reply(s, 220, NULL, "%s", env->cfg->smtpd_banner);
 	return s;
+}
+
+void smtp_stats_reject(struct smtp_stats *stats, const char *enh)
+{
+	size_t i;
+	if (enh == NULL)
+		enh = "other";
+	for (i = 0; i < SMTP_STATS_REASONS && stats->rejected[i].code[0] != '\0'; i++)
+		if (strcmp(stats->rejected[i].code, enh) == 0)
+			break;
+	if (i == SMTP_STATS_REASONS)
+		i = SMTP_STATS_REASONS - 1; /* the last slot collects the rest */
+	if (stats->rejected[i].code[0] == '\0')
+		str_copy(stats->rejected[i].code, sizeof(stats->rejected[i].code), enh);
+	stats->rejected[i].count++;
 }
 
 void smtp_session_set_link(struct smtp_session *s, void *link)
@@ -116,6 +131,8 @@ void session_txn_free(struct smtp_session *s)
 	free(t->final_reason);
 	if (t->body != NULL)
 		evbuffer_free(t->body);
+	spf_cancel(&t->spf_check);
+	spf_result_free(&t->spf);
 	free(t);
 	s->txn = NULL;
 }
@@ -328,7 +345,8 @@ static bool session_next_line(struct smtp_session *s, struct evbuffer *in)
 
 static void session_process(struct smtp_session *s)
 {
-	while (s->bev != NULL && s->state != SMTP_STATE_COMMIT && s->state != SMTP_STATE_CLOSING) {
+	while (s->bev != NULL && s->state != SMTP_STATE_COMMIT && s->state != SMTP_STATE_CLOSING &&
+	       s->state != SMTP_STATE_SPF) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH) {
 			/* The client does not read its replies: stop reading until they drain. */
@@ -397,6 +415,12 @@ static void session_event_cb(struct bufferevent *bev, short what, void *ctx)
 			         s->name, s->addr);
 		session_end(s);
 	}
+}
+
+void session_resume(struct smtp_session *s)
+{
+	bufferevent_enable(s->bev, EV_READ);
+	session_process(s);
 }
 
 /* Called by smtp_session_cmd.c when the queue's commit callback arrives. */

@@ -27,14 +27,25 @@ struct queue_store;
 struct smtp_session;
 
 /* Counters the server keeps for status and metrics. */
+#define SMTP_STATS_REASONS 24
+
 struct smtp_stats {
 	uint64_t connections;
+	uint64_t connections_refused; /* over a connection limit */
 	uint64_t messages_accepted;
 	uint64_t bytes_accepted;
 	uint64_t rejected_rcpt;
 	uint64_t rejected_data;
 	uint64_t tls_sessions;
+	/* rejections by enhanced status code ("5.1.1", "5.7.1", "4.3.0", ...) */
+	struct {
+		char code[12];
+		uint64_t count;
+	} rejected[SMTP_STATS_REASONS];
 };
+
+/* Count one rejection under its enhanced status code. */
+void smtp_stats_reject(struct smtp_stats *stats, const char *enh);
 
 /* What every session of a server shares (owned by smtp_server). */
 struct smtp_env {

@@ -31,6 +31,7 @@ struct smtp_cmd_def {
 static void cmd_helo(struct smtp_session *s, const char *arg);
 static void cmd_ehlo(struct smtp_session *s, const char *arg);
 static void cmd_mail(struct smtp_session *s, const char *arg);
+static void mail_spf_done(struct spf_result *result, void *ctx);
 static void cmd_rcpt(struct smtp_session *s, const char *arg);
 static void cmd_data(struct smtp_session *s, const char *arg);
 static void cmd_rset(struct smtp_session *s, const char *arg);
@@ -193,6 +194,14 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	t->sender = xstrdup(path.address);
 	t->params = params;
 	s->txn = t;
+	t->spf_check = policy_check_sender(s->env->policy, (struct sockaddr *)&s->sa, s->trusted, s->helo,
+	                                   t->sender, mail_spf_done, s);
+	if (t->spf_check != NULL) {
+		/* the reply waits for the verdict, and nothing more is read meanwhile */
+		session_enter_state(s, SMTP_STATE_SPF);
+		bufferevent_disable(s->bev, EV_READ);
+		return;
+	}
 	session_enter_state(s, SMTP_STATE_MAIL);
 	session_reply(s, 250, "2.1.0", "Ok");
 }
@@ -203,6 +212,36 @@ static void log_reject(struct smtp_session *s, const char *stage, const struct s
 	         s->txn != NULL && s->txn->id[0] != '\0' ? s->txn->id : "NOQUEUE", stage, s->name, s->addr,
 	         r->code, r->enh, r->text, s->txn != NULL ? s->txn->sender : "", to, session_proto(s),
 	         s->helo);
+}
+
+/* The SPF verdict on MAIL FROM: the reply that waited for it, then reading resumes. */
+static void mail_spf_done(struct spf_result *result, void *ctx)
+{
+	struct smtp_session *s = ctx;
+	struct smtp_txn *t = s->txn;
+	struct smtp_reply reply;
+	t->spf_check = NULL;
+	t->spf = result;
+	log_info("smtpd", "spf=%s identity=%s client=%s[%s] from=<%s> helo=<%s>%s%s",
+	         spf_status_str(result->status), result->helo_identity ? "helo" : "mailfrom", s->name, s->addr,
+	         t->sender, s->helo, result->problem != NULL ? " problem=" : "",
+	         result->problem != NULL ? result->problem : "");
+	if (s->state != SMTP_STATE_SPF)
+		return; /* closing meanwhile (shutdown, error limit): no reply is due */
+	if (policy_check_sender_result(s->env->policy, result, &reply) < 0) {
+		smtp_stats_reject(&s->env->stats, reply.enh);
+		log_reject(s, "MAIL", &reply, "");
+		session_reply(s, reply.code, reply.enh, "%s", reply.text);
+		session_txn_free(s);
+		session_enter_state(s, SMTP_STATE_READY);
+	} else {
+		s->counts_ok[SMTP_VERB_MAIL]++;
+		s->count_total_ok++;
+		session_enter_state(s, SMTP_STATE_MAIL);
+		session_reply(s, 250, "2.1.0", "Ok");
+	}
+	if (s->state != SMTP_STATE_CLOSING)
+		session_resume(s);
 }
 
 /* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
@@ -270,13 +309,14 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		session_reply(s, 553, "5.6.7", "Error: SMTPUTF8 is required for this address");
 		return;
 	}
-	if (t->nrcpt >= (size_t)s->env->cfg->smtpd_recipient_limit) {
+	if (t->rcpt_accepted >= (size_t)s->env->cfg->smtpd_recipient_limit) {
 		session_reply(s, 452, "4.5.3", "Error: too many recipients");
 		return;
 	}
 	struct expansion exp;
 	if (policy_check_rcpt(s->env->policy, &path, s->trusted, &reply, &exp) < 0) {
 		s->env->stats.rejected_rcpt++;
+		smtp_stats_reject(&s->env->stats, reply.enh);
 		log_reject(s, "RCPT", &reply, path.address);
 		session_reply(s, reply.code, reply.enh, "%s", reply.text);
 		return;
@@ -285,6 +325,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		queue_store_new_id(t->id);
 		log_info("smtpd", "%s: client=%s[%s]", t->id, s->name, s->addr);
 	}
+	t->rcpt_accepted++; /* duplicates count against the limit too, as in Postfix */
 	if (!rcpt_is_duplicate(t, path.address)) {
 		if (t->nrcpt == t->rcpt_cap) {
 			t->rcpt_cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
@@ -317,6 +358,20 @@ static void add_received(struct smtp_session *s, struct evbuffer *body)
 	evbuffer_add_printf(body, "; %s\r\n", date);
 }
 
+/* The SPF verdict for the hops after us (RFC 7208 9.1, RFC 8601), above our Received: header as
+ * RFC 7208 asks. spf.h quotes or replaces whatever in them came from the client or the DNS. */
+static void add_spf_headers(struct smtp_session *s, struct evbuffer *body)
+{
+	if (s->txn->spf == NULL)
+		return;
+	char *h = spf_header_authentication_results(s->txn->spf, s->env->cfg->myhostname);
+	evbuffer_add(body, h, strlen(h));
+	free(h);
+	h = spf_header_received_spf(s->txn->spf, s->env->cfg->myhostname);
+	evbuffer_add(body, h, strlen(h));
+	free(h);
+}
+
 static void cmd_data(struct smtp_session *s, const char *arg)
 {
 	if (s->txn == NULL) {
@@ -337,6 +392,7 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 	}
 	struct smtp_txn *t = s->txn;
 	t->body = evbuffer_new();
+	add_spf_headers(s, t->body);
 	add_received(s, t->body);
 	smtp_data_init(&t->data, (uint64_t)s->env->cfg->message_size_limit);
 	session_enter_state(s, SMTP_STATE_DATA);
@@ -424,6 +480,7 @@ static bool data_refused(struct smtp_session *s)
 	if (r.code == 0)
 		return false;
 	s->env->stats.rejected_data++;
+	smtp_stats_reject(&s->env->stats, r.enh);
 	log_reject(s, "END-OF-MESSAGE", &r, t->nrcpt > 0 ? t->rcpts[0] : "");
 	session_reply(s, r.code, r.enh, "%s", r.text);
 	reset_transaction(s);

@@ -10,6 +10,7 @@
 #include "mxd/smtp_data.h"
 #include "mxd/smtp_parse.h"
 #include "mxd/smtp_session.h"
+#include "mxd/spf.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 enum smtp_state {
 	SMTP_STATE_CONNECTED, /* greeting sent, waiting for HELO/EHLO */
 	SMTP_STATE_READY,     /* greeted, no transaction */
+	SMTP_STATE_SPF,       /* MAIL received, its SPF check running: no reading until the verdict */
 	SMTP_STATE_MAIL,      /* MAIL accepted, no recipient yet */
 	SMTP_STATE_RCPT,      /* at least one recipient accepted */
 	SMTP_STATE_DATA,      /* receiving content after 354 */
@@ -31,6 +33,7 @@ struct smtp_txn {
 	struct smtp_mail_params params;
 	char **rcpts; /* accepted addresses, as sent */
 	size_t nrcpt, rcpt_cap;
+	size_t rcpt_accepted; /* RCPT commands answered 250, duplicates included (smtpd_recipient_limit) */
 	/* final destinations (alias chains followed), parallel arrays, de-duplicated */
 	char **finals, **final_orig;
 	int *final_state;           /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
@@ -38,6 +41,8 @@ struct smtp_txn {
 	size_t nfinal, final_cap;
 	struct smtp_data data;
 	struct evbuffer *body;
+	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
+	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
@@ -76,6 +81,7 @@ void session_close_after_reply(struct smtp_session *s);
 void session_start_tls(struct smtp_session *s);
 void session_txn_free(struct smtp_session *s);
 const char *session_proto(const struct smtp_session *s);
+void session_resume(struct smtp_session *s); /* reading stopped for SPF: take it up again */
 
 /* smtp_session_cmd.c */
 void session_command(struct smtp_session *s, const char *line, size_t len);

@@ -57,6 +57,8 @@ class Instance:
             "mynetworks": "127.0.0.2/32",  # loopback clients are NOT trusted unless a test says so
             # no DNS unless a test starts its own server: accepted mail stays queued (deferred, never bounced)
             "resolver": "127.0.0.1:9",
+            # and so no SPF checks unless a test asks: each would wait for its lookup timeout
+            "spf_policy": "off",
         }
         base.update(settings or {})
         self.settings = base

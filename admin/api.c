@@ -1,0 +1,731 @@
+/*
+ * api: see api.h. Endpoints (paths after /api/v1; {x} is one path segment, {address} the rest of the
+ * path, percent-encoded as needed):
+ *
+ *   GET    /session                         who is asking (and the CSRF token, for a cookie session)
+ *   GET    /domains                         POST /domains {domain, description, alias_limit}
+ *   GET    /domains/{d}                     PATCH {description, alias_limit, active}   DELETE
+ *   GET    /domains/{d}/aliases?q=TEXT      POST {address, destinations: [..] or "a, b"}
+ *   GET    /aliases/{address}               PATCH {destinations, active}               DELETE
+ *   GET    /aliasdomains                    POST {alias_domain, target_domain}
+ *   PATCH  /aliasdomains/{a} {active}       DELETE /aliasdomains/{a}
+ *   GET    /routes                          POST {match, nexthop, weight, priority, auth_user,
+ *                                                 auth_password, allow_plaintext_auth, tls_level,
+ *                                                 description}
+ *   DELETE /routes/{match}[?nexthop=HOP]    a whole route, or one next hop
+ *   GET    /queue                           POST /queue/flush
+ *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
+ *   GET    /audit?before=ID
+ */
+#include "admin/api.h"
+
+#include "admin/json.h"
+#include "admin/ops.h"
+#include "admin/session.h"
+#include "mxd/log.h"
+#include "mxd/util.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define API_PREFIX "/api/v1"
+
+static void api_error(struct http_request *req, int status, const char *field, const char *message)
+{
+	bool first = true;
+
+	req->status = status;
+	req->content_type = "application/json";
+	evbuffer_drain(req->out, evbuffer_get_length(req->out));
+	evbuffer_add(req->out, "{", 1);
+	json_kv_str(req->out, &first, "error", message);
+	json_kv_str(req->out, &first, "field", field != NULL ? field : "");
+	evbuffer_add(req->out, "}\n", 2);
+}
+
+static void api_fail(struct http_request *req, const struct admin_err *err)
+{
+	api_error(req, err->status >= 400 ? err->status : 500, err->field, err->message);
+}
+
+/* Start a JSON answer: '{' (the caller adds members and api_close()). */
+static void api_open(struct http_request *req, int status)
+{
+	req->status = status;
+	req->content_type = "application/json";
+	evbuffer_add(req->out, "{", 1);
+}
+
+static void api_close(struct http_request *req)
+{
+	evbuffer_add(req->out, "}\n", 2);
+}
+
+/* {"ok": true[, "warning": ...]} */
+static void api_ok(struct http_request *req, int status, const struct admin_err *err)
+{
+	bool first = true;
+
+	api_open(req, status);
+	json_kv_bool(req->out, &first, "ok", true);
+	if (err != NULL && err->warning[0] != '\0')
+		json_kv_str(req->out, &first, "warning", err->warning);
+	api_close(req);
+}
+
+static const char *api_param(const struct http_request *req, const char *name)
+{
+	return form_get(req->form, name);
+}
+
+/* All values given for name (an array or a repeated field), as a malloc'd array (free() it). */
+static const char **api_params(const struct http_request *req, const char *name, size_t *n_r)
+{
+	size_t n = form_count(req->form, name);
+	const char **list = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		list[i] = form_get_nth(req->form, name, i);
+	*n_r = n;
+	return list;
+}
+
+/* The flag "active" if given: 0 absent, 1 given (*active_r), -1 bad (answered). */
+static int api_active(struct http_request *req, bool *active_r)
+{
+	const char *text = api_param(req, "active");
+
+	if (form_count(req->form, "active") == 0)
+		return 0;
+	if (text == NULL || admin_ops_parse_bool(text, active_r) < 0) {
+		api_error(req, 400, "active", "active: expected true or false");
+		return -1;
+	}
+	return 1;
+}
+
+static void api_strings(struct evbuffer *out, bool *first, const char *name, char *const *list, size_t n)
+{
+	json_key(out, first, name);
+	evbuffer_add(out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add(out, ",", 1);
+		json_str(out, list[i]);
+	}
+	evbuffer_add(out, "]", 1);
+}
+
+/* --- session --- */
+
+static void api_session(struct http_request *req)
+{
+	bool first = true;
+
+	api_open(req, 200);
+	json_kv_str(req->out, &first, "admin", req->actor.admin.name);
+	json_kv_bool(req->out, &first, "superadmin", req->actor.admin.superadmin);
+	api_strings(req->out, &first, "domains", req->actor.admin.domains, req->actor.admin.ndomains);
+	json_kv_str(req->out, &first, "auth", req->via_token ? "token" : "session");
+	if (!req->via_token)
+		json_kv_str(req->out, &first, "csrf_token", req->session.csrf_token);
+	api_close(req);
+}
+
+/* --- domains and aliases --- */
+
+static void api_domain_json(struct evbuffer *out, const struct db_domain *d)
+{
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_str(out, &first, "domain", d->name);
+	json_kv_str(out, &first, "description", d->description);
+	json_kv_bool(out, &first, "active", d->active);
+	json_kv_int(out, &first, "alias_limit", d->alias_limit);
+	json_kv_int(out, &first, "alias_count", d->alias_count);
+	json_kv_int(out, &first, "alias_domain_count", d->alias_domain_count);
+	json_kv_int(out, &first, "created", d->created);
+	json_kv_int(out, &first, "modified", d->modified);
+	evbuffer_add(out, "}", 1);
+}
+
+static void api_alias_json(struct evbuffer *out, const struct db_alias *a)
+{
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_str(out, &first, "address", a->address);
+	json_kv_str(out, &first, "domain", a->domain);
+	api_strings(out, &first, "destinations", a->destinations, a->ndestinations);
+	json_kv_bool(out, &first, "active", a->active);
+	json_kv_bool(out, &first, "catch_all", a->address[0] == '@');
+	json_kv_bool(out, &first, "protected", admin_ops_alias_protected(a->address));
+	json_kv_int(out, &first, "created", a->created);
+	json_kv_int(out, &first, "modified", a->modified);
+	evbuffer_add(out, "}", 1);
+}
+
+static void api_domains(struct http_request *req)
+{
+	struct admin_err err;
+
+	if (strcmp(req->method, "POST") == 0) {
+		if (admin_op_domain_add(req->ctx, &req->actor, api_param(req, "domain"),
+		                        api_param(req, "description"), api_param(req, "alias_limit"),
+		                        &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 201, &err);
+		return;
+	}
+	struct db_domain *list;
+	size_t n;
+	bool first = true;
+	if (admin_op_domain_list(req->ctx, &req->actor, &list, &n, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	api_open(req, 200);
+	json_key(req->out, &first, "domains");
+	evbuffer_add(req->out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add(req->out, ",", 1);
+		api_domain_json(req->out, &list[i]);
+	}
+	evbuffer_add(req->out, "]", 1);
+	api_close(req);
+	free(list);
+}
+
+static void api_domain_aliases(struct http_request *req, const char *domain)
+{
+	struct admin_err err;
+
+	if (strcmp(req->method, "POST") == 0) {
+		size_t n;
+		const char **dests = api_params(req, "destinations", &n);
+		if (admin_op_alias_add(req->ctx, &req->actor, domain, api_param(req, "address"), dests, n,
+		                       &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 201, &err);
+		free(dests);
+		return;
+	}
+	struct db_alias *list;
+	size_t n;
+	bool first = true;
+	if (admin_op_alias_list(req->ctx, &req->actor, domain, http_query(req, "q"), &list, &n, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	api_open(req, 200);
+	json_key(req->out, &first, "aliases");
+	evbuffer_add(req->out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add(req->out, ",", 1);
+		api_alias_json(req->out, &list[i]);
+	}
+	evbuffer_add(req->out, "]", 1);
+	api_close(req);
+	db_alias_list_free(&list, n);
+}
+
+static void api_domain(struct http_request *req, const char *name)
+{
+	struct admin_err err;
+	struct db_domain d;
+	bool active;
+
+	if (strcmp(req->method, "GET") == 0) {
+		if (admin_op_domain_get(req->ctx, &req->actor, name, &d, &err) < 0) {
+			api_fail(req, &err);
+			return;
+		}
+		req->content_type = "application/json";
+		api_domain_json(req->out, &d);
+		evbuffer_add(req->out, "\n", 1);
+		return;
+	}
+	if (strcmp(req->method, "DELETE") == 0) {
+		if (admin_op_domain_del(req->ctx, &req->actor, name, &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	int has_active = api_active(req, &active);
+	if (has_active < 0)
+		return;
+	const char *description = api_param(req, "description"), *limit = api_param(req, "alias_limit");
+	if ((description != NULL || limit != NULL) &&
+	    admin_op_domain_update(req->ctx, &req->actor, name, description, limit, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	if (has_active > 0 && admin_op_domain_set_active(req->ctx, &req->actor, name, active, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	if (description == NULL && limit == NULL && has_active == 0) {
+		api_error(req, 400, "", "nothing to change: give description, alias_limit or active");
+		return;
+	}
+	api_ok(req, 200, NULL);
+}
+
+static void api_alias(struct http_request *req, const char *address)
+{
+	struct admin_err err = {0};
+	struct db_alias a;
+	bool active;
+
+	if (strcmp(req->method, "GET") == 0) {
+		if (admin_op_alias_get(req->ctx, &req->actor, address, &a, &err) < 0) {
+			api_fail(req, &err);
+			return;
+		}
+		req->content_type = "application/json";
+		api_alias_json(req->out, &a);
+		evbuffer_add(req->out, "\n", 1);
+		db_alias_clear(&a);
+		return;
+	}
+	if (strcmp(req->method, "DELETE") == 0) {
+		if (admin_op_alias_del(req->ctx, &req->actor, address, &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	int has_active = api_active(req, &active);
+	if (has_active < 0)
+		return;
+	size_t n;
+	const char **dests = api_params(req, "destinations", &n);
+	int rc = 0;
+	if (n > 0)
+		rc = admin_op_alias_update(req->ctx, &req->actor, address, dests, n, &err);
+	if (rc == 0 && has_active > 0)
+		rc = admin_op_alias_set_active(req->ctx, &req->actor, address, active, &err);
+	free(dests);
+	if (rc < 0)
+		api_fail(req, &err);
+	else if (n == 0 && has_active == 0)
+		api_error(req, 400, "", "nothing to change: give destinations or active");
+	else
+		api_ok(req, 200, &err);
+}
+
+/* --- alias domains --- */
+
+static void api_aliasdomains(struct http_request *req, const char *alias)
+{
+	struct admin_err err;
+	bool active;
+
+	if (alias == NULL && strcmp(req->method, "POST") == 0) {
+		if (admin_op_aliasdomain_add(req->ctx, &req->actor, api_param(req, "alias_domain"),
+		                             api_param(req, "target_domain"), &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 201, &err);
+		return;
+	}
+	if (alias != NULL && strcmp(req->method, "DELETE") == 0) {
+		if (admin_op_aliasdomain_del(req->ctx, &req->actor, alias, &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	if (alias != NULL) { /* PATCH */
+		int has = api_active(req, &active);
+		if (has == 0)
+			api_error(req, 400, "active", "active: missing");
+		if (has <= 0)
+			return;
+		if (admin_op_aliasdomain_set_active(req->ctx, &req->actor, alias, active, &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	struct db_alias_domain *list;
+	size_t n;
+	bool first = true;
+	if (admin_op_aliasdomain_list(req->ctx, &req->actor, &list, &n, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	api_open(req, 200);
+	json_key(req->out, &first, "alias_domains");
+	evbuffer_add(req->out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		bool f = true;
+		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
+		json_kv_str(req->out, &f, "alias_domain", list[i].alias_domain);
+		json_kv_str(req->out, &f, "target_domain", list[i].target_domain);
+		json_kv_bool(req->out, &f, "active", list[i].active);
+		json_kv_int(req->out, &f, "created", list[i].created);
+		evbuffer_add(req->out, "}", 1);
+	}
+	evbuffer_add(req->out, "]", 1);
+	api_close(req);
+	free(list);
+}
+
+/* --- routes --- */
+
+static void api_routes_list(struct http_request *req)
+{
+	struct db_route *list;
+	struct admin_err err;
+	bool first = true;
+	size_t n;
+
+	if (admin_op_route_list(req->ctx, &req->actor, &list, &n, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	api_open(req, 200);
+	json_key(req->out, &first, "routes");
+	evbuffer_add(req->out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		const struct db_route *r = &list[i];
+		bool f = true;
+		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
+		json_kv_str(req->out, &f, "match", r->match);
+		json_kv_str(req->out, &f, "tls_level", r->tls_level[0] != '\0' ? r->tls_level : "default");
+		json_kv_str(req->out, &f, "description", r->description);
+		json_kv_bool(req->out, &f, "active", r->active);
+		json_key(req->out, &f, "hops");
+		evbuffer_add(req->out, "[", 1);
+		for (size_t j = 0; j < r->nhops; j++) {
+			const struct db_route_hop *h = &r->hops[j];
+			char auth[DB_ROUTE_AUTH_MAX + 64];
+			bool g = true;
+			evbuffer_add(req->out, j > 0 ? ",{" : "{", j > 0 ? 2 : 1);
+			json_kv_int(req->out, &g, "id", h->id);
+			json_kv_str(req->out, &g, "nexthop", h->nexthop);
+			json_kv_int(req->out, &g, "weight", h->weight);
+			json_kv_int(req->out, &g, "priority", h->priority);
+			json_kv_str(req->out, &g, "auth", db_route_hop_auth_str(h, auth, sizeof(auth)));
+			json_kv_str(req->out, &g, "auth_user", h->auth_user);
+			json_kv_bool(req->out, &g, "has_password", h->has_password);
+			json_kv_bool(req->out, &g, "allow_plaintext_auth", h->allow_plaintext_auth);
+			json_kv_int(req->out, &g, "selected", (int64_t)h->selected);
+			json_kv_int(req->out, &g, "sent", (int64_t)h->sent);
+			json_kv_int(req->out, &g, "deferred", (int64_t)h->deferred);
+			json_kv_int(req->out, &g, "bounced", (int64_t)h->bounced);
+			evbuffer_add(req->out, "}", 1);
+		}
+		evbuffer_add(req->out, "]}", 2);
+	}
+	evbuffer_add(req->out, "]", 1);
+	api_close(req);
+	db_route_list_free(&list, n);
+}
+
+static void api_routes(struct http_request *req, const char *match)
+{
+	struct admin_err err;
+
+	if (match == NULL && strcmp(req->method, "POST") == 0) {
+		struct admin_route_input in = {
+		    .match = api_param(req, "match"),
+		    .nexthop = api_param(req, "nexthop"),
+		    .weight = api_param(req, "weight"),
+		    .priority = api_param(req, "priority"),
+		    .auth_user = api_param(req, "auth_user"),
+		    .auth_password = api_param(req, "auth_password"),
+		    .allow_plaintext_auth = api_param(req, "allow_plaintext_auth"),
+		    .tls_level = api_param(req, "tls_level"),
+		    .description = api_param(req, "description"),
+		};
+		if (admin_op_route_add_hop(req->ctx, &req->actor, &in, &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 201, &err);
+		return;
+	}
+	if (match != NULL && strcmp(req->method, "DELETE") == 0) {
+		const char *nexthop = http_query(req, "nexthop");
+		if (nexthop == NULL)
+			nexthop = api_param(req, "nexthop");
+		int rc = nexthop != NULL ? admin_op_route_del_hop(req->ctx, &req->actor, match, nexthop, &err)
+		                         : admin_op_route_del(req->ctx, &req->actor, match, &err);
+		if (rc < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	api_routes_list(req);
+}
+
+/* --- queue --- */
+
+/* The members of a queue message's object (without its braces). */
+static void api_queue_msg_members(struct evbuffer *out, bool *fp, const struct admin_queue_msg *m)
+{
+	bool first = *fp;
+
+	json_kv_str(out, &first, "id", m->id);
+	json_kv_int(out, &first, "arrival", m->arrival);
+	json_kv_int(out, &first, "size", m->size);
+	json_kv_str(out, &first, "sender", m->sender);
+	json_kv_str(out, &first, "client_addr", m->client_addr);
+	json_kv_str(out, &first, "helo", m->helo);
+	json_kv_bool(out, &first, "held", m->held);
+	json_kv_int(out, &first, "recipients_total", (int64_t)m->nrcpt_total);
+	json_key(out, &first, "recipients");
+	evbuffer_add(out, "[", 1);
+	for (size_t j = 0; j < m->nrcpt; j++) {
+		const struct admin_queue_rcpt *r = &m->rcpts[j];
+		bool f = true;
+		evbuffer_add(out, j > 0 ? ",{" : "{", j > 0 ? 2 : 1);
+		json_kv_str(out, &f, "address", r->address);
+		json_kv_str(out, &f, "orig_address", r->orig_address);
+		json_kv_str(out, &f, "state", admin_queue_state_name(r->state));
+		json_kv_int(out, &f, "attempts", r->attempts);
+		json_kv_int(out, &f, "next_attempt", r->next_attempt);
+		json_kv_str(out, &f, "last_reason", r->last_reason);
+		evbuffer_add(out, "}", 1);
+	}
+	evbuffer_add(out, "]", 1);
+	*fp = first;
+}
+
+static void api_queue_msg_json(struct evbuffer *out, const struct admin_queue_msg *m)
+{
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	api_queue_msg_members(out, &first, m);
+	evbuffer_add(out, "}", 1);
+}
+
+static void api_queue(struct http_request *req, const char *rest)
+{
+	struct admin_err err;
+
+	if (rest != NULL && strcmp(rest, "flush") == 0) {
+		if (strcmp(req->method, "POST") != 0)
+			api_error(req, 405, "", "method not allowed: POST /api/v1/queue/flush");
+		else if (admin_op_queue_flush(req->ctx, &req->actor, &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	if (rest == NULL) {
+		struct admin_queue_list list;
+		bool first = true;
+		if (strcmp(req->method, "GET") != 0) {
+			api_error(req, 405, "", "method not allowed");
+			return;
+		}
+		if (admin_op_queue_list(req->ctx, &req->actor, &list, &err) < 0) {
+			api_fail(req, &err);
+			return;
+		}
+		api_open(req, 200);
+		json_kv_int(req->out, &first, "total", list.total);
+		json_kv_int(req->out, &first, "oldest", list.oldest);
+		json_key(req->out, &first, "messages");
+		evbuffer_add(req->out, "[", 1);
+		for (size_t i = 0; i < list.n; i++) {
+			if (i > 0)
+				evbuffer_add(req->out, ",", 1);
+			api_queue_msg_json(req->out, &list.msgs[i]);
+		}
+		evbuffer_add(req->out, "]", 1);
+		api_close(req);
+		admin_queue_list_free(&list);
+		return;
+	}
+	char id[QUEUE_ID_SIZE + 16];
+	const char *slash = strchr(rest, '/');
+	size_t len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
+	snprintf(id, sizeof(id), "%.*s", (int)(len < sizeof(id) - 1 ? len : sizeof(id) - 1), rest);
+	const char *action = slash != NULL ? slash + 1 : NULL;
+	if (action != NULL) {
+		if (strcmp(req->method, "POST") != 0 ||
+		    (strcmp(action, "hold") != 0 && strcmp(action, "release") != 0)) {
+			api_error(req, 404, "", "no such endpoint: POST /api/v1/queue/ID/hold or /release");
+			return;
+		}
+		if (admin_op_queue_change(req->ctx, &req->actor, id, action, &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	if (strcmp(req->method, "DELETE") == 0) {
+		if (admin_op_queue_change(req->ctx, &req->actor, id, "delete", &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		return;
+	}
+	struct admin_queue_msg m;
+	struct evbuffer *headers = evbuffer_new();
+	if (admin_op_queue_get(req->ctx, &req->actor, id, &m, headers, &err) < 0) {
+		evbuffer_free(headers);
+		api_fail(req, &err);
+		return;
+	}
+	bool first = true;
+	api_open(req, 200);
+	api_queue_msg_members(req->out, &first, &m);
+	evbuffer_add(headers, "", 1);
+	json_kv_str(req->out, &first, "headers", (const char *)evbuffer_pullup(headers, -1));
+	api_close(req);
+	evbuffer_free(headers);
+	admin_queue_msg_clear(&m);
+}
+
+/* --- audit --- */
+
+static void api_audit(struct http_request *req)
+{
+	struct db_audit_entry *list;
+	struct admin_err err;
+	bool first = true;
+	size_t n;
+
+	if (admin_op_audit_list(req->ctx, &req->actor, http_query(req, "before"), &list, &n, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	api_open(req, 200);
+	json_key(req->out, &first, "entries");
+	evbuffer_add(req->out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		bool f = true;
+		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
+		json_kv_str(req->out, &f, "id", list[i].id);
+		json_kv_int(req->out, &f, "time", list[i].created);
+		json_kv_str(req->out, &f, "admin", list[i].admin);
+		json_kv_str(req->out, &f, "client_addr", list[i].client_addr);
+		json_kv_str(req->out, &f, "action", list[i].action);
+		json_kv_str(req->out, &f, "object", list[i].object);
+		json_kv_str(req->out, &f, "domain", list[i].domain);
+		json_kv_str(req->out, &f, "detail", list[i].detail);
+		evbuffer_add(req->out, "}", 1);
+	}
+	evbuffer_add(req->out, "]", 1);
+	api_close(req);
+	free(list);
+}
+
+/* --- dispatch --- */
+
+/* Authenticate: a bearer token, else the session cookie (with X-CSRF-Token unless reading). */
+static int api_auth(struct http_request *req)
+{
+	struct admin_err err;
+
+	int rc = http_header(req, "Authorization") != NULL ? session_load_token(req, &err)
+	                                                   : session_load(req, &err);
+	if (rc < 0) {
+		api_fail(req, &err);
+		return -1;
+	}
+	if (rc > 0) {
+		http_add_header(req, "WWW-Authenticate", "Bearer");
+		api_error(req, 401, "", "authentication required: a valid API token or session");
+		return -1;
+	}
+	req->actor.via_api = true;
+	if (!req->via_token && strcmp(req->method, "GET") != 0 &&
+	    !session_csrf_ok(req, http_header(req, "X-CSRF-Token"))) {
+		log_warn("mxadmin",
+		         "client=%s admin=%s refused: missing or wrong X-CSRF-Token on an API call",
+		         req->client_addr, req->actor.admin.name);
+		api_error(req, 403, "",
+		          "missing or wrong X-CSRF-Token header (GET /api/v1/session returns the token)");
+		return -1;
+	}
+	return 0;
+}
+
+/* Does the method fit an endpoint allowing "GET,POST,..."? */
+static bool api_method_ok(struct http_request *req, const char *allowed)
+{
+	char list[64];
+
+	snprintf(list, sizeof(list), ",%s,", allowed);
+	char m[16];
+	snprintf(m, sizeof(m), ",%.10s,", req->method);
+	if (strstr(list, m) != NULL)
+		return true;
+	http_add_header(req, "Allow", allowed);
+	api_error(req, 405, "", "method not allowed");
+	return false;
+}
+
+void api_dispatch(struct http_request *req)
+{
+	const char *path = req->path + strlen(API_PREFIX);
+
+	if (strcmp(req->method, "PUT") == 0)
+		req->method = "PATCH"; /* the same partial update */
+	if (req->form_error != NULL) {
+		api_error(req, 400, "", req->form_error);
+		return;
+	}
+	if (api_auth(req) < 0)
+		return;
+	if (*path == '/')
+		path++;
+	const char *slash = strchr(path, '/');
+	size_t clen = slash != NULL ? (size_t)(slash - path) : strlen(path);
+	const char *rest = slash != NULL && slash[1] != '\0' ? slash + 1 : NULL;
+#define IS(name) (clen == strlen(name) && strncmp(path, name, clen) == 0)
+	if (IS("session") && rest == NULL) {
+		if (api_method_ok(req, "GET"))
+			api_session(req);
+	} else if (IS("domains") && rest == NULL) {
+		if (api_method_ok(req, "GET,POST"))
+			api_domains(req);
+	} else if (IS("domains")) {
+		char domain[ADDR_DOMAIN_MAX + 1];
+		const char *sub = strchr(rest, '/');
+		size_t dlen = sub != NULL ? (size_t)(sub - rest) : strlen(rest);
+		snprintf(domain, sizeof(domain), "%.*s",
+		         (int)(dlen < sizeof(domain) - 1 ? dlen : sizeof(domain) - 1), rest);
+		if (sub == NULL) {
+			if (api_method_ok(req, "GET,PATCH,DELETE"))
+				api_domain(req, domain);
+		} else if (strcmp(sub, "/aliases") == 0) {
+			if (api_method_ok(req, "GET,POST"))
+				api_domain_aliases(req, domain);
+		} else {
+			api_error(req, 404, "", "no such endpoint");
+		}
+	} else if (IS("aliases") && rest != NULL) {
+		if (api_method_ok(req, "GET,PATCH,DELETE"))
+			api_alias(req, rest);
+	} else if (IS("aliasdomains")) {
+		if (api_method_ok(req, rest == NULL ? "GET,POST" : "PATCH,DELETE"))
+			api_aliasdomains(req, rest);
+	} else if (IS("routes")) {
+		if (api_method_ok(req, rest == NULL ? "GET,POST" : "DELETE"))
+			api_routes(req, rest);
+	} else if (IS("queue")) {
+		if (api_method_ok(req, "GET,POST,DELETE"))
+			api_queue(req, rest);
+	} else if (IS("audit") && rest == NULL) {
+		if (api_method_ok(req, "GET"))
+			api_audit(req);
+	} else {
+		api_error(req, 404, "", "no such endpoint");
+	}
+#undef IS
+}

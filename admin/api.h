@@ -1,0 +1,17 @@
+/*
+ * api: the JSON API under /api/v1/ (README.md lists the endpoints). It authenticates with an API token
+ * ("Authorization: Bearer TOKEN", made by "mxctl admin token NAME") or with the web session's cookie,
+ * in which case every request but GET needs the session's CSRF token in an X-CSRF-Token header (GET
+ * /api/v1/session returns it). Request bodies are JSON objects (or urlencoded forms); answers are JSON,
+ * errors 4xx/5xx with {"error": "...", "field": "..."} naming the parameter at fault, with the same
+ * messages as mxctl. Every operation is one of ops.h, as for the pages.
+ */
+#ifndef MXD_ADMIN_API_H
+#define MXD_ADMIN_API_H
+
+#include "admin/http.h"
+
+/* Handle a request whose path starts with /api/v1. */
+void api_dispatch(struct http_request *req);
+
+#endif

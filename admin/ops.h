@@ -1,0 +1,216 @@
+/*
+ * ops: the operations of the admin UI, shared by the pages (pages_*.c) and the JSON API (api.c), which
+ * only turn requests into calls here and results into HTML or JSON. Each operation
+ *   1. checks the actor's permission (superadmin, or domain admin of the domain concerned: a domain
+ *      admin is refused a domain that is not its own with 403 whether or not that domain exists, and a
+ *      queue message with no recipient in its domains is "no such message"),
+ *   2. calls db/ (or the queue store), which validates and runs one transaction,
+ *   3. writes one audit row (db/audit.h) and one mail.log line for every change that succeeded.
+ * Nothing here reads the request or knows about HTML.
+ *
+ * Errors: -1 with *err filled: an HTTP status (400 bad input, 403 not allowed, 404 no such object, 409
+ * already exists, 503 database busy or unavailable), the parameter at fault (API field names: "domain",
+ * "address", "destinations", ...; "" when none) and a message (db/'s own, as mxctl prints it). On
+ * success (0), err->warning may hold a warning to show (a protected alias removed by a superadmin).
+ * struct admin_err is a struct rather than const char **error_r because callers need all three.
+ *
+ * Runs in mxadmin's request thread; a struct admin_ctx and everything it holds belong to that thread.
+ */
+#ifndef MXD_ADMIN_OPS_H
+#define MXD_ADMIN_OPS_H
+
+#include "db/admin.h"
+#include "db/alias.h"
+#include "db/alias_domain.h"
+#include "db/audit.h"
+#include "db/db.h"
+#include "db/domain.h"
+#include "db/route.h"
+#include "mxd/config.h"
+#include "mxd/netaddr.h"
+#include "mxd/queue_store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct evbuffer;
+
+#define ADMIN_QUEUE_LIST_MAX 500 /* messages a queue listing shows */
+
+struct admin_ctx {
+	const struct mxd_config *cfg;
+	struct db *db;
+	struct queue_store *qs; /* opened on first use, once queue_directory/queue.db exists */
+};
+
+/* Who acts: an administrator as read from the database for this request, and from where. */
+struct admin_actor {
+	struct db_admin admin;
+	char client_addr[NETADDR_STR_MAX];
+	bool via_api;
+};
+
+struct admin_err {
+	int status; /* 0 on success */
+	char field[32];
+	char message[1100];
+	char warning[400];
+};
+
+/* Release what an actor holds (its domain list). */
+void admin_actor_clear(struct admin_actor *actor);
+
+/* Write an audit row and a mail.log line for a change the actor made (ops do this themselves; session.c
+ * uses it for logins and logouts). domain and detail may be NULL. */
+void admin_ops_audit(struct admin_ctx *ctx, const struct admin_actor *actor, const char *action,
+                     const char *object, const char *domain, const char *detail);
+
+/* Fill err; returns -1. */
+int admin_err_set(struct admin_err *err, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Is the local part of address one of the protected ones (postmaster, abuse: RFC 5321, RFC 2142)? */
+bool admin_ops_alias_protected(const char *address);
+
+/* Split texts on commas, white space and line ends into at most max words: a malloc'd NULL-terminated
+ * array (free() it) of pointers into *storage_r (free() it too). */
+const char **admin_ops_split(const char *const *texts, size_t ntexts, size_t max, char **storage_r,
+                             size_t *n_r);
+
+/* Parse a flag as forms and JSON send it: 1/0, true/false, yes/no, on/off. 0 or -1. */
+int admin_ops_parse_bool(const char *text, bool *value_r);
+
+/* --- domains --- */
+
+/* The domains the actor may see (all for superadmins), sorted; free() *list_r. */
+int admin_op_domain_list(struct admin_ctx *ctx, const struct admin_actor *actor, struct db_domain **list_r,
+                         size_t *n_r, struct admin_err *err);
+int admin_op_domain_get(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                        struct db_domain *domain_r, struct admin_err *err);
+/* Superadmins. alias_limit may be NULL or "" (no limit). */
+int admin_op_domain_add(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                        const char *description, const char *alias_limit, struct admin_err *err);
+/* description and alias_limit NULL keep; domain admins may change the description only. */
+int admin_op_domain_update(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                           const char *description, const char *alias_limit, struct admin_err *err);
+/* Superadmins. */
+int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                               bool active, struct admin_err *err);
+int admin_op_domain_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                        struct admin_err *err);
+
+/* --- aliases --- */
+
+/* The aliases of domain whose address or destinations contain query (NULL or "": all). */
+int admin_op_alias_list(struct admin_ctx *ctx, const struct admin_actor *actor, const char *domain,
+                        const char *query, struct db_alias **list_r, size_t *n_r, struct admin_err *err);
+/* 0 found (db_alias_clear() it). */
+int admin_op_alias_get(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                       struct db_alias *alias_r, struct admin_err *err);
+/* Add address to domain: address is "local", "local@domain", or "@domain" / "@" / "*" for the
+ * catch-all. dests are texts of destinations separated by commas, white space or line ends. */
+int admin_op_alias_add(struct admin_ctx *ctx, const struct admin_actor *actor, const char *domain,
+                       const char *address, const char *const *dests, size_t ndests, struct admin_err *err);
+/* Replace the destinations of an existing alias. */
+int admin_op_alias_update(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                          const char *const *dests, size_t ndests, struct admin_err *err);
+/* Disabling or deleting a protected alias: superadmins only (with a warning). */
+int admin_op_alias_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                              bool active, struct admin_err *err);
+int admin_op_alias_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                       struct admin_err *err);
+
+/* --- alias domains (changes: superadmins; domain admins see those that target their domains) --- */
+
+int admin_op_aliasdomain_list(struct admin_ctx *ctx, const struct admin_actor *actor,
+                              struct db_alias_domain **list_r, size_t *n_r, struct admin_err *err);
+int admin_op_aliasdomain_add(struct admin_ctx *ctx, const struct admin_actor *actor, const char *alias_domain,
+                             const char *target_domain, struct admin_err *err);
+int admin_op_aliasdomain_set_active(struct admin_ctx *ctx, const struct admin_actor *actor,
+                                    const char *alias_domain, bool active, struct admin_err *err);
+int admin_op_aliasdomain_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *alias_domain,
+                             struct admin_err *err);
+
+/* --- routes (superadmins only; passwords are written, never read back) --- */
+
+struct admin_route_input {
+	const char *match, *nexthop;
+	const char *weight, *priority;         /* text; NULL or "": default */
+	const char *auth_user, *auth_password; /* NULL or "": none */
+	const char *allow_plaintext_auth;      /* flag text; NULL: no */
+	const char *tls_level, *description;   /* NULL: keep / default */
+};
+
+int admin_op_route_list(struct admin_ctx *ctx, const struct admin_actor *actor, struct db_route **list_r,
+                        size_t *n_r, struct admin_err *err);
+int admin_op_route_add_hop(struct admin_ctx *ctx, const struct admin_actor *actor,
+                           const struct admin_route_input *in, struct admin_err *err);
+int admin_op_route_del_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                           const char *nexthop, struct admin_err *err);
+int admin_op_route_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                       struct admin_err *err);
+
+/* --- queue (ops_queue.c) --- */
+
+struct admin_queue_rcpt {
+	char *address, *orig_address, *last_reason; /* last_reason "" when none */
+	enum queue_rcpt_state state;
+	int attempts;
+	int64_t next_attempt;
+};
+
+struct admin_queue_msg {
+	char id[QUEUE_ID_SIZE];
+	int64_t arrival, size;
+	char *sender;
+	char *client_addr, *helo;
+	bool held;
+	size_t nrcpt_total;             /* recipients in all */
+	struct admin_queue_rcpt *rcpts; /* those the actor may see */
+	size_t nrcpt;
+	bool all_visible; /* every recipient is in the actor's domains: it may change the message */
+};
+
+struct admin_queue_list {
+	struct admin_queue_msg *msgs; /* up to ADMIN_QUEUE_LIST_MAX */
+	size_t n;
+	int64_t total;            /* messages visible in all */
+	int64_t oldest;           /* arrival of the oldest visible, 0 when none */
+	int64_t rcpt_by_state[4]; /* visible recipients per enum queue_rcpt_state */
+};
+
+const char *admin_queue_state_name(enum queue_rcpt_state state);
+int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
+                        struct admin_queue_list *list_r, struct admin_err *err);
+void admin_queue_list_free(struct admin_queue_list *list);
+/* One message with its header section appended to headers (the body is never shown). */
+int admin_op_queue_get(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                       struct admin_queue_msg *msg_r, struct evbuffer *headers, struct admin_err *err);
+void admin_queue_msg_clear(struct admin_queue_msg *msg);
+/* action: "delete", "hold" or "release". Domain admins: only messages all of whose recipients are theirs. */
+int admin_op_queue_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                          const char *action, struct admin_err *err);
+/* Superadmins: retry every deferred recipient now. */
+int admin_op_queue_flush(struct admin_ctx *ctx, const struct admin_actor *actor, struct admin_err *err);
+
+/* --- administrators and the audit log (ops_admin.c) --- */
+
+int admin_op_admin_list(struct admin_ctx *ctx, const struct admin_actor *actor, struct db_admin **list_r,
+                        size_t *n_r, struct admin_err *err);
+int admin_op_admin_add(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                       const char *password, bool superadmin, const char *const *domains, size_t n,
+                       struct admin_err *err);
+int admin_op_admin_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                       struct admin_err *err);
+/* A superadmin sets anyone's password; anyone sets its own, given its current password. Every session of
+ * name ends. */
+int admin_op_admin_passwd(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                          const char *current_password, const char *password, struct admin_err *err);
+int admin_op_admin_set_role(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                            bool superadmin, const char *const *domains, size_t n, struct admin_err *err);
+/* Superadmins see every row, domain admins the rows about their domains. free() *list_r. */
+int admin_op_audit_list(struct admin_ctx *ctx, const struct admin_actor *actor, const char *before_id,
+                        struct db_audit_entry **list_r, size_t *n_r, struct admin_err *err);
+
+#endif

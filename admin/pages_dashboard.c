@@ -1,0 +1,129 @@
+/*
+ * pages_dashboard: the first page after login. Domains and aliases the administrator manages, the queue
+ * (size, oldest message, recipients by state) and, for superadmins, the per-next-hop counters mxd keeps
+ * in route_stats. mxd keeps no delivery log yet, so counts of deliveries, deferrals and bounces over the
+ * last 24 hours cannot be shown: the page says so and shows what the queue and the counters hold.
+ */
+#include "admin/html.h"
+#include "admin/pages.h"
+#include "mxd/util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static const char *dashboard_age(int64_t since, char *buf, size_t size)
+{
+	int64_t age = time_now() - since;
+
+	if (since == 0)
+		snprintf(buf, size, "-");
+	else if (age < 120)
+		snprintf(buf, size, "%lld s", (long long)age);
+	else if (age < 7200)
+		snprintf(buf, size, "%lld min", (long long)(age / 60));
+	else if (age < 2 * 86400)
+		snprintf(buf, size, "%lld h", (long long)(age / 3600));
+	else
+		snprintf(buf, size, "%lld days", (long long)(age / 86400));
+	return buf;
+}
+
+static void dashboard_routes(struct http_request *req)
+{
+	struct db_route *routes;
+	struct admin_err err;
+	uint64_t selected = 0, sent = 0, deferred = 0, bounced = 0;
+	size_t n;
+
+	if (admin_op_route_list(req->ctx, &req->actor, &routes, &n, &err) < 0) {
+		html_f(req->out, "<p class=\"error\">%s</p>\n", err.message);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		for (size_t j = 0; j < routes[i].nhops; j++) {
+			selected += routes[i].hops[j].selected;
+			sent += routes[i].hops[j].sent;
+			deferred += routes[i].hops[j].deferred;
+			bounced += routes[i].hops[j].bounced;
+		}
+	}
+	html_f(req->out,
+	       "<section>\n<h2>Deliveries through routing rules</h2>\n<dl class=\"figures\">\n"
+	       "<dt>Routes</dt><dd>%zu</dd>\n<dt>Selected</dt><dd>%llu</dd>\n<dt>Sent</dt><dd>%llu</dd>\n"
+	       "<dt>Deferred</dt><dd>%llu</dd>\n<dt>Bounced</dt><dd>%llu</dd>\n</dl>\n"
+	       "<p class=\"muted\">Totals since mxd started counting, for mail that matched a routing rule "
+	       "(<a href=\"/routes\">per next hop</a>); mail delivered directly or through relayhost is not "
+	       "counted here.</p>\n</section>\n",
+	       n, (unsigned long long)selected, (unsigned long long)sent, (unsigned long long)deferred,
+	       (unsigned long long)bounced);
+	db_route_list_free(&routes, n);
+}
+
+void page_dashboard(struct http_request *req)
+{
+	struct db_domain *domains = NULL;
+	struct db_alias_domain *ads = NULL;
+	struct admin_queue_list queue;
+	struct admin_err err;
+	size_t ndomains = 0, nads = 0;
+	uint64_t aliases = 0;
+	char age[32];
+
+	if (admin_op_domain_list(req->ctx, &req->actor, &domains, &ndomains, &err) < 0 ||
+	    admin_op_aliasdomain_list(req->ctx, &req->actor, &ads, &nads, &err) < 0) {
+		free(domains);
+		page_fail(req, &err, NULL);
+		return;
+	}
+	for (size_t i = 0; i < ndomains; i++)
+		aliases += domains[i].alias_count;
+	page_begin(req, "Dashboard", "dashboard");
+	html_f(req->out,
+	       "<section>\n<h2>Domains</h2>\n<dl class=\"figures\">\n<dt>Domains</dt><dd>%zu</dd>\n"
+	       "<dt>Aliases</dt><dd>%llu</dd>\n<dt>Alias domains</dt><dd>%zu</dd>\n</dl>\n",
+	       ndomains, (unsigned long long)aliases, nads);
+	if (ndomains > 0) {
+		html_f(req->out,
+		       "<table>\n<thead><tr><th>Domain</th><th>Aliases</th><th>Active</th></tr></thead>\n"
+		       "<tbody>\n");
+		for (size_t i = 0; i < ndomains && i < 20; i++) {
+			char url[1200];
+			html_f(req->out, "<tr><td><a href=\"%s\">%s</a></td><td>%u</td><td>%s</td></tr>\n",
+			       page_url(url, sizeof(url), "/aliases", "domain", domains[i].name),
+			       domains[i].name, domains[i].alias_count, domains[i].active ? "yes" : "no");
+		}
+		html_f(req->out, "</tbody>\n</table>\n");
+		if (ndomains > 20)
+			html_f(req->out, "<p><a href=\"/domains\">All %zu domains</a></p>\n", ndomains);
+	}
+	html_f(req->out, "</section>\n");
+	free(domains);
+	free(ads);
+
+	html_f(req->out, "<section>\n<h2>Queue</h2>\n");
+	if (admin_op_queue_list(req->ctx, &req->actor, &queue, &err) < 0) {
+		html_f(req->out, "<p class=\"error\">%s</p>\n", err.message);
+	} else {
+		html_f(req->out,
+		       "<dl class=\"figures\">\n<dt>Messages</dt><dd><a href=\"/queue\">%lld</a></dd>\n"
+		       "<dt>Oldest</dt><dd>%s</dd>\n<dt>Recipients pending</dt><dd>%lld</dd>\n"
+		       "<dt>Recipients deferred</dt><dd>%lld</dd>\n<dt>Sent, awaiting "
+		       "removal</dt><dd>%lld</dd>\n"
+		       "<dt>Bounced, awaiting removal</dt><dd>%lld</dd>\n</dl>\n",
+		       (long long)queue.total, dashboard_age(queue.oldest, age, sizeof(age)),
+		       (long long)queue.rcpt_by_state[QUEUE_RCPT_PENDING],
+		       (long long)queue.rcpt_by_state[QUEUE_RCPT_DEFERRED],
+		       (long long)queue.rcpt_by_state[QUEUE_RCPT_SENT],
+		       (long long)queue.rcpt_by_state[QUEUE_RCPT_BOUNCED]);
+		admin_queue_list_free(&queue);
+	}
+	html_f(
+	    req->out,
+	    "<p class=\"muted\">Deliveries, deferrals and bounces over the last 24 hours need a delivery "
+	    "log, "
+	    "which mxd does not keep yet: the figures above are the queue as it is now%s.</p>\n</section>\n",
+	    req->actor.admin.superadmin ? " and the routing counters below" : "");
+	if (req->actor.admin.superadmin)
+		dashboard_routes(req);
+	page_end(req);
+}

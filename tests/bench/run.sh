@@ -1,0 +1,78 @@
+#!/bin/sh
+# mxd against Postfix on this machine: builds mxd in release mode into a build dir of its own, installs
+# Debian's Postfix (its own instance on other loopback ports, durable defaults kept), runs the
+# benchmarks and prints a summary table. Not part of CI: it prints figures, it asserts nothing.
+#
+#   sh tests/bench/run.sh                         # everything (about 15 minutes on 2 cores)
+#   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory tables drain
+#
+# Environment: RUNS (3), MSGS (2000), CASES (throughput cases, see throughput.py), DRAIN_MSGS (10000),
+# ALIASES (1000000), MXD_BENCH_BUILD (build-bench), MXD_BENCH_WORK (/tmp/mxd-bench).
+# Run as root (Postfix, smtp-sink -u nobody, drop_caches); everything stays on 127.0.0.1.
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+export MXD_BENCH_BUILD="${MXD_BENCH_BUILD:-$repo/build-bench}"
+export MXD_BENCH_WORK="${MXD_BENCH_WORK:-/tmp/mxd-bench}"
+export MXD_BENCH_RESULTS="${MXD_BENCH_RESULTS:-$MXD_BENCH_WORK/results}"
+RUNS="${RUNS:-3}"
+MSGS="${MSGS:-2000}"
+DRAIN_MSGS="${DRAIN_MSGS:-10000}"
+ALIASES="${ALIASES:-1000000}"
+py=/usr/bin/python3
+
+pieces="$*"
+[ -n "$pieces" ] || pieces="throughput latency memory tables drain"
+
+if [ "$(id -u)" != 0 ]; then
+	echo "run.sh: run as root (Postfix instance, smtp-sink -u nobody)" >&2
+	exit 1
+fi
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
+
+# 1. packages: Postfix (smtp-source, smtp-sink) and what the build needs
+need=""
+[ -x /usr/sbin/smtp-source ] || need="$need postfix"
+command -v sqlite3 >/dev/null || need="$need sqlite3"
+command -v cmake >/dev/null || need="$need cmake"
+if [ -n "$need" ]; then
+	log "installing:$need"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $need >/dev/null
+fi
+sh "$repo/deploy/install-deps.sh" >/dev/null 2>&1 || true
+# Debian's own Postfix instance is not used; stop it if the package started it.
+postfix status >/dev/null 2>&1 && postfix stop >/dev/null 2>&1 || true
+
+# 2. mxd in release mode (no sanitizers, no tests), and the C helpers
+log "building mxd (Release) in $MXD_BENCH_BUILD"
+# -DMXD_WERROR=OFF: -O3 reports maybe-uninitialized warnings that the Debug/ASan builds do not
+cmake -S "$repo" -B "$MXD_BENCH_BUILD" -DCMAKE_BUILD_TYPE=Release -DMXD_TESTS=OFF -DMXD_WERROR=OFF >/dev/null
+cmake --build "$MXD_BENCH_BUILD" -j "$(nproc)" >/dev/null
+mkdir -p "$MXD_BENCH_WORK/bin" "$MXD_BENCH_RESULTS"
+cc -O2 -Wall -Wextra -pthread -o "$MXD_BENCH_WORK/bin/acceptlat" "$here/acceptlat.c"
+cc -O2 -Wall -Wextra -D_GNU_SOURCE -I "$repo" -o "$MXD_BENCH_WORK/bin/lookup" "$here/lookup.c" \
+	"$MXD_BENCH_BUILD/libmxdcore.a" "$MXD_BENCH_BUILD/libmxdb.a" -lsqlite3 -lsodium -lpthread
+
+# 3. 10,000 connections need descriptors on both sides: raise the limits as far as allowed
+ulimit -Hn 65536 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+log "open files: soft $(ulimit -Sn), hard $(ulimit -Hn)"
+
+start=$(date +%s)
+cd "$here"
+for p in $pieces; do
+	log "== $p"
+	case $p in
+	throughput) $py throughput.py --runs "$RUNS" --msgs "$MSGS" ${CASES:+--cases "$CASES"} ;;
+	latency) $py latency.py --runs "$RUNS" --msgs "$MSGS" ;;
+	memory) $py memory.py ;;
+	tables) $py tables.py --aliases "$ALIASES" ;;
+	drain) $py drain.py --msgs "$DRAIN_MSGS" ;;
+	*) echo "run.sh: unknown piece '$p'" >&2; exit 2 ;;
+	esac
+done
+log "done in $(( $(date +%s) - start ))s"
+$py summary.py

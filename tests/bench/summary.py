@@ -1,0 +1,78 @@
+"""Print the summary table of the last run (RESULTS/*.json) with pass/fail against the targets."""
+import benchlib as b
+
+
+def med(s):
+    return None if s is None else s.get("median")
+
+
+def verdict(ok):
+    return "-" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def main():
+    rows = []
+    tp = b.load("throughput")
+    if tp:
+        for name, r in tp["cases"].items():
+            m, p, c = med(r["mxd"]), med(r["postfix"]), med(r["ceiling"])
+            ratio = m / p if m and p else None
+            rows.append(("throughput %s (sessions x KB x rcpts)" % name,
+                         "mxd %s, postfix %s msgs/s (%s); harness ceiling %s" % (
+                             "%.0f" % m if m else "-", "%.0f" % p if p else "-",
+                             "%.2fx" % ratio if ratio else "-", "%.0f" % c if c else "-"),
+                         ">= 2x postfix", verdict(None if ratio is None else ratio >= 2)))
+    lat = b.load("latency")
+    if lat:
+        for k, case in lat["cases"].items():
+            m, p = med(case["mxd"]["p99_ms"]), med(case["postfix"]["p99_ms"])
+            m50, p50 = med(case["mxd"]["p50_ms"]), med(case["postfix"]["p50_ms"])
+            rows.append(("accept latency, %s connections" % k,
+                         "p50 mxd %.1f / postfix %.1f ms; p99 mxd %.1f / postfix %.1f ms" % (m50, p50, m, p)
+                         if None not in (m, p, m50, p50) else "-",
+                         "p99 <= postfix", verdict(None if None in (m, p) else m <= p)))
+    mem = b.load("memory")
+    if mem:
+        for n, r in mem["mxd"].items():
+            rows.append(("memory, %s idle connections (mxd)" % n, "%.1f KiB per connection (RSS %d -> %d KiB)"
+                         % (r["kib_per_conn"], r["rss_before_kib"], r["rss_after_kib"]),
+                         "<= 64 KiB" + (", all held" if n == "10000" else ""), verdict(r["kib_per_conn"] <= 64)))
+        for n, r in mem["postfix"].items():
+            rows.append(("memory, %s idle connections (postfix)" % n,
+                         "%.0f KiB RSS per smtpd (%.0f KiB PSS), %d smtpd" % (
+                             r["kib_per_smtpd_rss"], r["kib_per_smtpd_pss"], r["smtpd_processes"]), "(reference)", "-"))
+        for chk in mem.get("mxd_nofile", []):
+            rows.append(("RLIMIT_NOFILE raised by mxd (smtpd_connection_limit %s)"
+                         % chk["settings"]["smtpd_connection_limit"],
+                         "soft %d -> %d (hard %d)" % (chk["started_with"][0], chk["soft_after_start"],
+                                                      chk["hard_after_start"]),
+                         "raises itself", verdict(chk["raises_itself"])))
+    tb = b.load("tables")
+    if tb:
+        lk = tb["lookup"]
+        rows.append(("alias lookups/s, %d aliases (db_resolve, hits)" % tb["aliases"],
+                     "%.0f/s (unknown user %.0f, unknown domain %.0f; resolve+expand per RCPT %.0f)" % (
+                         lk["hit_per_s"], lk["unknown_user_per_s"], lk["unknown_domain_per_s"], lk["rcpt_per_s"]),
+                     ">= 100,000/s", verdict(lk["hit_per_s"] >= 100000)))
+        rows.append(("mxd start with %d aliases" % tb["aliases"], "%.3f s (cold cache %s)" % (
+            med(tb["start_s"]), "%.3f s" % tb["start_cold_s"] if tb.get("start_cold_s") is not None else "n/a"),
+            "< 1 s", verdict(med(tb["start_s"]) < 1)))
+    dr = b.load("drain")
+    if dr:
+        f, a = dr.get("first_delivery_s"), dr.get("all_delivered_s")
+        rows.append(("drain of %d held messages" % dr["msgs"],
+                     "first delivery after %s s, all after %s s (%s msgs/s)" % (f, a, dr.get("drain_msgs_per_s")),
+                     "first < 10 s", verdict(None if f is None else f < 10)))
+    if not rows:
+        print("summary: no results in %s" % b.RESULTS)
+        return
+    w = [max(len(r[i]) for r in rows) for i in range(4)]
+    line = "+".join("-" * (x + 2) for x in w)
+    print("\n" + line)
+    for r in [("figure", "measured (medians)", "target", "result")] + rows:
+        print("| " + " | ".join(r[i].ljust(w[i]) for i in range(4)) + " |")
+    print(line)
+
+
+if __name__ == "__main__":
+    main()

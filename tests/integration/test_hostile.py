@@ -1,0 +1,134 @@
+"""Adversarial SMTP sessions against a running mxd: a million pipelined RCPTs (memory stays bounded),
+smuggling variants with NUL octets, invalid UTF-8, parameter abuse, header injection through HELO, and a
+connection flood from one address while another address is still served."""
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import mxtest  # noqa: E402
+
+
+def rss_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+class Hostile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.inst = mxtest.Instance({"smtpd_client_connection_limit": "10", "smtpd_recipient_limit": "100"})
+        cls.inst.mxctl("domain", "add", "example.com")
+        cls.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        cls.inst.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.inst.stop()
+        finally:
+            cls.inst.cleanup()
+
+    def session(self):
+        c = self.inst.client(timeout=30)
+        c.reply()
+        c.cmd("EHLO client.example")
+        return c
+
+    def test_million_rcpts_memory_bounded(self):
+        before = rss_kib(self.inst.proc.pid)
+        c = self.session()
+        c.cmd("MAIL FROM:<a@sender.test>")
+        line = b"RCPT TO:<info@example.com>\r\n"
+
+        def blast():
+            try:
+                for _ in range(1000):
+                    c.sock.sendall(line * 1000)
+            except OSError:
+                pass  # the server hung up: what we expect
+
+        t = threading.Thread(target=blast)
+        t.start()
+        codes = []
+        try:
+            while True:
+                codes.append(c.reply().code)
+        except (ConnectionError, OSError):
+            pass
+        t.join()
+        self.assertIn(250, codes)
+        self.assertIn(452, codes, "the recipient limit must answer 452 4.5.3 (%d replies)" % len(codes))
+        self.assertEqual(codes[-1], 421, "a client that keeps failing is cut off")
+        self.assertLess(len(codes), 1000)
+        grown = rss_kib(self.inst.proc.pid) - before
+        self.assertLess(grown, 64 * 1024, "mxd grew by %d KiB" % grown)
+
+    def test_smuggling_with_nul_variants(self):
+        for seq in (b"\r\n\x00.\r\n", b"\r\n.\x00\r\n", b"\x00\r\n.\r\n"):
+            c = self.session()
+            c.cmd("MAIL FROM:<a@sender.test>")
+            c.cmd("RCPT TO:<info@example.com>")
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(b"Subject: x\r\n\r\nhi" + seq + b"MAIL FROM:<evil@x.test>\r\n\r\n.\r\n")
+            r = c.reply()
+            self.assertTrue(r.text.startswith("550"), (seq, r.lines))
+            self.assertEqual(c.cmd("NOOP").code, 250)
+            c.close()
+
+    def test_invalid_utf8_and_parameter_abuse(self):
+        c = self.session()
+        self.assertTrue(c.cmd(b"MAIL FROM:<j\xc3\x28rg@sender.test> SMTPUTF8").text.startswith("5"))
+        self.assertTrue(c.cmd(b"MAIL FROM:<j\xc3\xb6rg@sender.test>").text.startswith("553 5.6.7"))
+        self.assertTrue(c.cmd("MAIL FROM:<a@sender.test> SIZE=99999999999999999999").text.startswith("55"))
+        self.assertTrue(c.cmd(b"MAIL FROM:<a@sender.test> AUTH=a\x01b").text.startswith("5"))
+        self.assertTrue(c.cmd("MAIL FROM:<a@sender.test> " + "X=1 " * 100).text.startswith("5"))
+        self.assertEqual(c.cmd("MAIL FROM:<a@sender.test>").code, 250)
+
+    def test_helo_cannot_inject_headers(self):
+        c = self.inst.client()
+        c.reply()
+        r = c.cmd(b"EHLO evil\rX-Injected: yes")
+        self.assertTrue(r.text.startswith("50"), r.lines)
+        r = c.cmd("EHLO evil.example X-Injected:yes")
+        if r.code == 250:  # accepted as a (strange) name: it must stay on the Received line
+            r = c.send_mail("a@sender.test", ["info@example.com"], mxtest.make_message("h1@test"))
+            qid = r.text.split()[-1]
+            show = self.inst.mxctl("queue", "show", qid).stdout
+            self.assertNotRegex(show, r"(?m)^X-Injected")
+
+    def test_flood_from_one_address_others_served(self):
+        flood = []
+        for _ in range(30):
+            try:
+                s = socket.create_connection(("127.0.0.1", self.inst.port), timeout=5)
+                flood.append(s)
+            except OSError:
+                break
+        time.sleep(0.3)
+        other = socket.socket()
+        other.settimeout(10)
+        other.bind(("127.0.0.2", 0))
+        other.connect(("127.0.0.1", self.inst.port))
+        banner = other.recv(1000)
+        self.assertTrue(banner.startswith(b"220 "), banner)
+        other.close()
+        refused = 0
+        for s in flood:
+            try:
+                if s.recv(100).startswith(b"421 4.7.0"):
+                    refused += 1
+            except OSError:
+                pass
+            s.close()
+        self.assertGreaterEqual(refused, 20)
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
