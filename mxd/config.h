@@ -43,6 +43,7 @@ struct mxd_config {
 	int64_t smtpd_connection_limit;
 	int64_t smtpd_timeout;
 	int64_t smtpd_hard_error_limit;
+	int64_t smtpd_greet_pause;
 	int64_t hopcount_limit;
 	char *smtpd_tls_cert_file;
 	char *smtpd_tls_key_file;

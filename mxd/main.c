@@ -44,6 +44,11 @@ struct mxd {
 	struct sync_client *sync_client; /* secondary: the replica's puller */
 	struct metrics *metrics;
 	struct db *metrics_db;
+	const char *config_path;
+	char **overrides; /* -o name=value, applied after the file (and again on reload) */
+	size_t noverrides;
+	struct mxd_config **retired; /* configurations replaced by a reload: threads may still read them */
+	size_t nretired;
 	SSL_CTX *tls_ctx;
 	struct event *sig_term, *sig_int, *sig_hup, *shutdown_timer;
 	int64_t shutdown_deadline;
@@ -70,14 +75,14 @@ static void shutdown_tick(evutil_socket_t fd, short what, void *ctx)
 	evtimer_add(m->shutdown_timer, &tv);
 }
 
+static void mxd_reload(struct mxd *m);
+
 static void on_signal(evutil_socket_t sig, short what, void *ctx)
 {
 	struct mxd *m = ctx;
-	const char *error;
 	if (sig == SIGHUP) {
-		if (log_open(m->cfg->maillog_file, m->cfg->myhostname, m->cfg->syslog_name, &error) < 0)
-			log_warn("master", "%s", error);
-		log_info("master", "reload -- maillog_file reopened");
+		if (m->shutdown_deadline == 0)
+			mxd_reload(m);
 		return;
 	}
 	if (m->shutdown_deadline != 0)
@@ -135,7 +140,8 @@ static void mxd_start(struct mxd *m)
 		log_fatal("master", "%s", error);
 	if (smtp_server_bind(m->base, cfg, &m->smtp, &error) < 0)
 		log_fatal("master", "%s", error);
-	if (sync_server_new(cfg, &m->sync_server, &error) < 0 || sync_client_new(cfg, &m->sync_client, &error) < 0)
+	if (sync_server_new(cfg, &m->sync_server, &error) < 0 ||
+	    sync_client_new(cfg, &m->sync_client, &error) < 0)
 		log_fatal("master", "%s", error);
 	if (privs_drop(cfg->mail_owner, dirs, files, &error) < 0)
 		log_fatal("master", "%s", error);
@@ -162,11 +168,112 @@ static void mxd_start(struct mxd *m)
 		log_fatal("master", "%s", error);
 	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
 	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
-	if (cfg->metrics_listen[0] != '\0' && db_open(cfg->database, DB_OPEN_READWRITE, &m->metrics_db, &error) < 0)
+	if (cfg->metrics_listen[0] != '\0' &&
+	    db_open(cfg->database, DB_OPEN_READWRITE, &m->metrics_db, &error) < 0)
 		log_fatal("master", "%s", error);
 	struct metrics_sources src = {cfg, m->smtp, m->qmgr, m->queue, m->metrics_db};
 	if (metrics_start(m->base, &src, &m->metrics, &error) < 0)
 		log_fatal("master", "%s", error);
+}
+
+/* Read the configuration file and the -o overrides into a new config. NULL with *error_r. */
+static struct mxd_config *mxd_load_config(const struct mxd *m, const char **error_r)
+{
+	static __thread char err[600];
+	struct mxd_config *cfg = config_new();
+	if (config_load(cfg, m->config_path, error_r) < 0) {
+		config_free(&cfg);
+		return NULL;
+	}
+	for (size_t i = 0; i < m->noverrides; i++) {
+		const char *eq = strchr(m->overrides[i], '=');
+		char *name = eq != NULL ? xstrndup(m->overrides[i], (size_t)(eq - m->overrides[i])) : NULL;
+		int rc = name != NULL ? config_set(cfg, name, eq + 1, error_r) : -1;
+		if (name == NULL) {
+			snprintf(err, sizeof(err), "-o %s: expected name=value", m->overrides[i]);
+			*error_r = err;
+		}
+		free(name);
+		if (rc < 0) {
+			config_free(&cfg);
+			return NULL;
+		}
+	}
+	return cfg;
+}
+
+/* Settings that only a restart applies: a reload keeps their running values and says so. */
+static const char *const restart_settings[] = {
+    "role", "smtpd_listen", "database", "queue_directory", "mail_owner", "sync_listen", "admin_listen",
+};
+
+/* SIGHUP: read the configuration again and apply it without dropping sessions: limits, mynetworks,
+ * TLS certificates, log file, delivery settings (the queue manager restarts; recipients it was working
+ * on stay queued and are tried again). The tables need no reload: every lookup reads them. */
+static void mxd_reload(struct mxd *m)
+{
+	const char *error;
+	struct mxd_config *cfg = mxd_load_config(m, &error);
+	if (cfg == NULL) {
+		log_warn("master", "reload failed, the running configuration stays: %s", error);
+		return;
+	}
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(restart_settings); i++) {
+		const char *old = config_raw_value(m->cfg, restart_settings[i]);
+		const char *now = config_raw_value(cfg, restart_settings[i]);
+		if (old == NULL || now == NULL || strcmp(old, now) == 0)
+			continue;
+		log_warn("master", "reload: %s changed; restart mxd to apply it", restart_settings[i]);
+		char *keep = xstrdup(old);
+		if (config_set(cfg, restart_settings[i], keep, &error) < 0)
+			log_warn("master", "reload: %s", error);
+		free(keep);
+	}
+	SSL_CTX *tls = NULL;
+	if (cfg->smtpd_tls_cert_file[0] != '\0' && cfg->smtpd_tls_key_file[0] != '\0' &&
+	    tls_server_ctx_new(cfg->smtpd_tls_cert_file, cfg->smtpd_tls_key_file, &tls, &error) < 0) {
+		log_warn("master", "reload failed, the running configuration stays: %s", error);
+		config_free(&cfg);
+		return;
+	}
+	struct db *db;
+	struct policy *policy;
+	if (db_open(cfg->database, DB_OPEN_READWRITE, &db, &error) < 0 ||
+	    policy_new(cfg, db, &policy, &error) < 0) {
+		log_warn("master", "reload failed, the running configuration stays: %s", error);
+		if (tls != NULL)
+			SSL_CTX_free(tls);
+		config_free(&cfg);
+		return;
+	}
+	if (strcmp(cfg->spf_policy, "off") != 0) {
+		if (m->spf == NULL &&
+		    spf_new(m->base, cfg->resolver, cfg->myhostname, NULL, &m->spf, &error) < 0)
+			log_warn("master", "reload: SPF checks: %s", error);
+		if (m->spf != NULL)
+			policy_set_spf(policy, m->spf);
+	}
+	if (log_open(cfg->maillog_file, cfg->myhostname, cfg->syslog_name, &error) < 0)
+		log_warn("master", "reload: %s", error);
+	metrics_free(&m->metrics);
+	smtp_server_on_queued(m->smtp, NULL, NULL, NULL);
+	qmgr_stop(&m->qmgr);
+	smtp_server_reload(m->smtp, cfg, policy, tls);
+	policy_free(&m->policy);
+	if (m->tls_ctx != NULL)
+		SSL_CTX_free(m->tls_ctx); /* sessions in TLS keep their own reference */
+	m->policy = policy;
+	m->tls_ctx = tls;
+	m->retired = xrealloc(m->retired, (m->nretired + 1) * sizeof(*m->retired));
+	m->retired[m->nretired++] = m->cfg;
+	m->cfg = cfg;
+	if (qmgr_start(cfg, &m->qmgr, &error) < 0)
+		log_fatal("master", "reload: queue manager: %s", error);
+	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
+	struct metrics_sources src = {cfg, m->smtp, m->qmgr, m->queue, m->metrics_db};
+	if (metrics_start(m->base, &src, &m->metrics, &error) < 0)
+		log_warn("master", "reload: %s", error);
+	log_info("master", "reload -- configuration %s applied", m->config_path);
 }
 
 int main(int argc, char **argv)
@@ -177,22 +284,21 @@ int main(int argc, char **argv)
 	bool debug = false;
 	int opt;
 
-	m.cfg = config_new();
-	char **overrides = xcalloc((size_t)argc + 1, sizeof(char *));
-	size_t noverrides = 0;
+	m.overrides = xcalloc((size_t)argc + 1, sizeof(char *));
 	while ((opt = getopt(argc, argv, "c:o:dv")) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
 			break;
 		case 'o':
-			overrides[noverrides++] = optarg;
+			m.overrides[m.noverrides++] = optarg;
 			break;
 		case 'd':
 			debug = true;
 			break;
 		case 'v':
 			printf("mxd %s\n", MXD_VERSION);
+			free(m.overrides);
 			return 0;
 		default:
 			usage();
@@ -200,23 +306,12 @@ int main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	if (config_load(m.cfg, config_path, &error) < 0) {
+	m.config_path = config_path;
+	m.cfg = mxd_load_config(&m, &error);
+	if (m.cfg == NULL) {
 		fprintf(stderr, "mxd: fatal: %s\n", error);
 		return 1;
 	}
-	for (size_t i = 0; i < noverrides; i++) {
-		char *eq = strchr(overrides[i], '=');
-		if (eq == NULL) {
-			fprintf(stderr, "mxd: fatal: -o %s: expected name=value\n", overrides[i]);
-			return 1;
-		}
-		*eq = '\0';
-		if (config_set(m.cfg, overrides[i], eq + 1, &error) < 0) {
-			fprintf(stderr, "mxd: fatal: -o: %s\n", error);
-			return 1;
-		}
-	}
-	free(overrides);
 	if (log_open(m.cfg->maillog_file, m.cfg->myhostname, m.cfg->syslog_name, &error) < 0) {
 		fprintf(stderr, "mxd: fatal: %s\n", error);
 		return 1;
@@ -262,5 +357,9 @@ int main(int argc, char **argv)
 	event_base_free(m.base);
 	log_info("master", "daemon stopped");
 	config_free(&m.cfg);
+	for (size_t i = 0; i < m.nretired; i++)
+		config_free(&m.retired[i]);
+	free(m.retired);
+	free(m.overrides);
 	return 0;
 }

@@ -82,7 +82,7 @@ static void server_session_closed(void *ctx, struct smtp_session *session)
 
 /* Refuse a connection over a limit with a 421 written straight to the socket (best effort). */
 static void refuse(struct smtp_server *srv, evutil_socket_t fd, const char *addr, const char *hostname,
-		   const char *why)
+                   const char *why)
 {
 	srv->env.stats.connections_refused++;
 	char line[512];
@@ -193,12 +193,20 @@ void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct qu
 		evconnlistener_enable(srv->listeners[i]);
 }
 
-void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void (*etrn)(void *ctx),
-			   void *ctx)
+void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id),
+                           void (*etrn)(void *ctx), void *ctx)
 {
 	srv->env.on_queued = fn;
 	srv->env.on_etrn = etrn;
 	srv->env.queued_ctx = ctx;
+}
+
+void smtp_server_reload(struct smtp_server *srv, const struct mxd_config *cfg, struct policy *policy,
+                        SSL_CTX *tls_ctx)
+{
+	srv->env.cfg = cfg;
+	srv->env.policy = policy;
+	srv->env.tls_ctx = tls_ctx;
 }
 
 void smtp_server_shutdown(struct smtp_server *srv)

@@ -25,6 +25,11 @@ void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct qu
 void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void (*etrn)(void *ctx),
 			   void *ctx);
 
+/* SIGHUP: sessions use cfg, policy and tls_ctx from now on (the caller keeps the old cfg alive; the old
+ * policy and TLS context are the caller's to free once this returns). */
+void smtp_server_reload(struct smtp_server *srv, const struct mxd_config *cfg, struct policy *policy,
+			SSL_CTX *tls_ctx);
+
 /* Stop accepting and tell open sessions to close (SIGTERM). */
 void smtp_server_shutdown(struct smtp_server *srv);
 size_t smtp_server_session_count(const struct smtp_server *srv);

@@ -69,6 +69,7 @@ struct smtp_session {
 	struct smtp_txn *txn;
 	void *link;
 	struct event *close_ev; /* deferred close: waits for the last reply to leave */
+	struct event *greet_ev; /* smtpd_greet_pause: the banner is not sent yet */
 	int64_t close_deadline;
 };
 

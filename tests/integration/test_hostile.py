@@ -130,5 +130,32 @@ class Hostile(unittest.TestCase):
         self.assertGreaterEqual(refused, 20)
 
 
+class Pregreet(unittest.TestCase):
+    def test_talking_before_the_greeting(self):
+        inst = mxtest.Instance({"smtpd_greet_pause": "1s"})
+        try:
+            inst.start()
+            early = socket.create_connection(("127.0.0.1", inst.port), timeout=10)
+            early.sendall(b"EHLO spammer.example\r\nMAIL FROM:<a@b.example>\r\n")
+            data = b""
+            while True:
+                chunk = early.recv(1000)
+                if not chunk:
+                    break
+                data += chunk
+            self.assertTrue(data.startswith(b"554 5.5.0"), data)
+            self.assertNotIn(b"220", data)
+            patient = inst.client()
+            t0 = time.time()
+            self.assertEqual(patient.reply().code, 220)
+            self.assertGreater(time.time() - t0, 0.5)
+            self.assertEqual(patient.cmd("EHLO client.example").code, 250)
+            patient.close()
+            self.assertIn("PREGREET", inst.read_log())
+        finally:
+            inst.stop()
+            inst.cleanup()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
