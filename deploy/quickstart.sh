@@ -1,11 +1,13 @@
 #!/bin/sh
 # Install dependencies, build, and start a primary MX on loopback (127.0.0.1:2525) with an embedded SQLite
-# database and a demo domain (example.com: info@ -> someone@gmail.test, postmaster@ and abuse@ too).
-# Everything lives under ./demo/ in the checkout; mxd stays in the foreground (Ctrl-C stops it).
+# database and a demo domain (example.com: info@, postmaster@ and abuse@ -> someone@gmail.test), plus the
+# admin UI on http://127.0.0.1:8080/ (user "admin", password printed below) and Prometheus metrics on
+# http://127.0.0.1:9125/metrics. Everything lives under ./demo/ in the checkout; mxd stays in the
+# foreground (Ctrl-C stops it and the admin UI).
 set -eu
 cd "$(dirname "$0")/.."
 sh deploy/install-deps.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMXD_TESTS=OFF >/dev/null
 cmake --build build -j"$(nproc)"
 DEMO=$(pwd)/demo
 mkdir -p "$DEMO"
@@ -20,9 +22,19 @@ $MXCTL domain show example.com >/dev/null 2>&1 || {
 	$MXCTL alias add postmaster@example.com someone@gmail.test
 	$MXCTL alias add abuse@example.com someone@gmail.test
 }
+if [ ! -f "$DEMO/admin-password" ]; then
+	umask 077
+	head -c 18 /dev/urandom | base64 | tr -d '/+=' > "$DEMO/admin-password"
+	$MXCTL admin add admin --superadmin --password-file "$DEMO/admin-password"
+fi
+build/admin/mxadmin -c "$DEMO/mxd.conf" &
+ADMIN_PID=$!
+trap 'kill $ADMIN_PID 2>/dev/null' EXIT INT TERM
 cat <<MSG
 mxd: primary MX on 127.0.0.1:2525, database $DEMO/mxd.db, queue $DEMO/queue, log $DEMO/mail.log
+admin UI: http://127.0.0.1:8080/  user admin, password $(cat "$DEMO/admin-password")
 try:  swaks --server 127.0.0.1:2525 --to info@example.com
       build/mxctl -c $DEMO/mxd.conf queue list
+      build/mxctl -c $DEMO/mxd.conf status
 MSG
-exec build/mxd -c "$DEMO/mxd.conf"
+build/mxd -c "$DEMO/mxd.conf"
