@@ -335,8 +335,8 @@ int sync_client_get(struct sync_client *c, const char *target, int *status_r, ch
 	char *buf = NULL, *req;
 	size_t len = 0, cap = 0, head_len = 0;
 	int64_t clen = -1;
-	int fd, head = 0, ret = -1;
-	SSL *ssl;
+	int fd = -1, head = 0, ret = -1;
+	SSL *ssl = NULL;
 
 	*body_r = NULL;
 	*len_r = 0;
