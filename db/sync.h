@@ -29,7 +29,9 @@
  * the secondary (mxd/sync_client.c) in one transaction: upserts and deletes in the primary's order,
  * foreign keys deferred to the commit. JSON is written and read by SQLite's json1 functions.
  *
- * Same thread rules as db.h. Returns 0, or -1 with *error_r (pointing into the struct db).
+ * Files: sync.c (state, replica lock, trimming), sync_tables.c (the statements of each replicated
+ * table), sync_feed.c (pages served), sync_apply.c (pages applied). Same thread rules as db.h. Returns
+ * 0, or -1 with *error_r (pointing into the struct db).
  */
 #ifndef MXD_DB_SYNC_H
 #define MXD_DB_SYNC_H

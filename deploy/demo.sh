@@ -6,7 +6,7 @@
 #
 #   sh deploy/demo.sh start              namespaces, addresses, both MX hosts and the provider
 #   sh deploy/demo.sh status             what runs, what listens, the queues, the provider's mailbox
-#   sh deploy/demo.sh send mx1|mx2 [RCPT] a message from the "Internet" to one MX (default mx2 ...)
+#   sh deploy/demo.sh send [mx1|mx2] [RCPT]  a message from the "Internet" (default: mx2, info@example.com)
 #   sh deploy/demo.sh down mx1|mx2|mbox  stop one host (kill the primary to see the secondary hold mail)
 #   sh deploy/demo.sh up mx1|mx2|mbox    start it again
 #   sh deploy/demo.sh stop               stop everything, delete the namespaces and the demo's files

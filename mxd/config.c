@@ -145,6 +145,16 @@ static const char *where(const struct mxd_config *cfg, size_t idx)
 	return buf;
 }
 
+/* The host name mxd uses when myhostname is not set (as Postfix does). */
+static const char *system_hostname(void)
+{
+	static __thread char host[256];
+	if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
+		str_copy(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	return host;
+}
+
 /* Expand $name and ${name} in value; depth bounds reference chains. Returns a new string or NULL. */
 static char *expand(const struct mxd_config *cfg, const char *value, int depth, const char **error_r)
 {
@@ -186,7 +196,9 @@ static char *expand(const struct mxd_config *cfg, const char *value, int depth, 
 			free(out);
 			return NULL;
 		}
-		char *sub = expand(cfg, cfg->raw[idx], depth + 1, error_r);
+		char *sub = strcmp(name, "myhostname") == 0 && cfg->raw[idx][0] == '\0'
+		                ? xstrdup(system_hostname())
+		                : expand(cfg, cfg->raw[idx], depth + 1, error_r);
 		if (sub == NULL) {
 			free(out);
 			return NULL;
@@ -368,12 +380,8 @@ static int config_finalize(struct mxd_config *cfg, const char **error_r)
 		free(v);
 	}
 	if (*cfg->myhostname == '\0') {
-		char host[256];
-		if (gethostname(host, sizeof(host)) < 0 || host[0] == '\0')
-			str_copy(host, sizeof(host), "localhost");
-		host[sizeof(host) - 1] = '\0';
 		free(cfg->myhostname);
-		cfg->myhostname = xstrdup(host);
+		cfg->myhostname = xstrdup(system_hostname());
 	}
 	if (cfg->minimal_backoff_time > cfg->maximal_backoff_time) {
 		snprintf(config_err, sizeof(config_err),

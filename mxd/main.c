@@ -12,6 +12,7 @@
 #include "mxd/privs.h"
 #include "mxd/qmgr.h"
 #include "mxd/queue_store.h"
+#include "mxd/sdnotify.h"
 #include "mxd/smtp_server.h"
 #include "mxd/spf.h"
 #include "mxd/sync_client.h"
@@ -88,6 +89,7 @@ static void on_signal(evutil_socket_t sig, short what, void *ctx)
 	if (m->shutdown_deadline != 0)
 		return;
 	log_info("master", "terminating on signal %d", (int)sig);
+	sd_notify_stopping();
 	m->shutdown_deadline = time_mono_msec() + SHUTDOWN_GRACE_MSEC;
 	smtp_server_shutdown(m->smtp);
 	shutdown_tick(-1, 0, m);
@@ -210,7 +212,7 @@ static const char *const restart_settings[] = {
 /* SIGHUP: read the configuration again and apply it without dropping sessions: limits, mynetworks,
  * TLS certificates, log file, delivery settings (the queue manager restarts; recipients it was working
  * on stay queued and are tried again). The tables need no reload: every lookup reads them. */
-static void mxd_reload(struct mxd *m)
+static void mxd_reload_apply(struct mxd *m)
 {
 	const char *error;
 	struct mxd_config *cfg = mxd_load_config(m, &error);
@@ -276,6 +278,13 @@ static void mxd_reload(struct mxd *m)
 	log_info("master", "reload -- configuration %s applied", m->config_path);
 }
 
+static void mxd_reload(struct mxd *m)
+{
+	sd_notify_send("RELOADING=1");
+	mxd_reload_apply(m);
+	sd_notify_ready();
+}
+
 int main(int argc, char **argv)
 {
 	struct mxd m = {0};
@@ -334,6 +343,8 @@ int main(int argc, char **argv)
 	evsignal_add(m.sig_hup, NULL);
 	log_info("master", "daemon started -- version %s, configuration %s, role %s", MXD_VERSION,
 	         config_path, m.cfg->role);
+	if (sd_notify_ready() < 0 || sd_notify_watchdog_start(m.base) < 0)
+		log_warn("master", "cannot notify the service manager: %s", strerror(errno));
 
 	event_base_dispatch(m.base);
 

@@ -10,6 +10,7 @@
 #include "mxd/util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -89,6 +90,48 @@ static int switch_to_mail_owner(const struct mxd_config *cfg, const char **error
 	return ret;
 }
 
+/* mxctl drops to mail_owner before it runs a command, and a password file is often readable by root only.
+ * So a --password-file / --auth-password-file given to a command is read first, while still root, and
+ * handed over on standard input (the commands read it there with --auth-password-stdin, or by default).
+ * 0, or -1 with a message. */
+static int preread_password_file(int *argc, char **argv)
+{
+	for (int i = 1; i + 1 < *argc; i++) {
+		bool route = strcmp(argv[i], "--auth-password-file") == 0;
+		if (!route && strcmp(argv[i], "--password-file") != 0)
+			continue;
+		char buf[4096];
+		int fd = open(argv[i + 1], O_RDONLY | O_CLOEXEC);
+		ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
+		if (fd >= 0)
+			close(fd);
+		if (n < 0) {
+			fprintf(stderr, "mxctl: %s %s: %s\n", argv[i], argv[i + 1], strerror(errno));
+			return -1;
+		}
+		int p[2];
+		int ok =
+		    pipe(p) == 0 && fd_write_all(p[1], buf, (size_t)n) == 0 && dup2(p[0], STDIN_FILENO) >= 0;
+		explicit_bzero(buf, sizeof(buf));
+		if (!ok) {
+			fprintf(stderr, "mxctl: %s: %s\n", argv[i], strerror(errno));
+			return -1;
+		}
+		close(p[0]);
+		close(p[1]);
+		/* route: "--auth-password-file F" becomes "--auth-password-stdin"; admin: "--password-file F"
+		 * goes, as stdin is where it reads the password by default */
+		int from = route ? i + 1 : i, gone = route ? 1 : 2;
+		if (route)
+			argv[i] = "--auth-password-stdin";
+		for (int j = from; j + gone <= *argc; j++)
+			argv[j] = argv[j + gone];
+		*argc -= gone;
+		return 0;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *env = getenv("MXD_CONFIG");
@@ -159,6 +202,11 @@ int main(int argc, char **argv)
 			ret = 1;
 			goto out;
 		}
+	}
+	if (cmd->as_mail_owner && geteuid() == 0 && ctl.cfg->mail_owner[0] != '\0' &&
+	    preread_password_file(&argc, argv) < 0) {
+		ret = 1;
+		goto out;
 	}
 	if (cmd->as_mail_owner && switch_to_mail_owner(ctl.cfg, &error) < 0) {
 		fprintf(stderr, "mxctl: %s\n", error);

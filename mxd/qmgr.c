@@ -21,6 +21,7 @@
 
 static void qmgr_scan(struct qmgr *q, int64_t deferred_until);
 static void qmgr_flush_now(struct qmgr *q);
+static void qmgr_stop_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Postfix prints delays with at most two decimals and no trailing zeros ("0.52", "3", "0.1"). */
 static const char *fmt_delay(char *buf, size_t size, int64_t msec)
@@ -675,6 +676,8 @@ static void qmgr_free(struct qmgr *q)
 		event_free(q->kick_ev);
 	if (q->tick_ev != NULL)
 		event_free(q->tick_ev);
+	if (q->stop_ev != NULL)
+		event_free(q->stop_ev);
 	if (q->base != NULL)
 		event_base_free(q->base);
 	if (q->tls_ctx != NULL)
@@ -710,6 +713,7 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 		log_warn("qmgr", "%s", error);
 	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);
 	q->tick_ev = event_new(q->base, -1, EV_PERSIST, qmgr_tick_cb, q);
+	q->stop_ev = event_new(q->base, -1, 0, qmgr_stop_cb, q);
 	struct timeval one = {1, 0};
 	event_add(q->tick_ev, &one);
 	q->last_deferred_scan = time_now(); /* at start, whatever is due now */
@@ -726,12 +730,21 @@ fail:
 	return -1;
 }
 
+static void qmgr_stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct qmgr *q = arg;
+	event_base_loopbreak(q->base);
+}
+
 void qmgr_stop(struct qmgr **qp)
 {
 	struct qmgr *q = *qp;
 	if (q == NULL)
 		return;
-	event_base_loopbreak(q->base);
+	/* An event, not event_base_loopbreak() from here: a break asked for before the thread's loop has
+	 * started would be forgotten when it starts, and the join would wait forever. An event made active
+	 * now runs as soon as the loop runs. */
+	event_active(q->stop_ev, EV_READ, 0);
 	pthread_join(q->thread, NULL);
 	qmgr_free(q);
 	*qp = NULL;

@@ -69,7 +69,7 @@ struct qmgr {
 	const struct mxd_config *cfg;
 	pthread_t thread;
 	struct event_base *base;
-	struct event *kick_ev, *tick_ev;
+	struct event *kick_ev, *tick_ev, *stop_ev;
 	pthread_mutex_t lock;
 	bool kicked;
 	struct db *db;

@@ -77,8 +77,13 @@ static int pem_read(const char *setting, const char *path, char **text_r, size_t
 		free(text);
 		return fail(error_r, "%s %s: %s", setting, path, err ? "read error" : "larger than 1 MB");
 	}
-	text[n] = '\0';
-	*text_r = text;
+	/* Keep only what was read, wiping the rest of the copy (a key). */
+	char *fit = xmalloc(n + 1);
+	memcpy(fit, text, n);
+	fit[n] = '\0';
+	explicit_bzero(text, SYNC_PEM_MAX + 1);
+	free(text);
+	*text_r = fit;
 	*len_r = n;
 	return 0;
 }
@@ -306,17 +311,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-	static int first_call_seen;
 	struct sync_server *s = cls;
 
-	if (*con_cls == NULL) {
-		*con_cls = &first_call_seen;
-		return MHD_YES;
-	}
-	if (*upload_data_size != 0) {
-		*upload_data_size = 0; /* a body is ignored (and answered below) */
-		return MHD_YES;
-	}
+	/* Everything is decided at the first call, before any request body is read: a client without the
+	 * secret gets its 401 and the connection closes, whatever it meant to send. */
 	if (!authorized(s, conn)) {
 		auth_refused(s, conn);
 		return reply_text(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized");
@@ -354,8 +352,10 @@ int sync_server_start(struct sync_server *s, const char **error_r)
 		         "this database was a replica: it is the primary's now (role = primary), with a "
 		         "new change log; secondaries will take a snapshot");
 	trim(s);
-	if (s->fd < 0)
+	if (s->fd < 0) {
+		db_close(&s->db); /* no feed: the next start trims again */
 		return 0;
+	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_TLS | MHD_USE_ERROR_LOG;
 	if (s->ipv6)
 		flags |= MHD_USE_IPv6;

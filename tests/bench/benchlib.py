@@ -107,6 +107,8 @@ def summarize(values):
 
 
 def save(name, data):
+    """RESULTS/name.json, with the load average when saved (the machine may be shared)."""
+    data = dict(data, loadavg_at_save=os.getloadavg())
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, name + ".json"), "w") as f:
         json.dump(data, f, indent=1, sort_keys=True)

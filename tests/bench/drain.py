@@ -29,8 +29,8 @@ def main():
     ap.add_argument("--msgs", type=int, default=10000)
     ap.add_argument("--size", type=int, default=4096)
     ap.add_argument("--probe", default="10s")
-    ap.add_argument("--hold-timeout", type=float, default=240, help="seconds to wait for all to be deferred")
-    ap.add_argument("--drain-timeout", type=float, default=300, help="seconds to wait for all to arrive")
+    ap.add_argument("--hold-timeout", type=float, default=180, help="seconds to wait for all to be deferred")
+    ap.add_argument("--drain-timeout", type=float, default=240, help="seconds to wait for all to arrive")
     args = ap.parse_args()
     res = {"msgs": args.msgs, "size": args.size, "primary_probe_interval": args.probe}
 

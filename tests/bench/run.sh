@@ -7,7 +7,9 @@
 #   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory tables drain
 #
 # Environment: RUNS (3), MSGS (2000), CASES (throughput cases, see throughput.py), DRAIN_MSGS (10000),
-# ALIASES (1000000), MXD_BENCH_BUILD (build-bench), MXD_BENCH_WORK (/tmp/mxd-bench).
+# ALIASES (1000000), MXD_BENCH_BUILD (build-bench), MXD_BENCH_WORK (/tmp/mxd-bench),
+# MXD_BENCH_REF (build this git ref, e.g. HEAD, from a "git archive" snapshot instead of the work tree),
+# BENCH_NICE (e.g. -10: run everything, both MTAs alike, at that niceness on a shared machine).
 # Run as root (Postfix, smtp-sink -u nobody, drop_caches); everything stays on 127.0.0.1.
 set -eu
 
@@ -47,13 +49,21 @@ sh "$repo/deploy/install-deps.sh" >/dev/null 2>&1 || true
 postfix status >/dev/null 2>&1 && postfix stop >/dev/null 2>&1 || true
 
 # 2. mxd in release mode (no sanitizers, no tests), and the C helpers
-log "building mxd (Release) in $MXD_BENCH_BUILD"
+src="$repo"
+if [ -n "${MXD_BENCH_REF:-}" ]; then
+	src="$MXD_BENCH_WORK/src"
+	rm -rf "$src" && mkdir -p "$src"
+	git -C "$repo" archive "$MXD_BENCH_REF" | tar -x -C "$src"
+fi
+desc=$(git -C "$repo" describe --always --dirty 2>/dev/null || echo unknown)
+[ -n "${MXD_BENCH_REF:-}" ] && desc=$(git -C "$repo" rev-parse --short "$MXD_BENCH_REF")
+log "building mxd $desc (Release) in $MXD_BENCH_BUILD"
 # -DMXD_WERROR=OFF: -O3 reports maybe-uninitialized warnings that the Debug/ASan builds do not
-cmake -S "$repo" -B "$MXD_BENCH_BUILD" -DCMAKE_BUILD_TYPE=Release -DMXD_TESTS=OFF -DMXD_WERROR=OFF >/dev/null
+cmake -S "$src" -B "$MXD_BENCH_BUILD" -DCMAKE_BUILD_TYPE=Release -DMXD_TESTS=OFF -DMXD_WERROR=OFF >/dev/null
 cmake --build "$MXD_BENCH_BUILD" -j "$(nproc)" >/dev/null
 mkdir -p "$MXD_BENCH_WORK/bin" "$MXD_BENCH_RESULTS"
 cc -O2 -Wall -Wextra -pthread -o "$MXD_BENCH_WORK/bin/acceptlat" "$here/acceptlat.c"
-cc -O2 -Wall -Wextra -D_GNU_SOURCE -I "$repo" -o "$MXD_BENCH_WORK/bin/lookup" "$here/lookup.c" \
+cc -O2 -Wall -Wextra -D_GNU_SOURCE -I "$src" -o "$MXD_BENCH_WORK/bin/lookup" "$here/lookup.c" \
 	"$MXD_BENCH_BUILD/libmxdcore.a" "$MXD_BENCH_BUILD/libmxdb.a" -lsqlite3 -lsodium -lpthread
 
 # 3. 10,000 connections need descriptors on both sides: raise the limits as far as allowed
@@ -63,14 +73,18 @@ log "open files: soft $(ulimit -Sn), hard $(ulimit -Hn)"
 
 start=$(date +%s)
 cd "$here"
+run() { if [ -n "${BENCH_NICE:-}" ]; then nice -n "$BENCH_NICE" "$@"; else "$@"; fi; }
+$py -c 'import benchlib, os, sys; benchlib.save("meta", {"mxd": sys.argv[1], "postfix": sys.argv[2],
+    "nproc": os.cpu_count(), "nice": sys.argv[3], "loadavg_before": os.getloadavg()})' \
+	"$desc" "$(postconf -h mail_version 2>/dev/null)" "${BENCH_NICE:-0}"
 for p in $pieces; do
-	log "== $p"
+	log "== $p (load average $(cut -d' ' -f1-3 /proc/loadavg))"
 	case $p in
-	throughput) $py throughput.py --runs "$RUNS" --msgs "$MSGS" ${CASES:+--cases "$CASES"} ;;
-	latency) $py latency.py --runs "$RUNS" --msgs "$MSGS" ;;
-	memory) $py memory.py ;;
-	tables) $py tables.py --aliases "$ALIASES" ;;
-	drain) $py drain.py --msgs "$DRAIN_MSGS" ;;
+	throughput) run $py throughput.py --runs "$RUNS" --msgs "$MSGS" ${CASES:+--cases "$CASES"} ;;
+	latency) run $py latency.py --runs "$RUNS" --msgs "$MSGS" ;;
+	memory) run $py memory.py ;;
+	tables) run $py tables.py --aliases "$ALIASES" ;;
+	drain) run $py drain.py --msgs "$DRAIN_MSGS" ;;
 	*) echo "run.sh: unknown piece '$p'" >&2; exit 2 ;;
 	esac
 done

@@ -56,8 +56,9 @@ class Demo(unittest.TestCase):
         if why:
             self.skipTest(why)
         self.dir = tempfile.mkdtemp(prefix="mxtest-demo-")
+        # MXD_DEMO_USER: not "mxd", which test_package.py may be creating or deleting at the same time.
         self.env = dict(os.environ, MXD_BIN=mxtest.MXD, MXCTL_BIN=mxtest.MXCTL, MXD_DEMO_DIR=self.dir,
-                        MXD_DEMO_PREFIX=PREFIX)
+                        MXD_DEMO_PREFIX=PREFIX, MXD_DEMO_USER="nobody")
 
     def tearDown(self):
         self.demo("stop", check=False)

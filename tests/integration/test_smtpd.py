@@ -241,6 +241,16 @@ class Startup(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("mxctl init", r.stderr)
 
+    def test_default_hostname_in_banner(self):
+        self.inst.settings["myhostname"] = ""
+        self.inst.write_conf()
+        self.inst.start()
+        c = self.inst.client()
+        banner = c.reply().text
+        self.assertEqual(banner, "220 %s ESMTP mxd" % socket.gethostname())
+        c.close()
+        self.inst.stop()
+
     def test_sigterm_clean_exit(self):
         self.inst.start()
         c = self.inst.client()

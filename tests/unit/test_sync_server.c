@@ -318,6 +318,8 @@ static void test_refused_requests(void **state)
 	     "Connection: close\r\n\r\n",
 	     "HTTP/1.1 401"},
 	    {"GET /nothing HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n", "HTTP/1.1 401"},
+	    {"POST /sync/v1/changes HTTP/1.1\r\nHost: p\r\nContent-Length: 100000000\r\n\r\nxxxx",
+	     "HTTP/1.1 401"},
 	    {"GET /sync/v1/changes?since=abc HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer " SECRET "\r\n"
 	     "Connection: close\r\n\r\n",
 	     "HTTP/1.1 400"},
