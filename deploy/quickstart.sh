@@ -2,8 +2,10 @@
 # Install dependencies, build, and start a primary MX on loopback (127.0.0.1:2525) with an embedded SQLite
 # database and a demo domain (example.com: info@, postmaster@ and abuse@ -> someone@gmail.test), plus the
 # admin UI on http://127.0.0.1:8080/ (user "admin", password printed below) and Prometheus metrics on
-# http://127.0.0.1:9125/metrics. Everything lives under ./demo/ in the checkout; mxd stays in the
-# foreground (Ctrl-C stops it and the admin UI).
+# http://127.0.0.1:9125/metrics. The external mailboxes are stood in for by a local SMTP sink on
+# 127.0.0.1:2526 (relayhost), which stores what mxd forwards in ./demo/mailbox/, so nothing leaves the
+# machine. Everything lives under ./demo/ in the checkout; mxd stays in the foreground (Ctrl-C stops it,
+# the admin UI and the sink).
 set -eu
 cd "$(dirname "$0")/.."
 sh deploy/install-deps.sh
@@ -29,10 +31,15 @@ if [ ! -f "$DEMO/admin-password" ]; then
 fi
 build/admin/mxadmin -c "$DEMO/mxd.conf" &
 ADMIN_PID=$!
-trap 'kill $ADMIN_PID 2>/dev/null' EXIT INT TERM
+mkdir -p "$DEMO/mailbox"
+/usr/bin/python3 tests/lib/sinkmx.py --listen 127.0.0.1:2526 --store "$DEMO/mailbox" --hostname mailbox.demo \
+	>"$DEMO/mailbox.log" 2>&1 &
+SINK_PID=$!
+trap 'kill $ADMIN_PID $SINK_PID 2>/dev/null' EXIT INT TERM
 cat <<MSG
 mxd: primary MX on 127.0.0.1:2525, database $DEMO/mxd.db, queue $DEMO/queue, log $DEMO/mail.log
 admin UI: http://127.0.0.1:8080/  user admin, password $(cat "$DEMO/admin-password")
+forwarded mail lands in $DEMO/mailbox/
 try:  swaks --server 127.0.0.1:2525 --to info@example.com
       build/mxctl -c $DEMO/mxd.conf queue list
       build/mxctl -c $DEMO/mxd.conf status

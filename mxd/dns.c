@@ -773,7 +773,7 @@ static int dns_set_forwarders(struct ub_ctx *ub, const char *resolver, const cha
 	return ret;
 }
 
-struct dns *dns_new(struct event_base *base, const char *resolver, const char **error_r)
+int dns_configure_unbound(struct ub_ctx *ub, const char *resolver, const char **error_r)
 {
 	static __thread char err[256];
 	static const char *const options[][2] = {
@@ -782,11 +782,6 @@ struct dns *dns_new(struct event_base *base, const char *resolver, const char **
 	    /* No trust anchor is configured, so no validator. */
 	    {"module-config:", "iterator"},
 	};
-	struct ub_ctx *ub = ub_ctx_create();
-	if (ub == NULL) {
-		*error_r = "resolver: libunbound cannot create a context";
-		return NULL;
-	}
 	const char *what = "resolver thread";
 	int r = ub_ctx_async(ub, 1);
 	for (size_t i = 0; r == 0 && i < MXD_ARRAY_SIZE(options); i++) {
@@ -797,8 +792,7 @@ struct dns *dns_new(struct event_base *base, const char *resolver, const char **
 		what = "/etc/resolv.conf";
 		r = ub_ctx_resolvconf(ub, NULL);
 	} else if (r == 0 && dns_set_forwarders(ub, resolver, error_r) < 0) {
-		ub_ctx_delete(ub);
-		return NULL;
+		return -1;
 	}
 	if (r == 0) {
 		/* Finalizes the configuration, so that its errors show now rather than at the first lookup.
@@ -809,6 +803,19 @@ struct dns *dns_new(struct event_base *base, const char *resolver, const char **
 	if (r != 0) {
 		snprintf(err, sizeof(err), "resolver: %s: %s", what, ub_strerror(r));
 		*error_r = err;
+		return -1;
+	}
+	return 0;
+}
+
+struct dns *dns_new(struct event_base *base, const char *resolver, const char **error_r)
+{
+	struct ub_ctx *ub = ub_ctx_create();
+	if (ub == NULL) {
+		*error_r = "resolver: libunbound cannot create a context";
+		return NULL;
+	}
+	if (dns_configure_unbound(ub, resolver, error_r) < 0) {
 		ub_ctx_delete(ub);
 		return NULL;
 	}

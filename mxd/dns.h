@@ -44,6 +44,7 @@
 #include <sys/socket.h>
 
 struct event_base;
+struct ub_ctx;
 struct dns;
 struct dns_lookup;
 
@@ -101,6 +102,11 @@ struct dns_stats {
  * (numeric addresses; port 53 by default). Returns NULL with *error_r (static, valid until the next
  * call in this thread) on a bad setting or when libunbound cannot start. */
 struct dns *dns_new(struct event_base *base, const char *resolver, const char **error_r);
+
+/* Configure a libunbound context the way mxd resolves everywhere (the SPF workers use it too): the
+ * "resolver" setting's forwarders or /etc/resolv.conf, local resolvers allowed, no DNSSEC validator,
+ * the "test." zone passed through, a resolver thread. 0, or -1 with *error_r. */
+int dns_configure_unbound(struct ub_ctx *ub, const char *resolver, const char **error_r);
 
 /* Stop the resolver thread, drop running lookups without their callbacks, free, set *dns to NULL. */
 void dns_free(struct dns **dns);

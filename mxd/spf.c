@@ -1,6 +1,8 @@
 /* spf: see spf.h. */
 #include "mxd/spf.h"
 
+#include "mxd/dns.h"
+
 #include "mxd/config.h"
 #include "mxd/log.h"
 #include "mxd/netaddr.h"
@@ -538,64 +540,6 @@ static void log_spf_message(const char *file, int line, const char *msg)
 	log_debug(SPF_LOG, "libspf2: %s", msg);
 }
 
-/* Configure a libunbound context as mxd/dns.c does. 0, or -1 with *error_r. */
-static int ub_setup(struct ub_ctx *ub, const char *resolver, const char **error_r)
-{
-	static __thread char err[300];
-	static const char *const options[][2] = {
-	    {"do-not-query-localhost:", "no"},
-	    {"module-config:", "iterator"},
-	};
-	const char *what = "resolver thread";
-	int r = ub_ctx_async(ub, 1);
-	for (size_t i = 0; r == 0 && i < MXD_ARRAY_SIZE(options); i++) {
-		what = options[i][0];
-		r = ub_ctx_set_option(ub, options[i][0], options[i][1]);
-	}
-	if (r == 0 && resolver[0] == '\0') {
-		what = "/etc/resolv.conf";
-		r = ub_ctx_resolvconf(ub, NULL);
-	} else if (r == 0) {
-		size_t n;
-		char **list = config_list(resolver, &n);
-		for (size_t i = 0; r == 0 && i < n; i++) {
-			struct sockaddr_storage ss;
-			socklen_t len;
-			const char *error;
-			if (netaddr_parse(list[i], 53, &ss, &len, &error) < 0) {
-				snprintf(err, sizeof(err), "resolver: %s: %s", list[i], error);
-				config_list_free(&list);
-				*error_r = err;
-				return -1;
-			}
-			char host[NETADDR_STR_MAX], fwd[NETADDR_STR_MAX + 8];
-			unsigned port =
-			    ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-			                                   : ((struct sockaddr_in *)&ss)->sin_port);
-			snprintf(fwd, sizeof(fwd), "%s@%u",
-			         netaddr_str((struct sockaddr *)&ss, host, sizeof(host)), port);
-			what = list[i];
-			r = ub_ctx_set_fwd(ub, fwd);
-		}
-		config_list_free(&list);
-		if (r == 0 && n == 0) {
-			snprintf(err, sizeof(err), "resolver: no address in \"%s\"", resolver);
-			*error_r = err;
-			return -1;
-		}
-	}
-	if (r == 0) {
-		what = "local-zone test.";
-		r = ub_ctx_zone_add(ub, "test.", "transparent");
-	}
-	if (r != 0) {
-		snprintf(err, sizeof(err), "resolver: %s: %s", what, ub_strerror(r));
-		*error_r = err;
-		return -1;
-	}
-	return 0;
-}
-
 static int worker_init(struct spf_worker *w, const char *resolver, const char *receiver, const char **error_r)
 {
 	w->ub = ub_ctx_create();
@@ -603,7 +547,7 @@ static int worker_init(struct spf_worker *w, const char *resolver, const char *r
 		*error_r = "resolver: libunbound cannot create a context";
 		return -1;
 	}
-	if (ub_setup(w->ub, resolver, error_r) < 0)
+	if (dns_configure_unbound(w->ub, resolver, error_r) < 0)
 		return -1;
 	/* ours, freed after the server: without a destructor libspf2 leaves it alone */
 	SPF_dns_server_t *layer = xcalloc(1, sizeof(*layer));
