@@ -4,6 +4,7 @@
  * hops is deleted with its last one; a password is never stored in a file others may read).
  */
 #include "db/route.h"
+#include "db/sync.h"
 
 #include "db/db_private.h"
 #include "mxd/util.h"
@@ -733,15 +734,7 @@ fail:
 
 int db_route_data_version(struct db *db, int64_t *version_r, const char **error_r)
 {
-	static const char sql[] = "PRAGMA data_version";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	int ret = 0;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*version_r = sqlite3_column_int64(stmt, 0);
-	else
-		ret = db_fail(db, "read data_version", error_r);
-	sqlite3_reset(stmt);
-	return ret;
+	/* Not PRAGMA data_version: on a secondary that changes with every pull (last_sync), which would
+	 * reload the routes every sync_interval. The replicated tables' own version changes only with them. */
+	return db_sync_tables_version(db, version_r, error_r);
 }

@@ -150,7 +150,8 @@ struct db_route_stats_delta {
 int db_route_stats_add(struct db *db, const struct db_route_stats_delta *deltas, size_t n,
                        const char **error_r);
 
-/* SQLite's "PRAGMA data_version" of this connection: it changes when another connection commits. */
+/* A version of the replicated tables (db_sync_tables_version()): it changes when routes, hops, domains or
+ * aliases change, by any connection, and not with the replica's bookkeeping or route statistics. */
 int db_route_data_version(struct db *db, int64_t *version_r, const char **error_r);
 
 #endif

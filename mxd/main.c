@@ -206,7 +206,22 @@ static struct mxd_config *mxd_load_config(const struct mxd *m, const char **erro
 
 /* Settings that only a restart applies: a reload keeps their running values and says so. */
 static const char *const restart_settings[] = {
-    "role", "smtpd_listen", "database", "queue_directory", "mail_owner", "sync_listen", "admin_listen",
+    "role",
+    "smtpd_listen",
+    "database",
+    "queue_directory",
+    "mail_owner",
+    "admin_listen",
+    "sync_listen",
+    "sync_tls_cert_file",
+    "sync_tls_key_file",
+    "sync_secret_file",
+    "sync_primary",
+    "sync_tls_CAfile",
+    "sync_tls_server_name",
+    "sync_interval",
+    "sync_timeout",
+    "sync_changelog_lifetime",
 };
 
 /* SIGHUP: read the configuration again and apply it without dropping sessions: limits, mynetworks,

@@ -24,7 +24,7 @@
  * route_stats by route_stats_flush() (mxctl route stats reads them). The default route (relayhost) has
  * hop id 0 and is not in route_stats; a "*" rule can stand in for it when its counts are wanted.
  *
- * RELOAD: route_table_changed() tells (by PRAGMA data_version) that another connection committed;
+ * RELOAD: route_table_changed() tells (by db_route_data_version()) that the replicated tables changed;
  * route_table_reload() reads the rules again and keeps the round-robin state, the circuit and the
  * unflushed counters of each hop that still exists (same id and same next hop).
  *
