@@ -20,6 +20,13 @@
 #define QMGR_SCAN_PAGE 100
 
 static void qmgr_scan(struct qmgr *q, int64_t deferred_until);
+
+/* How long a message has been queued, on a clock that does not count jumps of the wall clock (see
+ * qmgr_clock_check): a clock stepped 7 days forward must not expire the whole queue at once. */
+static int64_t qmgr_age(const struct qmgr *q, int64_t arrival)
+{
+	return time_now() - q->clock_skew - arrival;
+}
 static void qmgr_flush_now(struct qmgr *q);
 static void qmgr_stop_cb(evutil_socket_t fd, short what, void *arg);
 
@@ -164,7 +171,7 @@ static void qmsg_warn(struct qmgr *q, struct qmsg *m)
 {
 	const char *error;
 	if (q->cfg->delay_warning_time <= 0 || m->info->warned || !dsn_should_send(m->info->sender) ||
-	    time_now() - m->info->arrival < q->cfg->delay_warning_time)
+	    qmgr_age(q, m->info->arrival) < q->cfg->delay_warning_time)
 		return;
 	if (qmsg_notify(q, m, DSN_KIND_DELAY) == 0) {
 		if (queue_store_set_warned(q->queue, m->info->id, &error) < 0)
@@ -337,7 +344,7 @@ void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
 			u[i].state = QUEUE_RCPT_SENT;
 		} else if (st == SMTP_CLIENT_BOUNCED) {
 			u[i].state = QUEUE_RCPT_BOUNCED;
-		} else if (now - m->info->arrival >= q->cfg->maximal_queue_lifetime) {
+		} else if (qmgr_age(q, m->info->arrival) >= q->cfg->maximal_queue_lifetime) {
 			u[i].state = QUEUE_RCPT_BOUNCED;
 			status = "expired";
 			if (!expired_logged)
@@ -596,9 +603,32 @@ void qmgr_flush(struct qmgr *q)
 	qmgr_kick(q);
 }
 
+/* Compare the wall clock with the monotonic one since the last tick. A difference over a few minutes is
+ * a jump (an operator or NTP stepping the clock): message ages do not count it, and deferred recipients'
+ * retry times move with the clock, so a step back does not stall retries either. */
+static void qmgr_clock_check(struct qmgr *q)
+{
+	int64_t wall = time_now(), mono = time_mono_msec() / 1000;
+	int64_t jump = (wall - q->last_wall) - (mono - q->last_mono);
+	q->last_wall = wall;
+	q->last_mono = mono;
+	if (jump > -QMGR_CLOCK_JUMP && jump < QMGR_CLOCK_JUMP)
+		return;
+	const char *error;
+	int64_t skew = q->clock_skew + jump;
+	if (queue_store_clock_jump(q->queue, jump, skew, &error) < 0) {
+		log_warn("qmgr", "clock jump: %s", error);
+		return;
+	}
+	q->clock_skew = skew;
+	log_warn("qmgr", "the clock jumped %s by %llds: queue lifetimes and retry times move with it",
+	         jump > 0 ? "forward" : "backward", (long long)(jump > 0 ? jump : -jump));
+}
+
 static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct qmgr *q = arg;
+	qmgr_clock_check(q);
 	struct dns_stats dns;
 	dns_stats(q->dns, &dns);
 	pthread_mutex_lock(&q->lock);
@@ -717,6 +747,10 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 	struct timeval one = {1, 0};
 	event_add(q->tick_ev, &one);
 	q->last_deferred_scan = time_now(); /* at start, whatever is due now */
+	q->last_wall = time_now();
+	q->last_mono = time_mono_msec() / 1000;
+	if (queue_store_control_get(q->queue, "clock_skew", &q->clock_skew, &error) < 0)
+		log_warn("qmgr", "%s", error);
 	q->last_stats_flush = time_now();
 	event_active(q->kick_ev, EV_READ, 0);
 	if (pthread_create(&q->thread, NULL, qmgr_main, q) != 0) {

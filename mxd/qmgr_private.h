@@ -91,10 +91,13 @@ struct qmgr {
 	uint64_t probe_round, probe_round_ok;
 	struct qprobe *probes;
 	struct qmgr_stats stats; /* guarded by lock */
+	int64_t last_wall, last_mono; /* clocks at the last tick, seconds */
+	int64_t clock_skew;           /* wall-clock jumps seen, seconds (persisted in the queue) */
 	struct srs *srs;         /* NULL: SRS off */
 };
 
 #define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
+#define QMGR_CLOCK_JUMP   300 /* seconds of difference between the clocks that count as a jump */
 #define QMGR_RCPT_PER_TRANSACTION                                                                            \
 	50 /* recipients per SMTP transaction (Postfix: smtp_destination_recipient_limit) */
 #define QMGR_PRIMARY_NEXTHOP "(primary_hosts)" /* a secondary's one destination when primary_hosts is set */

@@ -8,19 +8,20 @@
 #include <string.h>
 
 int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, size_t max,
-		    char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r, const char **error_r)
+                    char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r, const char **error_r)
 {
 	sqlite3_stmt *st;
 	int ret = -1;
 	*n_r = 0;
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db,
-			  "SELECT m.id FROM messages m WHERE m.held = 0 AND m.id > ?3 AND ("
-			  " EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)"
-			  "  AND r.next_attempt <= ?1)"
-			  " OR NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)))"
-			  " ORDER BY m.id LIMIT ?2",
-			  &st, error_r) == 0) {
+	if (queue_prepare(
+	        qs->sync_db,
+	        "SELECT m.id FROM messages m WHERE m.held = 0 AND m.id > ?3 AND ("
+	        " EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)"
+	        "  AND r.next_attempt <= ?1)"
+	        " OR NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)))"
+	        " ORDER BY m.id LIMIT ?2",
+	        &st, error_r) == 0) {
 		sqlite3_bind_int64(st, 1, now);
 		sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
 		sqlite3_bind_text(st, 3, after_id, -1, SQLITE_STATIC);
@@ -188,6 +189,72 @@ int queue_store_flush_counter(struct queue_store *qs, int64_t *value_r, const ch
 		}
 		sqlite3_finalize(st);
 	}
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
+
+int queue_store_control_get(struct queue_store *qs, const char *key, int64_t *value_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int ret = -1;
+	*value_r = 0;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_prepare(qs->sync_db, "SELECT value FROM control WHERE key = ?1", &st, error_r) == 0) {
+		sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+		int rc = sqlite3_step(st);
+		if (rc == SQLITE_ROW)
+			*value_r = sqlite3_column_int64(st, 0);
+		if (rc == SQLITE_ROW || rc == SQLITE_DONE)
+			ret = 0;
+		else
+			*error_r = queue_db_error(qs->sync_db, "read queue control value");
+		sqlite3_finalize(st);
+	}
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
+
+int queue_store_clock_jump(struct queue_store *qs, int64_t jump, int64_t skew, const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "record a clock jump", error_r) < 0)
+		goto out;
+	if (queue_prepare(qs->sync_db,
+	                  "INSERT INTO control(key, value) VALUES ('clock_skew', ?1)"
+	                  " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	                  &st, error_r) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, skew);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		*error_r = queue_db_error(qs->sync_db, "record a clock jump");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	/* retry times were set on the old clock: move them with it (never before now on the new one) */
+	if (queue_prepare(qs->sync_db,
+	                  "UPDATE recipients SET next_attempt = max(0, next_attempt + ?1) WHERE state = 1 "
+	                  "AND next_attempt > 0",
+	                  &st, error_r) < 0)
+		goto fail;
+	sqlite3_bind_int64(st, 1, jump);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		*error_r = queue_db_error(qs->sync_db, "move retry times");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (queue_exec(qs->sync_db, "COMMIT", "record a clock jump", error_r) == 0)
+		ret = 0;
+	else
+		queue_rollback(qs->sync_db);
+	goto out;
+fail:
+	sqlite3_finalize(st);
+	queue_rollback(qs->sync_db);
+out:
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }

@@ -180,6 +180,14 @@ int queue_store_insert(struct queue_store *qs, const struct queue_new_msg *msg, 
 /* Remember that the delay warning of message id was sent. 0, 1 no such message, -1. */
 int queue_store_set_warned(struct queue_store *qs, const char *id, const char **error_r);
 
+/* A value of the queue's control table (0 when it was never set). 0 or -1. */
+int queue_store_control_get(struct queue_store *qs, const char *key, int64_t *value_r, const char **error_r);
+
+/* The wall clock jumped by jump seconds: record the accumulated skew (control key "clock_skew", which
+ * the queue manager subtracts from message ages) and move every deferred recipient's retry time with
+ * the clock, in one transaction. 0 or -1. */
+int queue_store_clock_jump(struct queue_store *qs, int64_t jump, int64_t skew, const char **error_r);
+
 /* "mxctl queue flush": every DEFERRED recipient becomes due now, and the flush counter grows so that a
  * running queue manager looks at once. 0 or -1. */
 int queue_store_flush(struct queue_store *qs, const char **error_r);

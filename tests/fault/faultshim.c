@@ -40,3 +40,61 @@ int fdatasync(int fd)
 		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
 	return real(fd);
 }
+
+/*
+ * A wall clock that can jump: while the file named by MXD_FAKE_TIME_FILE holds a number of seconds,
+ * time() and the realtime clock are shifted by it (the monotonic clock is left alone, as a real clock
+ * step leaves it), so tests can move mxd's clock 7 days forward or 1 day back while it runs.
+ */
+#include <stdio.h>
+#include <sys/time.h>
+#include <time.h>
+
+int clock_gettime(clockid_t clk, struct timespec *ts);
+time_t time(time_t *t);
+int gettimeofday(struct timeval *restrict tv, void *restrict tz);
+
+static long long fake_offset(void)
+{
+	const char *path = getenv("MXD_FAKE_TIME_FILE");
+	long long off = 0;
+	if (path == NULL)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%lld", &off) != 1)
+		off = 0;
+	fclose(f);
+	return off;
+}
+
+int clock_gettime(clockid_t clk, struct timespec *ts)
+{
+	static int (*real)(clockid_t, struct timespec *);
+	if (real == NULL)
+		real = (int (*)(clockid_t, struct timespec *))dlsym(RTLD_NEXT, "clock_gettime");
+	int rc = real(clk, ts);
+	if (rc == 0 && (clk == CLOCK_REALTIME || clk == CLOCK_REALTIME_COARSE))
+		ts->tv_sec += (time_t)fake_offset();
+	return rc;
+}
+
+time_t time(time_t *t)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	if (t != NULL)
+		*t = ts.tv_sec;
+	return ts.tv_sec;
+}
+
+int gettimeofday(struct timeval *restrict tv, void *restrict tz)
+{
+	struct timespec ts;
+	(void)tz;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	tv->tv_sec = ts.tv_sec; /* glibc declares tv nonnull */
+	tv->tv_usec = ts.tv_nsec / 1000;
+	return 0;
+}

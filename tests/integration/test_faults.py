@@ -62,6 +62,46 @@ class Faults(unittest.TestCase):
         for r in (ok, again):
             self.assertIn(r.text.split()[-1], ids)
 
+    @unittest.skipUnless(SHIM and os.path.exists(SHIM), "fault shim not built")
+    def test_clock_jumps(self):
+        """Forward 7 days: no mass expiry in one scan; back 1 day: retries go on."""
+        offset = os.path.join(self.inst.dir, "clock-offset")
+        with open(offset, "w") as f:
+            f.write("0")
+        self.inst.settings.update(queue_run_delay="1s", minimal_backoff_time="2s", maximal_backoff_time="2s")
+        self.inst.write_conf()
+        env = {"LD_PRELOAD": SHIM, "MXD_FAKE_TIME_FILE": offset,
+               "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1"}
+        self.inst.start(extra_args=["-o", "relayhost=[127.0.0.1]:9"], env=env)
+        qids = [send(self.inst, "clock%d@test" % n).text.split()[-1] for n in range(3)]
+        deadline = time.time() + 10
+        while time.time() < deadline and self.inst.read_log().count("status=deferred") < 3:
+            time.sleep(0.1)
+        with open(offset, "w") as f:
+            f.write(str(7 * 86400))
+        deadline = time.time() + 10
+        while time.time() < deadline and "the clock jumped forward" not in self.inst.read_log():
+            time.sleep(0.1)
+        self.assertTrue("the clock jumped forward" in self.inst.read_log(), self.inst.read_log()[-1500:])
+        before = self.inst.read_log().count("status=deferred")
+        time.sleep(4)
+        log = self.inst.read_log()
+        self.assertNotIn("status=expired", log)
+        self.assertNotIn("status=bounced", log)
+        self.assertGreater(log.count("status=deferred"), before, "retries must go on after the jump")
+        for qid in qids:
+            self.assertIn(qid, queued_ids(self.inst))
+        with open(offset, "w") as f:
+            f.write(str(6 * 86400))  # one day back
+        deadline = time.time() + 10
+        while time.time() < deadline and "the clock jumped backward" not in self.inst.read_log():
+            time.sleep(0.1)
+        self.assertTrue("the clock jumped backward" in self.inst.read_log(), self.inst.read_log()[-1500:])
+        before = self.inst.read_log().count("status=deferred")
+        time.sleep(5)
+        self.assertGreater(self.inst.read_log().count("status=deferred"), before,
+                           "retries must go on after a step back")
+
     def test_full_disk_452_then_flows_again(self):
         qdir = self.inst.settings["queue_directory"]
         if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", qdir]).returncode != 0:
