@@ -87,5 +87,76 @@ class CrashSafety(unittest.TestCase):
             s.stop()
 
 
+class SecondaryCrashSafety(unittest.TestCase):
+    def test_secondary_holding_mail_kill9(self):
+        """A secondary holds mail for a primary that is down while it is killed 20 times; when the primary
+        comes back, every acknowledged message reaches it."""
+        primary_port = mxtest.free_port()
+        inst = mxtest.Instance({"role": "secondary", "primary_hosts": "[127.0.0.1]:%d" % primary_port,
+                                "primary_probe_interval": "1s", "minimal_backoff_time": "300s",
+                                "maximal_backoff_time": "600s", "smtp_tls_security_level": "none",
+                                "replica_max_age": "30d"})
+        rng = random.Random(99)
+        acked, lock, stop = set(), threading.Lock(), threading.Event()
+        counter = [0]
+        primary = None
+
+        def client_loop(k):
+            while not stop.is_set():
+                with lock:
+                    counter[0] += 1
+                    msgid = "sec-%d-%d@test" % (k, counter[0])
+                try:
+                    c = inst.client(timeout=5)
+                    r = c.send_mail("a@sender.test", ["info@example.com"], mxtest.make_message(msgid))
+                    c.close()
+                    if r.code == 250:
+                        with lock:
+                            acked.add(msgid)
+                except (OSError, ConnectionError, ValueError):
+                    time.sleep(0.05)
+
+        try:
+            import sqlite3
+            inst.mxctl("domain", "add", "example.com")
+            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            db = sqlite3.connect(inst.settings["database"])
+            db.execute("CREATE TABLE IF NOT EXISTS sync_state(key TEXT PRIMARY KEY, value TEXT)")
+            db.execute("INSERT OR REPLACE INTO sync_state(key, value) VALUES ('last_sync', ?)", (str(int(time.time())),))
+            db.commit()
+            db.close()
+            inst.start()
+            threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(3)]
+            for t in threads:
+                t.start()
+            for _ in range(KILLS):
+                time.sleep(rng.uniform(0.2, 0.6))
+                inst.kill9()
+                inst.start()
+            stop.set()
+            for t in threads:
+                t.join()
+            primary = sink.Sink("127.0.0.1", primary_port)
+            deadline = time.time() + 90
+
+            def delivered():
+                return {line.split(b"<", 1)[1].split(b">", 1)[0].decode()
+                        for m in primary.messages for line in m.data.split(b"\r\n")
+                        if line.lower().startswith(b"message-id:")}
+
+            while time.time() < deadline and not acked <= delivered():
+                time.sleep(0.5)
+            self.assertGreater(len(acked), 20)
+            self.assertEqual(acked - delivered(), set())
+            print("\nsecondary crash test: %d kills, %d acknowledged, %d delivered to the primary" %
+                  (KILLS, len(acked), len(primary.messages)))
+            inst.stop()
+        finally:
+            stop.set()
+            inst.cleanup()
+            if primary is not None:
+                primary.stop()
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -235,6 +235,52 @@ class Expiry(unittest.TestCase):
             dns.stop()
 
 
+class NextHopFaults(unittest.TestCase):
+    """The next hop drops the connection mid-DATA, answers 421 at the greeting, or 4xx at DATA: each
+    defers, nothing is lost or bounced, and the message goes once the next hop behaves."""
+
+    def run_case(self, **sink_options):
+        import sinkmx
+        bad = sinkmx.Sink("127.0.0.1", 0, **sink_options).start()
+        inst = mxtest.Instance({"queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "1s",
+                                "smtp_tls_security_level": "none"})
+        good = None
+        try:
+            inst.mxctl("domain", "add", "example.com")
+            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % bad.port)
+            inst.start()
+            c = inst.client()
+            r = c.send_mail("alice@sender.test", ["info@example.com"],
+                            mxtest.make_message("nh@test", body=("x" * 98 + "\r\n") * 50))
+            c.close()
+            self.assertEqual(r.code, 250)
+            self.assertTrue(wait_for(lambda: "status=deferred" in inst.read_log(), 20), inst.read_log()[-2000:])
+            self.assertNotIn("status=bounced", inst.read_log())
+            self.assertNotIn("status=sent", inst.read_log())
+            good = sink.Sink("127.0.0.1", mxtest.free_port())
+            inst.mxctl("route", "del", "*")
+            inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % good.port)
+            self.assertTrue(good.wait(1, 20), inst.read_log()[-2000:])
+            self.assertEqual(len(good.messages), 1)
+            self.assertEqual(good.messages[0].data.count(b"x" * 98 + b"\r\n"), 50)
+        finally:
+            inst.stop()
+            inst.cleanup()
+            bad.stop()
+            if good is not None:
+                good.stop()
+
+    def test_reset_mid_data(self):
+        self.run_case(drop_after=1000)
+
+    def test_421_greeting(self):
+        self.run_case(mode="tempfail", tempfail_at="greeting")
+
+    def test_4xx_at_data(self):
+        self.run_case(mode="tempfail", tempfail_at="data")
+
+
 class DelayWarning(unittest.TestCase):
     def test_one_delay_warning(self):
         dns = dnsserver.start(ZONES, port=0)
