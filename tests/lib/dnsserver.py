@@ -16,7 +16,7 @@ ZONES is the zone text below, or a dict {origin: text or list of lines}, which i
 "$ORIGIN origin" followed by the lines, for each origin.
 
 As a script:
-    /usr/bin/python3 tests/lib/dnsserver.py --port 5353 --zone FILE [--log]
+    /usr/bin/python3 tests/lib/dnsserver.py --port 5353 --zone FILE [--log] [--address 127.0.0.1]
 prints "READY <port>" on stdout (flushed) once both sockets listen, then serves until SIGTERM or SIGINT.
 --port 0 picks a free port; --log prints each query and its outcome on stderr.
 
@@ -263,7 +263,7 @@ class _QuietLogger(DNSLogger):
 class Server:
     """A running server; see the module documentation."""
 
-    def __init__(self, zones, port=0, verbose=False):
+    def __init__(self, zones, port=0, verbose=False, address="127.0.0.1"):
         self.zones = _zones_from(zones)
         self.queries = []
         self.lock = threading.Lock()
@@ -272,10 +272,10 @@ class Server:
         resolver = _Resolver(self)
         last_error = None
         for _ in range(50):
-            udp = DNSServer(resolver, address="127.0.0.1", port=port, logger=_QuietLogger(), handler=DNSHandler)
+            udp = DNSServer(resolver, address=address, port=port, logger=_QuietLogger(), handler=DNSHandler)
             chosen = udp.server.server_address[1]
             try:
-                tcp = DNSServer(resolver, address="127.0.0.1", port=chosen, tcp=True, logger=_QuietLogger(),
+                tcp = DNSServer(resolver, address=address, port=chosen, tcp=True, logger=_QuietLogger(),
                                 handler=DNSHandler)
             except OSError as e:
                 udp.server.server_close()
@@ -320,9 +320,9 @@ def _zones_from(zones):
     return Zones(zones)
 
 
-def start(zones, port=0, verbose=False):
-    """Serve zones (text or dict) on 127.0.0.1:port over UDP and TCP; returns the running Server."""
-    return Server(zones, port, verbose)
+def start(zones, port=0, verbose=False, address="127.0.0.1"):
+    """Serve zones (text or dict) on address:port over UDP and TCP; returns the running Server."""
+    return Server(zones, port, verbose, address)
 
 
 def main():
@@ -331,6 +331,7 @@ def main():
     p.add_argument("--port", type=int, default=5353, help="port for UDP and TCP; 0 picks a free one")
     p.add_argument("--zone", required=True, help="zone file ('-' for stdin)")
     p.add_argument("--log", action="store_true", help="print each query on stderr")
+    p.add_argument("--address", default="127.0.0.1", help="address to listen on (a test network namespace's own)")
     args = p.parse_args()
     try:
         text = sys.stdin.read() if args.zone == "-" else open(args.zone, encoding="utf-8").read()
@@ -341,7 +342,7 @@ def main():
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
     signal.signal(signal.SIGINT, lambda *_: done.set())
-    server = start(zones, args.port, args.log)
+    server = start(zones, args.port, args.log, args.address)
     print("READY %d" % server.port, flush=True)
     while not done.wait(1):
         pass
