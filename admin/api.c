@@ -32,17 +32,29 @@
 
 #define API_PREFIX "/api/v1"
 
+void api_error_body(struct evbuffer *out, const char *field, const char *message)
+{
+	bool first = true, inner = true;
+
+	evbuffer_add(out, "{", 1);
+	json_key(out, &first, "error");
+	evbuffer_add(out, "{", 1);
+	json_key(out, &inner, "field");
+	if (field != NULL && field[0] != '\0')
+		json_str(out, field);
+	else
+		evbuffer_add(out, "null", 4);
+	json_kv_str(out, &inner, "message", message);
+	evbuffer_add(out, "}}\n", 3);
+}
+
+/* Answer status with {"error": {"field": FIELD or null, "message": MESSAGE}}. */
 static void api_error(struct http_request *req, int status, const char *field, const char *message)
 {
-	bool first = true;
-
 	req->status = status;
 	req->content_type = "application/json";
 	evbuffer_drain(req->out, evbuffer_get_length(req->out));
-	evbuffer_add(req->out, "{", 1);
-	json_kv_str(req->out, &first, "error", message);
-	json_kv_str(req->out, &first, "field", field != NULL ? field : "");
-	evbuffer_add(req->out, "}\n", 2);
+	api_error_body(req->out, field, message);
 }
 
 static void api_fail(struct http_request *req, const struct admin_err *err)
@@ -272,7 +284,7 @@ static void api_domain(struct http_request *req, const char *name)
 		return;
 	}
 	if (description == NULL && limit == NULL && has_active == 0) {
-		api_error(req, 400, "", "nothing to change: give description, alias_limit or active");
+		api_error(req, 400, NULL, "nothing to change: give description, alias_limit or active");
 		return;
 	}
 	api_ok(req, 200, NULL);
@@ -316,7 +328,7 @@ static void api_alias(struct http_request *req, const char *address)
 	if (rc < 0)
 		api_fail(req, &err);
 	else if (n == 0 && has_active == 0)
-		api_error(req, 400, "", "nothing to change: give destinations or active");
+		api_error(req, 400, NULL, "nothing to change: give destinations or active");
 	else
 		api_ok(req, 200, &err);
 }
@@ -516,7 +528,7 @@ static void api_queue(struct http_request *req, const char *rest)
 
 	if (rest != NULL && strcmp(rest, "flush") == 0) {
 		if (strcmp(req->method, "POST") != 0)
-			api_error(req, 405, "", "method not allowed: POST /api/v1/queue/flush");
+			api_error(req, 405, NULL, "method not allowed: POST /api/v1/queue/flush");
 		else if (admin_op_queue_flush(req->ctx, &req->actor, &err) < 0)
 			api_fail(req, &err);
 		else
@@ -527,7 +539,7 @@ static void api_queue(struct http_request *req, const char *rest)
 		struct admin_queue_list list;
 		bool first = true;
 		if (strcmp(req->method, "GET") != 0) {
-			api_error(req, 405, "", "method not allowed");
+			api_error(req, 405, NULL, "method not allowed");
 			return;
 		}
 		if (admin_op_queue_list(req->ctx, &req->actor, &list, &err) < 0) {
@@ -557,7 +569,7 @@ static void api_queue(struct http_request *req, const char *rest)
 	if (action != NULL) {
 		if (strcmp(req->method, "POST") != 0 ||
 		    (strcmp(action, "hold") != 0 && strcmp(action, "release") != 0)) {
-			api_error(req, 404, "", "no such endpoint: POST /api/v1/queue/ID/hold or /release");
+			api_error(req, 404, NULL, "no such endpoint: POST /api/v1/queue/ID/hold or /release");
 			return;
 		}
 		if (admin_op_queue_change(req->ctx, &req->actor, id, action, &err) < 0)
@@ -639,7 +651,7 @@ static int api_auth(struct http_request *req)
 	}
 	if (rc > 0) {
 		http_add_header(req, "WWW-Authenticate", "Bearer");
-		api_error(req, 401, "", "authentication required: a valid API token or session");
+		api_error(req, 401, NULL, "authentication required: a valid API token or session");
 		return -1;
 	}
 	req->actor.via_api = true;
@@ -648,7 +660,7 @@ static int api_auth(struct http_request *req)
 		log_warn("mxadmin",
 		         "client=%s admin=%s refused: missing or wrong X-CSRF-Token on an API call",
 		         req->client_addr, req->actor.admin.name);
-		api_error(req, 403, "",
+		api_error(req, 403, NULL,
 		          "missing or wrong X-CSRF-Token header (GET /api/v1/session returns the token)");
 		return -1;
 	}
@@ -666,7 +678,7 @@ static bool api_method_ok(struct http_request *req, const char *allowed)
 	if (strstr(list, m) != NULL)
 		return true;
 	http_add_header(req, "Allow", allowed);
-	api_error(req, 405, "", "method not allowed");
+	api_error(req, 405, NULL, "method not allowed");
 	return false;
 }
 
@@ -677,7 +689,7 @@ void api_dispatch(struct http_request *req)
 	if (strcmp(req->method, "PUT") == 0)
 		req->method = "PATCH"; /* the same partial update */
 	if (req->form_error != NULL) {
-		api_error(req, 400, "", req->form_error);
+		api_error(req, 400, NULL, req->form_error);
 		return;
 	}
 	if (api_auth(req) < 0)
@@ -707,7 +719,7 @@ void api_dispatch(struct http_request *req)
 			if (api_method_ok(req, "GET,POST"))
 				api_domain_aliases(req, domain);
 		} else {
-			api_error(req, 404, "", "no such endpoint");
+			api_error(req, 404, NULL, "no such endpoint");
 		}
 	} else if (IS("aliases") && rest != NULL) {
 		if (api_method_ok(req, "GET,PATCH,DELETE"))
@@ -725,7 +737,7 @@ void api_dispatch(struct http_request *req)
 		if (api_method_ok(req, "GET"))
 			api_audit(req);
 	} else {
-		api_error(req, 404, "", "no such endpoint");
+		api_error(req, 404, NULL, "no such endpoint");
 	}
 #undef IS
 }

@@ -175,12 +175,25 @@ bool http_method_is(const struct http_request *req, const char *m)
 	return strcmp(req->method, m) == 0;
 }
 
-/* Plain-text error for what happens before any page or API code runs. */
+static bool http_is_api(const struct http_request *req)
+{
+	return strcmp(req->path, "/api/v1") == 0 || strncmp(req->path, "/api/v1/", 8) == 0;
+}
+
+/* Error for what happens before any page or API code runs: plain text, or the API's JSON error (the
+ * message without its leading status) on an API path. */
 static void http_plain(struct http_request *req, int status, const char *text)
 {
 	req->status = status;
-	req->content_type = "text/plain; charset=utf-8";
 	evbuffer_drain(req->out, evbuffer_get_length(req->out));
+	if (http_is_api(req)) {
+		const char *space = strchr(text, ' ');
+		const char *message = space != NULL && space - text == 3 ? space + 1 : text;
+		req->content_type = "application/json";
+		api_error_body(req->out, NULL, message);
+		return;
+	}
+	req->content_type = "text/plain; charset=utf-8";
 	evbuffer_add_printf(req->out, "%s\n", text);
 }
 
@@ -240,7 +253,9 @@ static void http_request_free(struct http_request *req)
 	sodium_memzero(req->session_id, sizeof(req->session_id));
 }
 
-/* A state-changing request that says where it comes from must come from us. */
+/* A state-changing request that says where it comes from must come from us. Under our
+ * "Referrer-Policy: no-referrer", browsers send "Origin: null" with every form POST (Fetch standard,
+ * "serializing a request origin"): that one counts as ours when Sec-Fetch-Site says same-origin. */
 static bool http_same_origin(const struct http_request *req)
 {
 	const char *origin = http_header(req, "Origin"), *host = http_header(req, "Host");
@@ -250,6 +265,8 @@ static bool http_same_origin(const struct http_request *req)
 		return false;
 	if (origin == NULL)
 		return true;
+	if (strcmp(origin, "null") == 0)
+		return site != NULL && strcmp(site, "same-origin") == 0;
 	if (host == NULL)
 		return false;
 	const char *scheme = req->https ? "https://" : "http://";
@@ -302,7 +319,7 @@ static void http_handle(struct http_server *srv, struct http_request *req, const
 		req->cacheable = true;
 		return;
 	}
-	if (strcmp(req->path, "/api/v1") == 0 || strncmp(req->path, "/api/v1/", 8) == 0)
+	if (http_is_api(req))
 		api_dispatch(req);
 	else
 		pages_dispatch(req);

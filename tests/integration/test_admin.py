@@ -272,8 +272,19 @@ class Admin(unittest.TestCase):
         r = self.root.post("/domains/add", {"domain": "csrf4.test"},
                            headers={"Origin": "http://evil.example"})
         self.assertEqual(r.status, 403, "cross-site Origin")
+        # Under Referrer-Policy: no-referrer, browsers send "Origin: null" on form POSTs: ours only when
+        # Sec-Fetch-Site says so
+        r = self.root.post("/domains/add", {"domain": "csrf7.test"}, headers={"Origin": "null"})
+        self.assertEqual(r.status, 403, "Origin: null alone")
+        r = self.root.post("/domains/add", {"domain": "csrf8.test"},
+                           headers={"Origin": "null", "Sec-Fetch-Site": "cross-site"})
+        self.assertEqual(r.status, 403, "Origin: null, cross-site")
+        r = self.root.post("/domains/add", {"domain": "nullorigin.test"},
+                           headers={"Origin": "null", "Sec-Fetch-Site": "same-origin"})
+        self.assertEqual(r.status, 303, "Origin: null from a same-origin form")
         domains = self.domains_via_api()
-        for d in ("csrf1.test", "csrf2.test", "csrf3.test", "csrf4.test"):
+        self.assertIn("nullorigin.test", domains)
+        for d in ("csrf1.test", "csrf2.test", "csrf3.test", "csrf4.test", "csrf7.test", "csrf8.test"):
             self.assertNotIn(d, domains)
         # API with the session cookie: X-CSRF-Token needed for changes
         r = self.root.api("POST", "/domains", {"domain": "csrf5.test"})
@@ -281,9 +292,18 @@ class Admin(unittest.TestCase):
         token = self.root.api("GET", "/session").json()["csrf_token"]
         r = self.root.api("POST", "/domains", {"domain": "csrf5.test"}, csrf="f" * 64)
         self.assertEqual(r.status, 403)
+        r = self.root.api("POST", "/domains", {"domain": "csrf5.test"}, csrf="f" * 64)
+        self.assertIsNone(r.json()["error"]["field"])
+        self.assertIn("X-CSRF-Token", r.json()["error"]["message"])
+        r = self.root.request("POST", "/api/v1/domains", raw=b'{"domain": "csrf6.test"}',
+                              headers={"Content-Type": "application/json", "X-CSRF-Token": token,
+                                       "Origin": "http://evil.example"})
+        self.assertEqual(r.status, 403, "cross-site Origin on the API")
+        self.assertEqual(r.json()["error"], {"field": None, "message": "Forbidden: cross-site request"})
         r = self.root.api("POST", "/domains", {"domain": "csrf5.test"}, csrf=token)
         self.assertEqual(r.status, 201)
         self.assertIn("csrf5.test", self.domains_via_api())
+        self.assertNotIn("csrf6.test", self.domains_via_api())
 
     def test_get_never_changes_state(self):
         self.root.post("/domains/add", {"domain": "keep.test"})
@@ -347,7 +367,7 @@ class Admin(unittest.TestCase):
                                       ("DELETE", "/domains/a.test", None), ("GET", "/routes", None)):
             r = d.api(method, path, payload, token=t)
             self.assertEqual(r.status, 403, "%s %s" % (method, path))
-            self.assertIn("error", r.json())
+            self.assertTrue(r.json()["error"]["message"], r.body)
         # the queue: a.test's message is visible; b.test's is not, by list or by id
         body = d.get("/queue").body
         self.assertIn(self.ids["a"], body)
@@ -403,7 +423,8 @@ class Admin(unittest.TestCase):
         self.assertEqual(d.get("/alias/delete?address=abuse@a.test").status, 403)
         r = d.api("DELETE", "/aliases/abuse@a.test", token=self.doma_token)
         self.assertEqual(r.status, 403)
-        self.assertEqual(r.json()["field"], "address")
+        self.assertEqual(r.json()["error"]["field"], "address")
+        self.assertIn("protected", r.json()["error"]["message"])
         self.assertEqual(d.post("/alias/edit", {"address": "postmaster@a.test",
                                                 "destinations": "pm2@ext.test"}).status, 303)
         # a superadmin may, with a warning
@@ -466,6 +487,10 @@ class Admin(unittest.TestCase):
             b = Browser("http://127.0.0.1:%d" % port)
             for path in ("/", "/login", "/static/style.css", "/api/v1/domains"):
                 self.assertEqual(b.get(path).status, 403, path)
+            r = b.get("/api/v1/domains")  # the API answers in its JSON error format even here
+            self.assertEqual(r.headers["Content-Type"], "application/json")
+            self.assertEqual(r.json()["error"],
+                             {"field": None, "message": "Forbidden: your address is not in admin_allow"})
             r = b.request("POST", "/login", data={"name": "root", "password": ROOT_PW})
             self.assertEqual(r.status, 403)
         finally:
@@ -477,7 +502,10 @@ class Admin(unittest.TestCase):
         self.assertEqual(b.api("GET", "/domains").status, 401)
         r = b.api("GET", "/domains", token="0" * 64)
         self.assertEqual(r.status, 401)
-        self.assertIn("error", r.json())
+        self.assertEqual(r.headers["Content-Type"], "application/json")
+        self.assertEqual(set(r.json()), {"error"})
+        self.assertIsNone(r.json()["error"]["field"])
+        self.assertIn("authentication required", r.json()["error"]["message"])
         self.assertEqual(b.api("GET", "/session", token=t).json()["admin"], "root")
         cases = [
             ("POST", "/domains", {"domain": "bad_domain"}, 400, "domain"),
@@ -506,14 +534,19 @@ class Admin(unittest.TestCase):
                                  "auth_password": "s3cret-route-pw"}, 201, None),
             ("DELETE", "/routes/nomatch.test", None, 404, "match"),
             ("GET", "/queue/ZZZ", None, 400, "id"),
-            ("GET", "/nothing", None, 404, ""),
+            ("GET", "/nothing", None, 404, None),
+            ("PATCH", "/domains/api.test", {}, 400, None),
         ]
         for method, path, payload, status, field in cases:
             r = b.api(method, path, payload, token=t)
             self.assertEqual(r.status, status, "%s %s %s: %s" % (method, path, payload, r.body))
-            if field is not None:
-                self.assertEqual(r.json()["field"], field, "%s %s: %s" % (method, path, r.body))
-                self.assertTrue(r.json()["error"])
+            if status >= 400:  # {"error": {"field": NAME or null, "message": TEXT}} and nothing else
+                err = r.json()
+                self.assertEqual(list(err), ["error"], r.body)
+                self.assertEqual(set(err["error"]), {"field", "message"}, r.body)
+                self.assertEqual(err["error"]["field"], field, "%s %s: %s" % (method, path, r.body))
+                self.assertTrue(err["error"]["message"], r.body)
+                self.assertEqual(r.headers["Content-Type"], "application/json")
         routes = b.api("GET", "/routes", token=t)
         self.assertNotIn("s3cret-route-pw", routes.body)
         self.assertIn("user=alice password=****", routes.body)
@@ -522,7 +555,8 @@ class Admin(unittest.TestCase):
         r = b.request("POST", "/api/v1/domains", raw=b'{"domain": "x.test",}',
                       headers={"Authorization": "Bearer " + t, "Content-Type": "application/json"})
         self.assertEqual(r.status, 400)
-        self.assertIn("JSON", r.json()["error"])
+        self.assertIn("JSON", r.json()["error"]["message"])
+        self.assertIsNone(r.json()["error"]["field"])
         r = b.request("POST", "/api/v1/domains", raw=b"domain=form.test",
                       headers={"Authorization": "Bearer " + t, "Content-Type": "application/x-www-form-urlencoded"})
         self.assertEqual(r.status, 201)
