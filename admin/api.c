@@ -16,6 +16,7 @@
  *   GET    /queue                           POST /queue/flush
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
  *   GET    /audit?before=ID
+ *   GET    /log?address=ADDRESS or ?queue_id=ID    the delivery log (ops_log.c scopes it)
  */
 #include "admin/api.h"
 
@@ -636,6 +637,42 @@ static void api_audit(struct http_request *req)
 	free(list);
 }
 
+static void api_log(struct http_request *req)
+{
+	struct admin_log_entry *list;
+	struct admin_err err;
+	bool first = true;
+	size_t n;
+
+	if (admin_op_log_search(req->ctx, &req->actor, http_query(req, "address"),
+	                        http_query(req, "queue_id"), &list, &n, &err) < 0) {
+		api_fail(req, &err);
+		return;
+	}
+	api_open(req, 200);
+	json_kv_bool(req->out, &first, "truncated", n >= ADMIN_LOG_MAX);
+	json_key(req->out, &first, "entries");
+	evbuffer_add(req->out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		bool f = true;
+		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
+		json_kv_int(req->out, &f, "id", list[i].id);
+		json_kv_int(req->out, &f, "time", list[i].at);
+		json_kv_str(req->out, &f, "queue_id", list[i].queue_id);
+		json_kv_str(req->out, &f, "event", list[i].event);
+		json_kv_str(req->out, &f, "sender", list[i].sender);
+		json_kv_str(req->out, &f, "address", list[i].address);
+		json_kv_str(req->out, &f, "orig_address", list[i].orig_address);
+		json_kv_str(req->out, &f, "relay", list[i].relay);
+		json_kv_str(req->out, &f, "dsn", list[i].dsn);
+		json_kv_str(req->out, &f, "reply", list[i].reply);
+		evbuffer_add(req->out, "}", 1);
+	}
+	evbuffer_add(req->out, "]", 1);
+	api_close(req);
+	admin_log_free(list, n);
+}
+
 /* --- dispatch --- */
 
 /* Authenticate: a bearer token, else the session cookie (with X-CSRF-Token unless reading). */
@@ -736,6 +773,9 @@ void api_dispatch(struct http_request *req)
 	} else if (IS("audit") && rest == NULL) {
 		if (api_method_ok(req, "GET"))
 			api_audit(req);
+	} else if (IS("log") && rest == NULL) {
+		if (api_method_ok(req, "GET"))
+			api_log(req);
 	} else {
 		api_error(req, 404, NULL, "no such endpoint");
 	}

@@ -225,6 +225,7 @@ static const struct {
     {"aliasdomains", "/aliasdomains", "Alias domains", false},
     {"routes", "/routes", "Routes", true},
     {"queue", "/queue", "Queue", false},
+    {"log", "/log", "Delivery log", false},
     {"audit", "/audit", "Audit log", false},
     {"admins", "/admins", "Admins", true},
 };

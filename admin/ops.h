@@ -194,6 +194,27 @@ int admin_op_queue_change(struct admin_ctx *ctx, const struct admin_actor *actor
 /* Superadmins: retry every deferred recipient now. */
 int admin_op_queue_flush(struct admin_ctx *ctx, const struct admin_actor *actor, struct admin_err *err);
 
+/* --- delivery log (ops_log.c) --- */
+
+#define ADMIN_LOG_MAX 2000 /* rows a search returns */
+
+struct admin_log_entry {
+	int64_t id, at;
+	char *queue_id, *event, *sender, *address, *orig_address, *relay, *dsn, *reply; /* never NULL */
+};
+
+/* The delivery log rows of address (its address or orig_address, case-insensitive) or of message
+ * queue_id (one of the two; the other NULL or ""), ordered by message and time. Domain admins get only
+ * the rows whose orig_address or address is at one of their domains (or an alias domain of them).
+ * free with admin_log_free(). */
+int admin_op_log_search(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                        const char *queue_id, struct admin_log_entry **list_r, size_t *n_r,
+                        struct admin_err *err);
+void admin_log_free(struct admin_log_entry *list, size_t n);
+/* Deliveries, deferrals and bounces (expiries included) logged since since, as the actor may see them. */
+int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since, int64_t *sent_r,
+                        int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);
+
 /* --- administrators and the audit log (ops_admin.c) --- */
 
 int admin_op_admin_list(struct admin_ctx *ctx, const struct admin_actor *actor, struct db_admin **list_r,

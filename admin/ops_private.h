@@ -23,4 +23,7 @@ int ops_domain_allowed(struct admin_ctx *ctx, const struct admin_actor *actor, c
 int ops_parse_u32(const char *field, const char *label, const char *text, uint32_t min, uint32_t max,
                   uint32_t *value_r, struct admin_err *err);
 
+/* Open ctx->qs the first time, once queue_directory/queue.db exists (it stays NULL before). 0 or -1. */
+int ops_queue_open(struct admin_ctx *ctx, struct admin_err *err);
+
 #endif

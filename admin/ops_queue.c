@@ -11,6 +11,7 @@
 #include "admin/ops.h"
 
 #include "admin/ops_private.h"
+#include "mxd/queue_log.h"
 #include "mxd/util.h"
 
 #include <ctype.h>
@@ -30,7 +31,7 @@ struct ops_visibility {
 	size_t nads;
 };
 
-static int ops_queue_open(struct admin_ctx *ctx, struct admin_err *err)
+int ops_queue_open(struct admin_ctx *ctx, struct admin_err *err)
 {
 	const char *error;
 	struct stat st;
@@ -312,10 +313,13 @@ int admin_op_queue_change(struct admin_ctx *ctx, const struct admin_actor *actor
 		admin_queue_msg_clear(&msg);
 		return -1;
 	}
-	if (del)
-		rc = queue_store_delete(ctx->qs, msg.id, &error);
-	else
+	if (del) {
+		char why[200];
+		snprintf(why, sizeof(why), "deleted in mxadmin by %s", actor->admin.name);
+		rc = queue_store_remove(ctx->qs, msg.id, why, &error);
+	} else {
 		rc = queue_store_set_hold(ctx->qs, msg.id, hold, &error);
+	}
 	if (rc != 0) {
 		admin_err_set(err, rc > 0 ? 404 : 503, "id", "id '%s': %s", msg.id,
 		              rc > 0 ? "no such message" : error);

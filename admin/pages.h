@@ -63,6 +63,7 @@ void page_route_add(struct http_request *req);
 void page_route_del_hop(struct http_request *req);
 void page_route_delete(struct http_request *req);
 
+void page_log(struct http_request *req);
 void page_queue(struct http_request *req);
 void page_queue_show(struct http_request *req);
 void page_queue_delete(struct http_request *req);

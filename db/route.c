@@ -499,7 +499,7 @@ int db_route_del_hop(struct db *db, const char *match_in, const char *nexthop_in
 	char match[DB_ROUTE_MATCH_MAX + 1], nexthop[DB_ROUTE_NEXTHOP_MAX + 1];
 	struct db_route_nexthop nh;
 	const char *err;
-	int64_t route_id;
+	int64_t route_id = 0;
 
 	if (route_deleted_r != NULL)
 		*route_deleted_r = false;
@@ -735,6 +735,7 @@ fail:
 int db_route_data_version(struct db *db, int64_t *version_r, const char **error_r)
 {
 	/* Not PRAGMA data_version: on a secondary that changes with every pull (last_sync), which would
-	 * reload the routes every sync_interval. The replicated tables' own version changes only with them. */
+	 * reload the routes every sync_interval. The replicated tables' own version changes only with them.
+	 */
 	return db_sync_tables_version(db, version_r, error_r);
 }

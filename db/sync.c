@@ -221,7 +221,7 @@ static int log_restart(struct db *db, const char **error_r)
 	    " ON CONFLICT (key) DO UPDATE SET value = excluded.value";
 	static const char clear_log_sql[] = "DELETE FROM changelog";
 	char seq_text[32];
-	int64_t seq;
+	int64_t seq = 0;
 
 	if (exec_static(db, new_log_sql, "start a new change log", error_r) < 0 ||
 	    exec_static(db, clear_log_sql, "empty the change log", error_r) < 0 ||
@@ -287,6 +287,19 @@ int db_sync_log_trim(struct db *db, int64_t max_age, int64_t now, int64_t *delet
 
 	if (deleted_r != NULL)
 		*deleted_r = 0;
+	/* the oldest row first (by the primary key: cheap): with nothing old enough there is nothing to
+	 * scan, which keeps mxd's start fast after a million changes were logged */
+	static const char oldest_sql[] = "SELECT at FROM changelog ORDER BY seq LIMIT 1";
+	sqlite3_stmt *first = db_stmt(db, oldest_sql, error_r);
+	if (first == NULL)
+		return -1;
+	int frc = sqlite3_step(first);
+	int64_t oldest = frc == SQLITE_ROW ? sqlite3_column_int64(first, 0) : now;
+	sqlite3_reset(first);
+	if (frc != SQLITE_ROW && frc != SQLITE_DONE)
+		return db_fail(db, "trim the change log", error_r);
+	if (oldest >= now - max_age)
+		return 0;
 	if (db_begin(db, error_r) < 0)
 		return -1;
 	sqlite3_stmt *stmt = db_stmt(db, cut_sql, error_r);

@@ -57,6 +57,7 @@ static const struct config_setting settings[] = {
     {"maximal_backoff_time", CONFIG_TIME, "4000s", F(maximal_backoff_time), 1, 86400 * 7, "s"},
     {"maximal_queue_lifetime", CONFIG_TIME, "5d", F(maximal_queue_lifetime), 0, 86400 * 100, "d"},
     {"delay_warning_time", CONFIG_TIME, "0h", F(delay_warning_time), 0, 86400 * 100, "h"},
+    {"delivery_log_retention", CONFIG_TIME, "30d", F(delivery_log_retention), 3600, 86400 * 3650, "d"},
     {"relayhost", CONFIG_STR, "", F(relayhost), 0, 0, NULL},
     {"default_destination_concurrency_limit", CONFIG_INT, "10", F(default_destination_concurrency_limit), 1,
      10000, NULL},
@@ -82,6 +83,7 @@ static const struct config_setting settings[] = {
     {"primary_hosts", CONFIG_LIST, "", F(primary_hosts), 0, 0, NULL},
     {"replica_max_age", CONFIG_TIME, "1h", F(replica_max_age), 1, 86400 * 30, "s"},
     {"primary_probe_interval", CONFIG_TIME, "10s", F(primary_probe_interval), 1, 3600, "s"},
+    {"takeover_after", CONFIG_TIME, "0m", F(takeover_after), 0, 86400 * 30, "m"},
     {"trusted_peers", CONFIG_LIST, "", F(trusted_peers), 0, 0, NULL},
     {"metrics_listen", CONFIG_STR, "", F(metrics_listen), 0, 0, NULL},
 

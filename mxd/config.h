@@ -55,6 +55,7 @@ struct mxd_config {
 	int64_t maximal_backoff_time;
 	int64_t maximal_queue_lifetime;
 	int64_t delay_warning_time;
+	int64_t delivery_log_retention; /* rows of queue.db's delivery log kept this long */
 	char *relayhost;
 	int64_t default_destination_concurrency_limit;
 	int64_t smtp_concurrency_limit;
@@ -71,6 +72,7 @@ struct mxd_config {
 	char *primary_hosts;            /* secondary: where to relay ("[host]:port, ..."); empty: better MX */
 	int64_t replica_max_age;        /* secondary: older replica -> 451 for unknown recipients */
 	int64_t primary_probe_interval; /* secondary: probe the primary this often while holding mail */
+	int64_t takeover_after;         /* secondary: primary down this long -> deliver directly (0: off) */
 	char *trusted_peers;            /* our other MX hosts: relay allowed, their checks honoured */
 
 	/* operations */

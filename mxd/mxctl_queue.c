@@ -8,6 +8,7 @@
  */
 #include "mxd/mxctl.h"
 
+#include "mxd/queue_log.h"
 #include "mxd/queue_store.h"
 #include "mxd/util.h"
 
@@ -234,7 +235,7 @@ static int mxctl_queue_change(struct queue_store *qs, const char *action, int ar
 		if (qs == NULL)
 			; /* no queue: no such message */
 		else if (strcmp(action, "delete") == 0)
-			ret = queue_store_delete(qs, id, &error);
+			ret = queue_store_remove(qs, id, "deleted with mxctl queue delete", &error);
 		else
 			ret = queue_store_set_hold(qs, id, strcmp(action, "hold") == 0, &error);
 		if (ret == 0) {

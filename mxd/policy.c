@@ -35,7 +35,8 @@ int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **poli
 		setting = "mynetworks: ";
 	else if (cidr_list_parse(cfg->trusted_peers, &p->trusted_peers, &error) < 0)
 		setting = "trusted_peers: ";
-	else if (srs_new(cfg->srs_domain, cfg->srs_secret_file, cfg->srs_exclude_domains, &p->srs, &error) < 0)
+	else if (srs_new(cfg->srs_domain, cfg->srs_secret_file, cfg->srs_exclude_domains, &p->srs, &error) <
+	         0)
 		setting = ""; /* its errors name the setting */
 	if (setting != NULL) {
 		snprintf(err, sizeof(err), "%s%s", setting, error);
@@ -179,7 +180,23 @@ static int check_srs(struct policy *policy, const char *address, struct smtp_rep
 	return accept_rcpt(policy, policy->secondary ? address : orig, reply, exp);
 }
 
+static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
+                      struct smtp_reply *reply, struct expansion *exp);
+
+/* One read transaction for the whole decision (the table lookup and the alias chain): one snapshot and
+ * one round of file locking per RCPT instead of one per statement. */
 int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
+                      struct smtp_reply *reply, struct expansion *exp)
+{
+	sqlite3 *h = db_handle(policy->db);
+	bool own = sqlite3_get_autocommit(h) != 0 && sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
+	int ret = check_rcpt(policy, rcpt, client_trusted, reply, exp);
+	if (own && sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
+	return ret;
+}
+
+static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
                       struct smtp_reply *reply, struct expansion *exp)
 {
 	const char *why = relay_trick(rcpt->flags);
@@ -225,8 +242,9 @@ void policy_set_spf(struct policy *policy, struct spf *spf)
 	policy->spf = spf;
 }
 
-struct spf_check *policy_check_sender(struct policy *policy, const struct sockaddr *client, bool client_trusted,
-                                      const char *helo, const char *sender, spf_callback *cb, void *ctx)
+struct spf_check *policy_check_sender(struct policy *policy, const struct sockaddr *client,
+                                      bool client_trusted, const char *helo, const char *sender,
+                                      spf_callback *cb, void *ctx)
 {
 	/* Clients we trust (mynetworks, trusted_peers: our other MX hosts, which checked the mail when
 	 * they took it) are not checked. */

@@ -6,7 +6,9 @@
 #include "mxd/config.h"
 #include "mxd/dns.h"
 #include "mxd/dsn.h"
+#include "mxd/expand.h"
 #include "mxd/log.h"
+#include "mxd/qmgr_log.h"
 #include "mxd/srs.h"
 #include "mxd/util.h"
 
@@ -214,7 +216,7 @@ static void qmsg_finish(struct qmsg *m)
 		qmsg_free(m); /* the message stays; the bounce is tried again at the next deferred scan */
 		return;
 	}
-	if (queue_store_delete(q->queue, id, &error) < 0)
+	if (queue_store_remove(q->queue, id, bounced ? "finished (bounced)" : "delivered", &error) < 0)
 		log_warn("qmgr", "%s: cannot remove: %s", id, error);
 	else
 		log_info("qmgr", "%s: removed", id);
@@ -307,14 +309,33 @@ void qmgr_stats(struct qmgr *q, struct qmgr_stats *stats_r)
 	pthread_mutex_unlock(&q->lock);
 }
 
+/* Secondary: the primary answered (up), or no address of it could be reached (a relay job's connection
+ * failure); takeover_after counts from the first failure in a row. */
+static void qmgr_primary_seen(struct qmgr *q, bool up)
+{
+	if (!up) {
+		if (q->primary_down_since == 0)
+			q->primary_down_since = time_now();
+		return;
+	}
+	q->primary_down_since = 0;
+	if (q->takeover) {
+		q->takeover = false;
+		log_info("qmgr", "takeover ended: primary is back");
+	}
+}
+
 void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
 {
 	struct qmsg *m = job->msg;
 	struct qmgr *q = m->q;
 	bool conn_level = res->failure == SMTP_CLIENT_FAIL_CONNECT || res->failure == SMTP_CLIENT_FAIL_TLS ||
 	                  res->failure == SMTP_CLIENT_FAIL_AUTH;
-	if (conn_level && qmgr_job_reroute(job, res))
-		return;
+	bool to_primary = strcmp(job->choice.match, QMGR_PRIMARY_MATCH) == 0;
+	if (to_primary)
+		qmgr_primary_seen(q, res->failure != SMTP_CLIENT_FAIL_CONNECT);
+	else if (conn_level && qmgr_job_reroute(job, res))
+		return; /* (the relay to the primary has no route to fail over to) */
 	if (!conn_level && job->choice.hop_id != 0)
 		route_report(q->routes, job->choice.hop_id, true, time_now());
 
@@ -366,6 +387,7 @@ void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
 	const char *error;
 	if (queue_store_update_rcpts(q->queue, m->info->id, u, job->n, &error) < 0)
 		log_warn("qmgr", "%s: cannot record the delivery status: %s", m->info->id, error);
+	qmgr_log_attempt(q, job, res, u);
 	free(u);
 	free(reasons);
 	qmgr_job_free(job);
@@ -450,7 +472,114 @@ static void secondary_choice(struct qmgr *q, const char *domain, struct route_ch
 	}
 	c->port = 25;
 	str_copy(c->tls_level, sizeof(c->tls_level), q->cfg->smtp_tls_security_level);
-	str_copy(c->match, sizeof(c->match), "(primary)");
+	str_copy(c->match, sizeof(c->match), QMGR_PRIMARY_MATCH);
+}
+
+static bool rcpt_due(const struct queue_rcpt_info *r, int64_t deferred_until)
+{
+	return r->state == QUEUE_RCPT_PENDING ||
+	       (r->state == QUEUE_RCPT_DEFERRED && r->next_attempt <= deferred_until);
+}
+
+/* Takeover: replace one due recipient, still as it was accepted (a secondary queues them unexpanded),
+ * by its finals in the queue (queue_store_expand_rcpt: one transaction, so a crash leaves the recipient
+ * or all its finals, and a final expands to itself when tried again). 1 when the queue changed, 0 when
+ * the recipient is its own final, -1 when it could not be expanded (it stays for the primary). */
+static int takeover_expand_rcpt(struct qmgr *q, const char *id, const struct queue_rcpt_info *r)
+{
+	const char *error, *why, *address = r->address;
+	char orig[SRS_ADDRESS_MAX];
+	/* a bounce to one of our SRS addresses: the primary would reverse it */
+	if (srs_is_srs_address(q->srs, address) &&
+	    srs_reverse(q->srs, address, time_now(), orig, sizeof(orig), &why) == 0)
+		address = orig;
+	struct expansion exp;
+	if (expand_recipient(q->db, address, q->cfg->recipient_delimiter, &exp, &error) < 0) {
+		log_warn("qmgr", "%s: takeover: alias expansion of <%s> failed: %s", id, r->address, error);
+		return -1;
+	}
+	if (exp.n == 1 && exp.finals[0].status == EXPAND_OK &&
+	    strcasecmp(exp.finals[0].address, r->address) == 0) {
+		expansion_clear(&exp);
+		return 0;
+	}
+	if (exp.truncated)
+		log_warn("qmgr", "%s: <%s> expands to more than %d destinations; the rest are dropped", id,
+		         r->address, EXPAND_MAX_FINALS);
+	int ret = -1;
+	if (exp.n > 0) {
+		const char **addrs = xcalloc(exp.n, sizeof(*addrs));
+		const char **dsn = xcalloc(exp.n, sizeof(*dsn));
+		const char **reasons = xcalloc(exp.n, sizeof(*reasons));
+		int *states = xcalloc(exp.n, sizeof(*states));
+		for (size_t i = 0; i < exp.n; i++) {
+			enum expand_status st = exp.finals[i].status;
+			addrs[i] = exp.finals[i].address;
+			states[i] = st == EXPAND_OK ? QUEUE_RCPT_PENDING : QUEUE_RCPT_BOUNCED;
+			dsn[i] = st == EXPAND_LOOP ? "5.4.6" : st == EXPAND_UNKNOWN ? "5.1.1" : NULL;
+			reasons[i] = st == EXPAND_LOOP      ? "mail forwarding loop: alias chain comes back"
+			             : st == EXPAND_UNKNOWN ? "User unknown in virtual alias table"
+			                                    : NULL;
+		}
+		int rc =
+		    queue_store_expand_rcpt(q->queue, id, r->idx, addrs, states, dsn, reasons, exp.n, &error);
+		if (rc < 0)
+			log_warn("qmgr", "%s: takeover: cannot record the expansion of <%s>: %s", id,
+			         r->address, error);
+		else
+			log_info("qmgr", "%s: takeover: <%s> expanded to %zu recipient%s", id, r->address,
+			         exp.n, exp.n == 1 ? "" : "s");
+		ret = rc < 0 ? -1 : 1;
+		free(addrs);
+		free(dsn);
+		free(reasons);
+		free(states);
+	}
+	expansion_clear(&exp);
+	return ret;
+}
+
+/* Takeover: expand every due recipient of *info that is not yet expanded, then read *info again if the
+ * queue changed (NULL when that fails). *keep_r: the queue indexes of recipients that could not be
+ * expanded (they go to the primary as before); free it. */
+static void takeover_expand(struct qmgr *q, struct queue_msg_info **info, int64_t deferred_until,
+                            int **keep_r, size_t *nkeep_r)
+{
+	struct queue_msg_info *in = *info;
+	bool changed = false;
+	*keep_r = xcalloc(in->nrcpt + 1, sizeof(int));
+	*nkeep_r = 0;
+	for (size_t i = 0; i < in->nrcpt; i++) {
+		const struct queue_rcpt_info *r = &in->rcpts[i];
+		if (!rcpt_due(r, deferred_until) || qmgr_rcpt_forwarded(r))
+			continue;
+		int rc = takeover_expand_rcpt(q, in->id, r);
+		if (rc < 0)
+			(*keep_r)[(*nkeep_r)++] = r->idx;
+		changed |= rc > 0;
+	}
+	if (!changed)
+		return;
+	char id[QUEUE_ID_SIZE];
+	const char *error;
+	str_copy(id, sizeof(id), in->id);
+	queue_msg_info_free(info);
+	if (queue_store_get(q->queue, id, info, &error) < 0)
+		log_warn("qmgr", "%s: %s", id, error);
+}
+
+/* Does the secondary relay r to the primary? Always, unless in takeover: then only what could not be
+ * expanded (keep), while finals (expanded, or their own) go where the routes say. */
+static bool relay_to_primary(struct qmgr *q, const struct queue_rcpt_info *r, const int *keep, size_t nkeep)
+{
+	if (!q->secondary)
+		return false;
+	if (!q->takeover)
+		return !qmgr_rcpt_forwarded(r); /* finals of an earlier takeover stay direct */
+	for (size_t i = 0; i < nkeep; i++)
+		if (keep[i] == r->idx)
+			return true;
+	return false;
 }
 
 /* Take message id into work: route each due recipient and hand the jobs to the transport. */
@@ -460,6 +589,15 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	const char *error;
 	if (queue_store_get(q->queue, id, &info, &error) != 0)
 		return;
+	int *keep = NULL;
+	size_t nkeep = 0;
+	if (q->takeover) {
+		takeover_expand(q, &info, deferred_until, &keep, &nkeep);
+		if (info == NULL) {
+			free(keep);
+			return;
+		}
+	}
 	struct qmsg *m = xcalloc(1, sizeof(*m));
 	m->q = q;
 	m->info = info;
@@ -476,14 +614,12 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	int64_t now = time_now();
 	for (size_t i = 0; i < info->nrcpt; i++) {
 		const struct queue_rcpt_info *r = &info->rcpts[i];
-		bool due = r->state == QUEUE_RCPT_PENDING ||
-		           (r->state == QUEUE_RCPT_DEFERRED && r->next_attempt <= deferred_until);
-		if (!due)
+		if (!rcpt_due(r, deferred_until))
 			continue;
 		const char *domain = addr_domain(r->address);
 		struct route_choice choice;
 		int64_t retry_at = now + q->cfg->minimal_backoff_time;
-		if (q->secondary && domain != NULL) {
+		if (domain != NULL && relay_to_primary(q, r, keep, nkeep)) {
 			secondary_choice(q, domain, &choice);
 		} else if (domain == NULL || route_select(q->routes, domain, now, &choice, &retry_at) != 0) {
 			/* every next hop of the route is down: wait for the next probe */
@@ -502,6 +638,7 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	if (nwait > 0 && queue_store_update_rcpts(q->queue, id, wait, nwait, &error) < 0)
 		log_warn("qmgr", "%s: %s", id, error);
 	free(wait);
+	free(keep);
 	if (jobs == NULL) {
 		qmsg_finish(m);
 		return;
@@ -591,6 +728,7 @@ static void qmgr_flush_now(struct qmgr *q)
 /* Fast drain: the primary answers again; deliver what we hold at once, not at the next backoff slot. */
 static void qmgr_primary_back(struct qmgr *q)
 {
+	qmgr_primary_seen(q, true);
 	log_info("qmgr", "primary answers again: flushing the queue");
 	qmgr_flush_now(q);
 }
@@ -623,6 +761,19 @@ static void qmgr_clock_check(struct qmgr *q)
 	q->clock_skew = skew;
 	log_warn("qmgr", "the clock jumped %s by %llds: queue lifetimes and retry times move with it",
 	         jump > 0 ? "forward" : "backward", (long long)(jump > 0 ? jump : -jump));
+}
+
+/* Secondary: once the primary has been unreachable for takeover_after, deliver directly (aliases
+ * expanded, routes as on the primary) until a probe or a relay finds it again. */
+static void qmgr_takeover_check(struct qmgr *q, int64_t now)
+{
+	if (q->cfg->takeover_after <= 0 || q->takeover || q->primary_down_since == 0 ||
+	    now - q->primary_down_since < q->cfg->takeover_after)
+		return;
+	q->takeover = true;
+	log_info("qmgr", "takeover: primary unreachable for %llds, delivering directly",
+	         (long long)(now - q->primary_down_since));
+	qmgr_flush_now(q);
 }
 
 static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
@@ -660,14 +811,19 @@ static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 	pthread_mutex_unlock(&q->lock);
 	if (etrn)
 		qmgr_flush_now(q);
+	if (q->secondary)
+		qmgr_takeover_check(q, now);
 	if (q->secondary && now - q->last_probe >= q->cfg->primary_probe_interval) {
 		int64_t count = 0, oldest;
 		q->last_probe = now;
-		if (queue_store_stats(q->queue, &count, &oldest, &error) == 0 && count > (int64_t)q->nmsgs)
+		/* in takeover, probe even with nothing held: its end depends on it */
+		if (q->takeover ||
+		    (queue_store_stats(q->queue, &count, &oldest, &error) == 0 && count > (int64_t)q->nmsgs))
 			transport_probe_primary(q, qmgr_primary_back);
 	}
 	if (now - q->last_deferred_scan >= q->cfg->queue_run_delay)
 		q->last_deferred_scan = now;
+	qmgr_log_expire(q, now);
 	qmgr_scan(q, q->last_deferred_scan);
 }
 
@@ -731,6 +887,7 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 	}
 	if (db_open(cfg->database, DB_OPEN_READWRITE, &q->db, error_r) < 0 ||
 	    queue_store_open(cfg->queue_directory, &q->queue, error_r) < 0 ||
+	    queue_store_relax_durability(q->queue, error_r) < 0 ||
 	    route_table_load(q->db, cfg->relayhost, cfg->smtp_tls_security_level, &q->routes, error_r) < 0 ||
 	    smtp_client_tls_ctx_new(cfg->smtp_tls_CAfile, &q->tls_ctx, error_r) < 0)
 		goto fail;

@@ -15,7 +15,11 @@
  *
  * On a secondary (role = secondary) every recipient goes to the primary: primary_hosts, or the MX hosts
  * of the hosted domain that are better than myhostname. While it holds mail, it probes the primary every
- * primary_probe_interval and flushes the queue as soon as the primary answers (fast drain).
+ * primary_probe_interval and flushes the queue as soon as the primary answers (fast drain). With
+ * takeover_after set, once every relay to the primary has failed to connect for that long, it takes over:
+ * each due recipient is expanded with its replica of the tables (the queue records the finals, keeping
+ * orig_address, in one transaction per recipient) and delivered by the routes like on the primary, until
+ * a probe (run every primary_probe_interval during a takeover) or a relay finds the primary again.
  */
 #ifndef MXD_QMGR_H
 #define MXD_QMGR_H

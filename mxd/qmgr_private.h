@@ -85,15 +85,17 @@ struct qmgr {
 	int64_t flush_counter;
 	int64_t last_stats_flush;
 	bool secondary;
-	bool flush_requested; /* ETRN: guarded by lock */
+	int64_t primary_down_since; /* secondary: first connection failure to the primary in a row; 0: up */
+	bool takeover;              /* secondary: takeover_after passed: deliver directly, aliases expanded */
+	bool flush_requested;       /* ETRN: guarded by lock */
 	int64_t last_probe;
 	unsigned probes_running;
 	uint64_t probe_round, probe_round_ok;
 	struct qprobe *probes;
-	struct qmgr_stats stats; /* guarded by lock */
+	struct qmgr_stats stats;      /* guarded by lock */
 	int64_t last_wall, last_mono; /* clocks at the last tick, seconds */
 	int64_t clock_skew;           /* wall-clock jumps seen, seconds (persisted in the queue) */
-	struct srs *srs;         /* NULL: SRS off */
+	struct srs *srs;              /* NULL: SRS off */
 };
 
 #define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
@@ -101,6 +103,7 @@ struct qmgr {
 #define QMGR_RCPT_PER_TRANSACTION                                                                            \
 	50 /* recipients per SMTP transaction (Postfix: smtp_destination_recipient_limit) */
 #define QMGR_PRIMARY_NEXTHOP "(primary_hosts)" /* a secondary's one destination when primary_hosts is set */
+#define QMGR_PRIMARY_MATCH   "(primary)"       /* route_choice.match of a secondary's relay to the primary */
 
 /* qmgr.c */
 /* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope

@@ -503,8 +503,8 @@ void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q))
 		return;
 	q->probe_round++;
 	for (struct qdest *d = q->dests; d != NULL && started < 8; d = d->next) {
-		if (d->npeer == 0)
-			continue;
+		if (d->npeer == 0 || strcmp(d->choice.match, QMGR_PRIMARY_MATCH) != 0)
+			continue; /* not the primary: in takeover, the external mail exchangers */
 		struct qprobe *p = xcalloc(1, sizeof(*p));
 		p->q = q;
 		p->round = q->probe_round;

@@ -1,5 +1,6 @@
 /* queue_commit: the committer thread of queue_store (group commit) and the hand-over of submissions and
  * completions between it and the event-loop thread; see queue_store.h. */
+#include "mxd/queue_log.h"
 #include "mxd/queue_store_private.h"
 
 #include "mxd/log.h"
@@ -211,6 +212,11 @@ static int queue_commit_insert(struct queue_store *qs, const struct queue_pendin
 			return -1;
 	}
 
+	st = qs->ins_log; /* the delivery log's 'received' rows, in the same transaction */
+	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	if (queue_commit_step(db, st, "write delivery log", error_r) < 0)
+		return -1;
+
 	st = qs->ins_body;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)p->size);
@@ -403,7 +409,8 @@ static void queue_commit_free_resources(struct queue_store *qs)
 	sqlite3_finalize(qs->ins_msg);
 	sqlite3_finalize(qs->ins_rcpt);
 	sqlite3_finalize(qs->ins_body);
-	qs->ins_msg = qs->ins_rcpt = qs->ins_body = NULL;
+	sqlite3_finalize(qs->ins_log);
+	qs->ins_msg = qs->ins_rcpt = qs->ins_body = qs->ins_log = NULL;
 	if (qs->commit_db != NULL && sqlite3_close(qs->commit_db) != SQLITE_OK)
 		log_warn("qmgr", "%s", queue_db_error(qs->commit_db, "close queue database"));
 	qs->commit_db = NULL;
@@ -457,7 +464,8 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	                         " last_reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
 	                         &qs->ins_rcpt, error_r) < 0 ||
 	    queue_commit_prepare(qs, "INSERT INTO bodies(id, data) VALUES(?1, zeroblob(?2))", &qs->ins_body,
-	                         error_r) < 0)
+	                         error_r) < 0 ||
+	    queue_commit_prepare(qs, QUEUE_LOG_RECEIVED_SQL, &qs->ins_log, error_r) < 0)
 		goto fail;
 
 	qs->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -17,9 +17,9 @@ int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, s
 	if (queue_prepare(
 	        qs->sync_db,
 	        "SELECT m.id FROM messages m WHERE m.held = 0 AND m.id > ?3 AND ("
-	        " EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)"
-	        "  AND r.next_attempt <= ?1)"
-	        " OR NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND r.state IN (0, 1)))"
+	        " EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND +r.state IN (0, 1)"
+	        "  AND +r.next_attempt <= ?1)"
+	        " OR NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND +r.state IN (0, 1)))"
 	        " ORDER BY m.id LIMIT ?2",
 	        &st, error_r) == 0) {
 		sqlite3_bind_int64(st, 1, now);
@@ -251,6 +251,64 @@ int queue_store_clock_jump(struct queue_store *qs, int64_t jump, int64_t skew, c
 	else
 		queue_rollback(qs->sync_db);
 	goto out;
+fail:
+	sqlite3_finalize(st);
+	queue_rollback(qs->sync_db);
+out:
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
+
+int queue_store_expand_rcpt(struct queue_store *qs, const char *id, int idx, const char *const *addresses,
+                            const int *states, const char *const *dsn, const char *const *reasons, size_t n,
+                            const char **error_r)
+{
+	sqlite3_stmt *st = NULL;
+	int ret = -1;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "expand recipient", error_r) < 0)
+		goto out;
+	if (queue_prepare(
+	        qs->sync_db,
+	        "INSERT INTO recipients(msg_id, idx, address, orig_address, state, dsn, last_reason)"
+	        " SELECT ?1, (SELECT max(idx) + 1 FROM recipients WHERE msg_id = ?1), ?3, orig_address,"
+	        " ?4, ?5, ?6 FROM recipients WHERE msg_id = ?1 AND idx = ?2 AND state IN (0, 1)",
+	        &st, error_r) < 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		sqlite3_reset(st);
+		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 2, idx);
+		sqlite3_bind_text(st, 3, addresses[i], -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, states[i]);
+		sqlite3_bind_text(st, 5, dsn[i], -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, reasons[i], -1, SQLITE_STATIC);
+		if (sqlite3_step(st) != SQLITE_DONE) {
+			*error_r = queue_db_error(qs->sync_db, "insert expanded recipient");
+			goto fail;
+		}
+		if (sqlite3_changes(qs->sync_db) == 0) {
+			ret = 1; /* gone meanwhile (delivered, bounced, deleted): nothing to replace */
+			goto fail;
+		}
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (queue_prepare(qs->sync_db, "DELETE FROM recipients WHERE msg_id = ?1 AND idx = ?2", &st,
+	                  error_r) < 0)
+		goto fail;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 2, idx);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		*error_r = queue_db_error(qs->sync_db, "remove expanded recipient");
+		goto fail;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	if (queue_exec(qs->sync_db, "COMMIT", "expand recipient", error_r) == 0) {
+		ret = 0;
+		goto out;
+	}
 fail:
 	sqlite3_finalize(st);
 	queue_rollback(qs->sync_db);

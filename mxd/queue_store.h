@@ -177,6 +177,21 @@ int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struc
  * is read, not taken. 0 or -1 with *error_r. */
 int queue_store_insert(struct queue_store *qs, const struct queue_new_msg *msg, const char **error_r);
 
+/* Replace recipient idx of message id, when it is still PENDING or DEFERRED, by n new recipients with
+ * the same orig_address (an alias expanded at delivery time: a secondary's takeover), in one transaction,
+ * so that after a crash the queue holds either the old recipient or all the new ones. The new ones take
+ * the next free indexes; states[i] is PENDING or BOUNCED (then with dsn[i] and reasons[i]). n >= 1.
+ * 0 done, 1 no such recipient left to try, -1 error. */
+int queue_store_expand_rcpt(struct queue_store *qs, const char *id, int idx, const char *const *addresses,
+                            const int *states, const char *const *dsn, const char *const *reasons, size_t n,
+                            const char **error_r);
+
+/* For the queue manager's own store: its writes (delivery status, removals, bounces) commit without an
+ * fsync (synchronous=NORMAL). The WAL keeps them in order, so a power loss can only drop the newest ones
+ * together: a delivery may be repeated, a bounce made again, but no message is lost, and nothing acked
+ * to a client depends on these writes (message acceptance stays synchronous=FULL). 0 or -1. */
+int queue_store_relax_durability(struct queue_store *qs, const char **error_r);
+
 /* Remember that the delay warning of message id was sent. 0, 1 no such message, -1. */
 int queue_store_set_warned(struct queue_store *qs, const char *id, const char **error_r);
 

@@ -29,7 +29,7 @@ struct queue_store {
 	int wake_fd; /* eventfd: the committer writes, the loop thread reads */
 	pthread_t thread;
 	sqlite3 *commit_db;
-	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_body;
+	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_body, *ins_log;
 	dev_t db_dev; /* identity of queue.db when the committer opened it */
 	ino_t db_ino;
 

@@ -111,7 +111,7 @@ def save(name, data):
     data = dict(data, loadavg_at_save=os.getloadavg())
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, name + ".json"), "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
+        json.dump(data, f, indent=1)
 
 
 def load(name):

@@ -72,8 +72,8 @@ def main():
             results["cases"][str(k)] = case
             b.save("latency", results)
     finally:
-        mxd.stop()
-        pf.stop()
+        mxd.cleanup()
+        pf.cleanup()
         sink_m.stop()
         sink_p.stop()
     print_table(results)

@@ -157,7 +157,7 @@ def main():
             close_all(conns)
             time.sleep(2)  # let mxd see every close before the next count
     finally:
-        m.stop()
+        m.cleanup()
         sink.stop()
 
     sink = b.Sink()
@@ -179,7 +179,7 @@ def main():
               % (n, len(pids), sum(rss) / max(1, len(pids)), sum(pss) / max(1, len(pids))))
         close_all(conns)
     finally:
-        pf.stop()
+        pf.cleanup()
         sink.stop()
     b.save("memory", results)
 

@@ -91,8 +91,8 @@ def main():
             results["cases"][case["name"]] = res
             b.save("throughput", results)
     finally:
-        mxd.stop()
-        pf.stop()
+        mxd.cleanup()
+        pf.cleanup()
         for s in (sink_m, sink_p, sink_c):
             s.stop()
     print_table(results)

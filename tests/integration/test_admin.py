@@ -637,7 +637,7 @@ class Admin(unittest.TestCase):
         self.assertEqual(r.headers["Cache-Control"], "no-store")
         self.assertNotIn("<script", r.body)
         self.assertNotIn("style=", r.body)
-        self.assertIn("Deliveries, deferrals and bounces over the last 24 hours need a delivery log", r.body)
+        self.assertIn("<h2>Last 24 hours</h2>", r.body)
         r = self.root.get("/static/style.css")
         self.assertEqual(r.status, 200)
         self.assertTrue(r.headers["Content-Type"].startswith("text/css"))

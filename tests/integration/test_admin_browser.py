@@ -46,10 +46,15 @@ CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-
 
 
 def wait_for(pred, timeout, step=0.1):
+    """Poll pred; while a page is being replaced, the browser may answer with a stale or missing element:
+    that is "not yet", not a failure."""
     deadline = time.time() + timeout
     while time.time() < deadline:
-        if pred():
-            return True
+        try:
+            if pred():
+                return True
+        except Exception:  # selenium's StaleElementReference, NoSuchElement during navigation
+            pass
         time.sleep(step)
     return False
 
@@ -170,7 +175,7 @@ class AdminBrowser(unittest.TestCase):
         self.shot("login")
         button.click()
         self.assertTrue(wait_for(lambda: not d.current_url.endswith("/login"), 10), d.current_url)
-        self.assertIn("admin", self.css(".who").text)
+        self.assertTrue(wait_for(lambda: "admin" in self.css(".who").text, 10), d.current_url)
         self.shot("dashboard")
 
         # 2. Add a domain
@@ -183,6 +188,7 @@ class AdminBrowser(unittest.TestCase):
         self.shot("domain-added")
 
         # 3. Add an alias in it, reached by the domain's link in the list
+        self.assertTrue(wait_for(lambda: self.css("a[href='/aliases?domain=%s']" % DOMAIN) is not None, 10))
         self.css("a[href='/aliases?domain=%s']" % DOMAIN).click()
         self.assertTrue(wait_for(lambda: "/aliases?domain=" in d.current_url, 10), d.current_url)
         button = self.fill("form[action='/aliases/add']", {"address": ALIAS, "destinations": DESTINATION},

@@ -540,6 +540,60 @@ static void test_delete_hold_release(void **state)
 	assert_body(fx, r[2].id, 1000, 2);
 }
 
+/* A secondary's takeover: one recipient replaced by its finals in one transaction, keeping orig_address;
+ * a failed write changes nothing; a recipient no longer to try is left alone. */
+static void test_expand_rcpt(void **state)
+{
+	struct fx *fx = *state;
+	struct result r;
+	int done = 0;
+	const char *error = NULL;
+	struct queue_msg_info *info = NULL;
+	const char *finals[] = {"someone@gmail.test", "loop@example.org"};
+	const int states[] = {QUEUE_RCPT_PENDING, QUEUE_RCPT_BOUNCED};
+	const char *dsn[] = {NULL, "5.4.6"};
+	const char *reasons[] = {NULL, "mail forwarding loop: alias chain comes back"};
+
+	fx_open(fx, true);
+	submit(fx, &r, &done, 100, 1, 1700000000);
+	loop_until(fx, &done, 1);
+	assert_int_equal(r.result, 0);
+
+	/* the disk is full: the transaction rolls back, the recipient stays as it was */
+	fault_set(0, SQLITE_FULL);
+	assert_int_equal(queue_store_expand_rcpt(fx->qs, r.id, 1, finals, states, dsn, reasons, 2, &error),
+	                 -1);
+	fault_set(-1, SQLITE_FULL);
+	assert_msg(fx, r.id, 1700000000, 100);
+
+	assert_int_equal(queue_store_expand_rcpt(fx->qs, r.id, 1, finals, states, dsn, reasons, 2, &error),
+	                 0);
+	assert_int_equal(queue_store_get(fx->qs, r.id, &info, &error), 0);
+	assert_int_equal(info->nrcpt, 4);
+	int want_idx[] = {0, 2, 3, 4};
+	const char *want_addr[] = {test_rcpts[0], test_rcpts[2], finals[0], finals[1]};
+	const char *want_orig[] = {test_rcpts[0], test_rcpts[2], test_rcpts[1], test_rcpts[1]};
+	for (size_t i = 0; i < 4; i++) {
+		assert_int_equal(info->rcpts[i].idx, want_idx[i]);
+		assert_string_equal(info->rcpts[i].address, want_addr[i]);
+		assert_string_equal(info->rcpts[i].orig_address, want_orig[i]);
+	}
+	assert_int_equal(info->rcpts[2].state, QUEUE_RCPT_PENDING);
+	assert_int_equal(info->rcpts[3].state, QUEUE_RCPT_BOUNCED);
+	assert_string_equal(info->rcpts[3].dsn, "5.4.6");
+	assert_string_equal(info->rcpts[3].last_reason, reasons[1]);
+	queue_msg_info_free(&info);
+
+	/* gone (idx 1) or finished (sent): nothing to replace */
+	assert_int_equal(queue_store_expand_rcpt(fx->qs, r.id, 1, finals, states, dsn, reasons, 1, &error),
+	                 1);
+	struct queue_rcpt_update u = {.idx = 0, .state = QUEUE_RCPT_SENT};
+	assert_int_equal(queue_store_update_rcpts(fx->qs, r.id, &u, 1, &error), 0);
+	assert_int_equal(queue_store_expand_rcpt(fx->qs, r.id, 0, finals, states, dsn, reasons, 1, &error),
+	                 1);
+	assert_int_equal(raw_count(fx, "SELECT count(*) FROM recipients WHERE msg_id = ?1", r.id), 4);
+}
+
 static bool file_contains(const char *path, const char *needle)
 {
 	FILE *f = fopen(path, "r");
@@ -797,6 +851,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_submit_read_back, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_hold_release, fx_setup, fx_teardown),
+	    cmocka_unit_test_setup_teardown(test_expand_rcpt, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_recovery, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_queue_gone, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_disk_full, fx_setup, fx_teardown),
