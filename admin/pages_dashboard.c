@@ -4,6 +4,7 @@
  * in route_stats, and the deliveries, deferrals and bounces of the last 24 hours from the delivery log
  * (as the administrator may see them: ops_log.c).
  */
+#include "db/sync.h"
 #include "admin/html.h"
 #include "admin/pages.h"
 #include "mxd/util.h"
@@ -79,6 +80,34 @@ static void dashboard_log(struct http_request *req)
 	html_f(req->out, "</section>\n");
 }
 
+/* Replication: on a secondary, how old its copy of the tables is; on a primary, its change log. */
+static void dashboard_replication(struct http_request *req)
+{
+	struct db_sync_state st;
+	const char *error;
+	char age[64];
+	html_f(req->out, "<section>\n<h2>Replication</h2>\n");
+	if (db_sync_state_get(req->ctx->db, &st, &error) < 0) {
+		html_f(req->out, "<p class=\"error\">%s</p>\n", error);
+	} else if (st.replica) {
+		html_f(
+		    req->out,
+		    "<dl class=\"figures\">\n<dt>Primary</dt><dd>%s</dd>\n<dt>Replica lag</dt><dd>%s</dd>\n"
+		    "<dt>Version</dt><dd>%lld of %lld</dd>\n<dt>Last error</dt><dd>%s</dd>\n</dl>\n",
+		    st.primary,
+		    st.last_sync > 0 ? dashboard_age(st.last_sync, age, sizeof(age)) : "never synced",
+		    (long long)st.last_seq, (long long)st.primary_seq,
+		    st.last_error[0] != '\0' ? st.last_error : "none");
+	} else {
+		html_f(req->out,
+		       "<dl class=\"figures\">\n<dt>Role</dt><dd>primary (serves its tables to "
+		       "secondaries)</dd>\n"
+		       "<dt>Change log</dt><dd>version %lld, %lld changes kept</dd>\n</dl>\n",
+		       (long long)st.log_seq, (long long)st.log_rows);
+	}
+	html_f(req->out, "</section>\n");
+}
+
 void page_dashboard(struct http_request *req)
 {
 	struct db_domain *domains = NULL;
@@ -139,7 +168,9 @@ void page_dashboard(struct http_request *req)
 	}
 	html_f(req->out, "</section>\n");
 	dashboard_log(req);
-	if (req->actor.admin.superadmin)
+	if (req->actor.admin.superadmin) {
+		dashboard_replication(req);
 		dashboard_routes(req);
+	}
 	page_end(req);
 }

@@ -638,6 +638,8 @@ class Admin(unittest.TestCase):
         self.assertNotIn("<script", r.body)
         self.assertNotIn("style=", r.body)
         self.assertIn("<h2>Last 24 hours</h2>", r.body)
+        self.assertIn("<h2>Replication</h2>", r.body)  # superadmin: the primary's change log
+        self.assertIn("Change log", r.body)
         r = self.root.get("/static/style.css")
         self.assertEqual(r.status, 200)
         self.assertTrue(r.headers["Content-Type"].startswith("text/css"))
