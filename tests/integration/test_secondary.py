@@ -95,6 +95,30 @@ class Secondary(unittest.TestCase):
         self.assertEqual(m.rcpt_tos, ["info@example.com"], "a secondary relays the recipient unexpanded")
         self.assertIn("primary answers again", self.inst.read_log())
 
+    def test_lifetime_expiry_gives_one_dsn(self):
+        """Held past maximal_queue_lifetime (seconds here): one DSN to the sender, which the secondary
+        hands to the primary like everything else once it answers."""
+        self.mark_replica_fresh()
+        self.inst.settings.update(maximal_queue_lifetime="3s", minimal_backoff_time="1s",
+                                  maximal_backoff_time="1s", queue_run_delay="1s")
+        self.inst.write_conf()
+        self.inst.start()
+        c = self.inst.client()
+        self.assertEqual(c.send_mail("a@sender.test", ["info@example.com"], mxtest.make_message("exp@test")).code,
+                         250)
+        c.close()
+        self.assertTrue(wait_for(lambda: "status=expired, returned to sender" in self.inst.read_log(), 20),
+                        self.inst.read_log()[-2000:])
+        self.assertTrue(wait_for(lambda: "sender non-delivery notification" in self.inst.read_log(), 10))
+        self.primary = sink.Sink("127.0.0.1", self.primary_port)
+        self.assertTrue(self.primary.wait(1, timeout=20), self.inst.read_log()[-2000:])
+        time.sleep(1.5)
+        self.assertEqual(len(self.primary.messages), 1, "exactly one message: the DSN")
+        dsn = self.primary.messages[0]
+        self.assertIn(dsn.mail_from, ("", "<>"))
+        self.assertEqual(dsn.rcpt_tos, ["a@sender.test"])
+        self.assertIn(b"multipart/report", dsn.data)
+
     def test_etrn_from_trusted_client_only(self):
         self.inst.settings["mynetworks"] = "127.0.0.1/32"
         self.inst.write_conf()
