@@ -9,6 +9,7 @@
 #include "mxd/expand.h"
 #include "mxd/log.h"
 #include "mxd/qmgr_log.h"
+#include "mxd/queue_batch.h"
 #include "mxd/srs.h"
 #include "mxd/util.h"
 
@@ -168,6 +169,30 @@ static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind)
 	return ret;
 }
 
+/* A finished message with bounced recipients: the results go to the queue first, then the bounce is made
+ * from the queue's copy (as mxctl queue delete may have removed the message meanwhile). 0 when the
+ * message can be removed (bounce queued, or nothing to do), -1 to keep it. */
+static int qmsg_bounce(struct qmsg *m)
+{
+	struct qmgr *q = m->q;
+	char id[QUEUE_ID_SIZE];
+	const char *error;
+	if (!dsn_should_send(m->info->sender))
+		return 0;
+	qmgr_batch_write(q);
+	str_copy(id, sizeof(id), m->info->id);
+	struct queue_msg_info *info;
+	int rc = queue_store_get(q->queue, id, &info, &error);
+	if (rc != 0) {
+		if (rc < 0)
+			log_warn("qmgr", "%s: %s", id, error);
+		return rc < 0 ? -1 : 0; /* deleted meanwhile: nothing left to do */
+	}
+	queue_msg_info_free(&m->info);
+	m->info = info;
+	return qmsg_notify(q, m, DSN_KIND_FAILURE);
+}
+
 /* delay_warning_time: once a message has waited that long, tell its sender once. */
 static void qmsg_warn(struct qmgr *q, struct qmsg *m)
 {
@@ -182,26 +207,11 @@ static void qmsg_warn(struct qmgr *q, struct qmsg *m)
 	}
 }
 
-/* Every job of m has finished: keep it for later, or bounce what failed and remove it. */
+/* Every job of m has finished: keep it for later, or bounce what failed and remove it. Its recipients'
+ * state in m->info is current (qmgr_job_done applies each result to it as it records it). */
 static void qmsg_finish(struct qmsg *m)
 {
 	struct qmgr *q = m->q;
-	char id[QUEUE_ID_SIZE];
-	const char *error;
-	str_copy(id, sizeof(id), m->info->id);
-	queue_msg_info_free(&m->info);
-	int rc = queue_store_get(q->queue, id, &m->info, &error);
-	if (rc != 0) {
-		if (rc < 0)
-			log_warn("qmgr", "%s: %s", id, error);
-		if (m->info == NULL) {
-			/* deleted meanwhile (mxctl queue delete): nothing left to do */
-			m->info = xcalloc(1, sizeof(*m->info));
-			str_copy(m->info->id, sizeof(m->info->id), id);
-		}
-		qmsg_free(m);
-		return;
-	}
 	bool bounced = false;
 	for (size_t i = 0; i < m->info->nrcpt; i++) {
 		enum queue_rcpt_state st = m->info->rcpts[i].state;
@@ -212,14 +222,11 @@ static void qmsg_finish(struct qmsg *m)
 		}
 		bounced |= st == QUEUE_RCPT_BOUNCED;
 	}
-	if (bounced && dsn_should_send(m->info->sender) && qmsg_notify(q, m, DSN_KIND_FAILURE) < 0) {
+	if (bounced && qmsg_bounce(m) < 0) {
 		qmsg_free(m); /* the message stays; the bounce is tried again at the next deferred scan */
 		return;
 	}
-	if (queue_store_remove(q->queue, id, bounced ? "finished (bounced)" : "delivered", &error) < 0)
-		log_warn("qmgr", "%s: cannot remove: %s", id, error);
-	else
-		log_info("qmgr", "%s: removed", id);
+	queue_batch_remove(q->batch, m->info->id, bounced ? "finished (bounced)" : "delivered");
 	qmsg_free(m);
 	if (bounced)
 		qmgr_kick(q); /* the notification is new mail */
@@ -325,6 +332,61 @@ static void qmgr_primary_seen(struct qmgr *q, bool up)
 	}
 }
 
+/* The queue's copy of r after update u (queue_store_update_rcpts: NULL strings keep the old ones). */
+static void qmsg_apply(struct queue_rcpt_info *r, const struct queue_rcpt_update *u)
+{
+	r->state = u->state;
+	r->next_attempt = u->next_attempt;
+	r->attempts++;
+	if (u->dsn != NULL) {
+		free(r->dsn);
+		r->dsn = xstrdup(u->dsn);
+	}
+	if (u->reason != NULL) {
+		free(r->last_reason);
+		r->last_reason = xstrdup(u->reason);
+	}
+	if (u->remote_mta != NULL) {
+		free(r->remote_mta);
+		r->remote_mta = xstrdup(u->remote_mta);
+	}
+}
+
+static void qmgr_batch_removed(void *ctx, const char *id)
+{
+	(void)ctx;
+	log_info("qmgr", "%s: removed", id);
+}
+
+void qmgr_batch_write(struct qmgr *q)
+{
+	const char *error;
+	size_t n = queue_batch_pending(q->batch);
+	if (n > 0 && queue_batch_write(q->batch, q->queue, qmgr_batch_removed, q, &error) < 0)
+		log_warn("qmgr",
+		         "cannot record %zu delivery results (their recipients will be tried again): %s", n,
+		         error);
+}
+
+static void qmgr_batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	qmgr_batch_write(arg);
+}
+
+/* Write the batch once this pass of the loop has handled every reply ready now (a zero timer runs after
+ * the pass), or at once when it has grown large. */
+static void qmgr_batch_schedule(struct qmgr *q)
+{
+	if (queue_batch_pending(q->batch) >= QMGR_BATCH_MAX) {
+		qmgr_batch_write(q);
+		return;
+	}
+	if (!evtimer_pending(q->batch_ev, NULL)) {
+		struct timeval zero = {0, 0};
+		evtimer_add(q->batch_ev, &zero);
+	}
+}
+
 void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
 {
 	struct qmsg *m = job->msg;
@@ -384,10 +446,11 @@ void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
 		qmgr_count(q, &job->choice, u[i].state);
 		log_rcpt(q, m, r, res->relay[0] != '\0' ? res->relay : "none", res, dsn, status, diag);
 	}
-	const char *error;
-	if (queue_store_update_rcpts(q->queue, m->info->id, u, job->n, &error) < 0)
-		log_warn("qmgr", "%s: cannot record the delivery status: %s", m->info->id, error);
+	queue_batch_update(q->batch, m->info->id, u, job->n);
 	qmgr_log_attempt(q, job, res, u);
+	for (size_t i = 0; i < job->n; i++)
+		qmsg_apply(&m->info->rcpts[job->idx[i]], &u[i]);
+	qmgr_batch_schedule(q);
 	free(u);
 	free(reasons);
 	qmgr_job_free(job);
@@ -637,6 +700,10 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	}
 	if (nwait > 0 && queue_store_update_rcpts(q->queue, id, wait, nwait, &error) < 0)
 		log_warn("qmgr", "%s: %s", id, error);
+	for (size_t i = 0; i < nwait; i++)
+		for (size_t k = 0; k < info->nrcpt; k++)
+			if (info->rcpts[k].idx == wait[i].idx)
+				qmsg_apply(&info->rcpts[k], &wait[i]);
 	free(wait);
 	free(keep);
 	if (jobs == NULL) {
@@ -683,6 +750,7 @@ static void qmgr_scan(struct qmgr *q, int64_t deferred_until)
 	char after[QUEUE_ID_SIZE] = "";
 	size_t n;
 	const char *error;
+	qmgr_batch_write(q); /* the queue's state must be current before it is read */
 	do {
 		if (queue_store_due(q->queue, deferred_until, after, QMGR_SCAN_PAGE, ids, &n, &error) < 0) {
 			log_warn("qmgr", "queue scan: %s", error);
@@ -714,6 +782,7 @@ static void qmgr_kick_cb(evutil_socket_t fd, short what, void *arg)
 static void qmgr_flush_now(struct qmgr *q)
 {
 	const char *error;
+	qmgr_batch_write(q);
 	if (queue_store_flush(q->queue, &error) < 0) {
 		log_warn("qmgr", "flush: %s", error);
 		return;
@@ -848,6 +917,9 @@ static void qmgr_free(struct qmgr *q)
 {
 	transport_free_all(q);
 	smtp_client_free_quitting();
+	if (q->batch != NULL)
+		qmgr_batch_write(q);
+	queue_batch_free(&q->batch);
 	while (q->msgs != NULL)
 		qmsg_free(q->msgs);
 	if (q->routes != NULL) {
@@ -860,6 +932,8 @@ static void qmgr_free(struct qmgr *q)
 	srs_free(&q->srs);
 	if (q->kick_ev != NULL)
 		event_free(q->kick_ev);
+	if (q->batch_ev != NULL)
+		event_free(q->batch_ev);
 	if (q->tick_ev != NULL)
 		event_free(q->tick_ev);
 	if (q->stop_ev != NULL)
@@ -899,6 +973,8 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 	if (queue_store_flush_counter(q->queue, &q->flush_counter, &error) < 0)
 		log_warn("qmgr", "%s", error);
 	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);
+	q->batch = queue_batch_new();
+	q->batch_ev = evtimer_new(q->base, qmgr_batch_cb, q);
 	q->tick_ev = event_new(q->base, -1, EV_PERSIST, qmgr_tick_cb, q);
 	q->stop_ev = event_new(q->base, -1, 0, qmgr_stop_cb, q);
 	struct timeval one = {1, 0};

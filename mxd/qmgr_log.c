@@ -5,6 +5,7 @@
 
 #include "mxd/config.h"
 #include "mxd/log.h"
+#include "mxd/queue_batch.h"
 #include "mxd/queue_log.h"
 #include "mxd/smtp_client.h"
 #include "mxd/util.h"
@@ -18,7 +19,6 @@ void qmgr_log_attempt(struct qmgr *q, const struct qjob *job, const struct smtp_
 {
 	const struct queue_msg_info *info = job->msg->info;
 	struct queue_log_event *ev = xcalloc(job->n, sizeof(*ev));
-	const char *error;
 
 	for (size_t i = 0; i < job->n; i++) {
 		const struct queue_rcpt_info *r = &info->rcpts[job->idx[i]];
@@ -38,8 +38,7 @@ void qmgr_log_attempt(struct qmgr *q, const struct qjob *job, const struct smtp_
 		    .reply = u[i].reason,
 		};
 	}
-	if (queue_store_log_events(q->queue, ev, job->n, &error) < 0)
-		log_warn("qmgr", "%s: delivery log: %s", info->id, error);
+	queue_batch_log(q->batch, ev, job->n);
 	free(ev);
 }
 

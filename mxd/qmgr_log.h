@@ -9,7 +9,8 @@
 #include "mxd/qmgr_private.h"
 #include "mxd/queue_log.h"
 
-/* The job's recipients after an attempt: u[i] is the update recorded for job->idx[i]. */
+/* The job's recipients after an attempt: u[i] is the update recorded for job->idx[i]. Recorded in
+ * q->batch, written with the recipients' new state. */
 void qmgr_log_attempt(struct qmgr *q, const struct qjob *job, const struct smtp_client_result *res,
                       const struct queue_rcpt_update *u);
 /* From the tick: once an hour, delete the rows older than delivery_log_retention. */

@@ -18,6 +18,7 @@ struct db;
 struct dns;
 struct event;
 struct event_base;
+struct queue_batch;
 
 /* A message the queue manager is working on. */
 struct qmsg {
@@ -70,6 +71,8 @@ struct qmgr {
 	pthread_t thread;
 	struct event_base *base;
 	struct event *kick_ev, *tick_ev, *stop_ev;
+	struct queue_batch *batch; /* results not yet written: written at the end of the loop's pass */
+	struct event *batch_ev;
 	pthread_mutex_t lock;
 	bool kicked;
 	struct db *db;
@@ -99,13 +102,18 @@ struct qmgr {
 };
 
 #define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
-#define QMGR_CLOCK_JUMP   300 /* seconds of difference between the clocks that count as a jump */
+#define QMGR_BATCH_MAX    256 /* results recorded before they are written without waiting for the pass to end \
+	                       */
+#define QMGR_CLOCK_JUMP 300   /* seconds of difference between the clocks that count as a jump */
 #define QMGR_RCPT_PER_TRANSACTION                                                                            \
 	50 /* recipients per SMTP transaction (Postfix: smtp_destination_recipient_limit) */
 #define QMGR_PRIMARY_NEXTHOP "(primary_hosts)" /* a secondary's one destination when primary_hosts is set */
 #define QMGR_PRIMARY_MATCH   "(primary)"       /* route_choice.match of a secondary's relay to the primary */
 
 /* qmgr.c */
+/* Write the results recorded in q->batch now (before anything reads the queue's state). */
+void qmgr_batch_write(struct qmgr *q);
+
 /* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope
  * sender is rewritten with SRS; relayed mail (mynetworks to a domain we do not host) keeps its own. */
 bool qmgr_rcpt_forwarded(const struct queue_rcpt_info *r);

@@ -14,8 +14,8 @@ int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, s
 	int ret = -1;
 	*n_r = 0;
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(
-	        qs->sync_db,
+	if (queue_stmt(
+	        qs,
 	        "SELECT m.id FROM messages m WHERE m.held = 0 AND m.id > ?3 AND ("
 	        " EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND +r.state IN (0, 1)"
 	        "  AND +r.next_attempt <= ?1)"
@@ -32,27 +32,24 @@ int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, s
 			ret = 0;
 		else
 			*error_r = queue_db_error(qs->sync_db, "scan due recipients");
-		sqlite3_finalize(st);
+		queue_stmt_release(qs, st);
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }
 
-int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u,
-                             size_t n, const char **error_r)
+int queue_update_rcpts_locked(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u,
+                              size_t n, const char **error_r)
 {
-	sqlite3_stmt *st = NULL;
-	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "update recipients", error_r) < 0)
-		goto fail_unlocked_txn;
-	if (queue_prepare(qs->sync_db,
-	                  "UPDATE recipients SET state = ?3, next_attempt = ?4, attempts = attempts + 1,"
-	                  " dsn = coalesce(?5, dsn), last_reason = coalesce(?6, last_reason),"
-	                  " remote_mta = coalesce(?7, remote_mta) WHERE msg_id = ?1 AND idx = ?2",
-	                  &st, error_r) < 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
-		sqlite3_reset(st);
+	sqlite3_stmt *st;
+	int ret = 0;
+	if (queue_stmt(qs,
+	               "UPDATE recipients SET state = ?3, next_attempt = ?4, attempts = attempts + 1,"
+	               " dsn = coalesce(?5, dsn), last_reason = coalesce(?6, last_reason),"
+	               " remote_mta = coalesce(?7, remote_mta) WHERE msg_id = ?1 AND idx = ?2",
+	               &st, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n && ret == 0; i++) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		sqlite3_bind_int(st, 2, u[i].idx);
 		sqlite3_bind_int(st, 3, (int)u[i].state);
@@ -62,21 +59,28 @@ int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struc
 		sqlite3_bind_text(st, 7, u[i].remote_mta, -1, SQLITE_STATIC);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			*error_r = queue_db_error(qs->sync_db, "update recipient");
-			goto fail;
+			ret = -1;
 		}
+		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
-	if (queue_exec(qs->sync_db, "COMMIT", "update recipients", error_r) < 0)
-		goto fail_finalized;
+	queue_stmt_release(qs, st);
+	return ret;
+}
+
+int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u,
+                             size_t n, const char **error_r)
+{
+	int ret = -1;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "update recipients", error_r) == 0) {
+		ret = queue_update_rcpts_locked(qs, id, u, n, error_r);
+		if (ret == 0)
+			ret = queue_exec(qs->sync_db, "COMMIT", "update recipients", error_r);
+		if (ret < 0)
+			queue_rollback(qs->sync_db);
+	}
 	pthread_mutex_unlock(&qs->sync_lock);
-	return 0;
-fail:
-	sqlite3_finalize(st);
-fail_finalized:
-	queue_rollback(qs->sync_db);
-fail_unlocked_txn:
-	pthread_mutex_unlock(&qs->sync_lock);
-	return -1;
+	return ret;
 }
 
 static int insert_step(sqlite3 *db, sqlite3_stmt *st, const char *what, const char **error_r)

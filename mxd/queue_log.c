@@ -32,28 +32,23 @@ static void queue_log_sanitize(char *out, size_t size, const char *in)
 	out[n] = '\0';
 }
 
-int queue_store_log_events(struct queue_store *qs, const struct queue_log_event *events, size_t n,
-                           const char **error_r)
+int queue_log_events_locked(struct queue_store *qs, const struct queue_log_event *events, size_t n,
+                            const char **error_r)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	char reply[QUEUE_LOG_REPLY_MAX + 1];
 	int64_t now = time_now();
-	int ret = -1;
+	int ret = 0;
 
 	if (n == 0)
 		return 0;
-	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "write delivery log", error_r) < 0)
-		goto out;
-	if (queue_prepare(
-	        qs->sync_db,
-	        "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
-	        " dsn, reply) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-	        &st, error_r) < 0)
-		goto fail;
-	for (size_t i = 0; i < n; i++) {
+	if (queue_stmt(qs,
+	               "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
+	               " dsn, reply) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	               &st, error_r) < 0)
+		return -1;
+	for (size_t i = 0; i < n && ret == 0; i++) {
 		const struct queue_log_event *e = &events[i];
-		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, e->at != 0 ? e->at : now);
 		queue_log_bind(st, 2, e->queue_id);
 		queue_log_bind(st, 3, e->event);
@@ -66,19 +61,29 @@ int queue_store_log_events(struct queue_store *qs, const struct queue_log_event 
 		queue_log_bind(st, 9, reply);
 		if (sqlite3_step(st) != SQLITE_DONE) {
 			*error_r = queue_db_error(qs->sync_db, "write delivery log");
-			goto fail;
+			ret = -1;
 		}
+		sqlite3_reset(st);
 	}
-	sqlite3_finalize(st);
-	st = NULL;
-	if (queue_exec(qs->sync_db, "COMMIT", "write delivery log", error_r) == 0) {
-		ret = 0;
-		goto out;
+	queue_stmt_release(qs, st);
+	return ret;
+}
+
+int queue_store_log_events(struct queue_store *qs, const struct queue_log_event *events, size_t n,
+                           const char **error_r)
+{
+	int ret = -1;
+
+	if (n == 0)
+		return 0;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "write delivery log", error_r) == 0) {
+		ret = queue_log_events_locked(qs, events, n, error_r);
+		if (ret == 0)
+			ret = queue_exec(qs->sync_db, "COMMIT", "write delivery log", error_r);
+		if (ret < 0)
+			queue_rollback(qs->sync_db);
 	}
-fail:
-	sqlite3_finalize(st);
-	queue_rollback(qs->sync_db);
-out:
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }
@@ -173,52 +178,54 @@ out:
 	return ret;
 }
 
-int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r)
+int queue_remove_locked(struct queue_store *qs, const char *id, const char *reason, const char **error_r)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st;
 	char text[QUEUE_LOG_REPLY_MAX + 1];
-	int ret = -1;
 
 	queue_log_sanitize(text, sizeof(text), reason);
-	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "remove message", error_r) < 0)
-		goto out;
-	if (queue_prepare(
-	        qs->sync_db,
-	        "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
-	        " dsn, reply) SELECT ?2, m.id, 'removed', m.sender, r.address, r.orig_address, '',"
-	        " '', ?3 FROM messages m JOIN recipients r ON r.msg_id = m.id WHERE m.id = ?1"
-	        " ORDER BY r.idx",
-	        &st, error_r) < 0)
-		goto fail;
+	if (queue_stmt(qs,
+	               "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
+	               " dsn, reply) SELECT ?2, m.id, 'removed', m.sender, r.address, r.orig_address, '',"
+	               " '', ?3 FROM messages m JOIN recipients r ON r.msg_id = m.id WHERE m.id = ?1"
+	               " ORDER BY r.idx",
+	               &st, error_r) < 0)
+		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, time_now());
 	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
 		*error_r = queue_db_error(qs->sync_db, "write delivery log");
-		goto fail;
-	}
-	sqlite3_finalize(st);
-	st = NULL;
+	queue_stmt_release(qs, st);
+	if (rc != SQLITE_DONE)
+		return -1;
 	/* recipients and bodies go with it: ON DELETE CASCADE */
-	if (queue_prepare(qs->sync_db, "DELETE FROM messages WHERE id = ?1", &st, error_r) < 0)
-		goto fail;
+	if (queue_stmt(qs, "DELETE FROM messages WHERE id = ?1", &st, error_r) < 0)
+		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	if (sqlite3_step(st) != SQLITE_DONE) {
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
 		*error_r = queue_db_error(qs->sync_db, "delete message");
-		goto fail;
-	}
 	bool found = sqlite3_changes(qs->sync_db) > 0;
-	sqlite3_finalize(st);
-	st = NULL;
-	if (queue_exec(qs->sync_db, "COMMIT", "remove message", error_r) == 0) {
-		ret = found ? 0 : 1;
-		goto out;
+	queue_stmt_release(qs, st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return found ? 0 : 1;
+}
+
+int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r)
+{
+	int ret = -1;
+
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "remove message", error_r) == 0) {
+		ret = queue_remove_locked(qs, id, reason, error_r);
+		if (ret >= 0 && queue_exec(qs->sync_db, "COMMIT", "remove message", error_r) < 0)
+			ret = -1;
+		if (ret < 0)
+			queue_rollback(qs->sync_db);
 	}
-fail:
-	sqlite3_finalize(st);
-	queue_rollback(qs->sync_db);
-out:
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }

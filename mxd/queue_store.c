@@ -114,6 +114,35 @@ int queue_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st_r, const char 
 	return 0;
 }
 
+int queue_stmt(struct queue_store *qs, const char *sql, sqlite3_stmt **st_r, const char **error_r)
+{
+	for (size_t i = 0; i < qs->nstmts; i++)
+		if (qs->stmts[i].sql == sql || strcmp(qs->stmts[i].sql, sql) == 0) {
+			*st_r = qs->stmts[i].st;
+			return 0;
+		}
+	if (queue_prepare(qs->sync_db, sql, st_r, error_r) < 0)
+		return -1;
+	if (qs->nstmts < QUEUE_STMT_CACHE) {
+		qs->stmts[qs->nstmts].sql = sql;
+		qs->stmts[qs->nstmts++].st = *st_r;
+	}
+	return 0;
+}
+
+void queue_stmt_release(struct queue_store *qs, sqlite3_stmt *st)
+{
+	if (st == NULL)
+		return;
+	for (size_t i = 0; i < qs->nstmts; i++)
+		if (qs->stmts[i].st == st) {
+			sqlite3_reset(st);
+			sqlite3_clear_bindings(st);
+			return;
+		}
+	sqlite3_finalize(st); /* the cache was full */
+}
+
 /* The committer and the queue manager write the same file: wait for each other in steps of 200 us
  * rather than SQLite's default 1..100 ms sleeps, which put the waits in the accept latency's tail. Gives
  * up after QUEUE_BUSY_TIMEOUT_MS. */
@@ -313,6 +342,8 @@ void queue_store_close(struct queue_store **qsp)
 		return;
 	*qsp = NULL;
 	queue_commit_stop(qs);
+	for (size_t i = 0; i < qs->nstmts; i++)
+		sqlite3_finalize(qs->stmts[i].st);
 	if (sqlite3_close(qs->sync_db) != SQLITE_OK)
 		log_warn("qmgr", "%s", queue_db_error(qs->sync_db, "close queue database"));
 	pthread_cond_destroy(&qs->cond);
@@ -445,11 +476,10 @@ int queue_store_get(struct queue_store *qs, const char *id, struct queue_msg_inf
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db, QUEUE_MSG_SELECT "WHERE m.id = ?1 ORDER BY r.idx", &st, error_r) ==
-	    0) {
+	if (queue_stmt(qs, QUEUE_MSG_SELECT "WHERE m.id = ?1 ORDER BY r.idx", &st, error_r) == 0) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		ret = queue_rows_read(qs->sync_db, st, queue_get_emit, &info, error_r);
-		sqlite3_finalize(st);
+		queue_stmt_release(qs, st);
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
 	if (ret < 0)
@@ -484,28 +514,29 @@ void queue_msg_info_free(struct queue_msg_info **infop)
 }
 
 /* Read the body blob of id into tmp, inside one read transaction. 0, 1 or -1. */
-static int queue_read_blob(sqlite3 *db, const char *id, struct evbuffer *tmp, const char **error_r)
+static int queue_read_blob(struct queue_store *qs, const char *id, struct evbuffer *tmp, const char **error_r)
 {
+	sqlite3 *db = qs->sync_db;
 	sqlite3_stmt *st;
 	sqlite3_blob *blob = NULL;
 	int rc;
 
-	if (queue_prepare(db, "SELECT rowid FROM bodies WHERE id = ?1", &st, error_r) < 0)
+	if (queue_stmt(qs, "SELECT rowid FROM bodies WHERE id = ?1", &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		sqlite3_finalize(st);
+		queue_stmt_release(qs, st);
 		return 1;
 	}
 	if (rc != SQLITE_ROW || sqlite3_blob_open(db, "main", "bodies", "data", sqlite3_column_int64(st, 0),
 	                                          0, &blob) != SQLITE_OK) {
 		*error_r = queue_db_error(db, "read message content");
-		sqlite3_finalize(st);
+		queue_stmt_release(qs, st);
 		sqlite3_blob_close(blob);
 		return -1;
 	}
-	sqlite3_finalize(st);
+	queue_stmt_release(qs, st);
 
 	int size = sqlite3_blob_bytes(blob);
 	for (int off = 0; off < size;) {
@@ -536,7 +567,7 @@ int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffe
 	pthread_mutex_lock(&qs->sync_lock);
 	ret = queue_exec(qs->sync_db, "BEGIN", "read message content", error_r);
 	if (ret == 0) {
-		ret = queue_read_blob(qs->sync_db, id, tmp, error_r);
+		ret = queue_read_blob(qs, id, tmp, error_r);
 		queue_rollback(qs->sync_db); /* a read transaction: nothing to keep */
 	}
 	pthread_mutex_unlock(&qs->sync_lock);

@@ -14,13 +14,20 @@
 struct event;
 struct queue_pending;
 
+#define QUEUE_STMT_CACHE 32 /* statements of the synchronous connection kept prepared */
+
 struct queue_store {
 	char *dir;
 	char *db_path;
 
-	/* The synchronous calls' connection, used under sync_lock. */
+	/* The synchronous calls' connection and its prepared statements, used under sync_lock. */
 	pthread_mutex_t sync_lock;
 	sqlite3 *sync_db;
+	struct {
+		const char *sql;
+		sqlite3_stmt *st;
+	} stmts[QUEUE_STMT_CACHE];
+	size_t nstmts;
 
 	/* Set by queue_store_start(); the committer's connection and statements serve its thread only. */
 	bool started;
@@ -57,5 +64,20 @@ void queue_commit_stop(struct queue_store *qs);
 int queue_exec(sqlite3 *db, const char *sql, const char *what, const char **error_r);
 int queue_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st_r, const char **error_r);
 void queue_rollback(sqlite3 *db);
+
+/* The synchronous connection's statement for sql (a string literal), prepared once and kept: the hot
+ * calls of the queue manager run the same few statements thousands of times a second. Under sync_lock;
+ * give it back with queue_stmt_release() (reset, so that no read transaction stays open). 0 or -1. */
+int queue_stmt(struct queue_store *qs, const char *sql, sqlite3_stmt **st_r, const char **error_r);
+void queue_stmt_release(struct queue_store *qs, sqlite3_stmt *st);
+
+/* The queue manager's writes, run inside a transaction the caller holds (under sync_lock). 0 or -1. */
+int queue_update_rcpts_locked(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u,
+                              size_t n, const char **error_r);
+struct queue_log_event;
+int queue_log_events_locked(struct queue_store *qs, const struct queue_log_event *events, size_t n,
+                            const char **error_r);
+/* 0 removed, 1 no such message, -1 error. */
+int queue_remove_locked(struct queue_store *qs, const char *id, const char *reason, const char **error_r);
 
 #endif
