@@ -45,6 +45,7 @@ static const struct config_setting settings[] = {
     {"smtpd_client_connection_limit", CONFIG_INT, "50", F(smtpd_client_connection_limit), 1, 1000000, NULL},
     {"smtpd_connection_limit", CONFIG_INT, "20000", F(smtpd_connection_limit), 1, 1000000, NULL},
     {"smtpd_timeout", CONFIG_TIME, "300s", F(smtpd_timeout), 1, 86400, "s"},
+    {"smtpd_min_data_rate", CONFIG_INT, "500", F(smtpd_min_data_rate), 0, INT64_C(1) << 30, NULL},
     {"smtpd_hard_error_limit", CONFIG_INT, "20", F(smtpd_hard_error_limit), 1, 10000, NULL},
     {"smtpd_greet_pause", CONFIG_TIME, "0s", F(smtpd_greet_pause), 0, 60, "s"},
     {"hopcount_limit", CONFIG_INT, "50", F(hopcount_limit), 1, 1000, NULL},

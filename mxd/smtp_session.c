@@ -40,10 +40,80 @@ void session_enter_state(struct smtp_session *s, enum smtp_state state)
 	s->state = state;
 }
 
+/* Reading is timed by deadline_ev (session_wait_input); the bufferevent times only writing, for a
+ * client that does not read its replies. */
 static void session_set_timeouts(struct smtp_session *s)
 {
 	struct timeval tv = {.tv_sec = s->env->cfg->smtpd_timeout, .tv_usec = 0};
-	bufferevent_set_timeouts(s->bev, &tv, &tv);
+	bufferevent_set_timeouts(s->bev, NULL, &tv);
+}
+
+int64_t smtp_session_data_deadline(int64_t deadline, int64_t now, uint64_t octets, int64_t min_rate,
+                                   int64_t timeout_ms)
+{
+	if (min_rate <= 0)
+		return octets > 0 ? now + timeout_ms : deadline;
+	uint64_t credit_ms = octets * 1000 / (uint64_t)min_rate; /* octets: one read's worth, no overflow */
+	if (credit_ms > (uint64_t)timeout_ms)
+		credit_ms = (uint64_t)timeout_ms;
+	int64_t moved = deadline + (int64_t)credit_ms;
+	return moved < now + timeout_ms ? moved : now + timeout_ms;
+}
+
+static void session_deadline_arm(struct smtp_session *s, int64_t now)
+{
+	int64_t left = s->deadline - now;
+	if (left < 0)
+		left = 0;
+	struct timeval tv = {.tv_sec = left / 1000, .tv_usec = (left % 1000) * 1000};
+	evtimer_add(s->deadline_ev, &tv);
+}
+
+static void session_deadline_stop(struct smtp_session *s)
+{
+	s->waiting = false;
+	if (s->deadline_ev != NULL)
+		evtimer_del(s->deadline_ev);
+}
+
+/* The session waits for client octets: a command line must be complete smtpd_timeout after the wait
+ * for it began (the previous line, reply or greeting), however it trickles in (Postfix's
+ * smtpd_per_record_deadline); DATA content gets smtpd_timeout, moved later by each octet that arrives
+ * (smtpd_min_data_rate). data_octets: content octets just consumed. One timer, rearmed at most once
+ * per read callback. */
+static void session_wait_input(struct smtp_session *s, uint64_t data_octets)
+{
+	int64_t now = time_mono_msec(), timeout_ms = s->env->cfg->smtpd_timeout * 1000;
+	int64_t min_rate = s->env->cfg->smtpd_min_data_rate;
+	if (!s->waiting) {
+		s->waiting = true;
+		s->deadline = now + timeout_ms;
+	} else if (s->state == SMTP_STATE_DATA && data_octets > 0) {
+		s->deadline = smtp_session_data_deadline(s->deadline, now, data_octets, min_rate, timeout_ms);
+	} else {
+		return; /* part of a line: its deadline stands */
+	}
+	session_deadline_arm(s, now);
+}
+
+static void session_deadline_cb(evutil_socket_t fd, short what, void *ctx)
+{
+	struct smtp_session *s = ctx;
+	int64_t now = time_mono_msec();
+	if (!s->waiting || s->bev == NULL)
+		return;
+	if (now < s->deadline) {
+		session_deadline_arm(s, now); /* the timer fired early (clock granularity) */
+		return;
+	}
+	s->waiting = false;
+	if (s->state == SMTP_STATE_DATA)
+		log_info("smtpd", "timeout after DATA (%llu bytes) from %s[%s]",
+		         (unsigned long long)s->txn->data.size, s->name, s->addr);
+	else
+		log_info("smtpd", "timeout after %s from %s[%s]", state_name(s->state), s->name, s->addr);
+	session_reply(s, 421, "4.4.2", "%s Error: timeout exceeded", s->env->cfg->myhostname);
+	session_close_after_reply(s);
 }
 
 static void session_install(struct smtp_session *s)
@@ -59,6 +129,7 @@ static void session_greet_cb(evutil_socket_t fd, short what, void *ctx)
 	event_free(s->greet_ev);
 	s->greet_ev = NULL;
 	session_reply(s, 220, NULL, "%s", s->env->cfg->smtpd_banner);
+	session_wait_input(s, 0);
 }
 
 struct smtp_session *smtp_session_new(struct smtp_env *env, evutil_socket_t fd, const struct sockaddr *sa,
@@ -74,6 +145,7 @@ struct smtp_session *smtp_session_new(struct smtp_env *env, evutil_socket_t fd, 
 	s->state = SMTP_STATE_CONNECTED;
 	env->stats.connections++;
 	log_info("smtpd", "connect from %s[%s]", s->name, s->addr);
+	s->deadline_ev = evtimer_new(env->base, session_deadline_cb, s);
 	session_install(s);
 	if (env->cfg->smtpd_greet_pause > 0 && !s->trusted) {
 		/* pregreet test: a client that talks before our banner is not a well-behaved MTA */
@@ -83,6 +155,7 @@ struct smtp_session *smtp_session_new(struct smtp_env *env, evutil_socket_t fd, 
 		return s;
 	}
 	session_reply(s, 220, NULL, "%s", env->cfg->smtpd_banner);
+	session_wait_input(s, 0);
 	return s;
 }
 
@@ -195,6 +268,10 @@ static void session_end(struct smtp_session *s)
 		event_free(s->close_ev);
 		s->close_ev = NULL;
 	}
+	if (s->deadline_ev != NULL) {
+		event_free(s->deadline_ev);
+		s->deadline_ev = NULL;
+	}
 	if (s->bev != NULL) {
 		bufferevent_free(s->bev);
 		s->bev = NULL;
@@ -269,6 +346,7 @@ void session_close_after_reply(struct smtp_session *s)
 		return;
 	}
 	session_enter_state(s, SMTP_STATE_CLOSING);
+	session_deadline_stop(s);
 	if (s->bev == NULL || s->close_ev != NULL)
 		return;
 	bufferevent_disable(s->bev, EV_READ);
@@ -315,8 +393,9 @@ void session_start_tls(struct smtp_session *s)
 	session_install(s);
 }
 
-/* Feed buffered content to the DATA parser. Returns true when the end of data was reached. */
-static bool session_feed_data(struct smtp_session *s, struct evbuffer *in)
+/* Feed buffered content to the DATA parser, adding the octets taken to *octets_r. Returns true when
+ * the end of data was reached. */
+static bool session_feed_data(struct smtp_session *s, struct evbuffer *in, uint64_t *octets_r)
 {
 	while (evbuffer_get_length(in) > 0) {
 		struct evbuffer_iovec v;
@@ -326,6 +405,7 @@ static bool session_feed_data(struct smtp_session *s, struct evbuffer *in)
 		enum smtp_data_status st =
 		    smtp_data_feed(&s->txn->data, v.iov_base, v.iov_len, s->txn->body, &consumed);
 		evbuffer_drain(in, consumed);
+		*octets_r += consumed;
 		if (st == SMTP_DATA_DONE)
 			return true;
 	}
@@ -349,6 +429,7 @@ static bool session_next_line(struct smtp_session *s, struct evbuffer *in)
 	if (s->discarding || (size_t)eol.pos > SMTP_LINE_MAX - 2) {
 		evbuffer_drain(in, (size_t)eol.pos + eol_len);
 		s->discarding = false;
+		s->waiting = false;
 		s->count_total++;
 		session_reply(s, 500, "5.5.2", "Error: line too long");
 		return true;
@@ -358,30 +439,41 @@ static bool session_next_line(struct smtp_session *s, struct evbuffer *in)
 	evbuffer_remove(in, line, len);
 	evbuffer_drain(in, eol_len);
 	line[len] = '\0';
+	s->waiting = false; /* the next line gets a deadline of its own */
 	session_command(s, line, len);
 	return true;
 }
 
 static void session_process(struct smtp_session *s)
 {
+	uint64_t data_octets = 0;
 	while (s->bev != NULL && s->state != SMTP_STATE_COMMIT && s->state != SMTP_STATE_CLOSING &&
 	       s->state != SMTP_STATE_SPF) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH) {
-			/* The client does not read its replies: stop reading until they drain. */
+			/* The client does not read its replies: stop reading until they drain (the write
+			 * timeout watches that); the wait for the line starts over then. */
 			bufferevent_disable(s->bev, EV_READ);
 			s->paused = true;
+			session_deadline_stop(s);
 			return;
 		}
 		if (s->state == SMTP_STATE_DATA) {
-			if (!session_feed_data(s, in))
+			if (!session_feed_data(s, in, &data_octets)) {
+				session_wait_input(s, data_octets);
 				return;
+			}
+			s->waiting = false;
 			session_data_done(s);
 			continue;
 		}
-		if (!session_next_line(s, in))
+		if (!session_next_line(s, in)) {
+			session_wait_input(s, 0);
 			return;
+		}
 	}
+	/* SPF check or commit: we are the one working, the client waits */
+	session_deadline_stop(s);
 }
 
 static void session_read_cb(struct bufferevent *bev, void *ctx)

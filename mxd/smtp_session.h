@@ -8,6 +8,9 @@
  * callback. Replies go out in command order, so pipelined clients read them in sequence. Memory per
  * session is bounded: command lines are limited to 512 octets (longer ones are discarded as they
  * arrive), reading pauses while unread replies pile up, content beyond message_size_limit is dropped.
+ * Time is bounded too: each command line must be complete within smtpd_timeout of the wait for it
+ * beginning, however slowly it trickles in, and DATA content must keep up smtpd_min_data_rate; else
+ * 421 4.4.2 and close (one timer per session).
  *
  * Runs in the event-loop thread. A session frees itself when the connection ends; if that happens
  * while its message is being committed, it lingers until the commit callback has run.
@@ -75,6 +78,12 @@ void *smtp_session_link(const struct smtp_session *session);
 
 /* The client's numeric address, as logged. */
 const char *smtp_session_client_addr(const struct smtp_session *session);
+
+/* The DATA deadline once octets more content octets have arrived at now (times in ms of one monotonic
+ * clock): moved octets / min_rate seconds later, but never beyond now + timeout_ms (Postfix's
+ * smtpd_min_data_rate). min_rate 0: no minimum rate, any octet moves it to now + timeout_ms. Pure. */
+int64_t smtp_session_data_deadline(int64_t deadline, int64_t now, uint64_t octets, int64_t min_rate,
+				   int64_t timeout_ms);
 
 /* Send "421 4.3.2 Service shutting down" and close (SIGTERM with sessions still open). A session that
  * is committing a message closes right after its reply. */

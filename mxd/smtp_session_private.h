@@ -61,6 +61,7 @@ struct smtp_session {
 	bool discarding; /* inside an over-long command line */
 	bool dead;       /* connection gone while committing */
 	bool paused;     /* reading stopped until replies drain */
+	bool waiting;    /* deadline_ev runs for the line (or DATA content) being read */
 	unsigned errors;
 	unsigned counts[SMTP_COUNT_VERBS], counts_ok[SMTP_COUNT_VERBS];
 	unsigned count_total, count_total_ok;
@@ -71,6 +72,9 @@ struct smtp_session {
 	struct event *close_ev; /* deferred close: waits for the last reply to leave */
 	struct event *greet_ev; /* smtpd_greet_pause: the banner is not sent yet */
 	int64_t close_deadline;
+	/* smtpd_timeout as a deadline per command line, and for DATA one moved by smtpd_min_data_rate */
+	struct event *deadline_ev;
+	int64_t deadline; /* time_mono_msec() */
 };
 
 /* smtp_session.c */
