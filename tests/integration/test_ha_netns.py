@@ -42,6 +42,9 @@ PY = "/usr/bin/python3"
 LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib")
 CLONE_NEWNET = 0x40000000
 HOSTS = {"dns": 1, "mx1": 11, "mx2": 12, "mbox": 20, "snd": 30}
+# Under valgrind (MXD_VALGRIND=1, tests/valgrind.cmake) mxd runs many times slower: the scenario's time
+# limits are stretched by this factor there; what happens, and in which order, is checked the same way.
+SLOW = 3 if mxtest.VALGRIND else 1
 
 
 def netns_permitted():
@@ -272,8 +275,9 @@ class NsInstance(mxtest.Instance):
 
     def start(self, extra_args=(), env=None):
         self.stderr = open(os.path.join(self.dir, "mxd.stderr"), "ab")
-        # ip netns exec execs mxd itself: self.proc.pid is mxd's, and stop() signals mxd
-        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns, mxtest.MXD, "-c", self.conf],
+        # ip netns exec execs mxd itself (or valgrind, which runs mxd in its own process): self.proc.pid
+        # is mxd's, and stop() signals mxd
+        self.proc = subprocess.Popen(["ip", "netns", "exec", self.ns] + self.command(),
                                      stdout=self.stderr, stderr=self.stderr)
 
         def wait():
@@ -450,7 +454,7 @@ class HaNetns(unittest.TestCase):
         host, r = self.sender.send("a@sender.test", "info@example.com", mxtest.make_message("ha-1@test"))
         self.assertEqual(host, "mx1.example.com", self.sender.tried)
         self.assertEqual(r.code, 250, r)
-        self.assertTrue(wait_for(lambda: self.with_msgid("ha-1@test"), 15), self.logs())
+        self.assertTrue(wait_for(lambda: self.with_msgid("ha-1@test"), 15 * SLOW), self.logs())
         self.assertEqual(self.with_msgid("ha-1@test")[0].rcpt_tos, ["someone@gmail.test"])
         self.assertEqual(self.with_msgid("ha-1@test")[0].peer.rsplit(":", 1)[0], self.ip("mx1"))
         self.assertNotIn("ha-1@test", self.secondary.read_log())
@@ -461,7 +465,8 @@ class HaNetns(unittest.TestCase):
         self.assertEqual(host, "mx2.example.com", self.sender.tried)
         self.assertEqual(r.code, 250, r)
         self.assertIn("mx1.example.com", str(self.sender.tried[0]), "tried the primary first")
-        self.assertTrue(wait_for(lambda: "status=deferred" in self.secondary.read_log(), 20), self.logs())
+        self.assertTrue(wait_for(lambda: "status=deferred" in self.secondary.read_log(), 20 * SLOW),
+                        self.logs())
         self.assertEqual(self.with_msgid("ha-2@test"), [])
         held = self.secondary.mxctl("queue", "list").stdout
         self.assertIn("deferred", held)
@@ -483,8 +488,8 @@ class HaNetns(unittest.TestCase):
         # 3. the primary is back: the probe sees it, the secondary relays, the mailbox gets it once
         self.primary.start()
         t0 = time.time()
-        self.assertTrue(wait_for(lambda: self.with_msgid("ha-2@test"), 15), self.logs())
-        self.assertLess(time.time() - t0, 15)
+        self.assertTrue(wait_for(lambda: self.with_msgid("ha-2@test"), 15 * SLOW), self.logs())
+        self.assertLess(time.time() - t0, 15 * SLOW)
         self.assertIn("primary answers again", self.secondary.read_log())
         time.sleep(3)  # nothing arrives twice
         got = self.with_msgid("ha-2@test")
@@ -494,7 +499,7 @@ class HaNetns(unittest.TestCase):
         self.assertIn("to=<info@example.com>, relay=mx1.example.com", self.secondary.read_log())
         self.assertNotIn("takeover", self.secondary.read_log(), "takeover_after is off by default")
         self.assertEqual(len(self.with_msgid("ha-1@test")), 1)
-        self.assertTrue(wait_for(lambda: "removed" in self.secondary.read_log(), 5), self.logs())
+        self.assertTrue(wait_for(lambda: "removed" in self.secondary.read_log(), 5 * SLOW), self.logs())
 
     def _send_to(self, host, msgid):
         def run():
@@ -515,7 +520,7 @@ class HaNetns(unittest.TestCase):
         host, r = self.sender.send("a@sender.test", "info@example.com", mxtest.make_message("to-1@test"))
         self.assertEqual(host, "mx2.example.com", self.sender.tried)
         self.assertEqual(r.code, 250, r)
-        self.assertTrue(wait_for(lambda: self.with_msgid("to-1@test"), 15), self.logs())
+        self.assertTrue(wait_for(lambda: self.with_msgid("to-1@test"), 15 * SLOW), self.logs())
         log = self.secondary.read_log()
         self.assertRegex(log, r"mxd/qmgr\[\d+\]: takeover: primary unreachable for \d+s, delivering directly")
         got = self.with_msgid("to-1@test")
@@ -526,11 +531,11 @@ class HaNetns(unittest.TestCase):
 
         # the primary is back: the probe ends the takeover, and the next message goes to the primary
         self.primary.start()
-        self.assertTrue(wait_for(lambda: "takeover ended: primary is back" in self.secondary.read_log(), 10),
-                        self.logs())
+        self.assertTrue(wait_for(lambda: "takeover ended: primary is back" in self.secondary.read_log(),
+                                 10 * SLOW), self.logs())
         r = self._send_to("mx2", "to-2@test")
         self.assertEqual(r.code, 250, r)
-        self.assertTrue(wait_for(lambda: self.with_msgid("to-2@test"), 15), self.logs())
+        self.assertTrue(wait_for(lambda: self.with_msgid("to-2@test"), 15 * SLOW), self.logs())
         got = self.with_msgid("to-2@test")
         self.assertEqual(got[0].peer.rsplit(":", 1)[0], self.ip("mx1"), "relayed through the primary again")
         self.assertIn("to=<info@example.com>, relay=mx1.example.com", self.secondary.read_log())

@@ -4,8 +4,13 @@ An Instance is one mxd with its own temporary directory, configuration, SQLite d
 listening on a free loopback port. It drives mxctl, starts and stops (or kill -9s) mxd, and speaks
 SMTP to it with a small line-level client that lets tests send exactly the octets they want.
 Everything stays on loopback; nothing here reaches outside the machine.
+
+With MXD_VALGRIND=1 every mxd an Instance starts runs under valgrind (use a build without the
+sanitizers for MXD_BIN: tests/valgrind.cmake makes one), one log per process; stopping it with SIGTERM
+then also fails on any error or definite/indirect leak valgrind reports, printing its log.
 """
 import os
+import re
 import shutil
 import signal
 import socket
@@ -17,6 +22,46 @@ import time
 MXD = os.environ.get("MXD_BIN", "build/mxd")
 MXCTL = os.environ.get("MXCTL_BIN", "build/mxctl")
 SOURCE_DIR = os.environ.get("MXD_SOURCE_DIR", os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+VALGRIND = os.environ.get("MXD_VALGRIND", "") not in ("", "0")
+VALGRIND_EXIT = 97  # valgrind's exit status when it found errors (--error-exitcode)
+# under valgrind mxd starts (and drains its sessions at SIGTERM) many times slower
+START_TIMEOUT = 90.0 if VALGRIND else 20.0
+STOP_TIMEOUT = 120 if VALGRIND else 20
+
+
+def valgrind_argv(log_file):
+    """The valgrind command line that wraps one mxd when MXD_VALGRIND is set ([] otherwise)."""
+    if not VALGRIND:
+        return []
+    argv = ["valgrind", "--leak-check=full", "--errors-for-leak-kinds=definite,indirect",
+            "--error-exitcode=%d" % VALGRIND_EXIT, "--track-fds=no", "--num-callers=30",
+            "--log-file=" + log_file]
+    supp = os.path.join(SOURCE_DIR, "tests", "valgrind.supp")
+    if os.path.exists(supp):
+        argv.append("--suppressions=" + supp)
+    return argv
+
+
+def valgrind_problems(log_file):
+    """What a valgrind log reports that fails a test ("" when it is clean)."""
+    try:
+        with open(log_file, errors="replace") as f:
+            text = f.read()
+    except OSError as e:
+        return "no valgrind log %s: %s" % (log_file, e)
+    problems = []
+    m = re.search(r"ERROR SUMMARY: (\d+) errors", text)
+    if m is None:
+        problems.append("no ERROR SUMMARY (valgrind did not finish)")
+    elif m.group(1) != "0":
+        problems.append("%s errors" % m.group(1))
+    for kind in ("definitely", "indirectly"):
+        m = re.search(r"%s lost: ([\d,]+) bytes" % kind, text)
+        if m is not None and m.group(1) != "0":
+            problems.append("%s lost: %s bytes" % (kind, m.group(1)))
+    if not problems:
+        return ""
+    return "valgrind: %s in %s:\n%s" % (", ".join(problems), log_file, text[-20000:])
 
 
 def free_port():
@@ -27,7 +72,7 @@ def free_port():
     return port
 
 
-def wait_port(host, port, timeout=20.0, proc=None):
+def wait_port(host, port, timeout=START_TIMEOUT, proc=None):
     deadline = time.time() + timeout
     while time.time() < deadline:
         if proc is not None and proc.poll() is not None:
@@ -47,6 +92,8 @@ class Instance:
         self.log = os.path.join(self.dir, "mail.log")
         self.conf = os.path.join(self.dir, "mxd.conf")
         self.proc = None
+        self.starts = 0
+        self.valgrind_log = None
         base = {
             "myhostname": "mx.mxd.test",
             "smtpd_listen": "127.0.0.1:%d" % self.port,
@@ -76,11 +123,17 @@ class Instance:
             raise RuntimeError("mxctl %s failed (%d): %s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
         return r
 
+    def command(self, extra_args=()):
+        """mxd's command line for the next start (under valgrind with MXD_VALGRIND)."""
+        self.starts += 1
+        self.valgrind_log = os.path.join(self.dir, "valgrind.%d.log" % self.starts) if VALGRIND else None
+        return valgrind_argv(self.valgrind_log) + [MXD, "-c", self.conf] + list(extra_args)
+
     def start(self, extra_args=(), env=None):
         self.stderr = open(os.path.join(self.dir, "mxd.stderr"), "ab")
         full_env = dict(os.environ)
         full_env.update(env or {})
-        self.proc = subprocess.Popen([MXD, "-c", self.conf] + list(extra_args), stdout=self.stderr,
+        self.proc = subprocess.Popen(self.command(extra_args), stdout=self.stderr,
                                      stderr=self.stderr, env=full_env)
         wait_port("127.0.0.1", self.port, proc=self.proc)
         # wait_port's probe connection counts against the per-address cap until mxd has seen it close:
@@ -93,8 +146,8 @@ class Instance:
         time.sleep(0.05)
         return self
 
-    def stop(self, sig=signal.SIGTERM, timeout=20):
-        """Stop mxd; with SIGTERM, require a clean exit (status 0, sanitizers quiet)."""
+    def stop(self, sig=signal.SIGTERM, timeout=STOP_TIMEOUT):
+        """Stop mxd; with SIGTERM, require a clean exit (status 0, sanitizers or valgrind quiet)."""
         if self.proc is None:
             return None
         if self.proc.poll() is None:
@@ -106,6 +159,10 @@ class Instance:
             rc = self.proc.wait()
         self.proc = None
         self.stderr.close()
+        if sig == signal.SIGTERM and self.valgrind_log is not None:
+            problems = valgrind_problems(self.valgrind_log)
+            if problems:
+                raise RuntimeError("mxd exited with %d; %s" % (rc, problems))
         if sig == signal.SIGTERM and rc != 0:
             raise RuntimeError("mxd exited with %d:\n%s" % (rc, self.read_stderr()[-4000:]))
         return rc
