@@ -1,5 +1,5 @@
 /* smtp_client: connection, candidates, I/O, TLS, timers and callbacks. See smtp_client.h; the replies
- * are handled in smtp_client_cmd.c. */
+ * are read by smtp_reply.c and handled in smtp_client_cmd.c. */
 #include "mxd/smtp_client_private.h"
 
 #include "mxd/log.h"
@@ -129,12 +129,6 @@ void client_write_secret(struct smtp_client *c, const char *line, const char *lo
 	evbuffer_add(out, "\r\n", 2);
 }
 
-void client_reply_str(const struct client_reply *reply, char *buf, size_t size)
-{
-	snprintf(buf, size, "%d %s%s%s", reply->r.code, reply->enh_given ? reply->r.enh : "",
-	         reply->enh_given ? " " : "", reply->r.text);
-}
-
 void client_notify(struct smtp_client *c)
 {
 	event_active(c->notify_ev, EV_TIMEOUT, 1);
@@ -142,88 +136,19 @@ void client_notify(struct smtp_client *c)
 
 /* --- reading replies ------------------------------------------------------------------------------- */
 
-/* Length of an enhanced status code (RFC 3463) of the reply's class at the start of t, or 0. */
-static size_t parse_enh(const char *t, size_t len, int code)
-{
-	size_t i = 2, n;
-	if (len < 5 || t[0] != (char)('0' + code / 100) || t[1] != '.')
-		return 0;
-	for (n = 0; i < len && n < 3 && t[i] >= '0' && t[i] <= '9'; i++, n++)
-		;
-	if (n == 0 || i >= len || t[i] != '.')
-		return 0;
-	for (i++, n = 0; i < len && n < 3 && t[i] >= '0' && t[i] <= '9'; i++, n++)
-		;
-	if (n == 0 || (i < len && t[i] != ' '))
-		return 0;
-	return i;
-}
-
-/* Append text to the reply, printable ASCII only, bounded. */
-static void reply_append(struct client_reply *r, const char *text, size_t len)
-{
-	char *dst = r->r.text;
-	size_t size = sizeof(r->r.text);
-	if (r->text_len > 0 && len > 0 && r->text_len + 1 < size)
-		dst[r->text_len++] = ' ';
-	for (size_t i = 0; i < len && r->text_len + 1 < size; i++) {
-		unsigned char ch = (unsigned char)text[i];
-		dst[r->text_len++] = ch == '\t' ? ' ' : (ch < 0x20 || ch >= 0x7f) ? '?' : (char)ch;
-	}
-	dst[r->text_len] = '\0';
-}
-
 /* One reply line. 1: the reply is complete (in c->reply); 0: more lines follow; -1: malformed. */
 static int client_reply_line(struct smtp_client *c, const char *line, size_t len)
 {
-	struct client_reply *r = &c->reply;
-	for (int i = 0; i < 3; i++)
-		if ((size_t)i >= len || line[i] < '0' || line[i] > '9')
-			return -1;
-	if (line[0] < '2' || line[0] > '5' || (len > 3 && line[3] != ' ' && line[3] != '-'))
-		return -1;
-	int code = (line[0] - '0') * 100 + (line[1] - '0') * 10 + (line[2] - '0');
-	bool more = len > 3 && line[3] == '-';
-	const char *text = len > 3 ? line + 4 : "";
-	size_t tlen = len > 3 ? len - 4 : 0;
-
-	if (c->state == SMTP_CLIENT_STATE_AUTH && code == 334)
+	if (c->state == SMTP_CLIENT_STATE_AUTH && len >= 3 && memcmp(line, "334", 3) == 0)
 		log_debug("smtp", "%s: < 334 (AUTH data)", c->name);
 	else
 		log_debug("smtp", "%s: < %.*s", c->name, (int)(len > 600 ? 600 : len), line);
-
-	if (!c->in_reply) {
-		memset(r, 0, sizeof(*r));
-		r->r.code = code;
-		c->in_reply = true;
-		size_t elen = parse_enh(text, tlen, code);
-		if (elen > 0 && elen < sizeof(r->r.enh)) {
-			memcpy(r->r.enh, text, elen);
-			r->enh_given = true;
-			text += elen;
-			tlen -= elen;
-			while (tlen > 0 && *text == ' ')
-				text++, tlen--;
-		}
-	} else {
-		if (++r->lines >= SMTP_CLIENT_REPLY_LINES)
-			return -1;
-		size_t elen = strlen(r->r.enh);
-		if (r->enh_given && tlen > elen && memcmp(text, r->r.enh, elen) == 0 && text[elen] == ' ') {
-			text += elen + 1;
-			tlen -= elen + 1;
-		}
-		if (code == 250 &&
-		    (c->state == SMTP_CLIENT_STATE_EHLO || c->state == SMTP_CLIENT_STATE_EHLO_TLS))
-			client_ehlo_keyword(c, text, tlen);
-	}
-	reply_append(r, text, tlen);
-	if (more)
-		return 0;
-	c->in_reply = false;
-	if (!r->enh_given)
-		snprintf(r->r.enh, sizeof(r->r.enh), "%d.0.0", code / 100);
-	return 1;
+	bool ehlo = c->state == SMTP_CLIENT_STATE_EHLO || c->state == SMTP_CLIENT_STATE_EHLO_TLS;
+	const char *error = NULL;
+	int rc = smtp_reply_line(&c->reply, line, len, ehlo ? &c->ehlo : NULL, &error);
+	if (rc < 0)
+		log_debug("smtp", "%s: %s", c->name, error);
+	return rc;
 }
 
 static void client_read_cb(struct bufferevent *bev, void *ctx)
@@ -236,7 +161,7 @@ static void client_read_cb(struct bufferevent *bev, void *ctx)
 		size_t len;
 		char *line = evbuffer_readln(in, &len, EVBUFFER_EOL_CRLF);
 		if (line == NULL) {
-			if (evbuffer_get_length(in) > SMTP_CLIENT_LINE_MAX)
+			if (smtp_reply_partial_too_long(evbuffer_get_length(in)))
 				client_fail_conn(c, "4.5.0", "reply line too long from %s while %s");
 			return;
 		}
@@ -293,12 +218,12 @@ static void client_drop(struct smtp_client *c)
 		c->bev = NULL;
 	}
 	evtimer_del(c->timer);
-	c->in_reply = false;
+	c->reply.more = false; /* a partial reply is abandoned */
 	c->tls = false;
 }
 
 static void client_set_last(struct smtp_client *c, enum smtp_client_failure failure,
-                            const struct client_reply *reply, const char *enh)
+                            const struct smtp_reply *reply, const char *enh)
 {
 	c->last_failure = failure;
 	if (reply != NULL) {
@@ -311,7 +236,7 @@ static void client_set_last(struct smtp_client *c, enum smtp_client_failure fail
 }
 
 void client_peer_failed(struct smtp_client *c, enum smtp_client_failure failure,
-                        const struct client_reply *reply, const char *enh, const char *fmt, ...)
+                        const struct smtp_reply *reply, const char *enh, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -330,9 +255,9 @@ static void client_connect_next(struct smtp_client *c)
 	while (c->cur < c->npeer) {
 		const struct smtp_client_peer *p = &c->peers[c->cur];
 		client_set_names(c);
-		c->caps = c->auth_mechs = 0;
-		c->size_limit = 0;
-		c->esmtp = c->tls = c->verified = c->server_closing = c->in_reply = false;
+		memset(&c->ehlo, 0, sizeof(c->ehlo));
+		c->reply.more = false;
+		c->esmtp = c->tls = c->verified = c->server_closing = false;
 		/* Deferred callbacks: a write into a TLS filter may fail inside SSL_write(), and its event
 		 * callback must not run inside client_write() and re-enter the state machine. */
 		c->bev = bufferevent_socket_new(c->base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);

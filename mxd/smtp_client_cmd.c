@@ -54,8 +54,8 @@ static const char *client_cmd_name(enum smtp_client_state state)
 /* "host mx[1.2.3.4] said: 550 5.1.1 no such user (in reply to RCPT TO command)" */
 static void client_said(struct smtp_client *c, char *buf, size_t size)
 {
-	char reply[SMTP_CLIENT_TEXT_MAX + 32];
-	client_reply_str(&c->reply, reply, sizeof(reply));
+	char reply[SMTP_REPLY_STR_MAX];
+	smtp_reply_str(&c->reply, reply, sizeof(reply));
 	snprintf(buf, size, "host %s said: %s (in reply to %s command)", c->name, reply,
 	         client_cmd_name(c->state));
 }
@@ -69,66 +69,11 @@ static bool is_2xx(int code)
 
 void client_send_ehlo(struct smtp_client *c)
 {
-	c->caps = c->auth_mechs = 0;
-	c->size_limit = 0;
+	memset(&c->ehlo, 0, sizeof(c->ehlo));
 	c->esmtp = false;
 	client_write(c, "EHLO %s", c->helo_name);
 	client_enter_state(c, c->tls ? SMTP_CLIENT_STATE_EHLO_TLS : SMTP_CLIENT_STATE_EHLO);
 	client_arm_timer(c, c->command_timeout);
-}
-
-void client_ehlo_keyword(struct smtp_client *c, const char *text, size_t len)
-{
-	char kw[32];
-	size_t n = 0;
-	while (n < len && text[n] != ' ' && text[n] != '=' && n < sizeof(kw) - 1) {
-		kw[n] = text[n];
-		n++;
-	}
-	kw[n] = '\0';
-	const char *arg = text + n;
-	size_t alen = len - n;
-	if (alen > 0) {
-		arg++;
-		alen--;
-	}
-	if (strcasecmp(kw, "PIPELINING") == 0) {
-		c->caps |= CLIENT_CAP_PIPELINING;
-	} else if (strcasecmp(kw, "SIZE") == 0) {
-		char num[24];
-		size_t k = alen < sizeof(num) - 1 ? alen : sizeof(num) - 1;
-		memcpy(num, arg, k);
-		num[k] = '\0';
-		uint64_t limit = 0;
-		c->caps |= CLIENT_CAP_SIZE;
-		c->size_limit = str_to_u64(num, &limit) == 0 ? limit : 0;
-	} else if (strcasecmp(kw, "STARTTLS") == 0) {
-		c->caps |= CLIENT_CAP_STARTTLS;
-	} else if (strcasecmp(kw, "8BITMIME") == 0) {
-		c->caps |= CLIENT_CAP_8BITMIME;
-	} else if (strcasecmp(kw, "SMTPUTF8") == 0) {
-		c->caps |= CLIENT_CAP_SMTPUTF8;
-	} else if (strcasecmp(kw, "ENHANCEDSTATUSCODES") == 0) {
-		c->caps |= CLIENT_CAP_ENHANCEDSTATUSCODES;
-	} else if (strcasecmp(kw, "AUTH") == 0) {
-		/* "AUTH PLAIN LOGIN" and the old "AUTH=PLAIN LOGIN" */
-		c->caps |= CLIENT_CAP_AUTH;
-		while (alen > 0) {
-			size_t m = 0;
-			while (m < alen && arg[m] != ' ')
-				m++;
-			if (m == 5 && strncasecmp(arg, "PLAIN", 5) == 0)
-				c->auth_mechs |= CLIENT_AUTH_PLAIN;
-			else if (m == 5 && strncasecmp(arg, "LOGIN", 5) == 0)
-				c->auth_mechs |= CLIENT_AUTH_LOGIN;
-			else if (m == 8 && strncasecmp(arg, "CRAM-MD5", 8) == 0)
-				c->auth_mechs |= CLIENT_AUTH_CRAM_MD5;
-			arg += m;
-			alen -= m;
-			while (alen > 0 && *arg == ' ')
-				arg++, alen--;
-		}
-	}
 }
 
 static void client_auth_start(struct smtp_client *c);
@@ -137,7 +82,7 @@ static void client_auth_start(struct smtp_client *c);
 static void client_after_ehlo(struct smtp_client *c)
 {
 	if (c->tls_level != SMTP_CLIENT_TLS_NONE && !c->tls && !c->tls_off &&
-	    (c->caps & CLIENT_CAP_STARTTLS)) {
+	    (c->ehlo.exts & SMTP_REPLY_EXT_STARTTLS)) {
 		client_write(c, "STARTTLS");
 		client_enter_state(c, SMTP_CLIENT_STATE_STARTTLS);
 		client_arm_timer(c, c->command_timeout);
@@ -161,8 +106,8 @@ static void on_greeting(struct smtp_client *c)
 		client_send_ehlo(c);
 		return;
 	}
-	char reply[SMTP_CLIENT_TEXT_MAX + 32];
-	client_reply_str(&c->reply, reply, sizeof(reply));
+	char reply[SMTP_REPLY_STR_MAX];
+	smtp_reply_str(&c->reply, reply, sizeof(reply));
 	client_peer_failed(c, SMTP_CLIENT_FAIL_CONNECT, &c->reply, NULL, "host %s refused to talk to me: %s",
 	                   c->name, reply);
 }
@@ -177,8 +122,7 @@ static void on_ehlo(struct smtp_client *c)
 	}
 	if (code >= 500) {
 		/* an old server: fall back to HELO */
-		c->caps = c->auth_mechs = 0;
-		c->size_limit = 0;
+		memset(&c->ehlo, 0, sizeof(c->ehlo));
 		client_write(c, "HELO %s", c->helo_name);
 		client_enter_state(c, SMTP_CLIENT_STATE_HELO);
 		client_arm_timer(c, c->command_timeout);
@@ -305,18 +249,18 @@ static void client_auth_start(struct smtp_client *c)
 		return;
 	}
 	c->auth_step = 0;
-	if (c->auth_mechs & CLIENT_AUTH_CRAM_MD5) {
-		c->auth_mech = CLIENT_AUTH_CRAM_MD5;
+	if (c->ehlo.auth_mechs & SMTP_REPLY_AUTH_CRAM_MD5) {
+		c->auth_mech = SMTP_REPLY_AUTH_CRAM_MD5;
 		client_write(c, "AUTH CRAM-MD5");
-	} else if (c->auth_mechs & CLIENT_AUTH_PLAIN) {
-		c->auth_mech = CLIENT_AUTH_PLAIN;
+	} else if (c->ehlo.auth_mechs & SMTP_REPLY_AUTH_PLAIN) {
+		c->auth_mech = SMTP_REPLY_AUTH_PLAIN;
 		auth_plain(c, "AUTH PLAIN ");
-	} else if (c->auth_mechs & CLIENT_AUTH_LOGIN) {
-		c->auth_mech = CLIENT_AUTH_LOGIN;
+	} else if (c->ehlo.auth_mechs & SMTP_REPLY_AUTH_LOGIN) {
+		c->auth_mech = SMTP_REPLY_AUTH_LOGIN;
 		client_write(c, "AUTH LOGIN");
 	} else {
 		client_peer_failed(c, SMTP_CLIENT_FAIL_AUTH, NULL, "4.7.0",
-		                   (c->caps & CLIENT_CAP_AUTH)
+		                   (c->ehlo.exts & SMTP_REPLY_EXT_AUTH)
 		                       ? "no supported AUTH mechanism offered by host %s"
 		                       : "AUTH is required, but was not offered by host %s",
 		                   c->name);
@@ -330,16 +274,16 @@ static void client_auth_start(struct smtp_client *c)
 static void auth_continue(struct smtp_client *c)
 {
 	unsigned step = c->auth_step++;
-	if (c->auth_mech == CLIENT_AUTH_LOGIN && step < 2) {
+	if (c->auth_mech == SMTP_REPLY_AUTH_LOGIN && step < 2) {
 		const char *s = step == 0 ? c->auth_user : c->auth_pass;
 		size_t len = strlen(s);
 		unsigned char *buf = xmalloc(len + 1);
 		memcpy(buf, s, len);
 		auth_send(c, "", buf, len);
 		free(buf);
-	} else if (c->auth_mech == CLIENT_AUTH_PLAIN && step == 0 && c->reply.r.text[0] == '\0') {
+	} else if (c->auth_mech == SMTP_REPLY_AUTH_PLAIN && step == 0 && c->reply.r.text[0] == '\0') {
 		auth_plain(c, ""); /* the server wanted the response after an empty challenge */
-	} else if (c->auth_mech != CLIENT_AUTH_CRAM_MD5 || step != 0 ||
+	} else if (c->auth_mech != SMTP_REPLY_AUTH_CRAM_MD5 || step != 0 ||
 	           auth_cram_md5(c, c->reply.r.text) < 0) {
 		client_write(c, "*");
 		c->auth_step = 100;
@@ -359,8 +303,8 @@ static void on_auth(struct smtp_client *c)
 		auth_continue(c);
 		return;
 	}
-	char reply[SMTP_CLIENT_TEXT_MAX + 32];
-	client_reply_str(&c->reply, reply, sizeof(reply));
+	char reply[SMTP_REPLY_STR_MAX];
+	smtp_reply_str(&c->reply, reply, sizeof(reply));
 	client_peer_failed(c, SMTP_CLIENT_FAIL_AUTH, &c->reply, NULL,
 	                   "SASL authentication failed; server %s said: %s", c->name, reply);
 }
@@ -541,14 +485,14 @@ void client_txn_start(struct smtp_client *c)
 		txn_refuse(c, "5.1.7", "invalid sender address");
 		return;
 	}
-	if (t->smtputf8 && !(c->caps & CLIENT_CAP_SMTPUTF8)) {
+	if (t->smtputf8 && !(c->ehlo.exts & SMTP_REPLY_EXT_SMTPUTF8)) {
 		snprintf(buf, sizeof(buf), "SMTPUTF8 is required, but was not offered by host %s", c->name);
 		txn_refuse(c, "5.6.7", buf);
 		return;
 	}
-	if ((c->caps & CLIENT_CAP_SIZE) && c->size_limit > 0 && t->size > c->size_limit) {
+	if ((c->ehlo.exts & SMTP_REPLY_EXT_SIZE) && c->ehlo.size_limit > 0 && t->size > c->ehlo.size_limit) {
 		snprintf(buf, sizeof(buf), "message size %llu exceeds size limit %llu of server %s",
-		         (unsigned long long)t->size, (unsigned long long)c->size_limit, c->name);
+		         (unsigned long long)t->size, (unsigned long long)c->ehlo.size_limit, c->name);
 		txn_refuse(c, "5.3.4", buf);
 		return;
 	}
@@ -568,16 +512,16 @@ void client_txn_start(struct smtp_client *c)
 
 	char params[96] = "";
 	size_t n = 0;
-	if (c->caps & CLIENT_CAP_SIZE)
+	if (c->ehlo.exts & SMTP_REPLY_EXT_SIZE)
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " SIZE=%llu",
 		                      (unsigned long long)t->size);
-	if (t->eightbit && (c->caps & CLIENT_CAP_8BITMIME))
+	if (t->eightbit && (c->ehlo.exts & SMTP_REPLY_EXT_8BITMIME))
 		n += (size_t)snprintf(params + n, sizeof(params) - n, " BODY=8BITMIME");
 	if (t->smtputf8)
 		snprintf(params + n, sizeof(params) - n, " SMTPUTF8");
 	client_write(c, "MAIL FROM:<%s>%s", t->sender, params);
 	t->started = true;
-	if (c->caps & CLIENT_CAP_PIPELINING) {
+	if (c->ehlo.exts & SMTP_REPLY_EXT_PIPELINING) {
 		/* RFC 2920: the whole envelope and DATA in one write; the replies are read in order. */
 		t->pipelined = true;
 		for (size_t k = 0; k < t->norder; k++)
@@ -708,7 +652,7 @@ static void on_dot(struct smtp_client *c)
 	enum smtp_client_status status = SMTP_CLIENT_SENT;
 	t->result->reply = c->reply.r;
 	if (is_2xx(c->reply.r.code)) {
-		client_reply_str(&c->reply, diag, sizeof(diag));
+		smtp_reply_str(&c->reply, diag, sizeof(diag));
 	} else {
 		client_said(c, diag, sizeof(diag));
 		status = status_of(c->reply.r.code);
@@ -859,8 +803,8 @@ void client_handle_reply(struct smtp_client *c)
 		return;
 	case SMTP_CLIENT_STATE_READY: {
 		/* nothing was asked: a 421 before the server hangs up an idle connection, or garbage */
-		char reply[SMTP_CLIENT_TEXT_MAX + 32];
-		client_reply_str(&c->reply, reply, sizeof(reply));
+		char reply[SMTP_REPLY_STR_MAX];
+		smtp_reply_str(&c->reply, reply, sizeof(reply));
 		snprintf(diag, sizeof(diag), "host %s said: %s (while idle)", c->name, reply);
 		log_debug("smtp", "%s", diag);
 		client_close(c, diag);

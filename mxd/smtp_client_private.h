@@ -8,13 +8,11 @@
 
 #include "mxd/netaddr.h"
 #include "mxd/smtp_client.h"
+#include "mxd/smtp_reply.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#define SMTP_CLIENT_LINE_MAX    4096 /* longest reply line accepted */
-#define SMTP_CLIENT_REPLY_LINES 1000 /* most lines in one reply */
 
 enum smtp_client_state {
 	SMTP_CLIENT_STATE_CONNECTING,    /* TCP connect in progress */
@@ -34,31 +32,6 @@ enum smtp_client_state {
 	SMTP_CLIENT_STATE_RSET,          /* RSET after a failed transaction */
 	SMTP_CLIENT_STATE_QUIT,          /* QUIT sent */
 	SMTP_CLIENT_STATE_CLOSED,        /* no connection */
-};
-
-/* EHLO keywords understood. */
-enum client_cap {
-	CLIENT_CAP_PIPELINING = 1 << 0,
-	CLIENT_CAP_SIZE = 1 << 1,
-	CLIENT_CAP_STARTTLS = 1 << 2,
-	CLIENT_CAP_8BITMIME = 1 << 3,
-	CLIENT_CAP_SMTPUTF8 = 1 << 4,
-	CLIENT_CAP_ENHANCEDSTATUSCODES = 1 << 5,
-	CLIENT_CAP_AUTH = 1 << 6,
-};
-
-enum client_auth_mech {
-	CLIENT_AUTH_LOGIN = 1 << 0,
-	CLIENT_AUTH_PLAIN = 1 << 1,
-	CLIENT_AUTH_CRAM_MD5 = 1 << 2,
-};
-
-/* The reply being read, then the last complete one. */
-struct client_reply {
-	struct smtp_client_reply r;
-	bool enh_given; /* the server sent the enhanced code (else it was derived) */
-	unsigned lines;
-	size_t text_len;
 };
 
 enum client_rcpt_phase {
@@ -119,13 +92,11 @@ struct smtp_client {
 	char addr[NETADDR_STR_MAX];
 
 	/* session */
-	unsigned caps, auth_mechs;
-	uint64_t size_limit; /* SIZE n, 0: none announced */
+	struct smtp_reply_ehlo ehlo; /* what the last EHLO reply announced */
 	bool esmtp, tls, verified;
 	bool server_closing; /* 421 seen */
 	unsigned auth_mech, auth_step;
-	struct client_reply reply;
-	bool in_reply; /* continuation lines are being read */
+	struct smtp_reply reply; /* the reply being read, then the last complete one */
 	unsigned transactions;
 	int64_t t_start, conn_msec;
 	bool was_ready;          /* reached READY once */
@@ -142,9 +113,10 @@ struct smtp_client {
 	void *done_ctx;
 	smtp_client_closed_cb *closed_cb;
 	void *closed_ctx;
-	bool closed_pending;      /* the closed callback is due */
-	bool quitting;            /* smtp_client_quit(): free once QUIT is done */
-	struct smtp_client *quit_prev, *quit_next; /* while quitting: the list smtp_client_free_quitting() frees */
+	bool closed_pending; /* the closed callback is due */
+	bool quitting;       /* smtp_client_quit(): free once QUIT is done */
+	/* while quitting: the list smtp_client_free_quitting() frees */
+	struct smtp_client *quit_prev, *quit_next;
 	unsigned replies_to_skip; /* in QUIT: replies to commands sent before it (RSET) */
 	bool destroy_pending;
 
@@ -159,18 +131,16 @@ void client_write(struct smtp_client *c, const char *fmt, ...) __attribute__((fo
 void client_write_secret(struct smtp_client *c, const char *line, const char *log_text);
 void client_arm_timer(struct smtp_client *c, unsigned msec);
 void client_peer_failed(struct smtp_client *c, enum smtp_client_failure failure,
-                        const struct client_reply *reply, const char *enh, const char *fmt, ...)
+                        const struct smtp_reply *reply, const char *enh, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 void client_fail_conn(struct smtp_client *c, const char *enh, const char *fmt);
 void client_start_tls(struct smtp_client *c);
 void client_close(struct smtp_client *c, const char *reason);
 void client_notify(struct smtp_client *c);
-void client_reply_str(const struct client_reply *reply, char *buf, size_t size);
 const char *client_while(enum smtp_client_state state);
 
 /* smtp_client_cmd.c */
 void client_handle_reply(struct smtp_client *c);
-void client_ehlo_keyword(struct smtp_client *c, const char *text, size_t len);
 void client_send_ehlo(struct smtp_client *c);
 void client_ready(struct smtp_client *c);
 struct client_txn *client_txn_new(const struct smtp_client_msg *msg, smtp_client_send_cb *cb, void *ctx);
