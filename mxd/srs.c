@@ -218,7 +218,8 @@ const char *srs_forward(const struct srs *srs, const char *sender, int64_t now, 
 	if (domain_excluded(srs, domain) || addr_domain_valid(domain, &error) < 0)
 		return sender; /* only a real domain can be reversed to again */
 	char *local = xstrndup(sender, (size_t)(at - sender));
-	if (!local_plain(local)) {
+	if (!local_plain(local) || strlen(local) > ADDR_PATH_MAX) {
+		/* (srs_reverse() refuses a longer local part: the bounce could not come back) */
 		free(local);
 		return sender;
 	}
