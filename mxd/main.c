@@ -164,7 +164,7 @@ static void mxd_start(struct mxd *m)
 	if (queue_store_open(cfg->queue_directory, &m->queue, &error) < 0 ||
 	    queue_store_start(m->queue, m->base, &error) < 0)
 		log_fatal("master", "queue_directory %s: %s", cfg->queue_directory, error);
-	if (qmgr_start(cfg, &m->qmgr, &error) < 0)
+	if (qmgr_start(cfg, m->queue, &m->qmgr, &error) < 0)
 		log_fatal("master", "queue manager: %s", error);
 	if (sync_server_start(m->sync_server, &error) < 0 || sync_client_start(m->sync_client, &error) < 0)
 		log_fatal("master", "%s", error);
@@ -284,7 +284,7 @@ static void mxd_reload_apply(struct mxd *m)
 	m->retired = xrealloc(m->retired, (m->nretired + 1) * sizeof(*m->retired));
 	m->retired[m->nretired++] = m->cfg;
 	m->cfg = cfg;
-	if (qmgr_start(cfg, &m->qmgr, &error) < 0)
+	if (qmgr_start(cfg, m->queue, &m->qmgr, &error) < 0)
 		log_fatal("master", "reload: queue manager: %s", error);
 	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
 	struct metrics_sources src = {cfg, m->smtp, m->qmgr, m->queue, m->metrics_db};

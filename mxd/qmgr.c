@@ -98,9 +98,32 @@ static int64_t backoff(const struct mxd_config *cfg, int attempts)
 	return delay < cfg->maximal_backoff_time ? delay : cfg->maximal_backoff_time;
 }
 
-/* One notification to the sender: a bounce listing every recipient that failed (DSN_KIND_FAILURE), or
- * a delay warning listing those still deferred (DSN_KIND_DELAY). 0 once it is queued, or -1. */
-static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind)
+/* The message's content for its notification: the copy in memory, or the queue's. NULL on error. */
+static struct evbuffer *qmsg_content(struct qmgr *q, struct qmsg *m)
+{
+	struct evbuffer *content = evbuffer_new();
+	const char *error;
+	if (content == NULL)
+		abort();
+	size_t len = m->body != NULL ? evbuffer_get_length(m->body) : 0;
+	if (len > 0) {
+		if (evbuffer_add(content, evbuffer_pullup(m->body, -1), len) < 0)
+			abort(); /* only fails to allocate */
+		return content;
+	}
+	int rc = queue_store_read_body(q->queue, m->info->id, content, &error);
+	if (rc == 0)
+		return content;
+	log_warn("bounce", "%s: cannot read the message for its notification: %s", m->info->id,
+	         rc < 0 ? error : "no content");
+	evbuffer_free(content);
+	return NULL;
+}
+
+/* One notification to the sender: a bounce listing every recipient that failed (DSN_KIND_FAILURE; it
+ * goes into q->batch with the removal of m, reason remove_reason), or a delay warning listing those still
+ * deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once recorded, or -1. */
+static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *remove_reason)
 {
 	const struct queue_msg_info *info = m->info;
 	struct dsn_rcpt *rc = xcalloc(info->nrcpt, sizeof(*rc));
@@ -121,11 +144,8 @@ static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind)
 		rc[n].last_attempt = now;
 		n++;
 	}
-	struct evbuffer *original = evbuffer_new();
-	const char *error;
-	if (queue_store_read_body(q->queue, info->id, original, &error) < 0) {
-		log_warn("bounce", "%s: cannot read the message for its bounce: %s", info->id, error);
-		evbuffer_free(original);
+	struct evbuffer *original = qmsg_content(q, m);
+	if (original == NULL) {
 		free(rc);
 		return -1;
 	}
@@ -142,6 +162,7 @@ static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind)
 	};
 	struct evbuffer *body = evbuffer_new();
 	bool eightbit = false;
+	const char *error;
 	int ret = dsn_compose(&rep, body, &eightbit, &error);
 	if (ret == 0) {
 		struct queue_new_msg dsn = {0};
@@ -156,59 +177,36 @@ static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind)
 		dsn.proto = "local";
 		dsn.arrival = now;
 		dsn.body = body;
-		ret = queue_store_insert(q->queue, &dsn, &error);
-		if (ret == 0)
-			log_info("bounce", "%s: sender %s notification: %s", info->id,
-			         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", dsn.id);
+		if (kind == DSN_KIND_FAILURE)
+			queue_batch_remove(q->batch, info->id, remove_reason, &dsn);
+		else
+			queue_batch_warn(q->batch, info->id, &dsn);
+		qmgr_batch_schedule(q);
+		log_info("bounce", "%s: sender %s notification: %s", info->id,
+		         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", dsn.id);
+	} else {
+		log_warn("bounce", "%s: cannot make the %s notification: %s", info->id,
+		         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", error);
 	}
-	if (ret < 0)
-		log_warn("bounce", "%s: cannot queue the non-delivery notification: %s", info->id, error);
 	evbuffer_free(body);
 	evbuffer_free(original);
 	free(rc);
 	return ret;
 }
 
-/* A finished message with bounced recipients: the results go to the queue first, then the bounce is made
- * from the queue's copy (as mxctl queue delete may have removed the message meanwhile). 0 when the
- * message can be removed (bounce queued, or nothing to do), -1 to keep it. */
-static int qmsg_bounce(struct qmsg *m)
-{
-	struct qmgr *q = m->q;
-	char id[QUEUE_ID_SIZE];
-	const char *error;
-	if (!dsn_should_send(m->info->sender))
-		return 0;
-	qmgr_batch_write(q);
-	str_copy(id, sizeof(id), m->info->id);
-	struct queue_msg_info *info;
-	int rc = queue_store_get(q->queue, id, &info, &error);
-	if (rc != 0) {
-		if (rc < 0)
-			log_warn("qmgr", "%s: %s", id, error);
-		return rc < 0 ? -1 : 0; /* deleted meanwhile: nothing left to do */
-	}
-	queue_msg_info_free(&m->info);
-	m->info = info;
-	return qmsg_notify(q, m, DSN_KIND_FAILURE);
-}
-
 /* delay_warning_time: once a message has waited that long, tell its sender once. */
 static void qmsg_warn(struct qmgr *q, struct qmsg *m)
 {
-	const char *error;
 	if (q->cfg->delay_warning_time <= 0 || m->info->warned || !dsn_should_send(m->info->sender) ||
 	    qmgr_age(q, m->info->arrival) < q->cfg->delay_warning_time)
 		return;
-	if (qmsg_notify(q, m, DSN_KIND_DELAY) == 0) {
-		if (queue_store_set_warned(q->queue, m->info->id, &error) < 0)
-			log_warn("qmgr", "%s: %s", m->info->id, error);
-		qmgr_kick(q);
-	}
+	if (qmsg_notify(q, m, DSN_KIND_DELAY, NULL) == 0)
+		m->info->warned = true;
 }
 
 /* Every job of m has finished: keep it for later, or bounce what failed and remove it. Its recipients'
- * state in m->info is current (qmgr_job_done applies each result to it as it records it). */
+ * state in m->info is current (qmgr_job_done applies each result to it as it records it); the removal
+ * and the bounce go into q->batch, in one write. */
 static void qmsg_finish(struct qmsg *m)
 {
 	struct qmgr *q = m->q;
@@ -222,14 +220,13 @@ static void qmsg_finish(struct qmsg *m)
 		}
 		bounced |= st == QUEUE_RCPT_BOUNCED;
 	}
-	if (bounced && qmsg_bounce(m) < 0) {
-		qmsg_free(m); /* the message stays; the bounce is tried again at the next deferred scan */
-		return;
+	if (!bounced || !dsn_should_send(m->info->sender)) {
+		queue_batch_remove(q->batch, m->info->id, bounced ? "finished (bounced)" : "delivered", NULL);
+		qmgr_batch_schedule(q);
+	} else if (qmsg_notify(q, m, DSN_KIND_FAILURE, "finished (bounced)") < 0) {
+		/* the message stays; the bounce is tried again at the next deferred scan */
 	}
-	queue_batch_remove(q->batch, m->info->id, bounced ? "finished (bounced)" : "delivered");
 	qmsg_free(m);
-	if (bounced)
-		qmgr_kick(q); /* the notification is new mail */
 }
 
 static void log_rcpt(struct qmgr *q, struct qmsg *m, const struct queue_rcpt_info *r, const char *relay,
@@ -349,41 +346,6 @@ static void qmsg_apply(struct queue_rcpt_info *r, const struct queue_rcpt_update
 	if (u->remote_mta != NULL) {
 		free(r->remote_mta);
 		r->remote_mta = xstrdup(u->remote_mta);
-	}
-}
-
-static void qmgr_batch_removed(void *ctx, const char *id)
-{
-	(void)ctx;
-	log_info("qmgr", "%s: removed", id);
-}
-
-void qmgr_batch_write(struct qmgr *q)
-{
-	const char *error;
-	size_t n = queue_batch_pending(q->batch);
-	if (n > 0 && queue_batch_write(q->batch, q->queue, qmgr_batch_removed, q, &error) < 0)
-		log_warn("qmgr",
-		         "cannot record %zu delivery results (their recipients will be tried again): %s", n,
-		         error);
-}
-
-static void qmgr_batch_cb(evutil_socket_t fd, short what, void *arg)
-{
-	qmgr_batch_write(arg);
-}
-
-/* Write the batch once this pass of the loop has handled every reply ready now (a zero timer runs after
- * the pass), or at once when it has grown large. */
-static void qmgr_batch_schedule(struct qmgr *q)
-{
-	if (queue_batch_pending(q->batch) >= QMGR_BATCH_MAX) {
-		qmgr_batch_write(q);
-		return;
-	}
-	if (!evtimer_pending(q->batch_ev, NULL)) {
-		struct timeval zero = {0, 0};
-		evtimer_add(q->batch_ev, &zero);
 	}
 }
 
@@ -743,6 +705,16 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	}
 }
 
+void qmgr_scan_resume(struct qmgr *q)
+{
+	if (!q->scan_wanted)
+		return;
+	q->scan_wanted = false;
+	int64_t until = q->scan_until;
+	q->scan_until = 0;
+	qmgr_scan(q, until);
+}
+
 /* Take every due message not yet in work, page by page, up to the active limit. */
 static void qmgr_scan(struct qmgr *q, int64_t deferred_until)
 {
@@ -750,7 +722,14 @@ static void qmgr_scan(struct qmgr *q, int64_t deferred_until)
 	char after[QUEUE_ID_SIZE] = "";
 	size_t n;
 	const char *error;
-	qmgr_batch_write(q); /* the queue's state must be current before it is read */
+	if (!qmgr_batch_settled(q)) {
+		/* the queue's state must be current before it is read: scan once the results are in */
+		q->scan_wanted = true;
+		if (deferred_until > q->scan_until)
+			q->scan_until = deferred_until;
+		qmgr_batch_flush(q);
+		return;
+	}
 	do {
 		if (queue_store_due(q->queue, deferred_until, after, QMGR_SCAN_PAGE, ids, &n, &error) < 0) {
 			log_warn("qmgr", "queue scan: %s", error);
@@ -782,7 +761,6 @@ static void qmgr_kick_cb(evutil_socket_t fd, short what, void *arg)
 static void qmgr_flush_now(struct qmgr *q)
 {
 	const char *error;
-	qmgr_batch_write(q);
 	if (queue_store_flush(q->queue, &error) < 0) {
 		log_warn("qmgr", "flush: %s", error);
 		return;
@@ -917,9 +895,7 @@ static void qmgr_free(struct qmgr *q)
 {
 	transport_free_all(q);
 	smtp_client_free_quitting();
-	if (q->batch != NULL)
-		qmgr_batch_write(q);
-	queue_batch_free(&q->batch);
+	qmgr_batch_shutdown(q);
 	while (q->msgs != NULL)
 		qmsg_free(q->msgs);
 	if (q->routes != NULL) {
@@ -932,8 +908,6 @@ static void qmgr_free(struct qmgr *q)
 	srs_free(&q->srs);
 	if (q->kick_ev != NULL)
 		event_free(q->kick_ev);
-	if (q->batch_ev != NULL)
-		event_free(q->batch_ev);
 	if (q->tick_ev != NULL)
 		event_free(q->tick_ev);
 	if (q->stop_ev != NULL)
@@ -948,10 +922,12 @@ static void qmgr_free(struct qmgr *q)
 	free(q);
 }
 
-int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **error_r)
+int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct qmgr **q_r,
+               const char **error_r)
 {
 	struct qmgr *q = xcalloc(1, sizeof(*q));
 	q->cfg = cfg;
+	q->writer = writer;
 	q->secondary = strcmp(cfg->role, "secondary") == 0;
 	pthread_mutex_init(&q->lock, NULL);
 	q->base = event_base_new();
@@ -973,8 +949,7 @@ int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **err
 	if (queue_store_flush_counter(q->queue, &q->flush_counter, &error) < 0)
 		log_warn("qmgr", "%s", error);
 	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);
-	q->batch = queue_batch_new();
-	q->batch_ev = evtimer_new(q->base, qmgr_batch_cb, q);
+	qmgr_batch_init(q);
 	q->tick_ev = event_new(q->base, -1, EV_PERSIST, qmgr_tick_cb, q);
 	q->stop_ev = event_new(q->base, -1, 0, qmgr_stop_cb, q);
 	struct timeval one = {1, 0};

@@ -7,8 +7,10 @@
  * each queue_run_delay, or at once after "mxctl queue flush"), picks a next hop per recipient domain
  * (route: rules, weighted split, failover), groups the recipients of a message by next hop, and hands
  * each group to the transport (qmgr_transport.c: destinations, concurrency limits, connection reuse).
- * Each result updates the queue in one transaction and is logged in Postfix's form (to=, orig_to=,
- * relay=, delay=, delays=, dsn=, status=). A temporary failure is retried with exponential backoff
+ * Each result is logged in Postfix's form (to=, orig_to=, relay=, delay=, delays=, dsn=, status=) and
+ * recorded in a batch that the store's committer writes with the next messages it accepts (one writer
+ * for queue.db, no fsync of its own; a bounce is queued in the same write that removes its message;
+ * qmgr_batch.c). A temporary failure is retried with exponential backoff
  * between minimal_backoff_time and maximal_backoff_time until maximal_queue_lifetime; a permanent
  * failure or expiry bounces. When no recipient of a message is left to try, one RFC 3464 DSN lists every
  * failed recipient (never for a null sender), and the message is removed.
@@ -31,6 +33,7 @@
 
 struct mxd_config;
 struct qmgr;
+struct queue_store;
 
 #define QMGR_STATS_HOPS 64
 
@@ -51,8 +54,11 @@ struct qmgr_stats {
 /* A consistent copy of the counters. Thread-safe. */
 void qmgr_stats(struct qmgr *q, struct qmgr_stats *stats_r);
 
-/* Open what the queue manager needs and start its thread. cfg must outlive it. 0, or -1 with *error_r. */
-int qmgr_start(const struct mxd_config *cfg, struct qmgr **q_r, const char **error_r);
+/* Open what the queue manager needs and start its thread. cfg must outlive it; so must writer, the
+ * started store whose committer writes the queue manager's results (queue_batch.h; NULL: it writes them
+ * itself). 0, or -1 with *error_r. */
+int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct qmgr **q_r,
+               const char **error_r);
 
 /* New mail was queued: look now. Thread-safe; cheap. */
 void qmgr_kick(struct qmgr *q);

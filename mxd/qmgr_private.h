@@ -71,8 +71,13 @@ struct qmgr {
 	pthread_t thread;
 	struct event_base *base;
 	struct event *kick_ev, *tick_ev, *stop_ev;
-	struct queue_batch *batch; /* results not yet written: written at the end of the loop's pass */
-	struct event *batch_ev;
+	/* qmgr_batch.c: results recorded this pass (batch), handed to the committer (inflight) */
+	struct queue_store *writer; /* the store whose committer writes them (NULL: written here) */
+	struct queue_batch *batch, *inflight, *spare;
+	struct event *batch_ev, *batch_done_ev;
+	bool batch_landed; /* set by the committer's thread once inflight is written (lock) */
+	bool scan_wanted;  /* a scan waits for the results in flight */
+	int64_t scan_until;
 	pthread_mutex_t lock;
 	bool kicked;
 	struct db *db;
@@ -102,17 +107,29 @@ struct qmgr {
 };
 
 #define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
-#define QMGR_BATCH_MAX    256 /* results recorded before they are written without waiting for the pass to end \
-	                       */
-#define QMGR_CLOCK_JUMP 300   /* seconds of difference between the clocks that count as a jump */
+#define QMGR_BATCH_MAX                                                                                       \
+	256                 /* results recorded before they are written without waiting for the pass to end  \
+	                     */
+#define QMGR_CLOCK_JUMP 300 /* seconds of difference between the clocks that count as a jump */
 #define QMGR_RCPT_PER_TRANSACTION                                                                            \
 	50 /* recipients per SMTP transaction (Postfix: smtp_destination_recipient_limit) */
 #define QMGR_PRIMARY_NEXTHOP "(primary_hosts)" /* a secondary's one destination when primary_hosts is set */
 #define QMGR_PRIMARY_MATCH   "(primary)"       /* route_choice.match of a secondary's relay to the primary */
 
 /* qmgr.c */
-/* Write the results recorded in q->batch now (before anything reads the queue's state). */
-void qmgr_batch_write(struct qmgr *q);
+/* Run the scan that waited for the results in flight, if one did. */
+void qmgr_scan_resume(struct qmgr *q);
+
+/* qmgr_batch.c: the queue manager's writes (queue_batch.h). Results are recorded in q->batch during a
+ * pass of the loop and handed to the committer when the pass ends (or when QMGR_BATCH_MAX are waiting);
+ * one batch is in flight at a time. Anything that reads the queue's state (a scan) waits until
+ * qmgr_batch_settled(). */
+void qmgr_batch_init(struct qmgr *q);
+void qmgr_batch_schedule(struct qmgr *q); /* something was recorded in q->batch */
+void qmgr_batch_flush(struct qmgr *q);    /* hand q->batch over now, unless one is in flight */
+bool qmgr_batch_settled(const struct qmgr *q);
+/* At stop: wait for the batch in flight, write what is left on the queue manager's own connection. */
+void qmgr_batch_shutdown(struct qmgr *q);
 
 /* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope
  * sender is rewritten with SRS; relayed mail (mynetworks to a domain we do not host) keeps its own. */

@@ -117,6 +117,17 @@ void queue_store_submit(struct queue_store *qs, struct queue_new_msg *msg, queue
 	pthread_mutex_unlock(&qs->lock);
 }
 
+void queue_commit_add_batch(struct queue_store *qs, struct queue_batch *b)
+{
+	b->next = NULL;
+	pthread_mutex_lock(&qs->lock);
+	assert(!qs->stopping);
+	*qs->batches_tail = b;
+	qs->batches_tail = &b->next;
+	pthread_cond_signal(&qs->cond);
+	pthread_mutex_unlock(&qs->lock);
+}
+
 /* The error text for a failed write; "insufficient storage" marks what the session answers 452. */
 static char *queue_commit_error(sqlite3 *db, int rc, const char *what)
 {
@@ -180,7 +191,7 @@ static int queue_commit_write_body(sqlite3 *db, const struct queue_pending *p, c
 /* Insert one message (envelope, recipients, body) into the open transaction. */
 static int queue_commit_insert(struct queue_store *qs, const struct queue_pending *p, char **error_r)
 {
-	sqlite3 *db = qs->commit_db;
+	sqlite3 *db = qs->commit.db;
 	sqlite3_stmt *st = qs->ins_msg;
 
 	if (p->size > (size_t)sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1)) {
@@ -242,12 +253,13 @@ static int queue_commit_check_file(struct queue_store *qs, char **error_r)
 	return 0;
 }
 
-/* Write n messages in one transaction. 0, or -1 with *error_r and *retry_r telling whether writing the
- * messages one at a time may help (the failure came from the writing, not from the queue as a whole). */
-static int queue_commit_txn(struct queue_store *qs, struct queue_pending **v, size_t n, char **error_r,
-                            bool *retry_r)
+/* Write n messages and the batches in one transaction. 0, or -1 with *error_r and *retry_r telling
+ * whether writing them one at a time may help (the failure came from the writing, not from the queue as
+ * a whole). */
+static int queue_commit_txn(struct queue_store *qs, struct queue_pending **v, size_t n,
+                            struct queue_batch *batches, char **error_r, bool *retry_r)
 {
-	sqlite3 *db = qs->commit_db;
+	sqlite3 *db = qs->commit.db;
 	int rc;
 
 	*retry_r = false;
@@ -260,6 +272,14 @@ static int queue_commit_txn(struct queue_store *qs, struct queue_pending **v, si
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (queue_commit_insert(qs, v[i], error_r) < 0) {
+			*retry_r = true;
+			goto fail;
+		}
+	}
+	for (struct queue_batch *b = batches; b != NULL; b = b->next) {
+		const char *error;
+		if (queue_batch_apply(b, &qs->commit, &error) < 0) {
+			*error_r = xasprintf("queue write error (%s)", error);
 			*retry_r = true;
 			goto fail;
 		}
@@ -279,44 +299,84 @@ fail:
 	return -1;
 }
 
-/* Write a batch: one transaction, or after a failure one per message so that only the messages that
- * cannot be stored fail. Sets each result and error, frees each payload. Returns the transactions
- * committed. */
-static unsigned queue_commit_batch(struct queue_store *qs, struct queue_pending **batch, size_t n)
+static void queue_commit_fail_all(struct queue_pending **batch, size_t n, struct queue_batch *batches,
+                                  const char *error)
+{
+	for (size_t i = 0; i < n; i++) {
+		batch[i]->result = -1;
+		batch[i]->error = xstrdup(error);
+	}
+	for (struct queue_batch *b = batches; b != NULL; b = b->next)
+		queue_batch_set_result(b, -1, error);
+}
+
+/* After a failed transaction: each message, then each of the queue manager's batches, in a transaction
+ * of its own, so that only what cannot be stored fails. Returns the transactions committed. */
+static unsigned queue_commit_one_by_one(struct queue_store *qs, struct queue_pending **batch, size_t n,
+                                        struct queue_batch *batches)
+{
+	unsigned commits = 0;
+	bool retry = true;
+	char *error = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!retry) { /* the queue as a whole failed: the rest would fail the same way */
+			batch[i]->result = -1;
+			batch[i]->error = xstrdup(batch[i - 1]->error);
+		} else if (queue_commit_txn(qs, &batch[i], 1, NULL, &batch[i]->error, &retry) == 0) {
+			commits++;
+			retry = true;
+		} else {
+			batch[i]->result = -1;
+		}
+	}
+	for (struct queue_batch *b = batches; b != NULL; b = b->next) {
+		struct queue_batch *next = b->next;
+		b->next = NULL; /* one at a time */
+		if (queue_commit_txn(qs, NULL, 0, b, &error, &retry) == 0) {
+			queue_batch_set_result(b, 0, NULL);
+			commits++;
+		} else {
+			queue_batch_set_result(b, -1, error);
+		}
+		free(error);
+		error = NULL;
+		b->next = next;
+	}
+	return commits;
+}
+
+/* Write what was taken: one transaction, or after a failure one per message and per batch. Sets each
+ * result and error, frees each message's payload. Returns the transactions committed. */
+static unsigned queue_commit_batch(struct queue_store *qs, struct queue_pending **batch, size_t n,
+                                   struct queue_batch *batches)
 {
 	char *error = NULL;
 	bool retry;
 	unsigned commits = 0;
+	size_t nb = 0;
+	for (struct queue_batch *b = batches; b != NULL; b = b->next)
+		nb++;
 
-	if (queue_commit_txn(qs, batch, n, &error, &retry) == 0) {
+	if (queue_commit_txn(qs, batch, n, batches, &error, &retry) == 0) {
 		commits = 1;
-	} else if (n > 1 && retry) {
-		log_warn("qmgr", "batch of %zu messages not committed (%s); writing them one at a time", n,
-		         error);
-		for (size_t i = 0; i < n; i++) {
-			if (!retry) { /* the queue as a whole failed: the rest would fail the same way */
-				batch[i]->result = -1;
-				batch[i]->error = xstrdup(batch[i - 1]->error);
-			} else if (queue_commit_txn(qs, &batch[i], 1, &batch[i]->error, &retry) == 0) {
-				commits++;
-				retry = true;
-			} else {
-				batch[i]->result = -1;
-			}
-		}
+		for (struct queue_batch *b = batches; b != NULL; b = b->next)
+			queue_batch_set_result(b, 0, NULL);
+	} else if (n + nb > 1 && retry) {
+		log_warn("qmgr",
+		         "batch of %zu messages and %zu delivery updates not committed (%s); writing them "
+		         "one at a time",
+		         n, nb, error);
+		commits = queue_commit_one_by_one(qs, batch, n, batches);
 	} else {
-		for (size_t i = 0; i < n; i++) {
-			batch[i]->result = -1;
-			batch[i]->error = xstrdup(error);
-		}
+		queue_commit_fail_all(batch, n, batches, error);
 	}
 	free(error);
 
 	/* The session logs each message's fate ("queued as" or the error); drop the payload now. */
 	for (size_t i = 0; i < n; i++)
 		queue_pending_release_payload(batch[i]);
-	log_debug("qmgr", "batch of %zu messages: %u transaction%s committed", n, commits,
-	          commits == 1 ? "" : "s");
+	log_debug("qmgr", "batch of %zu messages and %zu delivery updates: %u transaction%s committed", n, nb,
+	          commits, commits == 1 ? "" : "s");
 	return commits;
 }
 
@@ -335,9 +395,9 @@ static void *queue_committer(void *arg)
 
 	pthread_mutex_lock(&qs->lock);
 	for (;;) {
-		while (qs->pending == NULL && !qs->stopping)
+		while (qs->pending == NULL && qs->batches == NULL && !qs->stopping)
 			pthread_cond_wait(&qs->cond, &qs->lock);
-		if (qs->pending == NULL)
+		if (qs->pending == NULL && qs->batches == NULL)
 			break;
 
 		/* Take everything waiting, up to the batch limits (always at least one message). */
@@ -352,9 +412,18 @@ static void *queue_committer(void *arg)
 		}
 		if (qs->pending == NULL)
 			qs->pending_tail = &qs->pending;
+		struct queue_batch *batches = qs->batches; /* and every batch of the queue manager's writes */
+		qs->batches = NULL;
+		qs->batches_tail = &qs->batches;
 		pthread_mutex_unlock(&qs->lock);
 
-		unsigned commits = queue_commit_batch(qs, batch, n);
+		unsigned commits = queue_commit_batch(qs, batch, n, batches);
+		while (batches != NULL) {
+			struct queue_batch *b = batches;
+			batches = b->next;
+			b->next = NULL;
+			b->cb(b->ctx, b); /* b belongs to the queue manager again */
+		}
 
 		pthread_mutex_lock(&qs->lock);
 		size_t ok = 0;
@@ -366,11 +435,12 @@ static void *queue_committer(void *arg)
 		qs->stats.batches += commits;
 		qs->stats.messages += ok;
 		qs->stats.failed += n - ok;
-		size_t per_txn = commits == 1 ? ok : commits > 1; /* the retry path commits one per txn */
+		size_t per_txn = commits == 1 ? ok : ok > 0; /* the retry path commits one per txn */
 		if (per_txn > qs->stats.largest_batch)
 			qs->stats.largest_batch = per_txn;
 		pthread_mutex_unlock(&qs->lock);
-		queue_commit_wake_loop(qs);
+		if (n > 0)
+			queue_commit_wake_loop(qs);
 		pthread_mutex_lock(&qs->lock);
 	}
 	pthread_mutex_unlock(&qs->lock);
@@ -411,9 +481,7 @@ static void queue_commit_free_resources(struct queue_store *qs)
 	sqlite3_finalize(qs->ins_body);
 	sqlite3_finalize(qs->ins_log);
 	qs->ins_msg = qs->ins_rcpt = qs->ins_body = qs->ins_log = NULL;
-	if (qs->commit_db != NULL && sqlite3_close(qs->commit_db) != SQLITE_OK)
-		log_warn("qmgr", "%s", queue_db_error(qs->commit_db, "close queue database"));
-	qs->commit_db = NULL;
+	queue_conn_close(&qs->commit);
 	if (qs->wake_ev != NULL)
 		event_free(qs->wake_ev);
 	qs->wake_ev = NULL;
@@ -425,8 +493,8 @@ static void queue_commit_free_resources(struct queue_store *qs)
 static int queue_commit_prepare(struct queue_store *qs, const char *sql, sqlite3_stmt **st_r,
                                 const char **error_r)
 {
-	if (sqlite3_prepare_v3(qs->commit_db, sql, -1, SQLITE_PREPARE_PERSISTENT, st_r, NULL) != SQLITE_OK) {
-		*error_r = queue_db_error(qs->commit_db, "prepare");
+	if (sqlite3_prepare_v3(qs->commit.db, sql, -1, SQLITE_PREPARE_PERSISTENT, st_r, NULL) != SQLITE_OK) {
+		*error_r = queue_db_error(qs->commit.db, "prepare");
 		return -1;
 	}
 	return 0;
@@ -440,11 +508,11 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	int64_t count, oldest;
 
 	assert(!qs->started);
-	if (queue_db_open(qs->db_path, &qs->commit_db, error_r) < 0)
+	if (queue_db_open(qs->db_path, &qs->commit.db, error_r) < 0)
 		return -1;
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%d", QUEUE_COMMIT_CACHE_KIB);
-	if (sqlite3_exec(qs->commit_db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
-		*error_r = queue_db_error(qs->commit_db, "set cache_size");
+	if (sqlite3_exec(qs->commit.db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
+		*error_r = queue_db_error(qs->commit.db, "set cache_size");
 		goto fail;
 	}
 	if (stat(qs->db_path, &st) < 0) {
@@ -525,7 +593,17 @@ void queue_commit_stop(struct queue_store *qs)
 			qs->done_tail = qs->pending_tail;
 		qs->pending = NULL;
 		qs->pending_tail = &qs->pending;
+		struct queue_batch *batches = qs->batches;
+		qs->batches = NULL;
+		qs->batches_tail = &qs->batches;
 		pthread_mutex_unlock(&qs->lock);
+		while (batches != NULL) {
+			struct queue_batch *b = batches;
+			batches = b->next;
+			b->next = NULL;
+			queue_batch_set_result(b, -1, "queue store closed before it was started");
+			b->cb(b->ctx, b);
+		}
 	}
 	queue_commit_run_callbacks(qs);
 	queue_commit_free_resources(qs);

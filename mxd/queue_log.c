@@ -32,7 +32,7 @@ static void queue_log_sanitize(char *out, size_t size, const char *in)
 	out[n] = '\0';
 }
 
-int queue_log_events_locked(struct queue_store *qs, const struct queue_log_event *events, size_t n,
+int queue_log_events_locked(struct queue_conn *c, const struct queue_log_event *events, size_t n,
                             const char **error_r)
 {
 	sqlite3_stmt *st;
@@ -42,7 +42,7 @@ int queue_log_events_locked(struct queue_store *qs, const struct queue_log_event
 
 	if (n == 0)
 		return 0;
-	if (queue_stmt(qs,
+	if (queue_stmt(c,
 	               "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
 	               " dsn, reply) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	               &st, error_r) < 0)
@@ -60,12 +60,12 @@ int queue_log_events_locked(struct queue_store *qs, const struct queue_log_event
 		queue_log_sanitize(reply, sizeof(reply), e->reply);
 		queue_log_bind(st, 9, reply);
 		if (sqlite3_step(st) != SQLITE_DONE) {
-			*error_r = queue_db_error(qs->sync_db, "write delivery log");
+			*error_r = queue_db_error(c->db, "write delivery log");
 			ret = -1;
 		}
 		sqlite3_reset(st);
 	}
-	queue_stmt_release(qs, st);
+	queue_stmt_release(c, st);
 	return ret;
 }
 
@@ -77,12 +77,12 @@ int queue_store_log_events(struct queue_store *qs, const struct queue_log_event 
 	if (n == 0)
 		return 0;
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "write delivery log", error_r) == 0) {
-		ret = queue_log_events_locked(qs, events, n, error_r);
+	if (queue_exec(qs->sync.db, "BEGIN IMMEDIATE", "write delivery log", error_r) == 0) {
+		ret = queue_log_events_locked(&qs->sync, events, n, error_r);
 		if (ret == 0)
-			ret = queue_exec(qs->sync_db, "COMMIT", "write delivery log", error_r);
+			ret = queue_exec(qs->sync.db, "COMMIT", "write delivery log", error_r);
 		if (ret < 0)
-			queue_rollback(qs->sync_db);
+			queue_rollback(qs->sync.db);
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
@@ -110,7 +110,7 @@ int queue_store_log_search(struct queue_store *qs, const char *address, const ch
 	                         : "",
 	         queue_id != NULL ? " queue_id = ?2 AND" : "");
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db, sql, &st, error_r) < 0)
+	if (queue_prepare(qs->sync.db, sql, &st, error_r) < 0)
 		goto out;
 	if (address != NULL)
 		sqlite3_bind_text(st, 1, address, -1, SQLITE_STATIC);
@@ -135,7 +135,7 @@ int queue_store_log_search(struct queue_store *qs, const char *address, const ch
 			break;
 	}
 	if (count < max && rc != SQLITE_ROW && rc != SQLITE_DONE)
-		*error_r = queue_db_error(qs->sync_db, "read delivery log");
+		*error_r = queue_db_error(qs->sync.db, "read delivery log");
 	else
 		ret = 0;
 	sqlite3_finalize(st);
@@ -152,7 +152,7 @@ int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_
 
 	*sent_r = *deferred_r = *bounced_r = 0;
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db,
+	if (queue_prepare(qs->sync.db,
 	                  "SELECT event, count(*) FROM delivery_log WHERE at >= ?1"
 	                  " AND event IN ('sent', 'deferred', 'bounced', 'expired') GROUP BY event",
 	                  &st, error_r) < 0)
@@ -169,7 +169,7 @@ int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_
 			*bounced_r += count;
 	}
 	if (rc != SQLITE_DONE)
-		*error_r = queue_db_error(qs->sync_db, "count delivery log");
+		*error_r = queue_db_error(qs->sync.db, "count delivery log");
 	else
 		ret = 0;
 	sqlite3_finalize(st);
@@ -178,13 +178,13 @@ out:
 	return ret;
 }
 
-int queue_remove_locked(struct queue_store *qs, const char *id, const char *reason, const char **error_r)
+int queue_remove_locked(struct queue_conn *c, const char *id, const char *reason, const char **error_r)
 {
 	sqlite3_stmt *st;
 	char text[QUEUE_LOG_REPLY_MAX + 1];
 
 	queue_log_sanitize(text, sizeof(text), reason);
-	if (queue_stmt(qs,
+	if (queue_stmt(c,
 	               "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
 	               " dsn, reply) SELECT ?2, m.id, 'removed', m.sender, r.address, r.orig_address, '',"
 	               " '', ?3 FROM messages m JOIN recipients r ON r.msg_id = m.id WHERE m.id = ?1"
@@ -196,19 +196,19 @@ int queue_remove_locked(struct queue_store *qs, const char *id, const char *reas
 	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
 	int rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		*error_r = queue_db_error(qs->sync_db, "write delivery log");
-	queue_stmt_release(qs, st);
+		*error_r = queue_db_error(c->db, "write delivery log");
+	queue_stmt_release(c, st);
 	if (rc != SQLITE_DONE)
 		return -1;
 	/* recipients and bodies go with it: ON DELETE CASCADE */
-	if (queue_stmt(qs, "DELETE FROM messages WHERE id = ?1", &st, error_r) < 0)
+	if (queue_stmt(c, "DELETE FROM messages WHERE id = ?1", &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc != SQLITE_DONE)
-		*error_r = queue_db_error(qs->sync_db, "delete message");
-	bool found = sqlite3_changes(qs->sync_db) > 0;
-	queue_stmt_release(qs, st);
+		*error_r = queue_db_error(c->db, "delete message");
+	bool found = sqlite3_changes(c->db) > 0;
+	queue_stmt_release(c, st);
 	if (rc != SQLITE_DONE)
 		return -1;
 	return found ? 0 : 1;
@@ -219,12 +219,12 @@ int queue_store_remove(struct queue_store *qs, const char *id, const char *reaso
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_exec(qs->sync_db, "BEGIN IMMEDIATE", "remove message", error_r) == 0) {
-		ret = queue_remove_locked(qs, id, reason, error_r);
-		if (ret >= 0 && queue_exec(qs->sync_db, "COMMIT", "remove message", error_r) < 0)
+	if (queue_exec(qs->sync.db, "BEGIN IMMEDIATE", "remove message", error_r) == 0) {
+		ret = queue_remove_locked(&qs->sync, id, reason, error_r);
+		if (ret >= 0 && queue_exec(qs->sync.db, "COMMIT", "remove message", error_r) < 0)
 			ret = -1;
 		if (ret < 0)
-			queue_rollback(qs->sync_db);
+			queue_rollback(qs->sync.db);
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
@@ -236,14 +236,14 @@ int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *dele
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db, "DELETE FROM delivery_log WHERE at < ?1", &st, error_r) == 0) {
+	if (queue_prepare(qs->sync.db, "DELETE FROM delivery_log WHERE at < ?1", &st, error_r) == 0) {
 		sqlite3_bind_int64(st, 1, before);
 		if (sqlite3_step(st) == SQLITE_DONE) {
 			if (deleted_r != NULL)
-				*deleted_r = sqlite3_changes(qs->sync_db);
+				*deleted_r = sqlite3_changes(qs->sync.db);
 			ret = 0;
 		} else {
-			*error_r = queue_db_error(qs->sync_db, "expire delivery log");
+			*error_r = queue_db_error(qs->sync.db, "expire delivery log");
 		}
 		sqlite3_finalize(st);
 	}

@@ -114,33 +114,45 @@ int queue_prepare(sqlite3 *db, const char *sql, sqlite3_stmt **st_r, const char 
 	return 0;
 }
 
-int queue_stmt(struct queue_store *qs, const char *sql, sqlite3_stmt **st_r, const char **error_r)
+int queue_stmt(struct queue_conn *c, const char *sql, sqlite3_stmt **st_r, const char **error_r)
 {
-	for (size_t i = 0; i < qs->nstmts; i++)
-		if (qs->stmts[i].sql == sql || strcmp(qs->stmts[i].sql, sql) == 0) {
-			*st_r = qs->stmts[i].st;
+	for (size_t i = 0; i < c->nstmts; i++)
+		if (c->stmts[i].sql == sql || strcmp(c->stmts[i].sql, sql) == 0) {
+			*st_r = c->stmts[i].st;
 			return 0;
 		}
-	if (queue_prepare(qs->sync_db, sql, st_r, error_r) < 0)
+	if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st_r, NULL) != SQLITE_OK) {
+		*error_r = queue_db_error(c->db, "prepare");
 		return -1;
-	if (qs->nstmts < QUEUE_STMT_CACHE) {
-		qs->stmts[qs->nstmts].sql = sql;
-		qs->stmts[qs->nstmts++].st = *st_r;
+	}
+	if (c->nstmts < QUEUE_STMT_CACHE) {
+		c->stmts[c->nstmts].sql = sql;
+		c->stmts[c->nstmts++].st = *st_r;
 	}
 	return 0;
 }
 
-void queue_stmt_release(struct queue_store *qs, sqlite3_stmt *st)
+void queue_stmt_release(struct queue_conn *c, sqlite3_stmt *st)
 {
 	if (st == NULL)
 		return;
-	for (size_t i = 0; i < qs->nstmts; i++)
-		if (qs->stmts[i].st == st) {
+	for (size_t i = 0; i < c->nstmts; i++)
+		if (c->stmts[i].st == st) {
 			sqlite3_reset(st);
 			sqlite3_clear_bindings(st);
 			return;
 		}
 	sqlite3_finalize(st); /* the cache was full */
+}
+
+void queue_conn_close(struct queue_conn *c)
+{
+	for (size_t i = 0; i < c->nstmts; i++)
+		sqlite3_finalize(c->stmts[i].st);
+	c->nstmts = 0;
+	if (c->db != NULL && sqlite3_close(c->db) != SQLITE_OK)
+		log_warn("qmgr", "%s", queue_db_error(c->db, "close queue database"));
+	c->db = NULL;
 }
 
 /* The committer and the queue manager write the same file: wait for each other in steps of 200 us
@@ -158,7 +170,7 @@ static int queue_busy_handler(void *ctx, int count)
 int queue_store_relax_durability(struct queue_store *qs, const char **error_r)
 {
 	pthread_mutex_lock(&qs->sync_lock);
-	int ret = queue_exec(qs->sync_db, "PRAGMA synchronous=NORMAL", "relax durability", error_r);
+	int ret = queue_exec(qs->sync.db, "PRAGMA synchronous=NORMAL", "relax durability", error_r);
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }
@@ -319,13 +331,14 @@ int queue_store_open(const char *dir, struct queue_store **qs_r, const char **er
 	struct queue_store *qs = xcalloc(1, sizeof(*qs));
 	qs->dir = xstrdup(dir);
 	qs->db_path = db_path;
-	qs->sync_db = db;
+	qs->sync.db = db;
 	qs->wake_fd = -1;
 	pthread_mutex_init(&qs->sync_lock, NULL);
 	pthread_mutex_init(&qs->lock, NULL);
 	pthread_cond_init(&qs->cond, NULL);
 	qs->pending_tail = &qs->pending;
 	qs->done_tail = &qs->done;
+	qs->batches_tail = &qs->batches;
 	*qs_r = qs;
 	return 0;
 fail:
@@ -342,10 +355,7 @@ void queue_store_close(struct queue_store **qsp)
 		return;
 	*qsp = NULL;
 	queue_commit_stop(qs);
-	for (size_t i = 0; i < qs->nstmts; i++)
-		sqlite3_finalize(qs->stmts[i].st);
-	if (sqlite3_close(qs->sync_db) != SQLITE_OK)
-		log_warn("qmgr", "%s", queue_db_error(qs->sync_db, "close queue database"));
+	queue_conn_close(&qs->sync);
 	pthread_cond_destroy(&qs->cond);
 	pthread_mutex_destroy(&qs->lock);
 	pthread_mutex_destroy(&qs->sync_lock);
@@ -454,8 +464,8 @@ int queue_store_list(struct queue_store *qs, queue_list_cb *cb, void *ctx, const
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db, QUEUE_MSG_SELECT "ORDER BY m.id, r.idx", &st, error_r) == 0) {
-		ret = queue_rows_read(qs->sync_db, st, queue_list_emit, &lc, error_r);
+	if (queue_prepare(qs->sync.db, QUEUE_MSG_SELECT "ORDER BY m.id, r.idx", &st, error_r) == 0) {
+		ret = queue_rows_read(qs->sync.db, st, queue_list_emit, &lc, error_r);
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
@@ -476,10 +486,10 @@ int queue_store_get(struct queue_store *qs, const char *id, struct queue_msg_inf
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_stmt(qs, QUEUE_MSG_SELECT "WHERE m.id = ?1 ORDER BY r.idx", &st, error_r) == 0) {
+	if (queue_stmt(&qs->sync, QUEUE_MSG_SELECT "WHERE m.id = ?1 ORDER BY r.idx", &st, error_r) == 0) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-		ret = queue_rows_read(qs->sync_db, st, queue_get_emit, &info, error_r);
-		queue_stmt_release(qs, st);
+		ret = queue_rows_read(qs->sync.db, st, queue_get_emit, &info, error_r);
+		queue_stmt_release(&qs->sync, st);
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
 	if (ret < 0)
@@ -516,27 +526,27 @@ void queue_msg_info_free(struct queue_msg_info **infop)
 /* Read the body blob of id into tmp, inside one read transaction. 0, 1 or -1. */
 static int queue_read_blob(struct queue_store *qs, const char *id, struct evbuffer *tmp, const char **error_r)
 {
-	sqlite3 *db = qs->sync_db;
+	sqlite3 *db = qs->sync.db;
 	sqlite3_stmt *st;
 	sqlite3_blob *blob = NULL;
 	int rc;
 
-	if (queue_stmt(qs, "SELECT rowid FROM bodies WHERE id = ?1", &st, error_r) < 0)
+	if (queue_stmt(&qs->sync, "SELECT rowid FROM bodies WHERE id = ?1", &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_DONE) {
-		queue_stmt_release(qs, st);
+		queue_stmt_release(&qs->sync, st);
 		return 1;
 	}
 	if (rc != SQLITE_ROW || sqlite3_blob_open(db, "main", "bodies", "data", sqlite3_column_int64(st, 0),
 	                                          0, &blob) != SQLITE_OK) {
 		*error_r = queue_db_error(db, "read message content");
-		queue_stmt_release(qs, st);
+		queue_stmt_release(&qs->sync, st);
 		sqlite3_blob_close(blob);
 		return -1;
 	}
-	queue_stmt_release(qs, st);
+	queue_stmt_release(&qs->sync, st);
 
 	int size = sqlite3_blob_bytes(blob);
 	for (int off = 0; off < size;) {
@@ -565,10 +575,10 @@ int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffe
 	if (tmp == NULL)
 		abort();
 	pthread_mutex_lock(&qs->sync_lock);
-	ret = queue_exec(qs->sync_db, "BEGIN", "read message content", error_r);
+	ret = queue_exec(qs->sync.db, "BEGIN", "read message content", error_r);
 	if (ret == 0) {
 		ret = queue_read_blob(qs, id, tmp, error_r);
-		queue_rollback(qs->sync_db); /* a read transaction: nothing to keep */
+		queue_rollback(qs->sync.db); /* a read transaction: nothing to keep */
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
 	if (ret == 0)
@@ -585,14 +595,14 @@ static int queue_write_one(struct queue_store *qs, const char *sql, const char *
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db, sql, &st, error_r) == 0) {
+	if (queue_prepare(qs->sync.db, sql, &st, error_r) == 0) {
 		sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 		if (sqlite3_bind_parameter_count(st) >= 2)
 			sqlite3_bind_int64(st, 2, value);
 		if (sqlite3_step(st) == SQLITE_DONE)
-			ret = sqlite3_changes(qs->sync_db) > 0 ? 0 : 1;
+			ret = sqlite3_changes(qs->sync.db) > 0 ? 0 : 1;
 		else
-			*error_r = queue_db_error(qs->sync_db, what);
+			*error_r = queue_db_error(qs->sync.db, what);
 		sqlite3_finalize(st);
 	}
 	pthread_mutex_unlock(&qs->sync_lock);
@@ -623,14 +633,14 @@ int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync_db, "SELECT count(*), coalesce(min(arrival), 0) FROM messages", &st,
+	if (queue_prepare(qs->sync.db, "SELECT count(*), coalesce(min(arrival), 0) FROM messages", &st,
 	                  error_r) == 0) {
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			*count_r = sqlite3_column_int64(st, 0);
 			*oldest_r = sqlite3_column_int64(st, 1);
 			ret = 0;
 		} else {
-			*error_r = queue_db_error(qs->sync_db, "queue statistics");
+			*error_r = queue_db_error(qs->sync.db, "queue statistics");
 		}
 		sqlite3_finalize(st);
 	}

@@ -48,13 +48,13 @@ enum queue_rcpt_state {
 
 /* A message handed to the store by an SMTP session. */
 struct queue_new_msg {
-	char id[QUEUE_ID_SIZE]; /* from queue_store_new_id() */
-	const char *sender;     /* "" for the null sender */
-	const char *const *rcpts;       /* final recipients */
+	char id[QUEUE_ID_SIZE];   /* from queue_store_new_id() */
+	const char *sender;       /* "" for the null sender */
+	const char *const *rcpts; /* final recipients */
 	size_t nrcpt;
-	const char *const *orig_rcpts;  /* the address each was accepted as (NULL: the same) */
-	const int *rcpt_states;         /* enum queue_rcpt_state of each (NULL: all PENDING) */
-	const char *const *rcpt_dsn;    /* for BOUNCED ones: enhanced status, e.g. "5.4.6" (NULL entries ok) */
+	const char *const *orig_rcpts; /* the address each was accepted as (NULL: the same) */
+	const int *rcpt_states;        /* enum queue_rcpt_state of each (NULL: all PENDING) */
+	const char *const *rcpt_dsn;   /* for BOUNCED ones: enhanced status, e.g. "5.4.6" (NULL entries ok) */
 	const char *const *rcpt_reasons; /* for BOUNCED ones: why (NULL entries ok) */
 	const char *client_name, *client_addr, *helo, *proto;
 	int64_t arrival; /* seconds since the epoch */
@@ -157,7 +157,7 @@ void queue_store_commit_stats(struct queue_store *qs, struct queue_commit_stats 
 struct queue_rcpt_update {
 	int idx;
 	enum queue_rcpt_state state;
-	int64_t next_attempt; /* DEFERRED: when to try again */
+	int64_t next_attempt;   /* DEFERRED: when to try again */
 	const char *dsn;        /* enhanced status, e.g. "4.4.1" (NULL keeps the old one) */
 	const char *reason;     /* the reply or our own diagnostic (NULL keeps the old one) */
 	const char *remote_mta; /* the host that answered (NULL keeps the old one) */
@@ -167,11 +167,11 @@ struct queue_rcpt_update {
  * "" to start), of messages not held that have a recipient PENDING or DEFERRED and due at now, or no
  * recipient left to try (finished, not yet removed). ids_r has room for max ids. 0 or -1. */
 int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, size_t max,
-		    char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r, const char **error_r);
+                    char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r, const char **error_r);
 
 /* Apply n recipient updates of message id in one transaction; attempts grows by one for each. */
-int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u, size_t n,
-			     const char **error_r);
+int queue_store_update_rcpts(struct queue_store *qs, const char *id, const struct queue_rcpt_update *u,
+                             size_t n, const char **error_r);
 
 /* Store msg now (bounces and delay warnings made by the queue manager); durable on return. The body
  * is read, not taken. 0 or -1 with *error_r. */
