@@ -97,7 +97,7 @@ static void on_signal(evutil_socket_t sig, short what, void *ctx)
 
 static void on_queued(void *ctx, const char *id)
 {
-	qmgr_kick(ctx);
+	qmgr_queued(ctx, id);
 }
 
 static void on_etrn(void *ctx)

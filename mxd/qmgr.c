@@ -59,9 +59,22 @@ static int64_t wall_msec(void)
 	return time_now_usec() / 1000;
 }
 
+static struct qmsg **qmsg_bucket(struct qmgr *q, const char *id)
+{
+	uint32_t h = 2166136261u; /* FNV-1a */
+	for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++)
+		h = (h ^ *p) * 16777619u;
+	return &q->active[h % QMGR_ACTIVE_BUCKETS];
+}
+
 static void qmsg_free(struct qmsg *m)
 {
 	struct qmgr *q = m->q;
+	for (struct qmsg **pp = qmsg_bucket(q, m->info->id); *pp != NULL; pp = &(*pp)->hnext)
+		if (*pp == m) {
+			*pp = m->hnext;
+			break;
+		}
 	if (m->prev != NULL)
 		m->prev->next = m->next;
 	else
@@ -75,9 +88,10 @@ static void qmsg_free(struct qmsg *m)
 	free(m);
 }
 
+
 static bool qmsg_active(struct qmgr *q, const char *id)
 {
-	for (struct qmsg *m = q->msgs; m != NULL; m = m->next)
+	for (struct qmsg *m = *qmsg_bucket(q, id); m != NULL; m = m->hnext)
 		if (strcmp(m->info->id, id) == 0)
 			return true;
 	return false;
@@ -632,6 +646,9 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 		q->msgs->prev = m;
 	q->msgs = m;
 	q->nmsgs++;
+	struct qmsg **bucket = qmsg_bucket(q, info->id);
+	m->hnext = *bucket;
+	*bucket = m;
 
 	struct qjob *jobs = NULL;
 	struct queue_rcpt_update *wait = xcalloc(info->nrcpt + 1, sizeof(*wait));
@@ -743,18 +760,37 @@ static void qmgr_scan(struct qmgr *q, int64_t deferred_until)
 	} while (n == QMGR_SCAN_PAGE && q->nmsgs < QMGR_ACTIVE_LIMIT);
 }
 
+/* New messages, straight from the committer's callbacks: taken without a scan of the queue. A whole scan
+ * when more came than were kept, or when the active limit is reached (the next tick takes the rest). */
+static void qmgr_take_new(struct qmgr *q, char (*ids)[QUEUE_ID_SIZE], size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (q->nmsgs >= QMGR_ACTIVE_LIMIT)
+			return;
+		if (!qmsg_active(q, ids[i]))
+			qmgr_activate(q, ids[i], q->last_deferred_scan);
+	}
+}
+
 static void qmgr_kick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct qmgr *q = arg;
 	pthread_mutex_lock(&q->lock);
 	q->kicked = false;
-	bool etrn = q->flush_requested;
-	q->flush_requested = false;
+	bool etrn = q->flush_requested, scan = q->kick_scan || q->nnew > QMGR_NEW_MAX;
+	q->flush_requested = q->kick_scan = false;
+	char(*ids)[QUEUE_ID_SIZE] = q->new_ids;
+	size_t n = q->nnew;
+	q->new_ids = q->new_ids2; /* the other array takes the next ones */
+	q->new_ids2 = ids;
+	q->nnew = 0;
 	pthread_mutex_unlock(&q->lock);
 	if (etrn)
 		qmgr_flush_now(q);
-	else
+	else if (scan)
 		qmgr_scan(q, q->last_deferred_scan);
+	else
+		qmgr_take_new(q, ids, n);
 }
 
 /* Every deferred recipient becomes due now, and the queue is scanned. */
@@ -874,14 +910,31 @@ static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 	qmgr_scan(q, q->last_deferred_scan);
 }
 
+static void qmgr_wake(struct qmgr *q)
+{
+	bool was = q->kicked;
+	q->kicked = true;
+	if (!was)
+		event_active(q->kick_ev, EV_READ, 0);
+}
+
 void qmgr_kick(struct qmgr *q)
 {
 	pthread_mutex_lock(&q->lock);
-	bool was = q->kicked;
-	q->kicked = true;
+	q->kick_scan = true;
+	qmgr_wake(q);
 	pthread_mutex_unlock(&q->lock);
-	if (!was)
-		event_active(q->kick_ev, EV_READ, 0);
+}
+
+void qmgr_queued(struct qmgr *q, const char *id)
+{
+	pthread_mutex_lock(&q->lock);
+	if (q->nnew < QMGR_NEW_MAX)
+		str_copy(q->new_ids[q->nnew], QUEUE_ID_SIZE, id);
+	if (q->nnew <= QMGR_NEW_MAX)
+		q->nnew++; /* one past the room: a whole scan instead */
+	qmgr_wake(q);
+	pthread_mutex_unlock(&q->lock);
 }
 
 static void *qmgr_main(void *arg)
@@ -896,6 +949,8 @@ static void qmgr_free(struct qmgr *q)
 	transport_free_all(q);
 	smtp_client_free_quitting();
 	qmgr_batch_shutdown(q);
+	free(q->new_ids);
+	free(q->new_ids2);
 	while (q->msgs != NULL)
 		qmsg_free(q->msgs);
 	if (q->routes != NULL) {
@@ -950,6 +1005,8 @@ int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct 
 		log_warn("qmgr", "%s", error);
 	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);
 	qmgr_batch_init(q);
+	q->new_ids = xcalloc(QMGR_NEW_MAX, sizeof(*q->new_ids));
+	q->new_ids2 = xcalloc(QMGR_NEW_MAX, sizeof(*q->new_ids2));
 	q->tick_ev = event_new(q->base, -1, EV_PERSIST, qmgr_tick_cb, q);
 	q->stop_ev = event_new(q->base, -1, 0, qmgr_stop_cb, q);
 	struct timeval one = {1, 0};
@@ -960,6 +1017,7 @@ int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct 
 	if (queue_store_control_get(q->queue, "clock_skew", &q->clock_skew, &error) < 0)
 		log_warn("qmgr", "%s", error);
 	q->last_stats_flush = time_now();
+	q->kick_scan = true; /* at start: a whole scan */
 	event_active(q->kick_ev, EV_READ, 0);
 	if (pthread_create(&q->thread, NULL, qmgr_main, q) != 0) {
 		*error_r = "cannot start the queue manager thread";

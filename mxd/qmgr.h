@@ -60,8 +60,11 @@ void qmgr_stats(struct qmgr *q, struct qmgr_stats *stats_r);
 int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct qmgr **q_r,
                const char **error_r);
 
-/* New mail was queued: look now. Thread-safe; cheap. */
+/* Mail was queued: scan the queue now. Thread-safe; cheap. */
 void qmgr_kick(struct qmgr *q);
+
+/* Message id was just queued (committed): take it now, without a scan. Thread-safe; cheap. */
+void qmgr_queued(struct qmgr *q, const char *id);
 
 /* Retry all deferred mail now (ETRN, and the secondary's fast drain). Thread-safe. */
 void qmgr_flush(struct qmgr *q);

@@ -29,6 +29,7 @@ struct qmsg {
 	int64_t pickup_msec; /* wall clock when picked up (delays "a") */
 	unsigned jobs;       /* jobs not yet finished */
 	struct qmsg *prev, *next;
+	struct qmsg *hnext; /* in q->active (by id) */
 };
 
 /* Some recipients of one message, for one next hop. */
@@ -66,6 +67,10 @@ struct qdest {
 	struct qdest *next;
 };
 
+#define QMGR_ACTIVE_LIMIT   500  /* messages worked on at once */
+#define QMGR_ACTIVE_BUCKETS 1024 /* hash buckets of the messages in work */
+#define QMGR_NEW_MAX        1024 /* new messages handed over between two kicks; more: a whole scan */
+
 struct qmgr {
 	const struct mxd_config *cfg;
 	pthread_t thread;
@@ -80,6 +85,10 @@ struct qmgr {
 	int64_t scan_until;
 	pthread_mutex_t lock;
 	bool kicked;
+	bool kick_scan;                                             /* a whole scan was asked for (lock) */
+	char (*new_ids)[QUEUE_ID_SIZE], (*new_ids2)[QUEUE_ID_SIZE]; /* queued since the last kick (lock) */
+	size_t nnew;
+	struct qmsg *active[QMGR_ACTIVE_BUCKETS]; /* the messages in work, by id */
 	struct db *db;
 	struct queue_store *queue;
 	struct dns *dns;
@@ -106,7 +115,6 @@ struct qmgr {
 	struct srs *srs;              /* NULL: SRS off */
 };
 
-#define QMGR_ACTIVE_LIMIT 500 /* messages worked on at once */
 #define QMGR_BATCH_MAX                                                                                       \
 	256                 /* results recorded before they are written without waiting for the pass to end  \
 	                     */

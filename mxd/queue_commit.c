@@ -21,6 +21,7 @@
 #define QUEUE_BATCH_MAX_MSGS   256
 #define QUEUE_BATCH_MAX_BYTES  ((size_t)32 << 20)
 #define QUEUE_COMMIT_CACHE_KIB 49152 /* page cache of the committer: a whole batch fits */
+#define QUEUE_CKPT_PAGES       1000 /* WAL pages after a commit that wake the checkpointer (SQLite's default) */
 
 /* A submitted message: its envelope and body until written, then its result until the callback. */
 struct queue_pending {
@@ -482,12 +483,49 @@ static void queue_commit_free_resources(struct queue_store *qs)
 	sqlite3_finalize(qs->ins_log);
 	qs->ins_msg = qs->ins_rcpt = qs->ins_body = qs->ins_log = NULL;
 	queue_conn_close(&qs->commit);
+	queue_conn_close(&qs->ckpt);
 	if (qs->wake_ev != NULL)
 		event_free(qs->wake_ev);
 	qs->wake_ev = NULL;
 	if (qs->wake_fd >= 0)
 		close(qs->wake_fd);
 	qs->wake_fd = -1;
+}
+
+/* After each commit of the committer's connection: wake the checkpointer once the WAL has grown. */
+static int queue_commit_wal_hook(void *ctx, sqlite3 *db, const char *name, int pages)
+{
+	struct queue_store *qs = ctx;
+	(void)db, (void)name;
+	if (pages >= QUEUE_CKPT_PAGES) {
+		pthread_mutex_lock(&qs->lock);
+		qs->ckpt_wanted = true;
+		pthread_cond_signal(&qs->ckpt_cond);
+		pthread_mutex_unlock(&qs->lock);
+	}
+	return SQLITE_OK;
+}
+
+/* PASSIVE checkpoints: they copy what they can without waiting for the writer or readers; what is left
+ * is copied next time. */
+static void *queue_checkpointer(void *arg)
+{
+	struct queue_store *qs = arg;
+	pthread_mutex_lock(&qs->lock);
+	for (;;) {
+		while (!qs->ckpt_wanted && !qs->stopping)
+			pthread_cond_wait(&qs->ckpt_cond, &qs->lock);
+		if (!qs->ckpt_wanted)
+			break;
+		qs->ckpt_wanted = false;
+		pthread_mutex_unlock(&qs->lock);
+		int rc = sqlite3_wal_checkpoint_v2(qs->ckpt.db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+		if (rc != SQLITE_OK && rc != SQLITE_BUSY)
+			log_warn("qmgr", "%s", queue_db_error(qs->ckpt.db, "checkpoint the queue's log"));
+		pthread_mutex_lock(&qs->lock);
+	}
+	pthread_mutex_unlock(&qs->lock);
+	return NULL;
 }
 
 static int queue_commit_prepare(struct queue_store *qs, const char *sql, sqlite3_stmt **st_r,
@@ -522,6 +560,9 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	}
 	qs->db_dev = st.st_dev;
 	qs->db_ino = st.st_ino;
+	if (queue_db_open(qs->db_path, &qs->ckpt.db, error_r) < 0)
+		goto fail;
+	sqlite3_wal_hook(qs->commit.db, queue_commit_wal_hook, qs); /* replaces the auto-checkpoint */
 	if (queue_commit_prepare(
 	        qs,
 	        "INSERT INTO messages(id, arrival, size, sender, client_name, client_addr, helo,"
@@ -555,6 +596,16 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);
 	int err = pthread_create(&qs->thread, NULL, queue_committer, qs);
+	if (err == 0) {
+		err = pthread_create(&qs->ckpt_thread, NULL, queue_checkpointer, qs);
+		if (err != 0) {
+			pthread_mutex_lock(&qs->lock);
+			qs->stopping = true;
+			pthread_cond_signal(&qs->cond);
+			pthread_mutex_unlock(&qs->lock);
+			pthread_join(qs->thread, NULL);
+		}
+	}
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err != 0) {
 		snprintf(errbuf, sizeof(errbuf), "start queue committer: %s", strerror(err));
@@ -576,8 +627,10 @@ void queue_commit_stop(struct queue_store *qs)
 		pthread_mutex_lock(&qs->lock);
 		qs->stopping = true;
 		pthread_cond_signal(&qs->cond);
+		pthread_cond_signal(&qs->ckpt_cond);
 		pthread_mutex_unlock(&qs->lock);
 		pthread_join(qs->thread, NULL);
+		pthread_join(qs->ckpt_thread, NULL);
 		qs->started = false;
 	} else {
 		/* Never started: what was submitted cannot be written. */

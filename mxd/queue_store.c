@@ -336,6 +336,7 @@ int queue_store_open(const char *dir, struct queue_store **qs_r, const char **er
 	pthread_mutex_init(&qs->sync_lock, NULL);
 	pthread_mutex_init(&qs->lock, NULL);
 	pthread_cond_init(&qs->cond, NULL);
+	pthread_cond_init(&qs->ckpt_cond, NULL);
 	qs->pending_tail = &qs->pending;
 	qs->done_tail = &qs->done;
 	qs->batches_tail = &qs->batches;
@@ -357,6 +358,7 @@ void queue_store_close(struct queue_store **qsp)
 	queue_commit_stop(qs);
 	queue_conn_close(&qs->sync);
 	pthread_cond_destroy(&qs->cond);
+	pthread_cond_destroy(&qs->ckpt_cond);
 	pthread_mutex_destroy(&qs->lock);
 	pthread_mutex_destroy(&qs->sync_lock);
 	free(qs->db_path);

@@ -42,6 +42,12 @@ struct queue_store {
 	struct event *wake_ev;
 	int wake_fd; /* eventfd: the committer writes, the loop thread reads */
 	pthread_t thread;
+	/* The checkpointer: copies the WAL into queue.db beside the committer, so that the committer's
+	 * transactions never pay for a checkpoint (its connection has no auto-checkpoint). */
+	pthread_t ckpt_thread;
+	bool ckpt_wanted; /* lock */
+	pthread_cond_t ckpt_cond;
+	struct queue_conn ckpt;
 	struct queue_conn commit;
 	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_body, *ins_log;
 	dev_t db_dev; /* identity of queue.db when the committer opened it */
