@@ -19,6 +19,8 @@
 
 #include <stddef.h>
 
+struct resolve_cache;
+
 struct db_cached_stmt {
 	const char *sql;
 	sqlite3_stmt *stmt;
@@ -32,6 +34,7 @@ struct db {
 	bool busy;         /* the last failure came from SQLite, not from bad input */
 	struct db_cached_stmt *stmts;
 	size_t nstmts, stmts_cap;
+	struct resolve_cache *rcache; /* db_resolve()'s recent answers (resolve_cache.h); NULL: off */
 	char error[1024];
 };
 

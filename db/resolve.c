@@ -14,6 +14,7 @@
 
 #include "db/alias.h"
 #include "db/db_private.h"
+#include "db/resolve_cache.h"
 #include "mxd/addr.h"
 #include "mxd/util.h"
 
@@ -148,6 +149,38 @@ static int resolve_locked(struct db *db, const char *address, const char *delimi
 	return resolve_alias(db, exact, base_key, catchall, res, error_r);
 }
 
+/* Inside the lookup's read transaction: the tables' version, for the cache. 0 or -1. */
+static int resolve_version(struct db *db, int64_t *data_version_r, const char **error_r)
+{
+	static const char sql[] = "PRAGMA data_version";
+	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
+	if (stmt == NULL)
+		return -1;
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*data_version_r = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : db_fail(db, "read data_version", error_r);
+}
+
+/* From the cache when the tables have not changed since it was filled, else from the tables. */
+static int resolve_cached(struct db *db, const char *address, const char *delimiter,
+                          struct db_resolution *res, const char **error_r)
+{
+	int64_t version = 0;
+	if (delimiter == NULL)
+		delimiter = "";
+	if (db->rcache == NULL || resolve_version(db, &version, error_r) < 0)
+		return resolve_locked(db, address, delimiter, res, error_r);
+	resolve_cache_validate(db->rcache, version, sqlite3_total_changes64(db->handle));
+	if (resolve_cache_get(db->rcache, address, delimiter, res))
+		return 0;
+	int ret = resolve_locked(db, address, delimiter, res, error_r);
+	if (ret == 0)
+		resolve_cache_put(db->rcache, address, delimiter, res);
+	return ret;
+}
+
 int db_resolve(struct db *db, const char *address, const char *delimiter, struct db_resolution *res,
                const char **error_r)
 {
@@ -165,7 +198,7 @@ int db_resolve(struct db *db, const char *address, const char *delimiter, struct
 			return -1;
 		}
 	}
-	int ret = resolve_locked(db, address, delimiter, res, error_r);
+	int ret = resolve_cached(db, address, delimiter, res, error_r);
 	if (own) {
 		if (ret < 0 || (stmt = db_stmt(db, commit_sql, error_r)) == NULL ||
 		    db_step_done(db, stmt, "end read", error_r) < 0) {
@@ -175,6 +208,14 @@ int db_resolve(struct db *db, const char *address, const char *delimiter, struct
 		}
 	}
 	return ret;
+}
+
+void db_resolve_cache(struct db *db, bool on)
+{
+	if (!on)
+		resolve_cache_free(&db->rcache);
+	else if (db->rcache == NULL)
+		db->rcache = resolve_cache_new();
 }
 
 void db_resolution_clear(struct db_resolution *res)

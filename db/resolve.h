@@ -12,11 +12,13 @@
 
 #include "db/db.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 enum db_resolve_status {
 	DB_RESOLVE_OK,             /* destinations found */
-	DB_RESOLVE_UNKNOWN_DOMAIN, /* not a hosted domain (or the domain is inactive): relay would be needed */
+	DB_RESOLVE_UNKNOWN_DOMAIN, /* not a hosted domain (or the domain is inactive): relay would be needed
+	                            */
 	DB_RESOLVE_UNKNOWN_USER,   /* hosted domain, but no active alias matched */
 };
 
@@ -35,8 +37,12 @@ struct db_resolution {
  * filled (check res->status), or -1 on a database error (*error_r; db_error_is_busy() tells a
  * temporary failure). */
 int db_resolve(struct db *db, const char *address, const char *delimiter, struct db_resolution *res,
-	       const char **error_r);
+               const char **error_r);
 void db_resolution_clear(struct db_resolution *res);
+
+/* Keep recent resolutions of this connection (on by default): a cache that is emptied whenever the
+ * tables change (db/resolve_cache.h), so answers are the same with it as without. */
+void db_resolve_cache(struct db *db, bool on);
 
 /* A readable name of the rule, for logs and "mxctl resolve": "exact", "delimiter", "catch-all". */
 const char *db_resolve_rule_name(enum db_resolve_rule rule);

@@ -205,6 +205,48 @@ static void test_sees_changes(void **state)
 	db_resolution_clear(&res);
 }
 
+/* The cache (on by default) answers exactly as the tables do: every row twice (the second time from the
+ * cache) and once more with the cache off; a change by another connection or by the same one empties it. */
+static void test_cache(void **state)
+{
+	for (int pass = 0; pass < 3; pass++) {
+		db_resolve_cache(fx.ro, pass < 2);
+		for (size_t i = 0; i < MXD_ARRAY_SIZE(rows); i++) {
+			struct db_resolution res;
+			const char *err = "";
+			must(db_resolve(fx.ro, rows[i].address, rows[i].delimiter, &res, &err), err);
+			check_row(i, &rows[i], &res);
+			db_resolution_clear(&res);
+		}
+	}
+	db_resolve_cache(fx.ro, true);
+	struct db_resolution res;
+	const char *err = "";
+	const char *dests[] = {"other@x.net"};
+	/* another connection changes where sales@ goes, then drops it */
+	must(db_resolve(fx.ro, "sales@example.net", "+", &res, &err), err);
+	assert_string_equal(res.destinations[0], "s@x.net");
+	db_resolution_clear(&res);
+	must(db_alias_del(fx.rw, "sales@example.net", &err), err);
+	must(db_alias_add(fx.rw, "sales@example.net", dests, 1, 0, &err), err);
+	must(db_resolve(fx.ro, "sales@example.net", "+", &res, &err), err);
+	assert_string_equal(res.destinations[0], "other@x.net");
+	db_resolution_clear(&res);
+	/* the same connection changes it back: its own writes empty its cache too */
+	const char *back[] = {"s@x.net"};
+	must(db_resolve(fx.rw, "sales@example.net", "+", &res, &err), err);
+	assert_string_equal(res.destinations[0], "other@x.net");
+	db_resolution_clear(&res);
+	must(db_alias_del(fx.rw, "sales@example.net", &err), err);
+	must(db_alias_add(fx.rw, "sales@example.net", back, 1, 0, &err), err);
+	must(db_resolve(fx.rw, "sales@example.net", "+", &res, &err), err);
+	assert_string_equal(res.destinations[0], "s@x.net");
+	db_resolution_clear(&res);
+	must(db_resolve(fx.ro, "sales@example.net", "+", &res, &err), err);
+	assert_string_equal(res.destinations[0], "s@x.net");
+	db_resolution_clear(&res);
+}
+
 static void test_rule_names(void **state)
 {
 	static const struct {
@@ -242,9 +284,8 @@ static void test_many_lookups(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rows),
-	    cmocka_unit_test(test_sees_changes),
-	    cmocka_unit_test(test_rule_names),
+	    cmocka_unit_test(test_rows),         cmocka_unit_test(test_sees_changes),
+	    cmocka_unit_test(test_cache),        cmocka_unit_test(test_rule_names),
 	    cmocka_unit_test(test_many_lookups),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
