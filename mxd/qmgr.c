@@ -88,7 +88,6 @@ static void qmsg_free(struct qmsg *m)
 	free(m);
 }
 
-
 static bool qmsg_active(struct qmgr *q, const char *id)
 {
 	for (struct qmsg *m = *qmsg_bucket(q, id); m != NULL; m = m->hnext)
@@ -462,7 +461,14 @@ static bool body_has_8bit(struct evbuffer *body)
 	evbuffer_ptr_set(body, &pos, 0, EVBUFFER_PTR_SET);
 	while (evbuffer_peek(body, -1, &pos, &v, 1) == 1) {
 		const unsigned char *p = v.iov_base;
-		for (size_t i = 0; i < v.iov_len; i++)
+		size_t i = 0;
+		for (; i + 8 <= v.iov_len; i += 8) { /* eight octets at a time */
+			uint64_t w;
+			memcpy(&w, p + i, sizeof(w));
+			if ((w & UINT64_C(0x8080808080808080)) != 0)
+				return true;
+		}
+		for (; i < v.iov_len; i++)
 			if (p[i] >= 0x80)
 				return true;
 		if (evbuffer_ptr_set(body, &pos, v.iov_len, EVBUFFER_PTR_ADD) < 0)

@@ -664,28 +664,53 @@ static void on_dot(struct smtp_client *c)
 	client_txn_finish(c, TXN_NEXT_READY);
 }
 
-/* Copy len body octets to out with every line end as CRLF and dot-stuffing; out holds 2 * len. */
-static size_t body_stuff(struct client_txn *t, const unsigned char *p, size_t len, char *out)
+/* One octet of body_stuff(): line ends made CRLF, dot-stuffing. */
+static size_t body_stuff_octet(struct client_txn *t, unsigned char ch, char *out)
 {
 	size_t o = 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char ch = p[i];
-		if (ch == '\r' || (ch == '\n' && !t->cr)) {
-			out[o++] = '\r';
-			out[o++] = '\n';
-			t->bol = true;
-			t->cr = ch == '\r';
-			continue;
+	if (ch == '\r' || (ch == '\n' && !t->cr)) {
+		out[o++] = '\r';
+		out[o++] = '\n';
+		t->bol = true;
+		t->cr = ch == '\r';
+		return o;
+	}
+	if (ch == '\n') {
+		t->cr = false; /* the LF of a CRLF already sent */
+		return 0;
+	}
+	t->cr = false;
+	if (t->bol && ch == '.')
+		out[o++] = '.';
+	out[o++] = (char)ch;
+	t->bol = false;
+	return o;
+}
+
+/* Copy len body octets to out with every line end as CRLF and dot-stuffing; out holds 2 * len. Lines
+ * already ending in CRLF (all of them, for mail as the queue stores it) are copied whole; anything else
+ * goes octet by octet. */
+static size_t body_stuff(struct client_txn *t, const unsigned char *p, size_t len, char *out)
+{
+	size_t o = 0, i = 0;
+	while (i < len) {
+		const unsigned char *lf = t->cr ? NULL : memchr(p + i, '\n', len - i);
+		size_t end = len; /* octets before this go one by one */
+		if (lf != NULL) {
+			size_t k = (size_t)(lf - p);
+			if (k > i && memchr(p + i, '\r', k - i) == lf - 1) {
+				if (t->bol && p[i] == '.')
+					out[o++] = '.';
+				memcpy(out + o, p + i, k + 1 - i);
+				o += k + 1 - i;
+				i = k + 1;
+				t->bol = true;
+				continue;
+			}
+			end = k + 1;
 		}
-		if (ch == '\n') {
-			t->cr = false; /* the LF of a CRLF already sent */
-			continue;
-		}
-		t->cr = false;
-		if (t->bol && ch == '.')
-			out[o++] = '.';
-		out[o++] = (char)ch;
-		t->bol = false;
+		while (i < end)
+			o += body_stuff_octet(t, p[i++], out + o);
 	}
 	return o;
 }

@@ -85,6 +85,54 @@ static void data_bad(struct smtp_data *d, struct evbuffer *out, char c)
 	data_text(d, out, &c, 1);
 }
 
+/* How many octets from p are neither CR, LF nor NUL, eight at a time; *eightbit is set when one of
+ * them is 0x80 or above. */
+static size_t data_plain_span(const unsigned char *p, size_t n, bool *eightbit)
+{
+	const uint64_t ones = UINT64_C(0x0101010101010101), highs = UINT64_C(0x8080808080808080);
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t v;
+		memcpy(&v, p + i, sizeof(v));
+		uint64_t cr = v ^ (ones * '\r'), lf = v ^ (ones * '\n');
+		/* (x - ones) & ~x & highs: whether x has a zero octet */
+		if ((((v - ones) & ~v) | ((cr - ones) & ~cr) | ((lf - ones) & ~lf)) & highs)
+			break; /* a CR, LF or NUL in these eight: find it below */
+		if (v & highs)
+			*eightbit = true;
+	}
+	for (; i < n && p[i] != '\r' && p[i] != '\n' && p[i] != '\0'; i++)
+		if (p[i] >= 0x80)
+			*eightbit = true;
+	return i;
+}
+
+/* The body (past the headers, no error yet) inside a line: the longest run from i that the state
+ * machine would store unchanged (lines ending in CRLF, no NUL, no bare CR or LF, no line starting with
+ * '.'), stored at once. Returns where it stopped (i when nothing could be taken); the state stays
+ * DATA_IN_LINE. */
+static size_t data_body_run(struct smtp_data *d, const char *buf, size_t i, size_t len, struct evbuffer *out)
+{
+	size_t j = i, line_start = i;
+	bool eol = false;
+	while (j < len) {
+		j += data_plain_span((const unsigned char *)buf + j, len - j, &d->eightbit);
+		if (j >= len || buf[j] != '\r' || j + 2 >= len || buf[j + 1] != '\n' || buf[j + 2] == '.')
+			break;
+		j += 2; /* CRLF, and the next line does not start with '.' */
+		line_start = j;
+		eol = true;
+	}
+	if (j > i) {
+		size_t n = j - line_start + (eol ? 0 : d->line_len);
+		d->line_len = n >= UINT_MAX ? UINT_MAX : (unsigned)n;
+		if (eol)
+			d->prefix_len = 0;
+		data_store(d, out, buf + i, j - i);
+	}
+	return j;
+}
+
 enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, struct evbuffer *out,
                                      size_t *consumed_r)
 {
@@ -105,6 +153,13 @@ enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_
 			}
 			break;
 		case DATA_IN_LINE: {
+			if (!d->in_headers && d->error == SMTP_DATA_OK) {
+				size_t run = data_body_run(d, buf, i, len, out);
+				if (run > i) {
+					i = run;
+					break;
+				}
+			}
 			size_t j = i;
 			while (j < len && buf[j] != '\r' && buf[j] != '\n' && buf[j] != '\0') {
 				if ((unsigned char)buf[j] >= 0x80)
