@@ -220,3 +220,56 @@ enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_
 	*consumed_r = len;
 	return SMTP_DATA_MORE;
 }
+
+/* Does the line at p (n octets, no CRLF) start the field name (case-insensitive, then ':')? The colon's
+ * offset plus one, or 0. */
+static size_t header_field(const char *p, size_t n, const char *name)
+{
+	size_t len = strlen(name);
+	return n > len && strncasecmp(p, name, len) == 0 && p[len] == ':' ? len + 1 : 0;
+}
+
+/* Append n octets of a field value to buf (at *o), printable ASCII only, runs of white space as one
+ * space. */
+static void header_value_append(char *buf, size_t size, size_t *o, const char *p, size_t n)
+{
+	for (size_t i = 0; i < n && *o + 1 < size; i++) {
+		unsigned char ch = (unsigned char)p[i];
+		if (ch == ' ' || ch == '\t') {
+			if (*o > 0 && buf[*o - 1] != ' ')
+				buf[(*o)++] = ' ';
+			continue;
+		}
+		buf[(*o)++] = ch > 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+}
+
+void smtp_data_message_id(struct evbuffer *msg, char *buf, size_t size)
+{
+	char head[SMTP_DATA_HEADER_SCAN];
+	size_t n = evbuffer_copyout(msg, head, sizeof(head)), o = 0;
+	bool in_field = false;
+	buf[0] = '\0';
+	for (size_t at = 0; at < n;) {
+		const char *eol = memchr(head + at, '\n', n - at);
+		size_t end = eol != NULL ? (size_t)(eol - head) : n, len = end - at;
+		if (len > 0 && head[at + len - 1] == '\r')
+			len--;
+		if (len == 0)
+			break; /* the end of the header section */
+		bool folded = head[at] == ' ' || head[at] == '\t';
+		if (in_field && !folded)
+			break; /* the field ended */
+		size_t value = in_field ? 0 : header_field(head + at, len, "Message-ID");
+		if (in_field || value > 0) {
+			in_field = true;
+			header_value_append(buf, size, &o, head + at + value, len - value);
+		}
+		at = end + 1;
+	}
+	while (o > 0 && buf[o - 1] == ' ')
+		o--;
+	size_t lead = o > 0 && buf[0] == ' ' ? 1 : 0;
+	memmove(buf, buf + lead, o - lead);
+	buf[o - lead] = '\0';
+}

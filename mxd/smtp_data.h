@@ -18,8 +18,8 @@
 struct evbuffer;
 
 enum smtp_data_status {
-	SMTP_DATA_MORE,    /* all input consumed; more expected */
-	SMTP_DATA_DONE,    /* end of data seen; *consumed_r tells how much of the input belonged to it */
+	SMTP_DATA_MORE, /* all input consumed; more expected */
+	SMTP_DATA_DONE, /* end of data seen; *consumed_r tells how much of the input belonged to it */
 };
 
 enum smtp_data_error {
@@ -31,10 +31,10 @@ enum smtp_data_error {
 
 struct smtp_data {
 	uint64_t size_limit;
-	uint64_t size;          /* content octets after unstuffing, CRLFs included */
+	uint64_t size;           /* content octets after unstuffing, CRLFs included */
 	unsigned received_count; /* Received: header fields in the header section */
 	bool in_headers;
-	bool eightbit;          /* an octet >= 0x80 was seen */
+	bool eightbit;              /* an octet >= 0x80 was seen */
 	enum smtp_data_error error; /* the first error seen; content stops being stored after it */
 	/* parser state (private) */
 	int state;
@@ -56,6 +56,13 @@ void smtp_data_init(struct smtp_data *d, uint64_t size_limit);
  * it belong to the next command: pipelining), else SMTP_DATA_MORE with *consumed_r == len. Once DONE,
  * further calls return DONE with *consumed_r 0 until smtp_data_init(). */
 enum smtp_data_status smtp_data_feed(struct smtp_data *d, const char *buf, size_t len, struct evbuffer *out,
-				     size_t *consumed_r);
+                                     size_t *consumed_r);
+
+#define SMTP_DATA_HEADER_SCAN 16384 /* octets of a message's start searched for its Message-ID */
+
+/* The Message-ID field of a stored message's header section, for the log line: the first one in the
+ * first SMTP_DATA_HEADER_SCAN octets, folded lines unfolded, surrounding white space removed, anything
+ * but printable ASCII replaced by '?', cut to fit buf. "" when there is none. size >= 1. */
+void smtp_data_message_id(struct evbuffer *msg, char *buf, size_t size);
 
 #endif

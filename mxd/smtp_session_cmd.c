@@ -223,8 +223,8 @@ static void mail_spf_done(struct spf_result *result, void *ctx)
 	t->spf_check = NULL;
 	t->spf = result;
 	log_info("smtpd", "spf=%s identity=%s client=%s[%s] from=<%s> helo=<%s>%s%s",
-	         spf_status_str(result->status), result->helo_identity ? "helo" : "mailfrom", s->name, s->addr,
-	         t->sender, s->helo, result->problem != NULL ? " problem=" : "",
+	         spf_status_str(result->status), result->helo_identity ? "helo" : "mailfrom", s->name,
+	         s->addr, t->sender, s->helo, result->problem != NULL ? " problem=" : "",
 	         result->problem != NULL ? result->problem : "");
 	if (s->state != SMTP_STATE_SPF)
 		return; /* closing meanwhile (shutdown, error limit): no reply is due */
@@ -399,29 +399,6 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
-/* Copy the Message-ID of the header section into buf for the log ("" when there is none). */
-static void find_message_id(struct evbuffer *body, char *buf, size_t size)
-{
-	char head[16384];
-	size_t n = evbuffer_copyout(body, head, sizeof(head) - 1);
-	head[n] = '\0';
-	buf[0] = '\0';
-	for (char *line = head; line != NULL && *line != '\r' && *line != '\0';) {
-		char *next = strstr(line, "\r\n");
-		if (str_has_prefix_ci(line, "Message-ID:")) {
-			char *v = line + 11;
-			v += strspn(v, " \t");
-			size_t len = next != NULL ? (size_t)(next - v) : strlen(v);
-			if (len >= size)
-				len = size - 1;
-			memcpy(buf, v, len);
-			buf[len] = '\0';
-			return;
-		}
-		line = next != NULL ? next + 2 : NULL;
-	}
-}
-
 static void data_committed(void *ctx, int result, const char *id, const char *error)
 {
 	struct smtp_session *s = ctx;
@@ -493,7 +470,7 @@ void session_data_done(struct smtp_session *s)
 		return;
 	struct smtp_txn *t = s->txn;
 	char msgid[256];
-	find_message_id(t->body, msgid, sizeof(msgid));
+	smtp_data_message_id(t->body, msgid, sizeof(msgid));
 	if (msgid[0] != '\0')
 		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
 	struct queue_new_msg msg = {0};

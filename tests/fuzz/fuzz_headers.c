@@ -62,6 +62,20 @@ static void count(const char *out, size_t len, unsigned *received_r, unsigned *l
 	*in_headers_r = in_headers;
 }
 
+/* Does a line of out start with "Message-ID:" (any case)? */
+static bool has_field_line(const char *out, size_t len)
+{
+	for (size_t pos = 0; pos < len;) {
+		if (len - pos >= 11 && strncasecmp(out + pos, "Message-ID:", 11) == 0)
+			return true;
+		const char *eol = memchr(out + pos, '\n', len - pos);
+		if (eol == NULL)
+			break;
+		pos = (size_t)(eol - out) + 1;
+	}
+	return false;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *in = malloc(size + 5);
@@ -92,6 +106,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (received != whole.received_count || in_headers != whole.in_headers || received > lines)
 			abort();
 	}
+	/* the Message-ID for the log line: bounded, printable ASCII, trimmed, and only when there is a
+	 * field of that name at the start of a line */
+	char msgid[64];
+	smtp_data_message_id(out_whole, msgid, sizeof(msgid));
+	size_t idlen = strlen(msgid);
+	if (idlen >= sizeof(msgid) || (idlen > 0 && (msgid[0] == ' ' || msgid[idlen - 1] == ' ')))
+		abort();
+	for (size_t i = 0; i < idlen; i++)
+		if (msgid[i] < 0x20 || msgid[i] > 0x7e)
+			abort();
+	if (idlen > 0 && !has_field_line(out, len))
+		abort();
 	evbuffer_free(out_whole);
 	evbuffer_free(out_pieces);
 	free(in);

@@ -254,6 +254,39 @@ static void test_data_long_line(void **state)
 }
 
 /* 16 MiB of lines against a 64 KiB limit: memory stays bounded, the end is found. */
+/* The Message-ID for the log line (smtp_data_message_id). */
+static void test_message_id(void **state)
+{
+	static const struct {
+		const char *msg, *want;
+		size_t size;
+	} rows[] = {
+	    {"Subject: x\r\nMessage-ID: <a@b>\r\n\r\nbody\r\n", "<a@b>", 64},
+	    {"message-id:<a@b>\r\n\r\n", "<a@b>", 64},
+	    {"MESSAGE-ID:   <a@b>  \r\n\r\n", "<a@b>", 64},
+	    {"Message-ID:\r\n\t<folded@b>\r\nSubject: y\r\n\r\n", "<folded@b>", 64},
+	    {"Message-ID: <a\r\n b@c>\r\n\r\n", "<a b@c>", 64},
+	    {"Message-ID: <a\x01\xc3\xa9@b>\r\n\r\n", "<a???@b>", 64},
+	    {"Subject: x\r\n\r\nMessage-ID: <in-body@b>\r\n", "", 64},
+	    {"X-Message-ID: <no@b>\r\n\r\n", "", 64},
+	    {"Message-IDs: <no@b>\r\n\r\n", "", 64},
+	    {"Message-ID: <first@b>\r\nMessage-ID: <second@b>\r\n\r\n", "<first@b>", 64},
+	    {"Message-ID: <0123456789@b>\r\n\r\n", "<0123", 6},
+	    {"Message-ID: <a@b>", "<a@b>", 64},
+	    {"", "", 64},
+	};
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct evbuffer *msg = evbuffer_new();
+		char buf[64];
+		evbuffer_add(msg, rows[i].msg, strlen(rows[i].msg));
+		memset(buf, 'x', sizeof(buf));
+		smtp_data_message_id(msg, buf, rows[i].size);
+		if (strcmp(buf, rows[i].want) != 0)
+			fail_msg("row %zu: got '%s', expected '%s'", i, buf, rows[i].want);
+		evbuffer_free(msg);
+	}
+}
+
 static void test_data_bounded(void **state)
 {
 	static const char chunk[] = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd\r\n";
@@ -278,10 +311,9 @@ static void test_data_bounded(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_data_table),
-	    cmocka_unit_test(test_data_done_is_final),
-	    cmocka_unit_test(test_data_long_line),
-	    cmocka_unit_test(test_data_bounded),
+	    cmocka_unit_test(test_data_table),     cmocka_unit_test(test_data_done_is_final),
+	    cmocka_unit_test(test_data_long_line), cmocka_unit_test(test_data_bounded),
+	    cmocka_unit_test(test_message_id),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
