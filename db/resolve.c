@@ -163,24 +163,6 @@ static int resolve_version(struct db *db, int64_t *data_version_r, const char **
 	return rc == SQLITE_ROW ? 0 : db_fail(db, "read data_version", error_r);
 }
 
-/* From the cache when the tables have not changed since it was filled, else from the tables. */
-static int resolve_cached(struct db *db, const char *address, const char *delimiter,
-                          struct db_resolution *res, const char **error_r)
-{
-	int64_t version = 0;
-	if (delimiter == NULL)
-		delimiter = "";
-	if (db->rcache == NULL || resolve_version(db, &version, error_r) < 0)
-		return resolve_locked(db, address, delimiter, res, error_r);
-	resolve_cache_validate(db->rcache, version, sqlite3_total_changes64(db->handle));
-	if (resolve_cache_get(db->rcache, address, delimiter, res))
-		return 0;
-	int ret = resolve_locked(db, address, delimiter, res, error_r);
-	if (ret == 0)
-		resolve_cache_put(db->rcache, address, delimiter, res);
-	return ret;
-}
-
 int db_resolve(struct db *db, const char *address, const char *delimiter, struct db_resolution *res,
                const char **error_r)
 {
@@ -191,6 +173,22 @@ int db_resolve(struct db *db, const char *address, const char *delimiter, struct
 	bool own = sqlite3_get_autocommit(db->handle) != 0;
 	sqlite3_stmt *stmt;
 
+	if (delimiter == NULL)
+		delimiter = "";
+	/* The cache first: data_version, read in a statement of its own, tells whether any connection
+	 * committed since the cache was filled. A change after this read and before the lookups below
+	 * only makes the entry they store newer than its label: the next read sees the change and
+	 * empties the cache. */
+	if (db->rcache != NULL) {
+		int64_t version = 0;
+		if (resolve_version(db, &version, error_r) < 0) {
+			memset(res, 0, sizeof(*res));
+			return -1;
+		}
+		resolve_cache_validate(db->rcache, version, sqlite3_total_changes64(db->handle));
+		if (resolve_cache_get(db->rcache, address, delimiter, res))
+			return 0;
+	}
 	if (own) {
 		if ((stmt = db_stmt(db, begin_sql, error_r)) == NULL ||
 		    db_step_done(db, stmt, "begin", error_r) < 0) {
@@ -198,7 +196,7 @@ int db_resolve(struct db *db, const char *address, const char *delimiter, struct
 			return -1;
 		}
 	}
-	int ret = resolve_cached(db, address, delimiter, res, error_r);
+	int ret = resolve_locked(db, address, delimiter, res, error_r);
 	if (own) {
 		if (ret < 0 || (stmt = db_stmt(db, commit_sql, error_r)) == NULL ||
 		    db_step_done(db, stmt, "end read", error_r) < 0) {
@@ -207,6 +205,8 @@ int db_resolve(struct db *db, const char *address, const char *delimiter, struct
 			return -1;
 		}
 	}
+	if (ret == 0 && db->rcache != NULL)
+		resolve_cache_put(db->rcache, address, delimiter, res);
 	return ret;
 }
 

@@ -50,10 +50,15 @@ def main():
     tb = b.load("tables")
     if tb:
         lk = tb["lookup"]
-        rows.append(("alias lookups/s, %d aliases (db_resolve, hits)" % tb["aliases"],
+        rows.append(("alias lookups/s, %d aliases, uncached (db_resolve, hits)" % tb["aliases"],
                      "%.0f/s (unknown user %.0f, unknown domain %.0f; resolve+expand per RCPT %.0f)" % (
                          lk["hit_per_s"], lk["unknown_user_per_s"], lk["unknown_domain_per_s"], lk["rcpt_per_s"]),
                      ">= 100,000/s", verdict(lk["hit_per_s"] >= 100000)))
+        if "cached_repeat_per_s" in lk:
+            rows.append(("alias lookups/s, %d aliases, as mxd runs (cache on)" % tb["aliases"],
+                         "%.0f/s for 10,000 recipients seen again; per RCPT of random addresses %.0f" % (
+                             lk["cached_repeat_per_s"], lk["cached_rcpt_per_s"]),
+                         ">= 100,000/s", verdict(lk["cached_repeat_per_s"] >= 100000)))
         rows.append(("mxd start with %d aliases, warm cache" % tb["aliases"], "%.3f s" % med(tb["start_s"]),
                      "< 1 s", verdict(med(tb["start_s"]) < 1)))
         cold = tb.get("start_cold_s")
