@@ -1,4 +1,5 @@
-/* qmgr: messages, scanning, results, bounces. See qmgr.h; transport in qmgr_transport.c. */
+/* qmgr: messages, scanning, results. See qmgr.h; transport in qmgr_transport.c, write batches in
+ * qmgr_batch.c, notifications in qmgr_notify.c, the secondary's takeover in qmgr_takeover.c. */
 #include "mxd/qmgr_private.h"
 
 #include "db/db.h"
@@ -24,9 +25,7 @@
 
 static void qmgr_scan(struct qmgr *q, int64_t deferred_until);
 
-/* How long a message has been queued, on a clock that does not count jumps of the wall clock (see
- * qmgr_clock_check): a clock stepped 7 days forward must not expire the whole queue at once. */
-static int64_t qmgr_age(const struct qmgr *q, int64_t arrival)
+int64_t qmgr_age(const struct qmgr *q, int64_t arrival)
 {
 	return time_now() - q->clock_skew - arrival;
 }
@@ -111,112 +110,6 @@ static int64_t backoff(const struct mxd_config *cfg, int attempts)
 	return delay < cfg->maximal_backoff_time ? delay : cfg->maximal_backoff_time;
 }
 
-/* The message's content for its notification: the copy in memory, or the queue's. NULL on error. */
-static struct evbuffer *qmsg_content(struct qmgr *q, struct qmsg *m)
-{
-	struct evbuffer *content = evbuffer_new();
-	const char *error;
-	if (content == NULL)
-		abort();
-	size_t len = m->body != NULL ? evbuffer_get_length(m->body) : 0;
-	if (len > 0) {
-		if (evbuffer_add(content, evbuffer_pullup(m->body, -1), len) < 0)
-			abort(); /* only fails to allocate */
-		return content;
-	}
-	int rc = queue_store_read_body(q->queue, m->info->id, content, &error);
-	if (rc == 0)
-		return content;
-	log_warn("bounce", "%s: cannot read the message for its notification: %s", m->info->id,
-	         rc < 0 ? error : "no content");
-	evbuffer_free(content);
-	return NULL;
-}
-
-/* One notification to the sender: a bounce listing every recipient that failed (DSN_KIND_FAILURE; it
- * goes into q->batch with the removal of m, reason remove_reason), or a delay warning listing those still
- * deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once recorded, or -1. */
-static int qmsg_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *remove_reason)
-{
-	const struct queue_msg_info *info = m->info;
-	struct dsn_rcpt *rc = xcalloc(info->nrcpt, sizeof(*rc));
-	size_t n = 0;
-	int64_t now = time_now();
-	for (size_t i = 0; i < info->nrcpt; i++) {
-		const struct queue_rcpt_info *r = &info->rcpts[i];
-		if (r->state != (kind == DSN_KIND_FAILURE ? QUEUE_RCPT_BOUNCED : QUEUE_RCPT_DEFERRED))
-			continue;
-		rc[n].final_rcpt = r->address;
-		rc[n].orig_rcpt = strcmp(r->orig_address, r->address) != 0 ? r->orig_address : NULL;
-		rc[n].action = kind == DSN_KIND_FAILURE ? DSN_ACTION_FAILED : DSN_ACTION_DELAYED;
-		rc[n].retry_until = info->arrival + q->cfg->maximal_queue_lifetime;
-		rc[n].status = r->dsn;
-		rc[n].remote_mta = r->remote_mta;
-		rc[n].diag_type = r->remote_mta != NULL ? DSN_DIAG_SMTP : DSN_DIAG_LOCAL;
-		rc[n].diagnostic = r->last_reason;
-		rc[n].last_attempt = now;
-		n++;
-	}
-	struct evbuffer *original = qmsg_content(q, m);
-	if (original == NULL) {
-		free(rc);
-		return -1;
-	}
-	struct dsn_report rep = {
-	    .kind = kind,
-	    .myhostname = q->cfg->myhostname,
-	    .queue_id = info->id,
-	    .sender = info->sender,
-	    .arrival_time = info->arrival,
-	    .message = (const char *)evbuffer_pullup(original, -1),
-	    .message_len = evbuffer_get_length(original),
-	    .rcpts = rc,
-	    .rcpt_count = n,
-	};
-	struct evbuffer *body = evbuffer_new();
-	bool eightbit = false;
-	const char *error;
-	int ret = dsn_compose(&rep, body, &eightbit, &error);
-	if (ret == 0) {
-		struct queue_new_msg dsn = {0};
-		const char *to[] = {info->sender};
-		queue_store_new_id(dsn.id);
-		dsn.sender = "";
-		dsn.rcpts = to;
-		dsn.nrcpt = 1;
-		dsn.client_name = "localhost";
-		dsn.client_addr = "127.0.0.1";
-		dsn.helo = q->cfg->myhostname;
-		dsn.proto = "local";
-		dsn.arrival = now;
-		dsn.body = body;
-		if (kind == DSN_KIND_FAILURE)
-			queue_batch_remove(q->batch, info->id, remove_reason, &dsn);
-		else
-			queue_batch_warn(q->batch, info->id, &dsn);
-		qmgr_batch_schedule(q);
-		log_info("bounce", "%s: sender %s notification: %s", info->id,
-		         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", dsn.id);
-	} else {
-		log_warn("bounce", "%s: cannot make the %s notification: %s", info->id,
-		         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", error);
-	}
-	evbuffer_free(body);
-	evbuffer_free(original);
-	free(rc);
-	return ret;
-}
-
-/* delay_warning_time: once a message has waited that long, tell its sender once. */
-static void qmsg_warn(struct qmgr *q, struct qmsg *m)
-{
-	if (q->cfg->delay_warning_time <= 0 || m->info->warned || !dsn_should_send(m->info->sender) ||
-	    qmgr_age(q, m->info->arrival) < q->cfg->delay_warning_time)
-		return;
-	if (qmsg_notify(q, m, DSN_KIND_DELAY, NULL) == 0)
-		m->info->warned = true;
-}
-
 /* Every job of m has finished: keep it for later, or bounce what failed and remove it. Its recipients'
  * state in m->info is current (qmgr_job_done applies each result to it as it records it); the removal
  * and the bounce go into q->batch, in one write. */
@@ -227,7 +120,7 @@ static void qmsg_finish(struct qmsg *m)
 	for (size_t i = 0; i < m->info->nrcpt; i++) {
 		enum queue_rcpt_state st = m->info->rcpts[i].state;
 		if (st == QUEUE_RCPT_PENDING || st == QUEUE_RCPT_DEFERRED) {
-			qmsg_warn(q, m);
+			qmgr_warn(q, m);
 			qmsg_free(m); /* deferred: the next scan takes it again when due */
 			return;
 		}
@@ -236,7 +129,7 @@ static void qmsg_finish(struct qmsg *m)
 	if (!bounced || !dsn_should_send(m->info->sender)) {
 		queue_batch_remove(q->batch, m->info->id, bounced ? "finished (bounced)" : "delivered", NULL);
 		qmgr_batch_schedule(q);
-	} else if (qmsg_notify(q, m, DSN_KIND_FAILURE, "finished (bounced)") < 0) {
+	} else if (qmgr_notify(q, m, DSN_KIND_FAILURE, "finished (bounced)") < 0) {
 		/* the message stays; the bounce is tried again at the next deferred scan */
 	}
 	qmsg_free(m);
@@ -501,132 +394,6 @@ static struct qjob *job_for(struct qjob **jobs, struct qmsg *m, const struct rou
 	return j;
 }
 
-/* A secondary sends everything to the primary: primary_hosts when set, else the MX hosts of the
- * recipient's (hosted) domain that are better than ourselves. */
-static void secondary_choice(struct qmgr *q, const char *domain, struct route_choice *c)
-{
-	memset(c, 0, sizeof(*c));
-	if (q->cfg->primary_hosts[0] != '\0') {
-		c->kind = DB_ROUTE_NEXTHOP_HOST_NO_MX;
-		str_copy(c->host, sizeof(c->host), "primary_hosts");
-		str_copy(c->nexthop, sizeof(c->nexthop), QMGR_PRIMARY_NEXTHOP);
-	} else {
-		c->kind = DB_ROUTE_NEXTHOP_DIRECT;
-		str_copy(c->host, sizeof(c->host), domain);
-		str_copy(c->nexthop, sizeof(c->nexthop), "direct");
-	}
-	c->port = 25;
-	str_copy(c->tls_level, sizeof(c->tls_level), q->cfg->smtp_tls_security_level);
-	str_copy(c->match, sizeof(c->match), QMGR_PRIMARY_MATCH);
-}
-
-static bool rcpt_due(const struct queue_rcpt_info *r, int64_t deferred_until)
-{
-	return r->state == QUEUE_RCPT_PENDING ||
-	       (r->state == QUEUE_RCPT_DEFERRED && r->next_attempt <= deferred_until);
-}
-
-/* Takeover: replace one due recipient, still as it was accepted (a secondary queues them unexpanded),
- * by its finals in the queue (queue_store_expand_rcpt: one transaction, so a crash leaves the recipient
- * or all its finals, and a final expands to itself when tried again). 1 when the queue changed, 0 when
- * the recipient is its own final, -1 when it could not be expanded (it stays for the primary). */
-static int takeover_expand_rcpt(struct qmgr *q, const char *id, const struct queue_rcpt_info *r)
-{
-	const char *error, *why, *address = r->address;
-	char orig[SRS_ADDRESS_MAX];
-	/* a bounce to one of our SRS addresses: the primary would reverse it */
-	if (srs_is_srs_address(q->srs, address) &&
-	    srs_reverse(q->srs, address, time_now(), orig, sizeof(orig), &why) == 0)
-		address = orig;
-	struct expansion exp;
-	if (expand_recipient(q->db, address, q->cfg->recipient_delimiter, &exp, &error) < 0) {
-		log_warn("qmgr", "%s: takeover: alias expansion of <%s> failed: %s", id, r->address, error);
-		return -1;
-	}
-	if (exp.n == 1 && exp.finals[0].status == EXPAND_OK &&
-	    strcasecmp(exp.finals[0].address, r->address) == 0) {
-		expansion_clear(&exp);
-		return 0;
-	}
-	if (exp.truncated)
-		log_warn("qmgr", "%s: <%s> expands to more than %d destinations; the rest are dropped", id,
-		         r->address, EXPAND_MAX_FINALS);
-	int ret = -1;
-	if (exp.n > 0) {
-		const char **addrs = xcalloc(exp.n, sizeof(*addrs));
-		const char **dsn = xcalloc(exp.n, sizeof(*dsn));
-		const char **reasons = xcalloc(exp.n, sizeof(*reasons));
-		int *states = xcalloc(exp.n, sizeof(*states));
-		for (size_t i = 0; i < exp.n; i++) {
-			enum expand_status st = exp.finals[i].status;
-			addrs[i] = exp.finals[i].address;
-			states[i] = st == EXPAND_OK ? QUEUE_RCPT_PENDING : QUEUE_RCPT_BOUNCED;
-			dsn[i] = st == EXPAND_LOOP ? "5.4.6" : st == EXPAND_UNKNOWN ? "5.1.1" : NULL;
-			reasons[i] = st == EXPAND_LOOP      ? "mail forwarding loop: alias chain comes back"
-			             : st == EXPAND_UNKNOWN ? "User unknown in virtual alias table"
-			                                    : NULL;
-		}
-		int rc =
-		    queue_store_expand_rcpt(q->queue, id, r->idx, addrs, states, dsn, reasons, exp.n, &error);
-		if (rc < 0)
-			log_warn("qmgr", "%s: takeover: cannot record the expansion of <%s>: %s", id,
-			         r->address, error);
-		else
-			log_info("qmgr", "%s: takeover: <%s> expanded to %zu recipient%s", id, r->address,
-			         exp.n, exp.n == 1 ? "" : "s");
-		ret = rc < 0 ? -1 : 1;
-		free(addrs);
-		free(dsn);
-		free(reasons);
-		free(states);
-	}
-	expansion_clear(&exp);
-	return ret;
-}
-
-/* Takeover: expand every due recipient of *info that is not yet expanded, then read *info again if the
- * queue changed (NULL when that fails). *keep_r: the queue indexes of recipients that could not be
- * expanded (they go to the primary as before); free it. */
-static void takeover_expand(struct qmgr *q, struct queue_msg_info **info, int64_t deferred_until,
-                            int **keep_r, size_t *nkeep_r)
-{
-	struct queue_msg_info *in = *info;
-	bool changed = false;
-	*keep_r = xcalloc(in->nrcpt + 1, sizeof(int));
-	*nkeep_r = 0;
-	for (size_t i = 0; i < in->nrcpt; i++) {
-		const struct queue_rcpt_info *r = &in->rcpts[i];
-		if (!rcpt_due(r, deferred_until) || qmgr_rcpt_forwarded(r))
-			continue;
-		int rc = takeover_expand_rcpt(q, in->id, r);
-		if (rc < 0)
-			(*keep_r)[(*nkeep_r)++] = r->idx;
-		changed |= rc > 0;
-	}
-	if (!changed)
-		return;
-	char id[QUEUE_ID_SIZE];
-	const char *error;
-	str_copy(id, sizeof(id), in->id);
-	queue_msg_info_free(info);
-	if (queue_store_get(q->queue, id, info, &error) < 0)
-		log_warn("qmgr", "%s: %s", id, error);
-}
-
-/* Does the secondary relay r to the primary? Always, unless in takeover: then only what could not be
- * expanded (keep), while finals (expanded, or their own) go where the routes say. */
-static bool relay_to_primary(struct qmgr *q, const struct queue_rcpt_info *r, const int *keep, size_t nkeep)
-{
-	if (!q->secondary)
-		return false;
-	if (!q->takeover)
-		return !qmgr_rcpt_forwarded(r); /* finals of an earlier takeover stay direct */
-	for (size_t i = 0; i < nkeep; i++)
-		if (keep[i] == r->idx)
-			return true;
-	return false;
-}
-
 /* Take message id into work: route each due recipient and hand the jobs to the transport. */
 static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until)
 {
@@ -637,7 +404,7 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	int *keep = NULL;
 	size_t nkeep = 0;
 	if (q->takeover) {
-		takeover_expand(q, &info, deferred_until, &keep, &nkeep);
+		qmgr_takeover_expand(q, &info, deferred_until, &keep, &nkeep);
 		if (info == NULL) {
 			free(keep);
 			return;
@@ -662,13 +429,13 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	int64_t now = time_now();
 	for (size_t i = 0; i < info->nrcpt; i++) {
 		const struct queue_rcpt_info *r = &info->rcpts[i];
-		if (!rcpt_due(r, deferred_until))
+		if (!qmgr_rcpt_due(r, deferred_until))
 			continue;
 		const char *domain = addr_domain(r->address);
 		struct route_choice choice;
 		int64_t retry_at = now + q->cfg->minimal_backoff_time;
-		if (domain != NULL && relay_to_primary(q, r, keep, nkeep)) {
-			secondary_choice(q, domain, &choice);
+		if (domain != NULL && qmgr_relay_to_primary(q, r, keep, nkeep)) {
+			qmgr_secondary_choice(q, domain, &choice);
 		} else if (domain == NULL || route_select(q->routes, domain, now, &choice, &retry_at) != 0) {
 			/* every next hop of the route is down: wait for the next probe */
 			wait[nwait].idx = r->idx;

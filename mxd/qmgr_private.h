@@ -5,6 +5,7 @@
 #ifndef MXD_QMGR_PRIVATE_H
 #define MXD_QMGR_PRIVATE_H
 
+#include "mxd/dsn.h"
 #include "mxd/qmgr.h"
 #include "mxd/queue_store.h"
 #include "mxd/route.h"
@@ -125,6 +126,32 @@ struct qmgr {
 #define QMGR_PRIMARY_MATCH   "(primary)"       /* route_choice.match of a secondary's relay to the primary */
 
 /* qmgr.c */
+/* How long a message has been queued, on a clock that does not count jumps of the wall clock (see
+ * qmgr_clock_check): a clock stepped 7 days forward must not expire the whole queue at once. */
+int64_t qmgr_age(const struct qmgr *q, int64_t arrival);
+
+/* qmgr_takeover.c */
+/* Is r due by deferred_until (pending, or deferred with its retry time reached)? */
+bool qmgr_rcpt_due(const struct queue_rcpt_info *r, int64_t deferred_until);
+/* A secondary sends everything to the primary: primary_hosts when set, else the MX hosts of the
+ * recipient's (hosted) domain that are better than ourselves. */
+void qmgr_secondary_choice(struct qmgr *q, const char *domain, struct route_choice *c);
+/* Takeover: expand every due recipient of *info not yet expanded (the queue records the finals, one
+ * transaction per recipient), then read *info again if the queue changed (NULL when that fails).
+ * *keep_r: the queue indexes of recipients that could not be expanded (they go to the primary); free it. */
+void qmgr_takeover_expand(struct qmgr *q, struct queue_msg_info **info, int64_t deferred_until, int **keep_r,
+                          size_t *nkeep_r);
+/* Does the secondary relay r to the primary? Always, unless in takeover: then only what is in keep. */
+bool qmgr_relay_to_primary(struct qmgr *q, const struct queue_rcpt_info *r, const int *keep, size_t nkeep);
+
+/* qmgr_notify.c */
+/* One notification to the sender of m: a bounce listing every recipient that failed (DSN_KIND_FAILURE;
+ * recorded in q->batch with the removal of m, reason remove_reason), or a delay warning listing those
+ * still deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once recorded, or -1. */
+int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *remove_reason);
+/* delay_warning_time: once m has waited that long, tell its sender, once. */
+void qmgr_warn(struct qmgr *q, struct qmsg *m);
+
 /* Run the scan that waited for the results in flight, if one did. */
 void qmgr_scan_resume(struct qmgr *q);
 
