@@ -15,7 +15,9 @@
  * them in one transaction and pays one fsync for the batch, then calls each submitter back in the
  * event-loop thread (woken through an eventfd watched by the event base; libevent threading support is
  * not needed). If a batch fails, it is rolled back and retried one message at a time, so only the
- * messages that cannot be stored get -1.
+ * messages that cannot be stored get -1. The queue manager's writes (queue_batch.h) go into the same
+ * transactions, so queue.db has one writer in mxd. A checkpointer thread copies the WAL into queue.db
+ * (PASSIVE checkpoints once it passes 1,000 pages), so no acceptance transaction pays for a checkpoint.
  *
  * STORAGE: queue_directory/queue.db (mode 0700 directory), tables messages, recipients and bodies;
  * the schema version is PRAGMA user_version and queue_store.c holds one migration per version (add a
