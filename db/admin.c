@@ -401,15 +401,7 @@ fail:
 int db_admin_count_superadmins(struct db *db, int64_t *n_r, const char **error_r)
 {
 	static const char sql[] = "SELECT count(*) FROM admins WHERE superadmin = 1 AND active = 1";
-
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*n_r = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : db_fail(db, "count superadmins", error_r);
+	return db_query_int64(db, sql, "count superadmins", n_r, error_r);
 }
 
 int db_admin_verify(struct db *db, const char *name, const char *password, struct db_admin *admin_r,

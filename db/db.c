@@ -272,6 +272,18 @@ void db_close(struct db **dbp)
 	*dbp = NULL;
 }
 
+int db_query_int64(struct db *db, const char *sql, const char *what, int64_t *value_r, const char **error_r)
+{
+	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
+	if (stmt == NULL)
+		return -1;
+	int rc = sqlite3_step(stmt);
+	if (rc == SQLITE_ROW)
+		*value_r = sqlite3_column_int64(stmt, 0);
+	sqlite3_reset(stmt);
+	return rc == SQLITE_ROW ? 0 : db_fail(db, what, error_r);
+}
+
 sqlite3 *db_handle(struct db *db)
 {
 	return db->handle;

@@ -18,6 +18,7 @@
 #include "db/db.h"
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct resolve_cache;
 
@@ -58,6 +59,10 @@ int db_bind_text(sqlite3_stmt *stmt, int idx, const char *text);
 
 /* Run a statement that returns no rows to completion (reset afterwards). 0 or -1. */
 int db_step_done(struct db *db, sqlite3_stmt *stmt, const char *what, const char **error_r);
+
+/* Run sql (static storage, as for db_stmt) and read the first column of its one row as an integer.
+ * 0, or -1 with *error_r ("what: sqlite's message") when it fails or returns no row. */
+int db_query_int64(struct db *db, const char *sql, const char *what, int64_t *value_r, const char **error_r);
 
 /* Copy column col of the current row into buf (empty for NULL). */
 void db_column_copy(sqlite3_stmt *stmt, int col, char *buf, size_t size);

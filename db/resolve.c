@@ -149,18 +149,11 @@ static int resolve_locked(struct db *db, const char *address, const char *delimi
 	return resolve_alias(db, exact, base_key, catchall, res, error_r);
 }
 
-/* Inside the lookup's read transaction: the tables' version, for the cache. 0 or -1. */
+/* The tables' version for the cache: changes whenever another connection commits. 0 or -1. */
 static int resolve_version(struct db *db, int64_t *data_version_r, const char **error_r)
 {
 	static const char sql[] = "PRAGMA data_version";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*data_version_r = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : db_fail(db, "read data_version", error_r);
+	return db_query_int64(db, sql, "read data_version", data_version_r, error_r);
 }
 
 int db_resolve(struct db *db, const char *address, const char *delimiter, struct db_resolution *res,

@@ -66,16 +66,7 @@ static int log_seq_read(struct db *db, int64_t *seq_r, const char **error_r)
 {
 	static const char sql[] =
 	    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changelog'), 0)";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	int ret = 0;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*seq_r = sqlite3_column_int64(stmt, 0);
-	else
-		ret = db_fail(db, "read the change log's seq", error_r);
-	sqlite3_reset(stmt);
-	return ret;
+	return db_query_int64(db, sql, "read the change log's seq", seq_r, error_r);
 }
 
 static int64_t parse_i64(const char *text)
@@ -345,16 +336,7 @@ int db_sync_tables_version(struct db *db, int64_t *version_r, const char **error
 	static const char sql[] =
 	    "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'changelog'), 0)"
 	    " + coalesce((SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'tables_version'), 0)";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	int ret = 0;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*version_r = sqlite3_column_int64(stmt, 0);
-	else
-		ret = db_fail(db, "read the tables' version", error_r);
-	sqlite3_reset(stmt);
-	return ret;
+	return db_query_int64(db, sql, "read the tables' version", version_r, error_r);
 }
 
 int db_sync_set_error(struct db *db, const char *error, const char **error_r)
