@@ -188,10 +188,11 @@ int queue_store_expand_rcpt(struct queue_store *qs, const char *id, int idx, con
                             const int *states, const char *const *dsn, const char *const *reasons, size_t n,
                             const char **error_r);
 
-/* For the queue manager's own store: its writes (delivery status, removals, bounces) commit without an
- * fsync (synchronous=NORMAL). The WAL keeps them in order, so a power loss can only drop the newest ones
- * together: a delivery may be repeated, a bounce made again, but no message is lost, and nothing acked
- * to a client depends on these writes (message acceptance stays synchronous=FULL). 0 or -1. */
+/* For the queue manager's own store: the writes it makes on its own connection (takeover expansions,
+ * flush, quarantine, clock jumps, the last batch at stop; its delivery results go through the committer,
+ * queue_batch.h) commit without an fsync (synchronous=NORMAL). The WAL keeps them in order, so a power
+ * loss can only drop the newest ones together: a delivery may be repeated, but no message is lost, and
+ * nothing acked to a client depends on these writes (acceptance stays synchronous=FULL). 0 or -1. */
 int queue_store_relax_durability(struct queue_store *qs, const char **error_r);
 
 /* Remember that the delay warning of message id was sent. 0, 1 no such message, -1. */
