@@ -23,8 +23,8 @@
 #include "admin/json.h"
 #include "admin/ops.h"
 #include "admin/session.h"
-#include "mxd/log.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>

@@ -4,7 +4,7 @@
 #include "admin/form.h"
 
 #include "admin/text.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,7 +4,7 @@
 #include "admin/html.h"
 
 #include "admin/text.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <stdarg.h>

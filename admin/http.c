@@ -8,8 +8,8 @@
 #include "admin/api.h"
 #include "admin/json.h"
 #include "admin/pages.h"
-#include "mxd/log.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/common/util.h"
 #include "style_css.h"
 
 #include <errno.h>

@@ -17,8 +17,8 @@
 #include "admin/form.h"
 #include "admin/ops.h"
 #include "db/admin_session.h"
-#include "mxd/config.h"
-#include "mxd/netaddr.h"
+#include "mxd/common/config.h"
+#include "mxd/common/netaddr.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -5,7 +5,7 @@
 #include "admin/json.h"
 
 #include "admin/text.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <inttypes.h>

@@ -7,10 +7,10 @@
 #include "admin/http.h"
 #include "admin/ops.h"
 #include "db/db.h"
-#include "mxd/config.h"
-#include "mxd/log.h"
-#include "mxd/privs.h"
-#include "mxd/util.h"
+#include "mxd/common/config.h"
+#include "mxd/common/log.h"
+#include "mxd/common/privs.h"
+#include "mxd/common/util.h"
 
 #include <errno.h>
 #include <pthread.h>

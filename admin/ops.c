@@ -6,8 +6,8 @@
 #include "admin/ops.h"
 
 #include "admin/ops_private.h"
-#include "mxd/log.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/common/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

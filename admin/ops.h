@@ -26,9 +26,9 @@
 #include "db/db.h"
 #include "db/domain.h"
 #include "db/route.h"
-#include "mxd/config.h"
-#include "mxd/netaddr.h"
-#include "mxd/queue_store.h"
+#include "mxd/common/config.h"
+#include "mxd/common/netaddr.h"
+#include "mxd/queue/queue_store.h"
 
 #include <stdbool.h>
 #include <stddef.h>

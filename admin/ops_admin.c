@@ -6,7 +6,7 @@
 #include "admin/ops.h"
 
 #include "admin/ops_private.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,13 +1,13 @@
 /*
- * ops_log: the delivery log operations of ops.h, over mxd/queue_log.h. A domain admin sees a row when
+ * ops_log: the delivery log operations of ops.h, over mxd/queue/queue_log.h. A domain admin sees a row when
  * its orig_address (the RCPT TO) or its address (the final recipient) is at one of its domains, an alias
  * domain of one counting as that domain; superadmins see every row. Reading only: no audit rows.
  */
 #include "admin/ops.h"
 
 #include "admin/ops_private.h"
-#include "mxd/queue_log.h"
-#include "mxd/util.h"
+#include "mxd/queue/queue_log.h"
+#include "mxd/common/util.h"
 
 #include <ctype.h>
 #include <stdlib.h>

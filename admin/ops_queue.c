@@ -11,8 +11,8 @@
 #include "admin/ops.h"
 
 #include "admin/ops_private.h"
-#include "mxd/queue_log.h"
-#include "mxd/util.h"
+#include "mxd/queue/queue_log.h"
+#include "mxd/common/util.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -6,8 +6,8 @@
 
 #include "admin/html.h"
 #include "admin/session.h"
-#include "mxd/log.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <stdarg.h>

@@ -6,7 +6,7 @@
 #include "admin/html.h"
 #include "admin/pages.h"
 #include "admin/session.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #include "db/sync.h"
 #include "admin/html.h"
 #include "admin/pages.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -5,7 +5,7 @@
  */
 #include "admin/html.h"
 #include "admin/pages.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

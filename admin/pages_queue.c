@@ -6,7 +6,7 @@
  */
 #include "admin/html.h"
 #include "admin/pages.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>

@@ -5,8 +5,8 @@
 
 #include "db/admin.h"
 #include "db/admin_session.h"
-#include "mxd/log.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/common/util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -6,7 +6,7 @@
 
 #include "db/db_private.h"
 #include "db/domain.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <pthread.h>
 #include <sodium.h>

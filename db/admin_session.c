@@ -4,7 +4,7 @@
 #include "db/admin_session.h"
 
 #include "db/db_private.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <string.h>
 

@@ -5,7 +5,7 @@
 
 #include "db/db_private.h"
 #include "db/domain.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -12,7 +12,7 @@
 #define MXD_DB_ALIAS_DOMAIN_H
 
 #include "db/db.h"
-#include "mxd/addr.h"
+#include "mxd/common/addr.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -4,7 +4,7 @@
 #include "db/audit.h"
 
 #include "db/db_private.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <inttypes.h>
 #include <stdio.h>

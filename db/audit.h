@@ -12,7 +12,7 @@
 
 #include "db/admin.h"
 #include "db/db.h"
-#include "mxd/addr.h"
+#include "mxd/common/addr.h"
 
 #include <stddef.h>
 #include <stdint.h>

@@ -10,7 +10,7 @@
 #include "db/db_private.h"
 #include "db/resolve_cache.h"
 #include "db/db_schema.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -9,7 +9,7 @@
 #include "db/db_schema.h"
 
 #include "db/db_private.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 

@@ -15,8 +15,8 @@
 #include "db/alias.h"
 #include "db/db_private.h"
 #include "db/resolve_cache.h"
-#include "mxd/addr.h"
-#include "mxd/util.h"
+#include "mxd/common/addr.h"
+#include "mxd/common/util.h"
 
 #include <stdbool.h>
 #include <stdio.h>

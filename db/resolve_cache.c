@@ -1,7 +1,7 @@
 /* resolve_cache: see resolve_cache.h. */
 #include "db/resolve_cache.h"
 
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -7,7 +7,7 @@
 #include "db/sync.h"
 
 #include "db/db_private.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <arpa/inet.h>
 #include <errno.h>

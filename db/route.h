@@ -4,7 +4,7 @@
  * domain) and lists one or more next hops, each with a weight (weighted split), a priority (lower is
  * preferred: failover), optional SMTP AUTH credentials and whether AUTH may go over an unencrypted
  * connection. A route may override the TLS security level (NULL: the global smtp_tls_security_level).
- * route_stats holds per-hop counters that mxd adds to periodically (mxd/route.c keeps the live state).
+ * route_stats holds per-hop counters that mxd adds to periodically (mxd/delivery/route.c keeps the live state).
  *
  * Next hops are written as in Postfix: "direct" (MX lookup of the recipient's domain), "[host]:port"
  * (connect to host, no MX lookup; host is a name or an IPv4/IPv6 address) and "host:port" (MX lookup
@@ -22,7 +22,7 @@
 #define MXD_DB_ROUTE_H
 
 #include "db/db.h"
-#include "mxd/addr.h"
+#include "mxd/common/addr.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -25,8 +25,8 @@
  * On the primary it holds log_id and trimmed_seq (seqs up to it were trimmed).
  *
  * THE FEED. db_sync_feed_changes() and db_sync_feed_snapshot() write the JSON pages the primary serves
- * (mxd/sync_server.c); db_sync_page_parse() reads a page's header and db_sync_apply() applies pages on
- * the secondary (mxd/sync_client.c) in one transaction: upserts and deletes in the primary's order,
+ * (mxd/ha/sync_server.c); db_sync_page_parse() reads a page's header and db_sync_apply() applies pages on
+ * the secondary (mxd/ha/sync_client.c) in one transaction: upserts and deletes in the primary's order,
  * foreign keys deferred to the commit. JSON is written and read by SQLite's json1 functions.
  *
  * Files: sync.c (state, replica lock, trimming), sync_tables.c (the statements of each replicated

@@ -10,7 +10,7 @@
  */
 #include "db/db_private.h"
 #include "db/sync_private.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -6,7 +6,7 @@
  */
 #include "db/db_private.h"
 #include "db/sync_private.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdarg.h>
 #include <stdio.h>

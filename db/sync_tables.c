@@ -9,7 +9,7 @@
  */
 #include "db/sync_private.h"
 
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <string.h>
 

@@ -63,8 +63,8 @@ cmake -S "$src" -B "$MXD_BENCH_BUILD" -DCMAKE_BUILD_TYPE=Release -DMXD_TESTS=OFF
 cmake --build "$MXD_BENCH_BUILD" -j "$(nproc)" >/dev/null
 mkdir -p "$MXD_BENCH_WORK/bin" "$MXD_BENCH_RESULTS"
 cc -O2 -Wall -Wextra -pthread -o "$MXD_BENCH_WORK/bin/acceptlat" "$here/acceptlat.c"
-cc -O2 -Wall -Wextra -D_GNU_SOURCE -I "$src" -o "$MXD_BENCH_WORK/bin/lookup" "$here/lookup.c" \
-	"$MXD_BENCH_BUILD/libmxdcore.a" "$MXD_BENCH_BUILD/libmxdb.a" -lsqlite3 -lsodium -lpthread
+cc -O2 -Wall -Wextra -D_GNU_SOURCE -I "$src" -I "$MXD_BENCH_BUILD/include/mxd_rewrite" -I "$MXD_BENCH_BUILD/include/mxdb" -I "$MXD_BENCH_BUILD/include/mxd_common" -o "$MXD_BENCH_WORK/bin/lookup" "$here/lookup.c" \
+	"$MXD_BENCH_BUILD/lib/libmxd_rewrite.a" "$MXD_BENCH_BUILD/lib/libmxdb.a" "$MXD_BENCH_BUILD/lib/libmxd_common.a" -lsqlite3 -lsodium -lpthread
 
 # 3. 10,000 connections need descriptors on both sides: raise the limits as far as allowed
 ulimit -Hn 65536 2>/dev/null || true

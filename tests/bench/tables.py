@@ -3,7 +3,7 @@ database that "mxctl init" created (columns and CHECKs of db/db_schema.c: lower-
 domain is the address's domain, created/modified times). Then:
 
 * lookups/s through db_resolve() and expand_recipient() (lookup.c, linked against the build's
-  libmxdb.a/libmxdcore.a), plus a rough Python sqlite3 loop of the same primary-key probe;
+  libmxdb.a/libmxd_rewrite.a), plus a rough Python sqlite3 loop of the same primary-key probe;
 * mxd's start time with that database: from exec until the SMTP port answers (median of --starts).
 
     tables.py [--aliases 1000000] [--domains 10000] [--seconds 3] [--starts 3]

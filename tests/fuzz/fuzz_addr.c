@@ -1,9 +1,9 @@
 /*
- * Fuzz target for mxd/addr (what mxctl, mxadmin and the tables accept as addresses and domains) and
- * mxd/expand's input side. Besides what the sanitizers catch, it aborts when a result breaks the
+ * Fuzz target for mxd/common/addr (what mxctl, mxadmin and the tables accept as addresses and domains) and
+ * mxd/rewrite/expand's input side. Besides what the sanitizers catch, it aborts when a result breaks the
  * contract: a normalized address that is not lower case, too long, or holds a control character.
  */
-#include "mxd/addr.h"
+#include "mxd/common/addr.h"
 
 #include <stdint.h>
 #include <stdlib.h>

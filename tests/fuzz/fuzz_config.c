@@ -1,9 +1,9 @@
 /*
- * Fuzz target for the configuration parser (mxd/config.c): the input is an mxd.conf. A configuration
+ * Fuzz target for the configuration parser (mxd/common/config.c): the input is an mxd.conf. A configuration
  * is the operator's, not a stranger's, but a typo must never crash mxd or mxctl: every input ends in a
  * config or in an error naming file:line. It aborts when an accepted config breaks a setting's bounds.
  */
-#include "mxd/config.h"
+#include "mxd/common/config.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /*
- * Fuzz target for mxd/dsn: the original message (whose header section is copied into the report) and
+ * Fuzz target for mxd/delivery/dsn: the original message (whose header section is copied into the report) and
  * the remote reply text (the Diagnostic-Code) come from strangers. The input is split at its first NUL:
  * before it the remote reply, after it the original message. It aborts when the report has a line over
  * 998 octets, a bare CR or LF, or when the remote reply manages to start a line of its own.
  */
-#include "mxd/dsn.h"
+#include "mxd/delivery/dsn.h"
 
 #include <event2/buffer.h>
 #include <stdint.h>

@@ -1,15 +1,15 @@
 /*
- * Fuzz target for the header parsing of message content: mxd/smtp_data's count of Received: fields
+ * Fuzz target for the header parsing of message content: mxd/smtpd/smtp_data's count of Received: fields
  * (the hop limit, hopcount_limit, rests on it) and its notion of where the header section ends. The
  * input is a message as the client sends it after DATA (dot-stuffed; the target appends CRLF.CRLF),
  * fed whole and in pieces of 1-16 octets. When the message is clean (no bare CR/LF, no NUL, under the
  * limit) the target counts again by itself on the stored content: the lines before the first empty
  * one whose first nine octets are "Received:" in any case. It aborts when smtp_data's count or its
  * in_headers disagree with that, when the pieces and the whole disagree, or when the count exceeds the
- * number of lines. (mxd/dsn's copy of the header section is fuzz_dsn's; the Message-ID for the log is
+ * number of lines. (mxd/delivery/dsn's copy of the header section is fuzz_dsn's; the Message-ID for the log is
  * read by a static function of smtp_session_cmd.c that no target reaches yet: see README.md.)
  */
-#include "mxd/smtp_data.h"
+#include "mxd/smtpd/smtp_data.h"
 
 #include <event2/buffer.h>
 #include <stdint.h>

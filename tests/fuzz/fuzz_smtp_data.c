@@ -1,12 +1,12 @@
 /*
- * Fuzz target for mxd/smtp_data. The first input octet sets the size limit (0xff: 1 MiB, else that
+ * Fuzz target for mxd/smtpd/smtp_data. The first input octet sets the size limit (0xff: 1 MiB, else that
  * many octets, so that small limits are exercised); the rest is the DATA stream. It is fed whole, in
  * two pieces split at a point derived from the input, and in many small pieces of pseudo-random sizes;
  * all three must give the same status, consumed count, output and counters. It aborts when the output
  * outgrows the limit, when a clean message's output holds a bare CR, bare LF or NUL, or when the
  * message ends anywhere but after CRLF.CRLF (or a first-line ".CRLF").
  */
-#include "mxd/smtp_data.h"
+#include "mxd/smtpd/smtp_data.h"
 
 #include <event2/buffer.h>
 #include <stdint.h>

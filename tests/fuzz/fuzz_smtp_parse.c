@@ -1,12 +1,12 @@
 /*
- * Fuzz target for mxd/smtp_parse: the input is one command line (CRLF stripped, as the session hands
+ * Fuzz target for mxd/smtpd/smtp_parse: the input is one command line (CRLF stripped, as the session hands
  * it over). It goes through smtp_parse_command and, by verb, on to smtp_parse_path and the parameter
  * parsers or smtp_parse_helo; the raw input is also given to each argument parser directly. Besides
  * what the sanitizers catch, it aborts when a result breaks the contract: an unterminated field, an
  * address with a control character or an unquoted shell metacharacter, a reply text that could
  * inject a line.
  */
-#include "mxd/smtp_parse.h"
+#include "mxd/smtpd/smtp_parse.h"
 
 #include <stdint.h>
 #include <stdlib.h>

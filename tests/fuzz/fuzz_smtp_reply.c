@@ -1,5 +1,5 @@
 /*
- * Fuzz target for mxd/smtp_reply, the outbound client's reading of a remote server's replies. The
+ * Fuzz target for mxd/delivery/smtp_reply, the outbound client's reading of a remote server's replies. The
  * first input octet picks how replies are read: bit 0 set, as replies to EHLO (extension keywords).
  * The rest is the byte stream from the server, cut into lines as the client does (evbuffer_readln()
  * with EVBUFFER_EOL_CRLF, and smtp_reply_partial_too_long() for a line without its end), fed whole and
@@ -9,7 +9,7 @@
  * printable ASCII or longer than the limit, a line count unlike the lines fed, a formatted reply that
  * does not fit SMTP_REPLY_STR_MAX, or when EHLO extensions contradict each other.
  */
-#include "mxd/smtp_reply.h"
+#include "mxd/delivery/smtp_reply.h"
 
 #include <event2/buffer.h>
 #include <stdint.h>

@@ -1,10 +1,10 @@
 /*
- * Fuzz target for mxd/srs: a RCPT to our srs_domain is reversed from text a stranger chose. Besides
+ * Fuzz target for mxd/rewrite/srs: a RCPT to our srs_domain is reversed from text a stranger chose. Besides
  * what the sanitizers catch, it aborts when a reversal yields something that is not an address (no
  * '@', a control character), or when a forwarded address does not reverse (back to its sender, for
  * a sender that is not itself an SRS address).
  */
-#include "mxd/srs.h"
+#include "mxd/rewrite/srs.h"
 
 #include <stdint.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
   User=, AmbientCapabilities=, CapabilityBoundingSet= and NoNewPrivileges= give it) binds a port below
   1024 and serves, and mxctl init runs the same way (ExecStartPre=);
 * the readiness protocol: mxd started with $NOTIFY_SOCKET and $WATCHDOG_USEC sends READY=1, then
-  WATCHDOG=1 at half the interval, and STOPPING=1 on SIGTERM (once mxd/main.c calls mxd/sdnotify.h).
+  WATCHDOG=1 at half the interval, and STOPPING=1 on SIGTERM (once mxd/main.c calls mxd/common/sdnotify.h).
 """
 import os
 import pwd
@@ -222,7 +222,7 @@ class Notify(unittest.TestCase):
 
     def setUp(self):
         if not main_calls_sd_notify():
-            self.skipTest("mxd/main.c does not call sd_notify_ready() yet (mxd/sdnotify.h)")
+            self.skipTest("mxd/main.c does not call sd_notify_ready() yet (mxd/common/sdnotify.h)")
         self.inst = mxtest.Instance()
         self.sock_path = os.path.join(self.inst.dir, "notify")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -17,7 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "mxd/spf.h"
+#include "mxd/smtpd/spf.h"
 
 #define RECEIVER "spfcheck.mxd.test"
 

@@ -10,8 +10,8 @@
 
 #include <cmocka.h>
 
-#include "mxd/addr.h"
-#include "mxd/util.h"
+#include "mxd/common/addr.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -17,7 +17,7 @@
 #include "db/audit.h"
 #include "db/db.h"
 #include "db/domain.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -2,13 +2,13 @@
  * Unit tests for admin/form (urlencoded bodies and query strings) and admin/json (the API's request
  * objects): one table per parser, one row per input and the pairs expected (or the error), then a
  * fuzz-style run of random and mutated inputs under the sanitizers.
- *
- * tests/CMakeLists.txt links unit tests with mxdcore only, which does not hold the admin UI's sources,
- * so the modules under test are compiled into this program directly.
  */
-#include "admin/form.c"
-#include "admin/json.c"
-#include "admin/text.c"
+#include "admin/form.h"
+#include "admin/json.h"
+#include "admin/text.h"
+#include "mxd/common/util.h"
+
+#include <event2/buffer.h>
 
 #include <setjmp.h>
 #include <stdarg.h>

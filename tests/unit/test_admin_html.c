@@ -1,12 +1,12 @@
 /*
  * Unit tests for admin/html: the one escaping function (html_escape), html_f (every %s escaped, numbers
  * as printf), URL parameters and the page layout. One row per input and the output expected.
- *
- * tests/CMakeLists.txt links unit tests with mxdcore only, which does not hold the admin UI's sources,
- * so the module under test is compiled into this program directly.
  */
-#include "admin/html.c"
-#include "admin/text.c"
+#include "admin/html.h"
+#include "admin/text.h"
+#include "mxd/common/util.h"
+
+#include <event2/buffer.h>
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -9,8 +9,8 @@
 
 #include <cmocka.h>
 
-#include "mxd/config.h"
-#include "mxd/util.h"
+#include "mxd/common/config.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

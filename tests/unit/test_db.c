@@ -16,7 +16,7 @@
 #include "db/db.h"
 #include "db/db_schema.h"
 #include "db/domain.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 /*
- * test_dns: mxd/dns.c against tests/lib/dnsserver.py, started for each test on a free port of
+ * test_dns: mxd/dns/dns.c against tests/lib/dnsserver.py, started for each test on a free port of
  * 127.0.0.1 (it needs Debian's /usr/bin/python3 with dnslib: without them the suite fails at once).
  * Nothing leaves loopback: the resolver's only forwarder is the test server.
  */
@@ -24,8 +24,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mxd/dns.h"
-#include "mxd/util.h"
+#include "mxd/dns/dns.h"
+#include "mxd/common/util.h"
 
 #define PYTHON "/usr/bin/python3"
 

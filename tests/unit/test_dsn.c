@@ -1,13 +1,13 @@
 /*
- * Unit tests for mxd/dsn. Every composed notification goes through a strict MIME walk written here:
+ * Unit tests for mxd/delivery/dsn. Every composed notification goes through a strict MIME walk written here:
  * CRLF-only lines under 998 octets, exactly the expected top-level fields, a boundary that delimits
  * exactly three parts with the expected content types, and a delivery-status of one per-message group
  * and one group per recipient holding only known fields. Hostile inputs (table rows) must not change
  * that structure. When /usr/bin/python3 exists, its email package parses the same output as a check.
  */
-#include "mxd/dsn.h"
+#include "mxd/delivery/dsn.h"
 
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <setjmp.h>

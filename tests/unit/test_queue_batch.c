@@ -1,5 +1,5 @@
 /*
- * test_queue_batch: the queue manager's write batches (mxd/queue_batch.h). Written at once: results,
+ * test_queue_batch: the queue manager's write batches (mxd/queue/queue_batch.h). Written at once: results,
  * log rows, a removal with its bounce, a delay warning; a bounce for a message deleted meanwhile is not
  * queued. Through the committer: a batch and the messages waiting are written in one transaction; a
  * batch that fails is rolled back as a whole and reported, while the messages beside it are stored.
@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "mxd/queue_batch.h"
-#include "mxd/queue_log.h"
-#include "mxd/queue_store.h"
-#include "mxd/util.h"
+#include "mxd/queue/queue_batch.h"
+#include "mxd/queue/queue_log.h"
+#include "mxd/queue/queue_store.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>

@@ -1,5 +1,5 @@
 /*
- * test_queue_log: the delivery log of queue.db (mxd/queue_log.h): 'received' rows written by the
+ * test_queue_log: the delivery log of queue.db (mxd/queue/queue_log.h): 'received' rows written by the
  * committer in the message's transaction (and 'bounced' for recipients refused at once), appended
  * events, search by address (case-insensitive, address or orig_address) and by queue id, the 24-hour
  * counts, expiry, and the sanitizing of reply text.
@@ -10,10 +10,10 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "mxd/log.h"
-#include "mxd/queue_log.h"
-#include "mxd/queue_store.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/queue/queue_log.h"
+#include "mxd/queue/queue_store.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>

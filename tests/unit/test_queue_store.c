@@ -11,9 +11,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "mxd/log.h"
-#include "mxd/queue_store.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/queue/queue_store.h"
+#include "mxd/common/util.h"
 
 #include <errno.h>
 #include <event2/buffer.h>

@@ -15,7 +15,7 @@
 #include "db/db.h"
 #include "db/domain.h"
 #include "db/resolve.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

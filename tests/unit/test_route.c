@@ -1,5 +1,5 @@
 /*
- * test_route: the routing rules (db/route.c) and the queue manager's routing table (mxd/route.c).
+ * test_route: the routing rules (db/route.c) and the queue manager's routing table (mxd/delivery/route.c).
  * Table-driven: match patterns and next hops (a row of input and the expected canonical form or error
  * words each), writes through the db API, and recipient domains against a set of rules (precedence).
  * Then the selection itself with a fake clock: smooth weighted round-robin (an exact split over every
@@ -16,8 +16,8 @@
 
 #include "db/db.h"
 #include "db/route.h"
-#include "mxd/route.h"
-#include "mxd/util.h"
+#include "mxd/delivery/route.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>

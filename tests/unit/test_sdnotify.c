@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "mxd/sdnotify.h"
+#include "mxd/common/sdnotify.h"
 
 #include <errno.h>
 #include <event2/event.h>

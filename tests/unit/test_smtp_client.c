@@ -1,5 +1,5 @@
 /*
- * test_smtp_client: mxd/smtp_client.c against scripted SMTP servers. Each server is a thread in this
+ * test_smtp_client: mxd/delivery/smtp_client.c against scripted SMTP servers. Each server is a thread in this
  * process on its own 127.0.0.x address: it plays a dialogue step by step (send this reply, expect this
  * command line, read everything up to "DATA", read the content up to the final dot, do the TLS
  * handshake, ...) and records every octet it received, so the tests check the wire byte for byte. The
@@ -36,9 +36,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mxd/log.h"
-#include "mxd/smtp_client.h"
-#include "mxd/util.h"
+#include "mxd/common/log.h"
+#include "mxd/delivery/smtp_client.h"
+#include "mxd/common/util.h"
 
 #define PYTHON         "/usr/bin/python3"
 #define SRV_TIMEOUT_MS 5000

@@ -1,8 +1,8 @@
-/* Unit tests for mxd/smtp_data: a table of DATA streams and what must come out of them, each row fed
+/* Unit tests for mxd/smtpd/smtp_data: a table of DATA streams and what must come out of them, each row fed
  * whole, one octet at a time, and split in two at every offset; all must agree. */
-#include "mxd/smtp_data.h"
+#include "mxd/smtpd/smtp_data.h"
 
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <event2/buffer.h>
 #include <setjmp.h>

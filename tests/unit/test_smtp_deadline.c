@@ -1,6 +1,6 @@
 /* Unit tests for smtp_session_data_deadline: how DATA content moves the session's deadline under
  * smtpd_min_data_rate (Postfix's semantics), one row of input and expected deadline each. */
-#include "mxd/smtp_session.h"
+#include "mxd/smtpd/smtp_session.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,7 +1,7 @@
-/* Unit tests for mxd/smtp_parse: one table per parser, one row per input and expected result. */
-#include "mxd/smtp_parse.h"
+/* Unit tests for mxd/smtpd/smtp_parse: one table per parser, one row per input and expected result. */
+#include "mxd/smtpd/smtp_parse.h"
 
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

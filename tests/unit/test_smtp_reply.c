@@ -1,6 +1,6 @@
-/* Unit tests for mxd/smtp_reply: one table of replies (lines and the outcome expected), one of EHLO
+/* Unit tests for mxd/delivery/smtp_reply: one table of replies (lines and the outcome expected), one of EHLO
  * keyword lines, and the bounds (line length, line count, text length). */
-#include "mxd/smtp_reply.h"
+#include "mxd/delivery/smtp_reply.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /*
- * test_spf: mxd/spf.c against tests/lib/dnsserver.py (started once for the suite on a free port of
+ * test_spf: mxd/smtpd/spf.c against tests/lib/dnsserver.py (started once for the suite on a free port of
  * 127.0.0.1; it needs Debian's /usr/bin/python3 with dnslib). Every verdict of RFC 7208, the worker pool
  * (a silent name does not hold up other checks; cancelling and stopping), and the header fields,
  * including what hostile senders and zones put into them. Nothing leaves loopback.
@@ -25,8 +25,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "mxd/spf.h"
-#include "mxd/util.h"
+#include "mxd/smtpd/spf.h"
+#include "mxd/common/util.h"
 
 #define PYTHON   "/usr/bin/python3"
 #define RECEIVER "mx.mxd.test"

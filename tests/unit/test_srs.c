@@ -1,5 +1,5 @@
 /*
- * test_srs: mxd/srs.c, table-driven. The expected addresses were computed from the libsrs2 format
+ * test_srs: mxd/rewrite/srs.c, table-driven. The expected addresses were computed from the libsrs2 format
  * (HMAC-SHA1 over the lower-cased fields, first four base64 characters; the day in two base32
  * characters) with Python's hmac module, independently of this code; the first one is also the vector
  * of postsrsd's own test suite (secret "tops3cr3t" at 2020-01-01 00:01:00 UTC), so addresses made by
@@ -18,8 +18,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "mxd/srs.h"
-#include "mxd/util.h"
+#include "mxd/rewrite/srs.h"
+#include "mxd/common/util.h"
 
 #define T0     INT64_C(1577836860) /* 2020-01-01 00:01:00 UTC: day 18262, stamp "2W" */
 #define DAY    INT64_C(86400)

@@ -1,7 +1,7 @@
 /*
  * test_sync_log: replication as the database sees it (db/sync.h), with no network: a primary database
  * and a replica in a temp dir, and a small in-process "client" that pages through the primary's feed
- * (db_sync_feed_changes/_snapshot) and applies it (db_sync_apply), as mxd/sync_client.c does.
+ * (db_sync_feed_changes/_snapshot) and applies it (db_sync_apply), as mxd/ha/sync_client.c does.
  *
  * Covers: the change log records inserts, updates and deletes, foreign-key cascades included, with
  * every column of every replicated table; applying reproduces the primary's tables exactly (compared
@@ -23,7 +23,7 @@
 #include "db/domain.h"
 #include "db/route.h"
 #include "db/sync.h"
-#include "mxd/util.h"
+#include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,7 +142,7 @@ struct pull {
 	int64_t since; /* the seq the first request asked from */
 };
 
-/* What mxd/sync_client.c does, in process: pages of changes (or of a snapshot) of limit rows, then one
+/* What mxd/ha/sync_client.c does, in process: pages of changes (or of a snapshot) of limit rows, then one
  * apply. */
 static int replicate(struct db *p, struct db *r, unsigned limit, struct pull *pull_r)
 {

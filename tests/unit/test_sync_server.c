@@ -1,6 +1,6 @@
 /*
- * test_sync_server: the change feed over loopback TLS, the primary's server (mxd/sync_server.c) and a
- * secondary's client (mxd/sync_client.c) in one process. A test CA and a certificate for
+ * test_sync_server: the change feed over loopback TLS, the primary's server (mxd/ha/sync_server.c) and a
+ * secondary's client (mxd/ha/sync_client.c) in one process. A test CA and a certificate for
  * "primary.test" are made with the openssl command at test time; the client connects to 127.0.0.1 and
  * verifies the name primary.test.
  *
@@ -22,10 +22,10 @@
 #include "db/domain.h"
 #include "db/route.h"
 #include "db/sync.h"
-#include "mxd/config.h"
-#include "mxd/sync_client.h"
-#include "mxd/sync_server.h"
-#include "mxd/util.h"
+#include "mxd/common/config.h"
+#include "mxd/ha/sync_client.h"
+#include "mxd/ha/sync_server.h"
+#include "mxd/common/util.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>

@@ -1,0 +1,137 @@
+/*
+ * config: mxd.conf, read once into a struct mxd_config by one table of settings.
+ *
+ * The file holds "name = value" lines; '#' starts a comment line; a line that starts with white space
+ * continues the previous value (as in Postfix's main.cf). A value may reference another setting as
+ * $name or ${name}; references are expanded after the whole file is read. Setting names follow
+ * Postfix's where one exists. The table drives parsing, validation, error messages ("file:line:
+ * setting: what is allowed") and the dump printed by "mxctl config" (like postconf / postconf -n).
+ *
+ * Time values take a unit suffix s, m, h, d or w; without one the setting's own default unit applies
+ * (as in Postfix: maximal_queue_lifetime = 5 means 5 days). Size values are bytes (k, m, g suffixes
+ * allowed). A config is owned by its creator: config_new() pairs with config_free().
+ */
+#ifndef MXD_CONFIG_H
+#define MXD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MXD_DEFAULT_CONFIG "/etc/mxd/mxd.conf"
+
+struct mxd_config {
+	/* general */
+	char *role; /* "primary" or "secondary" */
+	char *myhostname;
+	char *mydomain;
+	char *database;
+	char *queue_directory;
+	char *maillog_file;
+	char *syslog_name;
+	char *mail_owner;
+	bool debug;
+	char *resolver;
+
+	/* inbound SMTP */
+	char *smtpd_listen;
+	char *smtpd_banner;
+	char *mynetworks;
+	int64_t message_size_limit;
+	int64_t smtpd_recipient_limit;
+	int64_t smtpd_client_connection_limit;
+	int64_t smtpd_connection_limit;
+	int64_t smtpd_timeout;       /* deadline per command line, and for DATA (moved by the next) */
+	int64_t smtpd_min_data_rate; /* DATA: bytes/s that move the deadline by a second; 0: idle time */
+	int64_t smtpd_hard_error_limit;
+	int64_t smtpd_greet_pause;
+	int64_t hopcount_limit;
+	char *smtpd_tls_cert_file;
+	char *smtpd_tls_key_file;
+	char *recipient_delimiter;
+
+	/* queue and delivery */
+	int64_t queue_run_delay;
+	int64_t minimal_backoff_time;
+	int64_t maximal_backoff_time;
+	int64_t maximal_queue_lifetime;
+	int64_t delay_warning_time;
+	int64_t delivery_log_retention; /* rows of queue.db's delivery log kept this long */
+	char *relayhost;
+	int64_t default_destination_concurrency_limit;
+	int64_t smtp_concurrency_limit;
+	int64_t smtp_connect_timeout;
+	int64_t smtp_helo_timeout;
+	int64_t smtp_data_timeout;
+	char *smtp_helo_name;
+	char *smtp_tls_security_level;
+	char *smtp_tls_CAfile;
+	int64_t smtp_connection_reuse_count;
+	int64_t smtp_tcp_port;
+
+	/* high availability */
+	char *primary_hosts;            /* secondary: where to relay ("[host]:port, ..."); empty: better MX */
+	int64_t replica_max_age;        /* secondary: older replica -> 451 for unknown recipients */
+	int64_t primary_probe_interval; /* secondary: probe the primary this often while holding mail */
+	int64_t takeover_after;         /* secondary: primary down this long -> deliver directly (0: off) */
+	char *trusted_peers;            /* our other MX hosts: relay allowed, their checks honoured */
+
+	/* operations */
+	char *metrics_listen; /* Prometheus endpoint, e.g. 127.0.0.1:9125; empty: off */
+
+	/* sender authentication: SPF in, SRS out */
+	char *spf_policy;          /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
+	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
+	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
+	char *srs_exclude_domains; /* senders at these domains keep their address */
+
+	/* admin UI (mxadmin) */
+	char *admin_listen;
+	char *admin_allow;
+	char *admin_tls_cert_file;
+	char *admin_tls_key_file;
+	int64_t admin_session_timeout;
+	int64_t admin_login_failure_limit;
+	int64_t admin_login_failure_window;
+
+	/* replication of the tables: mxd/ha/sync_server.c (primary), mxd/ha/sync_client.c (secondary) */
+	char *sync_listen;               /* primary: "addr:port" of the change feed; empty: not served */
+	char *sync_tls_cert_file;        /* primary: the feed's certificate chain and key (PEM) */
+	char *sync_tls_key_file;
+	int64_t sync_changelog_lifetime; /* primary: change-log rows older than this are trimmed */
+	char *sync_secret_file;          /* both: the shared secret (its first line), never logged */
+	char *sync_primary;              /* secondary: "host:port" of the primary's feed; empty: none */
+	char *sync_tls_CAfile;           /* secondary: CAs that verify the primary (empty: system's) */
+	char *sync_tls_server_name;      /* secondary: the name to verify (empty: sync_primary's host) */
+	int64_t sync_interval;           /* secondary: pull this often */
+	int64_t sync_timeout;            /* secondary: connect and read timeout of one pull */
+
+	/* internal: raw values and where they were set */
+	char **raw;
+	int *line;
+	char *path;
+};
+
+/* A config holding every default. Never NULL. */
+struct mxd_config *config_new(void);
+void config_free(struct mxd_config **cfg);
+
+/* Read path into cfg (over the defaults). 0, or -1 with *error_r = "file:line: ..." (static storage,
+ * valid until the next call in this thread). */
+int config_load(struct mxd_config *cfg, const char *path, const char **error_r);
+
+/* Set one setting as if read from a file line (used by tests and "-o name=value"). 0 or -1. */
+int config_set(struct mxd_config *cfg, const char *name, const char *value, const char **error_r);
+
+/* Print "name = value" for every setting, or only for those set away from their default. */
+void config_dump(const struct mxd_config *cfg, FILE *out, bool only_non_default);
+
+/* The raw (unexpanded) value of a named setting, or NULL when there is no such setting. */
+const char *config_raw_value(const struct mxd_config *cfg, const char *name);
+
+/* Split a list value (comma and/or white space separated) into a NULL-terminated array of strings.
+ * Free with config_list_free(). *n_r (if not NULL) gets the count. */
+char **config_list(const char *value, size_t *n_r);
+void config_list_free(char ***list);
+
+#endif

@@ -1,0 +1,306 @@
+/*
+ * mxctl queue: look at and manage the mail queue (like postqueue -p, postcat -q and postsuper -d/-h/-H).
+ * Opens the store in queue_directory without its committer and uses the synchronous calls, so it works
+ * beside a running mxd. A queue that was never created reads as empty: mxctl does not create
+ * queue.db, which would then belong to the user running mxctl rather than to mail_owner.
+ * Text from the network (addresses, reasons) is printed with control characters replaced; "show"
+ * prints the message content as stored.
+ */
+#include "mxd/ctl/mxctl.h"
+
+#include "mxd/queue/queue_log.h"
+#include "mxd/queue/queue_store.h"
+#include "mxd/common/util.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+static const char queue_usage[] = "usage: mxctl queue list\n"
+                                  "       mxctl queue show ID\n"
+                                  "       mxctl queue delete|hold|release ID...\n"
+                                  "       mxctl queue flush\n"
+                                  "       mxctl queue help\n";
+
+/* Open the store, or set *qs_r to NULL when there is no queue yet. 0 or -1 (reported). */
+static int mxctl_queue_open(struct mxctl *ctl, const char *action, struct queue_store **qs_r)
+{
+	const char *dir = ctl->cfg->queue_directory;
+	char *path = xasprintf("%s/queue.db", dir);
+	const char *error;
+	struct stat st;
+	int ret = 0;
+
+	*qs_r = NULL;
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT) {
+			fprintf(stderr, "mxctl: queue %s: %s: %s\n", action, path, strerror(errno));
+			ret = -1;
+		}
+	} else if (queue_store_open(dir, qs_r, &error) < 0) {
+		fprintf(stderr, "mxctl: queue %s: %s\n", action, error);
+		ret = -1;
+	}
+	free(path);
+	return ret;
+}
+
+/* Print s with control characters replaced, so queue contents cannot drive the terminal. */
+static void mxctl_queue_print_safe(const char *s)
+{
+	for (; *s != '\0'; s++)
+		putchar((unsigned char)*s < 0x20 || *s == 0x7f ? '?' : *s);
+}
+
+static const char *mxctl_queue_time(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (localtime_r(&tt, &tm) == NULL || strftime(buf, size, "%Y-%m-%d %H:%M:%S", &tm) == 0)
+		snprintf(buf, size, "%" PRId64, t);
+	return buf;
+}
+
+static const char *mxctl_queue_state(enum queue_rcpt_state state)
+{
+	switch (state) {
+	case QUEUE_RCPT_PENDING:
+		return "pending";
+	case QUEUE_RCPT_DEFERRED:
+		return "deferred";
+	case QUEUE_RCPT_SENT:
+		return "sent";
+	case QUEUE_RCPT_BOUNCED:
+		return "bounced";
+	}
+	return "unknown";
+}
+
+/* "  deferred  <rcpt> attempts=3 next=..." and the last reason on a line of its own. */
+static void mxctl_queue_print_rcpt(const struct queue_rcpt_info *r, const char *indent)
+{
+	char when[32];
+
+	printf("%s%-8s  <", indent, mxctl_queue_state(r->state));
+	mxctl_queue_print_safe(r->address);
+	putchar('>');
+	if (r->orig_address != NULL && strcmp(r->orig_address, r->address) != 0) {
+		printf(" orig_to=<");
+		mxctl_queue_print_safe(r->orig_address);
+		putchar('>');
+	}
+	if (r->attempts > 0)
+		printf(" attempts=%d", r->attempts);
+	if (r->state == QUEUE_RCPT_DEFERRED && r->next_attempt > 0)
+		printf(" next=%s", mxctl_queue_time(r->next_attempt, when, sizeof(when)));
+	putchar('\n');
+	if (r->last_reason != NULL) {
+		printf("%*s          (", (int)strlen(indent), "");
+		if (r->dsn != NULL)
+			printf("dsn=%s ", r->dsn);
+		mxctl_queue_print_safe(r->last_reason);
+		if (r->remote_mta != NULL) {
+			printf(" from ");
+			mxctl_queue_print_safe(r->remote_mta);
+		}
+		printf(")\n");
+	}
+}
+
+struct mxctl_queue_totals {
+	int64_t messages;
+	int64_t bytes;
+};
+
+static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
+{
+	struct mxctl_queue_totals *totals = ctx;
+	char when[32];
+
+	if (totals->messages++ == 0)
+		printf("%-16s  %10s  %-19s  %s\n", "-Queue ID-", "-Size-", "-Arrival Time-",
+		       "-Sender/Recipient-");
+	printf("%-16s  %10" PRId64 "  %s  <", msg->id, msg->size,
+	       mxctl_queue_time(msg->arrival, when, sizeof(when)));
+	mxctl_queue_print_safe(msg->sender);
+	printf(">%s\n", msg->held ? "  HELD" : "");
+	for (size_t i = 0; i < msg->nrcpt; i++)
+		mxctl_queue_print_rcpt(&msg->rcpts[i], "    ");
+	putchar('\n');
+	totals->bytes += msg->size;
+	return 0;
+}
+
+static int mxctl_queue_list(struct queue_store *qs)
+{
+	struct mxctl_queue_totals totals = {0, 0};
+	const char *error;
+
+	if (qs != NULL && queue_store_list(qs, mxctl_queue_list_one, &totals, &error) < 0) {
+		fprintf(stderr, "mxctl: queue list: %s\n", error);
+		return 1;
+	}
+	if (totals.messages == 0)
+		printf("Mail queue is empty\n");
+	else
+		printf("-- %" PRId64 " bytes in %" PRId64 " message%s.\n", totals.bytes, totals.messages,
+		       totals.messages == 1 ? "" : "s");
+	return 0;
+}
+
+/* Queue ids are upper-case hex; accept what an operator types in lower case. */
+static char *mxctl_queue_id(const char *arg)
+{
+	char *id = xstrdup(arg);
+
+	for (char *p = id; *p != '\0'; p++)
+		*p = (char)toupper((unsigned char)*p);
+	return id;
+}
+
+static void mxctl_queue_print_field(const char *name, const char *value)
+{
+	printf("%s: ", name);
+	mxctl_queue_print_safe(value);
+	putchar('\n');
+}
+
+static int mxctl_queue_show(struct queue_store *qs, const char *arg)
+{
+	char *id = mxctl_queue_id(arg);
+	struct queue_msg_info *info = NULL;
+	struct evbuffer *content = evbuffer_new();
+	const char *error = NULL;
+	char when[32];
+	int ret = qs == NULL ? 1 : queue_store_get(qs, id, &info, &error);
+
+	if (ret == 0)
+		ret = queue_store_read_body(qs, id, content, &error);
+	if (ret == 1)
+		fprintf(stderr, "mxctl: queue show: no such message: %s\n", arg);
+	else if (ret < 0)
+		fprintf(stderr, "mxctl: queue show: %s: %s\n", arg, error);
+	if (ret != 0)
+		goto out;
+
+	printf("*** ENVELOPE ***\n");
+	printf("id: %s\n", info->id);
+	printf("arrival: %s (%" PRId64 ")\n", mxctl_queue_time(info->arrival, when, sizeof(when)),
+	       info->arrival);
+	printf("size: %" PRId64 "\n", info->size);
+	printf("sender: <");
+	mxctl_queue_print_safe(info->sender);
+	printf(">\n");
+	mxctl_queue_print_field("client_name", info->client_name);
+	mxctl_queue_print_field("client_addr", info->client_addr);
+	mxctl_queue_print_field("helo", info->helo);
+	mxctl_queue_print_field("protocol", info->proto);
+	printf("smtputf8: %s\n", info->smtputf8 ? "yes" : "no");
+	printf("held: %s\n", info->held ? "yes" : "no");
+	for (size_t i = 0; i < info->nrcpt; i++)
+		mxctl_queue_print_rcpt(&info->rcpts[i], "recipient: ");
+	printf("*** CONTENT ***\n");
+	fflush(stdout);
+	while (evbuffer_get_length(content) > 0) {
+		if (evbuffer_write(content, fileno(stdout)) < 0) {
+			fprintf(stderr, "mxctl: queue show: write: %s\n", strerror(errno));
+			ret = -1;
+			break;
+		}
+	}
+out:
+	queue_msg_info_free(&info);
+	evbuffer_free(content);
+	free(id);
+	return ret == 0 ? 0 : 1;
+}
+
+/* delete, hold or release each id; 1 when any was missing or failed. */
+static int mxctl_queue_change(struct queue_store *qs, const char *action, int argc, char **argv)
+{
+	const char *error = NULL;
+	int status = 0;
+	int changed = 0;
+
+	for (int i = 0; i < argc; i++) {
+		char *id = mxctl_queue_id(argv[i]);
+		int ret = 1;
+		if (qs == NULL)
+			; /* no queue: no such message */
+		else if (strcmp(action, "delete") == 0)
+			ret = queue_store_remove(qs, id, "deleted with mxctl queue delete", &error);
+		else
+			ret = queue_store_set_hold(qs, id, strcmp(action, "hold") == 0, &error);
+		if (ret == 0) {
+			changed++;
+		} else {
+			if (ret == 1)
+				fprintf(stderr, "mxctl: queue %s: no such message: %s\n", action, argv[i]);
+			else
+				fprintf(stderr, "mxctl: queue %s: %s: %s\n", action, argv[i], error);
+			status = 1;
+		}
+		free(id);
+	}
+	if (changed > 0)
+		printf("%s: %d message%s\n",
+		       strcmp(action, "delete") == 0 ? "Deleted"
+		       : strcmp(action, "hold") == 0 ? "Held"
+		                                     : "Released",
+		       changed, changed == 1 ? "" : "s");
+	return status;
+}
+
+int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv)
+{
+	struct queue_store *qs;
+	int status;
+
+	if (argc < 2) {
+		fputs(queue_usage, stderr);
+		return 2;
+	}
+	const char *action = argv[1];
+	if (strcmp(action, "help") == 0) {
+		fputs(queue_usage, stdout);
+		return 0;
+	}
+	bool is_list = strcmp(action, "list") == 0;
+	bool is_flush = strcmp(action, "flush") == 0;
+	bool is_show = strcmp(action, "show") == 0;
+	bool is_change =
+	    strcmp(action, "delete") == 0 || strcmp(action, "hold") == 0 || strcmp(action, "release") == 0;
+	if ((is_list && argc != 2) || (is_flush && argc != 2) || (is_show && argc != 3) ||
+	    (is_change && argc < 3) || (!is_list && !is_show && !is_change && !is_flush)) {
+		fputs(queue_usage, stderr);
+		return 2;
+	}
+	if (mxctl_queue_open(ctl, action, &qs) < 0)
+		return 1;
+	if (is_flush && qs == NULL) {
+		printf("The queue is empty.\n");
+		return 0;
+	}
+	if (is_flush) {
+		const char *error;
+		status = queue_store_flush(qs, &error) < 0 ? 1 : 0;
+		if (status != 0)
+			fprintf(stderr, "mxctl: queue flush: %s\n", error);
+		else
+			printf("Deferred mail will be retried now.\n");
+	} else if (is_list)
+		status = mxctl_queue_list(qs);
+	else if (is_show)
+		status = mxctl_queue_show(qs, argv[2]);
+	else
+		status = mxctl_queue_change(qs, action, argc - 2, argv + 2);
+	queue_store_close(&qs);
+	return status;
+}

@@ -1,0 +1,257 @@
+/* smtp_server: see smtp_server.h. */
+#include "mxd/smtpd/smtp_server.h"
+
+#include "mxd/common/config.h"
+#include "mxd/common/log.h"
+#include "mxd/common/netaddr.h"
+#include "mxd/common/util.h"
+
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define CLIENT_BUCKETS 4096
+
+struct client_count {
+	char addr[NETADDR_STR_MAX];
+	unsigned count;
+	struct client_count *next;
+};
+
+struct session_node {
+	struct smtp_session *session;
+	struct session_node *prev, *next;
+};
+
+struct smtp_server {
+	struct smtp_env env;
+	struct evconnlistener **listeners;
+	size_t nlisteners;
+	struct session_node *sessions;
+	size_t nsessions;
+	struct client_count *clients[CLIENT_BUCKETS];
+	bool shutting_down;
+};
+
+static unsigned client_hash(const char *addr)
+{
+	unsigned h = 5381;
+	for (; *addr != '\0'; addr++)
+		h = h * 33 + (unsigned char)*addr;
+	return h % CLIENT_BUCKETS;
+}
+
+static struct client_count **client_find(struct smtp_server *srv, const char *addr)
+{
+	struct client_count **pp = &srv->clients[client_hash(addr)];
+	while (*pp != NULL && strcmp((*pp)->addr, addr) != 0)
+		pp = &(*pp)->next;
+	return pp;
+}
+
+static void client_release(struct smtp_server *srv, const char *addr)
+{
+	struct client_count **pp = client_find(srv, addr);
+	struct client_count *c = *pp;
+	if (c == NULL)
+		return;
+	if (--c->count == 0) {
+		*pp = c->next;
+		free(c);
+	}
+}
+
+static void server_session_closed(void *ctx, struct smtp_session *session)
+{
+	struct smtp_server *srv = ctx;
+	struct session_node *node = smtp_session_link(session);
+	client_release(srv, smtp_session_client_addr(session));
+	if (node->prev != NULL)
+		node->prev->next = node->next;
+	else
+		srv->sessions = node->next;
+	if (node->next != NULL)
+		node->next->prev = node->prev;
+	free(node);
+	srv->nsessions--;
+}
+
+/* Refuse a connection over a limit with a 421 written straight to the socket (best effort). */
+static void refuse(struct smtp_server *srv, evutil_socket_t fd, const char *addr, const char *hostname,
+                   const char *why)
+{
+	srv->env.stats.connections_refused++;
+	char line[512];
+	int n = snprintf(line, sizeof(line), "421 4.7.0 %s Error: %s\r\n", hostname, why);
+	ssize_t w = write(fd, line, (size_t)n);
+	(void)w;
+	evutil_closesocket(fd);
+	log_warn("smtpd", "%s from unknown[%s]; refused with 421", why, addr);
+}
+
+static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
+                          void *ctx)
+{
+	struct smtp_server *srv = ctx;
+	const struct mxd_config *cfg = srv->env.cfg;
+	char addr[NETADDR_STR_MAX];
+	netaddr_str(sa, addr, sizeof(addr));
+	evutil_make_socket_nonblocking(fd);
+	if (srv->shutting_down) {
+		evutil_closesocket(fd);
+		return;
+	}
+	if (srv->nsessions >= (size_t)cfg->smtpd_connection_limit) {
+		refuse(srv, fd, addr, cfg->myhostname, "too many connections");
+		return;
+	}
+	struct client_count **pp = client_find(srv, addr);
+	if (*pp != NULL && (*pp)->count >= (unsigned)cfg->smtpd_client_connection_limit) {
+		refuse(srv, fd, addr, cfg->myhostname, "too many connections from your address");
+		return;
+	}
+	if (*pp == NULL) {
+		*pp = xcalloc(1, sizeof(**pp));
+		str_copy((*pp)->addr, sizeof((*pp)->addr), addr);
+	}
+	(*pp)->count++;
+	struct session_node *node = xcalloc(1, sizeof(*node));
+	node->next = srv->sessions;
+	if (node->next != NULL)
+		node->next->prev = node;
+	srv->sessions = node;
+	srv->nsessions++;
+	node->session = smtp_session_new(&srv->env, fd, sa, (socklen_t)salen);
+	smtp_session_set_link(node->session, node);
+}
+
+static void server_accept_error(struct evconnlistener *l, void *ctx)
+{
+	int err = EVUTIL_SOCKET_ERROR();
+	/* EMFILE and friends: keep running; the listener retries on the next event. */
+	log_warn("smtpd", "accept: %s", evutil_socket_error_to_string(err));
+}
+
+int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, struct smtp_server **srv_r,
+                     const char **error_r)
+{
+	static __thread char err[512];
+	size_t n;
+	char **addrs = config_list(cfg->smtpd_listen, &n);
+	struct smtp_server *srv = xcalloc(1, sizeof(*srv));
+	srv->env.base = base;
+	srv->env.cfg = cfg;
+	srv->env.on_close = server_session_closed;
+	srv->env.ctx = srv;
+	srv->listeners = xcalloc(n, sizeof(*srv->listeners));
+	if (n == 0) {
+		*error_r = "smtpd_listen: no address to listen on";
+		goto fail;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sockaddr_storage ss;
+		socklen_t len;
+		const char *e;
+		if (netaddr_parse(addrs[i], 25, &ss, &len, &e) < 0) {
+			snprintf(err, sizeof(err), "smtpd_listen: bad address '%s': %s", addrs[i], e);
+			*error_r = err;
+			goto fail;
+		}
+		struct evconnlistener *l = evconnlistener_new_bind(
+		    base, server_accept, srv,
+		    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC | LEV_OPT_DISABLED,
+		    1024, (struct sockaddr *)&ss, (int)len);
+		if (l == NULL) {
+			snprintf(err, sizeof(err), "smtpd_listen: cannot listen on %s: %s", addrs[i],
+			         strerror(errno));
+			*error_r = err;
+			goto fail;
+		}
+		evconnlistener_set_error_cb(l, server_accept_error);
+		srv->listeners[srv->nlisteners++] = l;
+	}
+	config_list_free(&addrs);
+	*srv_r = srv;
+	return 0;
+fail:
+	config_list_free(&addrs);
+	smtp_server_free(&srv);
+	return -1;
+}
+
+void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,
+                       SSL_CTX *tls_ctx)
+{
+	srv->env.policy = policy;
+	srv->env.queue = queue;
+	srv->env.tls_ctx = tls_ctx;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		evconnlistener_enable(srv->listeners[i]);
+}
+
+void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id),
+                           void (*etrn)(void *ctx), void *ctx)
+{
+	srv->env.on_queued = fn;
+	srv->env.on_etrn = etrn;
+	srv->env.queued_ctx = ctx;
+}
+
+void smtp_server_reload(struct smtp_server *srv, const struct mxd_config *cfg, struct policy *policy,
+                        SSL_CTX *tls_ctx)
+{
+	srv->env.cfg = cfg;
+	srv->env.policy = policy;
+	srv->env.tls_ctx = tls_ctx;
+}
+
+void smtp_server_shutdown(struct smtp_server *srv)
+{
+	srv->shutting_down = true;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		evconnlistener_disable(srv->listeners[i]);
+	struct session_node *node = srv->sessions;
+	while (node != NULL) {
+		struct session_node *next = node->next; /* the session may unlink itself */
+		smtp_session_shutdown(node->session);
+		node = next;
+	}
+}
+
+size_t smtp_server_session_count(const struct smtp_server *srv)
+{
+	return srv->nsessions;
+}
+
+const struct smtp_stats *smtp_server_stats(const struct smtp_server *srv)
+{
+	return &srv->env.stats;
+}
+
+void smtp_server_free(struct smtp_server **srvp)
+{
+	struct smtp_server *srv = *srvp;
+	if (srv == NULL)
+		return;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	free(srv->listeners);
+	for (size_t b = 0; b < CLIENT_BUCKETS; b++) {
+		while (srv->clients[b] != NULL) {
+			struct client_count *c = srv->clients[b];
+			srv->clients[b] = c->next;
+			free(c);
+		}
+	}
+	while (srv->sessions != NULL) {
+		struct session_node *node = srv->sessions;
+		srv->sessions = node->next;
+		free(node);
+	}
+	free(srv);
+	*srvp = NULL;
+}
