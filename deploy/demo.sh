@@ -160,7 +160,7 @@ stop_node() { # node
 cmd_start() {
 	[ "$(id -u)" -eq 0 ] || die "run as root (network namespaces)"
 	if [ ! -x "$MXD_BIN" ] || [ ! -x "$MXCTL_BIN" ]; then
-		die "no mxd/ctl/mxctl at $MXD_BIN, $MXCTL_BIN: build first (or set MXD_BIN, MXCTL_BIN)"
+		die "no mxd/mxctl at $MXD_BIN, $MXCTL_BIN: build first (or set MXD_BIN, MXCTL_BIN)"
 	fi
 	ns_exists "$P-lan" && die "a demo runs already ($P-*): sh deploy/demo.sh stop"
 	trap 'cmd_stop >/dev/null 2>&1' EXIT
