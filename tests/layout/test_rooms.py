@@ -55,6 +55,20 @@ def closure(graph, target):
     return seen
 
 
+def preprocessor_flags(args):
+    """The -I, -isystem, -iquote and -D flags of a compile command, with their values."""
+    flags, i = [], 0
+    while i < len(args):
+        a = args[i]
+        if a in ("-I", "-isystem", "-iquote", "-D") and i + 1 < len(args):
+            flags += [a, args[i + 1]]
+            i += 1
+        elif a.startswith(("-I", "-isystem", "-iquote", "-D")):
+            flags.append(a)
+        i += 1
+    return flags
+
+
 class Layout(unittest.TestCase):
     def test_mxd_root_holds_only_main(self):
         entries = os.listdir(os.path.join(SRC, "mxd"))
@@ -95,7 +109,7 @@ class Layout(unittest.TestCase):
                             and os.path.dirname(os.path.realpath(c["file"])) + "/" == prefix), None)
                 self.assertIsNotNone(cmd, "no compile command for a source of " + folder)
                 args = shlex.split(cmd["command"])
-                flags = [a for a in args if a.startswith(("-I", "-isystem", "-D"))]
+                flags = preprocessor_flags(args)
                 allowed = closure(graph, t) | {t}
                 for other, h in sorted(header.items()):
                     probe = os.path.join(tmp, "probe.c")
