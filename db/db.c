@@ -351,11 +351,10 @@ static int db_rows_run(struct db *db, sqlite3_stmt *stmt, db_row_fn *fn, void *c
 
 	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
 		ret = 0;
-		if (fn != NULL && fn(stmt, ctx) < 0) {
+		int more = fn != NULL ? fn(stmt, ctx) : 0;
+		if (more < 0)
 			ret = -1;
-			break;
-		}
-		if (first_only)
+		if (more != 0 || first_only)
 			break;
 	}
 	if (ret >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)

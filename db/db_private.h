@@ -105,7 +105,8 @@ int db_exec(struct db *db, const char *sql, const struct db_param *params, size_
 int db_change(struct db *db, const char *sql, const struct db_param *params, size_t nparams, const char *what,
               const char **error_r);
 
-/* Read one row: fn(stmt, ctx) returns 0 to go on, -1 to stop (with its own error in *error_r). */
+/* Read one row: fn(stmt, ctx) returns 0 to go on, 1 to stop here (no error), -1 to stop with its own
+ * error in *error_r. */
 typedef int db_row_fn(sqlite3_stmt *stmt, void *ctx);
 
 /* Run sql with params and hand each row to fn. 0, or -1 when a step fails ("what: ...") or fn stops. */
