@@ -118,18 +118,6 @@ static int api_active(struct http_request *req, bool *active_r)
 	return 1;
 }
 
-static void api_strings(struct evbuffer *out, bool *first, const char *name, char *const *list, size_t n)
-{
-	json_key(out, first, name);
-	evbuffer_add(out, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			evbuffer_add(out, ",", 1);
-		json_str(out, list[i]);
-	}
-	evbuffer_add(out, "]", 1);
-}
-
 /* --- session --- */
 
 static void api_session(struct http_request *req)
@@ -139,7 +127,7 @@ static void api_session(struct http_request *req)
 	api_open(req, 200);
 	json_kv_str(req->out, &first, "admin", req->actor.admin.name);
 	json_kv_bool(req->out, &first, "superadmin", req->actor.admin.superadmin);
-	api_strings(req->out, &first, "domains", req->actor.admin.domains, req->actor.admin.ndomains);
+	json_kv_strings(req->out, &first, "domains", req->actor.admin.domains, req->actor.admin.ndomains);
 	json_kv_str(req->out, &first, "auth", req->via_token ? "token" : "session");
 	if (!req->via_token)
 		json_kv_str(req->out, &first, "csrf_token", req->session.csrf_token);
@@ -148,8 +136,9 @@ static void api_session(struct http_request *req)
 
 /* --- domains and aliases --- */
 
-static void api_domain_json(struct evbuffer *out, const struct db_domain *d)
+static void api_domain_json(struct evbuffer *out, const void *item)
 {
+	const struct db_domain *d = item;
 	bool first = true;
 
 	evbuffer_add(out, "{", 1);
@@ -164,14 +153,15 @@ static void api_domain_json(struct evbuffer *out, const struct db_domain *d)
 	evbuffer_add(out, "}", 1);
 }
 
-static void api_alias_json(struct evbuffer *out, const struct db_alias *a)
+static void api_alias_json(struct evbuffer *out, const void *item)
 {
+	const struct db_alias *a = item;
 	bool first = true;
 
 	evbuffer_add(out, "{", 1);
 	json_kv_str(out, &first, "address", a->address);
 	json_kv_str(out, &first, "domain", a->domain);
-	api_strings(out, &first, "destinations", a->destinations, a->ndestinations);
+	json_kv_strings(out, &first, "destinations", a->destinations, a->ndestinations);
 	json_kv_bool(out, &first, "active", a->active);
 	json_kv_bool(out, &first, "catch_all", a->address[0] == '@');
 	json_kv_bool(out, &first, "protected", admin_ops_alias_protected(a->address));
@@ -201,14 +191,7 @@ static void api_domains(struct http_request *req)
 		return;
 	}
 	api_open(req, 200);
-	json_key(req->out, &first, "domains");
-	evbuffer_add(req->out, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			evbuffer_add(req->out, ",", 1);
-		api_domain_json(req->out, &list[i]);
-	}
-	evbuffer_add(req->out, "]", 1);
+	json_kv_list(req->out, &first, "domains", list, n, sizeof(*list), api_domain_json);
 	api_close(req);
 	free(list);
 }
@@ -236,14 +219,7 @@ static void api_domain_aliases(struct http_request *req, const char *domain)
 		return;
 	}
 	api_open(req, 200);
-	json_key(req->out, &first, "aliases");
-	evbuffer_add(req->out, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		if (i > 0)
-			evbuffer_add(req->out, ",", 1);
-		api_alias_json(req->out, &list[i]);
-	}
-	evbuffer_add(req->out, "]", 1);
+	json_kv_list(req->out, &first, "aliases", list, n, sizeof(*list), api_alias_json);
 	api_close(req);
 	db_alias_list_free(&list, n);
 }
@@ -336,6 +312,19 @@ static void api_alias(struct http_request *req, const char *address)
 
 /* --- alias domains --- */
 
+static void api_aliasdomain_json(struct evbuffer *out, const void *item)
+{
+	const struct db_alias_domain *ad = item;
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_str(out, &first, "alias_domain", ad->alias_domain);
+	json_kv_str(out, &first, "target_domain", ad->target_domain);
+	json_kv_bool(out, &first, "active", ad->active);
+	json_kv_int(out, &first, "created", ad->created);
+	evbuffer_add(out, "}", 1);
+}
+
 static void api_aliasdomains(struct http_request *req, const char *alias)
 {
 	struct admin_err err;
@@ -376,23 +365,48 @@ static void api_aliasdomains(struct http_request *req, const char *alias)
 		return;
 	}
 	api_open(req, 200);
-	json_key(req->out, &first, "alias_domains");
-	evbuffer_add(req->out, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		bool f = true;
-		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
-		json_kv_str(req->out, &f, "alias_domain", list[i].alias_domain);
-		json_kv_str(req->out, &f, "target_domain", list[i].target_domain);
-		json_kv_bool(req->out, &f, "active", list[i].active);
-		json_kv_int(req->out, &f, "created", list[i].created);
-		evbuffer_add(req->out, "}", 1);
-	}
-	evbuffer_add(req->out, "]", 1);
+	json_kv_list(req->out, &first, "alias_domains", list, n, sizeof(*list), api_aliasdomain_json);
 	api_close(req);
 	free(list);
 }
 
 /* --- routes --- */
+
+static void api_hop_json(struct evbuffer *out, const void *item)
+{
+	const struct db_route_hop *h = item;
+	char auth[DB_ROUTE_AUTH_MAX + 64];
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_int(out, &first, "id", h->id);
+	json_kv_str(out, &first, "nexthop", h->nexthop);
+	json_kv_int(out, &first, "weight", h->weight);
+	json_kv_int(out, &first, "priority", h->priority);
+	json_kv_str(out, &first, "auth", db_route_hop_auth_str(h, auth, sizeof(auth)));
+	json_kv_str(out, &first, "auth_user", h->auth_user);
+	json_kv_bool(out, &first, "has_password", h->has_password);
+	json_kv_bool(out, &first, "allow_plaintext_auth", h->allow_plaintext_auth);
+	json_kv_int(out, &first, "selected", (int64_t)h->selected);
+	json_kv_int(out, &first, "sent", (int64_t)h->sent);
+	json_kv_int(out, &first, "deferred", (int64_t)h->deferred);
+	json_kv_int(out, &first, "bounced", (int64_t)h->bounced);
+	evbuffer_add(out, "}", 1);
+}
+
+static void api_route_json(struct evbuffer *out, const void *item)
+{
+	const struct db_route *r = item;
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_str(out, &first, "match", r->match);
+	json_kv_str(out, &first, "tls_level", r->tls_level[0] != '\0' ? r->tls_level : "default");
+	json_kv_str(out, &first, "description", r->description);
+	json_kv_bool(out, &first, "active", r->active);
+	json_kv_list(out, &first, "hops", r->hops, r->nhops, sizeof(*r->hops), api_hop_json);
+	evbuffer_add(out, "}", 1);
+}
 
 static void api_routes_list(struct http_request *req)
 {
@@ -406,40 +420,7 @@ static void api_routes_list(struct http_request *req)
 		return;
 	}
 	api_open(req, 200);
-	json_key(req->out, &first, "routes");
-	evbuffer_add(req->out, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		const struct db_route *r = &list[i];
-		bool f = true;
-		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
-		json_kv_str(req->out, &f, "match", r->match);
-		json_kv_str(req->out, &f, "tls_level", r->tls_level[0] != '\0' ? r->tls_level : "default");
-		json_kv_str(req->out, &f, "description", r->description);
-		json_kv_bool(req->out, &f, "active", r->active);
-		json_key(req->out, &f, "hops");
-		evbuffer_add(req->out, "[", 1);
-		for (size_t j = 0; j < r->nhops; j++) {
-			const struct db_route_hop *h = &r->hops[j];
-			char auth[DB_ROUTE_AUTH_MAX + 64];
-			bool g = true;
-			evbuffer_add(req->out, j > 0 ? ",{" : "{", j > 0 ? 2 : 1);
-			json_kv_int(req->out, &g, "id", h->id);
-			json_kv_str(req->out, &g, "nexthop", h->nexthop);
-			json_kv_int(req->out, &g, "weight", h->weight);
-			json_kv_int(req->out, &g, "priority", h->priority);
-			json_kv_str(req->out, &g, "auth", db_route_hop_auth_str(h, auth, sizeof(auth)));
-			json_kv_str(req->out, &g, "auth_user", h->auth_user);
-			json_kv_bool(req->out, &g, "has_password", h->has_password);
-			json_kv_bool(req->out, &g, "allow_plaintext_auth", h->allow_plaintext_auth);
-			json_kv_int(req->out, &g, "selected", (int64_t)h->selected);
-			json_kv_int(req->out, &g, "sent", (int64_t)h->sent);
-			json_kv_int(req->out, &g, "deferred", (int64_t)h->deferred);
-			json_kv_int(req->out, &g, "bounced", (int64_t)h->bounced);
-			evbuffer_add(req->out, "}", 1);
-		}
-		evbuffer_add(req->out, "]}", 2);
-	}
-	evbuffer_add(req->out, "]", 1);
+	json_kv_list(req->out, &first, "routes", list, n, sizeof(*list), api_route_json);
 	api_close(req);
 	db_route_list_free(&list, n);
 }
@@ -483,6 +464,21 @@ static void api_routes(struct http_request *req, const char *match)
 
 /* --- queue --- */
 
+static void api_queue_rcpt_json(struct evbuffer *out, const void *item)
+{
+	const struct admin_queue_rcpt *r = item;
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_str(out, &first, "address", r->address);
+	json_kv_str(out, &first, "orig_address", r->orig_address);
+	json_kv_str(out, &first, "state", admin_queue_state_name(r->state));
+	json_kv_int(out, &first, "attempts", r->attempts);
+	json_kv_int(out, &first, "next_attempt", r->next_attempt);
+	json_kv_str(out, &first, "last_reason", r->last_reason);
+	evbuffer_add(out, "}", 1);
+}
+
 /* The members of a queue message's object (without its braces). */
 static void api_queue_msg_members(struct evbuffer *out, bool *fp, const struct admin_queue_msg *m)
 {
@@ -496,30 +492,16 @@ static void api_queue_msg_members(struct evbuffer *out, bool *fp, const struct a
 	json_kv_str(out, &first, "helo", m->helo);
 	json_kv_bool(out, &first, "held", m->held);
 	json_kv_int(out, &first, "recipients_total", (int64_t)m->nrcpt_total);
-	json_key(out, &first, "recipients");
-	evbuffer_add(out, "[", 1);
-	for (size_t j = 0; j < m->nrcpt; j++) {
-		const struct admin_queue_rcpt *r = &m->rcpts[j];
-		bool f = true;
-		evbuffer_add(out, j > 0 ? ",{" : "{", j > 0 ? 2 : 1);
-		json_kv_str(out, &f, "address", r->address);
-		json_kv_str(out, &f, "orig_address", r->orig_address);
-		json_kv_str(out, &f, "state", admin_queue_state_name(r->state));
-		json_kv_int(out, &f, "attempts", r->attempts);
-		json_kv_int(out, &f, "next_attempt", r->next_attempt);
-		json_kv_str(out, &f, "last_reason", r->last_reason);
-		evbuffer_add(out, "}", 1);
-	}
-	evbuffer_add(out, "]", 1);
+	json_kv_list(out, &first, "recipients", m->rcpts, m->nrcpt, sizeof(*m->rcpts), api_queue_rcpt_json);
 	*fp = first;
 }
 
-static void api_queue_msg_json(struct evbuffer *out, const struct admin_queue_msg *m)
+static void api_queue_msg_json(struct evbuffer *out, const void *item)
 {
 	bool first = true;
 
 	evbuffer_add(out, "{", 1);
-	api_queue_msg_members(out, &first, m);
+	api_queue_msg_members(out, &first, item);
 	evbuffer_add(out, "}", 1);
 }
 
@@ -550,14 +532,8 @@ static void api_queue(struct http_request *req, const char *rest)
 		api_open(req, 200);
 		json_kv_int(req->out, &first, "total", list.total);
 		json_kv_int(req->out, &first, "oldest", list.oldest);
-		json_key(req->out, &first, "messages");
-		evbuffer_add(req->out, "[", 1);
-		for (size_t i = 0; i < list.n; i++) {
-			if (i > 0)
-				evbuffer_add(req->out, ",", 1);
-			api_queue_msg_json(req->out, &list.msgs[i]);
-		}
-		evbuffer_add(req->out, "]", 1);
+		json_kv_list(req->out, &first, "messages", list.msgs, list.n, sizeof(*list.msgs),
+		             api_queue_msg_json);
 		api_close(req);
 		admin_queue_list_free(&list);
 		return;
@@ -605,6 +581,23 @@ static void api_queue(struct http_request *req, const char *rest)
 
 /* --- audit --- */
 
+static void api_audit_json(struct evbuffer *out, const void *item)
+{
+	const struct db_audit_entry *e = item;
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_str(out, &first, "id", e->id);
+	json_kv_int(out, &first, "time", e->created);
+	json_kv_str(out, &first, "admin", e->admin);
+	json_kv_str(out, &first, "client_addr", e->client_addr);
+	json_kv_str(out, &first, "action", e->action);
+	json_kv_str(out, &first, "object", e->object);
+	json_kv_str(out, &first, "domain", e->domain);
+	json_kv_str(out, &first, "detail", e->detail);
+	evbuffer_add(out, "}", 1);
+}
+
 static void api_audit(struct http_request *req)
 {
 	struct db_audit_entry *list;
@@ -617,24 +610,28 @@ static void api_audit(struct http_request *req)
 		return;
 	}
 	api_open(req, 200);
-	json_key(req->out, &first, "entries");
-	evbuffer_add(req->out, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		bool f = true;
-		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
-		json_kv_str(req->out, &f, "id", list[i].id);
-		json_kv_int(req->out, &f, "time", list[i].created);
-		json_kv_str(req->out, &f, "admin", list[i].admin);
-		json_kv_str(req->out, &f, "client_addr", list[i].client_addr);
-		json_kv_str(req->out, &f, "action", list[i].action);
-		json_kv_str(req->out, &f, "object", list[i].object);
-		json_kv_str(req->out, &f, "domain", list[i].domain);
-		json_kv_str(req->out, &f, "detail", list[i].detail);
-		evbuffer_add(req->out, "}", 1);
-	}
-	evbuffer_add(req->out, "]", 1);
+	json_kv_list(req->out, &first, "entries", list, n, sizeof(*list), api_audit_json);
 	api_close(req);
 	free(list);
+}
+
+static void api_log_json(struct evbuffer *out, const void *item)
+{
+	const struct admin_log_entry *e = item;
+	bool first = true;
+
+	evbuffer_add(out, "{", 1);
+	json_kv_int(out, &first, "id", e->id);
+	json_kv_int(out, &first, "time", e->at);
+	json_kv_str(out, &first, "queue_id", e->queue_id);
+	json_kv_str(out, &first, "event", e->event);
+	json_kv_str(out, &first, "sender", e->sender);
+	json_kv_str(out, &first, "address", e->address);
+	json_kv_str(out, &first, "orig_address", e->orig_address);
+	json_kv_str(out, &first, "relay", e->relay);
+	json_kv_str(out, &first, "dsn", e->dsn);
+	json_kv_str(out, &first, "reply", e->reply);
+	evbuffer_add(out, "}", 1);
 }
 
 static void api_log(struct http_request *req)
@@ -651,24 +648,7 @@ static void api_log(struct http_request *req)
 	}
 	api_open(req, 200);
 	json_kv_bool(req->out, &first, "truncated", n >= ADMIN_LOG_MAX);
-	json_key(req->out, &first, "entries");
-	evbuffer_add(req->out, "[", 1);
-	for (size_t i = 0; i < n; i++) {
-		bool f = true;
-		evbuffer_add(req->out, i > 0 ? ",{" : "{", i > 0 ? 2 : 1);
-		json_kv_int(req->out, &f, "id", list[i].id);
-		json_kv_int(req->out, &f, "time", list[i].at);
-		json_kv_str(req->out, &f, "queue_id", list[i].queue_id);
-		json_kv_str(req->out, &f, "event", list[i].event);
-		json_kv_str(req->out, &f, "sender", list[i].sender);
-		json_kv_str(req->out, &f, "address", list[i].address);
-		json_kv_str(req->out, &f, "orig_address", list[i].orig_address);
-		json_kv_str(req->out, &f, "relay", list[i].relay);
-		json_kv_str(req->out, &f, "dsn", list[i].dsn);
-		json_kv_str(req->out, &f, "reply", list[i].reply);
-		evbuffer_add(req->out, "}", 1);
-	}
-	evbuffer_add(req->out, "]", 1);
+	json_kv_list(req->out, &first, "entries", list, n, sizeof(*list), api_log_json);
 	api_close(req);
 	admin_log_free(list, n);
 }

@@ -375,3 +375,34 @@ void json_kv_bool(struct evbuffer *out, bool *first, const char *name, bool valu
 	json_key(out, first, name);
 	evbuffer_add_printf(out, "%s", value ? "true" : "false");
 }
+
+void json_list_write(struct evbuffer *out, const void *items, size_t n, size_t size, json_item_fn *fn)
+{
+	const char *item = items;
+
+	evbuffer_add(out, "[", 1);
+	for (size_t i = 0; i < n; i++) {
+		if (i > 0)
+			evbuffer_add(out, ",", 1);
+		fn(out, item + i * size);
+	}
+	evbuffer_add(out, "]", 1);
+}
+
+void json_kv_list(struct evbuffer *out, bool *first, const char *name, const void *items, size_t n,
+                  size_t size, json_item_fn *fn)
+{
+	json_key(out, first, name);
+	json_list_write(out, items, n, size, fn);
+}
+
+/* One element of an array of char *. */
+static void json_item_str(struct evbuffer *out, const void *item)
+{
+	json_str(out, *(char *const *)item);
+}
+
+void json_kv_strings(struct evbuffer *out, bool *first, const char *name, char *const *list, size_t n)
+{
+	json_kv_list(out, first, name, list, n, sizeof(*list), json_item_str);
+}

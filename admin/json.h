@@ -9,7 +9,9 @@
  *
  * The writers append to an evbuffer: json_str() writes a quoted string with '"', '\', control
  * characters, '<', '>' and '&' escaped, and invalid UTF-8 replaced by U+FFFD, so any text (queue
- * contents from the network included) comes out as valid JSON. Error strings are static (thread-local).
+ * contents from the network included) comes out as valid JSON. json_kv_list() writes every array the
+ * API answers with: the caller gives the elements and a function that writes one of them. Error strings
+ * are static (thread-local).
  */
 #ifndef MXD_ADMIN_JSON_H
 #define MXD_ADMIN_JSON_H
@@ -33,5 +35,18 @@ void json_key(struct evbuffer *out, bool *first, const char *name);
 void json_kv_str(struct evbuffer *out, bool *first, const char *name, const char *value);
 void json_kv_int(struct evbuffer *out, bool *first, const char *name, int64_t value);
 void json_kv_bool(struct evbuffer *out, bool *first, const char *name, bool value);
+
+/* Write one element of a list (a whole JSON value: an object with its braces, a string, ...). */
+typedef void json_item_fn(struct evbuffer *out, const void *item);
+
+/* Append [e0,e1,...]: fn writes each of the n elements of the array items (size octets apart). */
+void json_list_write(struct evbuffer *out, const void *items, size_t n, size_t size, json_item_fn *fn);
+
+/* Append "name": and the list, as json_key() and json_list_write(). */
+void json_kv_list(struct evbuffer *out, bool *first, const char *name, const void *items, size_t n,
+                  size_t size, json_item_fn *fn);
+
+/* Append "name": and an array of the n strings of list. */
+void json_kv_strings(struct evbuffer *out, bool *first, const char *name, char *const *list, size_t n);
 
 #endif

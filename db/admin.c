@@ -124,11 +124,7 @@ static int admin_domains_store(struct db *db, const char *name, const char *cons
 	char domain[ADDR_DOMAIN_MAX + 1];
 	struct db_domain d;
 
-	sqlite3_stmt *stmt = db_stmt(db, del_sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, name);
-	if (db_step_done(db, stmt, "clear admin domains", error_r) < 0)
+	if (db_exec(db, del_sql, DB_PARAMS(DB_TEXT(name)), "clear admin domains", error_r) < 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		if (db_domain_normalize(db, "domain", domains[i], domain, error_r) < 0)
@@ -138,13 +134,8 @@ static int admin_domains_store(struct db *db, const char *name, const char *cons
 			return db_input_error(db, error_r, "domain '%s': not a hosted domain", domain);
 		if (rc < 0)
 			return -1;
-		stmt = db_stmt(db, ins_sql, error_r);
-		if (stmt == NULL)
-			return -1;
-		db_bind_text(stmt, 1, name);
-		db_bind_text(stmt, 2, domain);
-		sqlite3_bind_int64(stmt, 3, time_now());
-		if (db_step_done(db, stmt, "assign admin domain", error_r) < 0)
+		if (db_exec(db, ins_sql, DB_PARAMS(DB_TEXT(name), DB_TEXT(domain), DB_INT(time_now())),
+		            "assign admin domain", error_r) < 0)
 			return -1;
 	}
 	return 0;
@@ -175,14 +166,9 @@ int db_admin_add(struct db *db, const char *name, const char *password, bool sup
 	}
 	if (rc <= 0)
 		goto fail;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, norm);
-	db_bind_text(stmt, 2, hash);
-	sqlite3_bind_int(stmt, 3, superadmin ? 1 : 0);
-	sqlite3_bind_int64(stmt, 4, time_now());
-	if (db_step_done(db, stmt, "add admin", error_r) < 0)
+	if (db_exec(db, sql,
+	            DB_PARAMS(DB_TEXT(norm), DB_TEXT(hash), DB_INT(superadmin ? 1 : 0), DB_INT(time_now())),
+	            "add admin", error_r) < 0)
 		goto fail;
 	if (admin_domains_store(db, norm, domains, n, error_r) < 0)
 		goto fail;
@@ -192,40 +178,71 @@ fail:
 	return -1;
 }
 
-/* Fill admin's domain list. */
-static int admin_load_domains(struct db *db, struct db_admin *admin, const char **error_r)
+static int domain_name_from_row(sqlite3_stmt *stmt, void *item)
 {
-	static const char sql[] = "SELECT domain FROM admin_domains WHERE admin = ?1 ORDER BY domain";
-	size_t cap = 4;
-	int rc;
-
-	admin->domains = xcalloc(cap, sizeof(char *));
-	admin->ndomains = 0;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, admin->name);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (admin->ndomains + 2 > cap)
-			admin->domains = xrealloc(admin->domains, (cap *= 2) * sizeof(char *));
-		const unsigned char *d = sqlite3_column_text(stmt, 0);
-		admin->domains[admin->ndomains++] = xstrdup(d != NULL ? (const char *)d : "");
-		admin->domains[admin->ndomains] = NULL;
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, "list admin domains", error_r);
+	const unsigned char *d = sqlite3_column_text(stmt, 0);
+	*(char **)item = xstrdup(d != NULL ? (const char *)d : "");
 	return 0;
 }
 
-static void admin_from_row(sqlite3_stmt *stmt, struct db_admin *a)
+static void domain_name_clear(void *item)
 {
+	free(*(char **)item);
+}
+
+static const struct db_rows domain_name_rows = {sizeof(char *), domain_name_from_row, domain_name_clear};
+
+/* Fill admin's domain list (NULL-terminated, never NULL itself once read). */
+static int admin_load_domains(struct db *db, struct db_admin *admin, const char **error_r)
+{
+	static const char sql[] = "SELECT domain FROM admin_domains WHERE admin = ?1 ORDER BY domain";
+	char **list;
+	size_t n;
+
+	admin->domains = NULL;
+	admin->ndomains = 0;
+	if (db_rows_list(db, sql, DB_PARAMS(DB_TEXT(admin->name)), &domain_name_rows, &list, &n,
+	                 "list admin domains", error_r) < 0)
+		return -1;
+	admin->domains = xrealloc(list, (n + 1) * sizeof(char *));
+	admin->domains[n] = NULL;
+	admin->ndomains = n;
+	return 0;
+}
+
+static int admin_from_row(sqlite3_stmt *stmt, void *item)
+{
+	struct db_admin *a = item;
+
 	memset(a, 0, sizeof(*a));
 	db_column_copy(stmt, 0, a->name, sizeof(a->name));
 	a->superadmin = sqlite3_column_int(stmt, 1) != 0;
 	a->active = sqlite3_column_int(stmt, 2) != 0;
 	a->created = sqlite3_column_int64(stmt, 3);
 	a->modified = sqlite3_column_int64(stmt, 4);
+	return 0;
+}
+
+static void admin_clear(void *item)
+{
+	db_admin_clear(item);
+}
+
+static const struct db_rows admin_rows = {sizeof(struct db_admin), admin_from_row, admin_clear};
+
+struct admin_row {
+	struct db_admin *admin;
+	char *hash; /* NULL: not wanted */
+};
+
+static int admin_row_from_row(sqlite3_stmt *stmt, void *ctx)
+{
+	struct admin_row *row = ctx;
+
+	admin_from_row(stmt, row->admin);
+	if (row->hash != NULL)
+		db_column_copy(stmt, 5, row->hash, crypto_pwhash_STRBYTES);
+	return 0;
 }
 
 /* Look up the normalized name; with hash_r, also copy its password hash. 0, 1 not found, -1. */
@@ -234,21 +251,10 @@ static int admin_lookup(struct db *db, const char *norm, struct db_admin *admin_
 {
 	static const char sql[] =
 	    "SELECT name, superadmin, active, created, modified, password_hash FROM admins WHERE name = ?1";
+	struct admin_row row = {admin_r, hash_r};
 
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, norm);
-	int rc = sqlite3_step(stmt), ret = 1;
-	if (rc == SQLITE_ROW) {
-		admin_from_row(stmt, admin_r);
-		if (hash_r != NULL)
-			db_column_copy(stmt, 5, hash_r, crypto_pwhash_STRBYTES);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = db_fail(db, "look up admin", error_r);
-	}
-	sqlite3_reset(stmt);
+	int ret =
+	    db_row_get(db, sql, DB_PARAMS(DB_TEXT(norm)), admin_row_from_row, &row, "look up admin", error_r);
 	if (ret == 0 && admin_load_domains(db, admin_r, error_r) < 0) {
 		db_admin_clear(admin_r);
 		return -1;
@@ -269,25 +275,13 @@ int db_admin_list(struct db *db, struct db_admin **list_r, size_t *n_r, const ch
 {
 	static const char sql[] =
 	    "SELECT name, superadmin, active, created, modified FROM admins ORDER BY name";
-	struct db_admin *list = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
+	struct db_admin *list;
+	size_t n;
 
 	*list_r = NULL;
 	*n_r = 0;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
+	if (db_rows_list(db, sql, DB_NO_PARAMS, &admin_rows, &list, &n, "list admins", error_r) < 0)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap)
-			list = xrealloc(list, (cap = cap == 0 ? 8 : cap * 2) * sizeof(*list));
-		admin_from_row(stmt, &list[n++]);
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
-		free(list);
-		return db_fail(db, "list admins", error_r);
-	}
 	for (size_t i = 0; i < n; i++) {
 		if (admin_load_domains(db, &list[i], error_r) < 0) {
 			db_admin_list_free(&list, n);
@@ -310,22 +304,15 @@ void db_admin_clear(struct db_admin *admin)
 
 void db_admin_list_free(struct db_admin **list, size_t n)
 {
-	if (*list == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		db_admin_clear(&(*list)[i]);
-	free(*list);
-	*list = NULL;
+	db_list_free(list, n, &admin_rows);
 }
 
-static int admin_change(struct db *db, sqlite3_stmt *stmt, const char *name, const char *what,
-                        const char **error_r)
+/* db_change()'s answer for name: "no such admin" when no row changed. */
+static int admin_changed(struct db *db, int rc, const char *name, const char **error_r)
 {
-	if (db_step_done(db, stmt, what, error_r) < 0)
-		return -1;
-	if (sqlite3_changes(db->handle) == 0)
+	if (rc > 0)
 		return db_input_error(db, error_r, "admin '%s': no such admin", name);
-	return 0;
+	return rc;
 }
 
 int db_admin_del(struct db *db, const char *name, const char **error_r)
@@ -335,11 +322,8 @@ int db_admin_del(struct db *db, const char *name, const char **error_r)
 
 	if (db_admin_normalize(db, name, norm, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, norm);
-	return admin_change(db, stmt, norm, "delete admin", error_r);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm)), "delete admin", error_r);
+	return admin_changed(db, rc, norm, error_r);
 }
 
 int db_admin_set_password(struct db *db, const char *name, const char *password, const char **error_r)
@@ -352,19 +336,10 @@ int db_admin_set_password(struct db *db, const char *name, const char *password,
 		return -1;
 	if (db_begin(db, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, norm);
-	db_bind_text(stmt, 2, hash);
-	sqlite3_bind_int64(stmt, 3, time_now());
-	if (admin_change(db, stmt, norm, "set admin password", error_r) < 0)
-		goto fail;
-	stmt = db_stmt(db, sessions_sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, norm);
-	if (db_step_done(db, stmt, "end admin sessions", error_r) < 0)
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm), DB_TEXT(hash), DB_INT(time_now())),
+	                   "set admin password", error_r);
+	if (admin_changed(db, rc, norm, error_r) < 0 ||
+	    db_exec(db, sessions_sql, DB_PARAMS(DB_TEXT(norm)), "end admin sessions", error_r) < 0)
 		goto fail;
 	return db_commit(db, error_r);
 fail:
@@ -382,13 +357,9 @@ int db_admin_set_role(struct db *db, const char *name, bool superadmin, const ch
 		return -1;
 	if (db_begin(db, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, norm);
-	sqlite3_bind_int(stmt, 2, superadmin ? 1 : 0);
-	sqlite3_bind_int64(stmt, 3, time_now());
-	if (admin_change(db, stmt, norm, "set admin role", error_r) < 0)
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm), DB_INT(superadmin ? 1 : 0), DB_INT(time_now())),
+	                   "set admin role", error_r);
+	if (admin_changed(db, rc, norm, error_r) < 0)
 		goto fail;
 	if (admin_domains_store(db, norm, superadmin ? NULL : domains, superadmin ? 0 : n, error_r) < 0)
 		goto fail;
@@ -431,14 +402,9 @@ int db_admin_verify(struct db *db, const char *name, const char *password, struc
 		return 1;
 	}
 	if (crypto_pwhash_str_needs_rehash(hash, ADMIN_OPSLIMIT, ADMIN_MEMLIMIT) != 0 &&
-	    crypto_pwhash_str(hash, password, len, ADMIN_OPSLIMIT, ADMIN_MEMLIMIT) == 0) {
-		sqlite3_stmt *stmt = db_stmt(db, rehash_sql, &ignored);
-		if (stmt != NULL) {
-			db_bind_text(stmt, 1, norm);
-			db_bind_text(stmt, 2, hash);
-			db_step_done(db, stmt, "rehash admin password", &ignored);
-		}
-	}
+	    crypto_pwhash_str(hash, password, len, ADMIN_OPSLIMIT, ADMIN_MEMLIMIT) == 0)
+		db_exec(db, rehash_sql, DB_PARAMS(DB_TEXT(norm), DB_TEXT(hash)), "rehash admin password",
+		        &ignored);
 	return 0;
 }
 
@@ -462,13 +428,8 @@ int db_admin_token_new(struct db *db, const char *name, char token_r[DB_ADMIN_SE
 	db_admin_clear(&admin);
 	db_admin_random_hex(token_r, DB_ADMIN_SECRET_HEX / 2);
 	db_admin_hash_hex(token_r, hash);
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, hash);
-	db_bind_text(stmt, 2, norm);
-	sqlite3_bind_int64(stmt, 3, time_now());
-	if (db_step_done(db, stmt, "add admin token", error_r) < 0)
+	if (db_exec(db, sql, DB_PARAMS(DB_TEXT(hash), DB_TEXT(norm), DB_INT(time_now())), "add admin token",
+	            error_r) < 0)
 		goto fail;
 	if (db_commit(db, error_r) < 0)
 		goto fail_wiped;
@@ -478,6 +439,12 @@ fail:
 fail_wiped:
 	sodium_memzero(token_r, DB_ADMIN_SECRET_SIZE);
 	return -1;
+}
+
+static int admin_name_from_row(sqlite3_stmt *stmt, void *name_r)
+{
+	db_column_copy(stmt, 0, name_r, DB_ADMIN_NAME_MAX + 1);
+	return 0;
 }
 
 int db_admin_token_verify(struct db *db, const char *token, struct db_admin *admin_r, const char **error_r)
@@ -492,18 +459,10 @@ int db_admin_token_verify(struct db *db, const char *token, struct db_admin *adm
 	if (admin_init(db, error_r) < 0)
 		return -1;
 	db_admin_hash_hex(token, hash);
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, hash);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		db_column_copy(stmt, 0, name, sizeof(name));
-	sqlite3_reset(stmt);
-	if (rc == SQLITE_DONE)
-		return 1;
-	if (rc != SQLITE_ROW)
-		return db_fail(db, "look up admin token", error_r);
+	int rc = db_row_get(db, sql, DB_PARAMS(DB_TEXT(hash)), admin_name_from_row, name,
+	                    "look up admin token", error_r);
+	if (rc != 0)
+		return rc;
 	rc = admin_lookup(db, name, admin_r, NULL, error_r);
 	if (rc != 0)
 		return rc;
@@ -511,12 +470,7 @@ int db_admin_token_verify(struct db *db, const char *token, struct db_admin *adm
 		db_admin_clear(admin_r);
 		return 1;
 	}
-	stmt = db_stmt(db, used_sql, &ignored);
-	if (stmt != NULL) {
-		db_bind_text(stmt, 1, hash);
-		sqlite3_bind_int64(stmt, 2, time_now());
-		db_step_done(db, stmt, "note admin token use", &ignored);
-	}
+	db_exec(db, used_sql, DB_PARAMS(DB_TEXT(hash), DB_INT(time_now())), "note admin token use", &ignored);
 	return 0;
 }
 
@@ -527,11 +481,7 @@ int db_admin_token_revoke(struct db *db, const char *name, int64_t *n_r, const c
 
 	if (db_admin_normalize(db, name, norm, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, norm);
-	if (db_step_done(db, stmt, "revoke admin tokens", error_r) < 0)
+	if (db_exec(db, sql, DB_PARAMS(DB_TEXT(norm)), "revoke admin tokens", error_r) < 0)
 		return -1;
 	if (n_r != NULL)
 		*n_r = sqlite3_changes(db->handle);

@@ -14,12 +14,8 @@ static int session_expire(struct db *db, int64_t now, int64_t idle_timeout, int6
 {
 	static const char sql[] = "DELETE FROM admin_sessions WHERE last_seen <= ?1 OR created <= ?2";
 
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, now - idle_timeout);
-	sqlite3_bind_int64(stmt, 2, now - max_age);
-	return db_step_done(db, stmt, "expire admin sessions", error_r);
+	return db_exec(db, sql, DB_PARAMS(DB_INT(now - idle_timeout), DB_INT(now - max_age)),
+	               "expire admin sessions", error_r);
 }
 
 int db_admin_session_new(struct db *db, const char *admin, const char *client_addr, int64_t idle_timeout,
@@ -37,15 +33,24 @@ int db_admin_session_new(struct db *db, const char *admin, const char *client_ad
 	db_admin_random_hex(id_r, DB_ADMIN_SECRET_HEX / 2);
 	db_admin_random_hex(csrf_r, DB_ADMIN_SECRET_HEX / 2);
 	db_admin_hash_hex(id_r, hash);
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, hash);
-	db_bind_text(stmt, 2, admin);
-	db_bind_text(stmt, 3, csrf_r);
-	db_bind_text(stmt, 4, client_addr);
-	sqlite3_bind_int64(stmt, 5, now);
-	return db_step_done(db, stmt, "start admin session", error_r);
+	return db_exec(
+	    db, sql,
+	    DB_PARAMS(DB_TEXT(hash), DB_TEXT(admin), DB_TEXT(csrf_r), DB_TEXT(client_addr), DB_INT(now)),
+	    "start admin session", error_r);
+}
+
+static int session_from_row(sqlite3_stmt *stmt, void *item)
+{
+	struct db_admin_session *session = item;
+
+	memset(session, 0, sizeof(*session));
+	db_column_copy(stmt, 0, session->admin, sizeof(session->admin));
+	db_column_copy(stmt, 1, session->csrf_token, sizeof(session->csrf_token));
+	db_column_copy(stmt, 2, session->client_addr, sizeof(session->client_addr));
+	db_column_copy(stmt, 3, session->flash, sizeof(session->flash));
+	session->created = sqlite3_column_int64(stmt, 4);
+	session->last_seen = sqlite3_column_int64(stmt, 5);
+	return 0;
 }
 
 int db_admin_session_get(struct db *db, const char *id, int64_t idle_timeout, int64_t max_age,
@@ -61,35 +66,12 @@ int db_admin_session_get(struct db *db, const char *id, int64_t idle_timeout, in
 	if (!db_admin_secret_valid(id))
 		return 1;
 	db_admin_hash_hex(id, hash);
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, hash);
-	sqlite3_bind_int64(stmt, 2, now - idle_timeout);
-	sqlite3_bind_int64(stmt, 3, now - max_age);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		memset(session_r, 0, sizeof(*session_r));
-		db_column_copy(stmt, 0, session_r->admin, sizeof(session_r->admin));
-		db_column_copy(stmt, 1, session_r->csrf_token, sizeof(session_r->csrf_token));
-		db_column_copy(stmt, 2, session_r->client_addr, sizeof(session_r->client_addr));
-		db_column_copy(stmt, 3, session_r->flash, sizeof(session_r->flash));
-		session_r->created = sqlite3_column_int64(stmt, 4);
-		session_r->last_seen = sqlite3_column_int64(stmt, 5);
-	}
-	sqlite3_reset(stmt);
-	if (rc == SQLITE_DONE)
-		return 1;
-	if (rc != SQLITE_ROW)
-		return db_fail(db, "look up admin session", error_r);
-	if (session_r->last_seen == now)
-		return 0;
-	stmt = db_stmt(db, touch_sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, hash);
-	sqlite3_bind_int64(stmt, 2, now);
-	return db_step_done(db, stmt, "touch admin session", error_r);
+	int rc =
+	    db_row_get(db, sql, DB_PARAMS(DB_TEXT(hash), DB_INT(now - idle_timeout), DB_INT(now - max_age)),
+	               session_from_row, session_r, "look up admin session", error_r);
+	if (rc != 0 || session_r->last_seen == now)
+		return rc;
+	return db_exec(db, touch_sql, DB_PARAMS(DB_TEXT(hash), DB_INT(now)), "touch admin session", error_r);
 }
 
 int db_admin_session_del(struct db *db, const char *id, const char **error_r)
@@ -100,11 +82,7 @@ int db_admin_session_del(struct db *db, const char *id, const char **error_r)
 	if (!db_admin_secret_valid(id))
 		return 0;
 	db_admin_hash_hex(id, hash);
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, hash);
-	return db_step_done(db, stmt, "end admin session", error_r);
+	return db_exec(db, sql, DB_PARAMS(DB_TEXT(hash)), "end admin session", error_r);
 }
 
 int db_admin_session_set_flash(struct db *db, const char *id, const char *flash, const char **error_r)
@@ -116,9 +94,6 @@ int db_admin_session_set_flash(struct db *db, const char *id, const char *flash,
 	if (!db_admin_secret_valid(id))
 		return 0;
 	db_admin_hash_hex(id, hash);
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
 	if (len > DB_SESSION_FLASH_MAX) { /* cut at a character boundary */
 		len = DB_SESSION_FLASH_MAX;
 		while (len > 0 && ((unsigned char)flash[len] & 0xc0) == 0x80)
@@ -126,30 +101,28 @@ int db_admin_session_set_flash(struct db *db, const char *id, const char *flash,
 	}
 	memcpy(text, flash, len);
 	text[len] = '\0';
-	db_bind_text(stmt, 1, hash);
-	db_bind_text(stmt, 2, text);
-	return db_step_done(db, stmt, "set session message", error_r);
+	return db_exec(db, sql, DB_PARAMS(DB_TEXT(hash), DB_TEXT(text)), "set session message", error_r);
+}
+
+/* failures and last_failure into out[0] and out[1]. */
+static int failures_from_row(sqlite3_stmt *stmt, void *out)
+{
+	((int64_t *)out)[0] = sqlite3_column_int64(stmt, 0);
+	((int64_t *)out)[1] = sqlite3_column_int64(stmt, 1);
+	return 0;
 }
 
 int db_admin_login_throttled(struct db *db, const char *key, int64_t limit, int64_t window,
                              int64_t *retry_after_r, const char **error_r)
 {
 	static const char sql[] = "SELECT failures, last_failure FROM admin_login_failures WHERE key = ?1";
-	int64_t now = time_now(), failures = 0, last = 0;
+	int64_t now = time_now(), failures_last[2] = {0, 0};
 
 	*retry_after_r = 0;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
+	if (db_row_get(db, sql, DB_PARAMS(DB_TEXT(key)), failures_from_row, failures_last,
+	               "look up login failures", error_r) < 0)
 		return -1;
-	db_bind_text(stmt, 1, key);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW) {
-		failures = sqlite3_column_int64(stmt, 0);
-		last = sqlite3_column_int64(stmt, 1);
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-		return db_fail(db, "look up login failures", error_r);
+	int64_t failures = failures_last[0], last = failures_last[1];
 	if (failures < limit || now - last >= window)
 		return 0;
 	*retry_after_r = last + window - now;
@@ -167,18 +140,8 @@ int db_admin_login_failed(struct db *db, const char *key, int64_t window, const 
 
 	if (db_begin(db, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, gc_sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	sqlite3_bind_int64(stmt, 1, now - window);
-	if (db_step_done(db, stmt, "forget old login failures", error_r) < 0)
-		goto fail;
-	stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, key);
-	sqlite3_bind_int64(stmt, 2, now);
-	if (db_step_done(db, stmt, "count login failure", error_r) < 0)
+	if (db_exec(db, gc_sql, DB_PARAMS(DB_INT(now - window)), "forget old login failures", error_r) < 0 ||
+	    db_exec(db, sql, DB_PARAMS(DB_TEXT(key), DB_INT(now)), "count login failure", error_r) < 0)
 		goto fail;
 	return db_commit(db, error_r);
 fail:
@@ -190,9 +153,5 @@ int db_admin_login_clear(struct db *db, const char *key, const char **error_r)
 {
 	static const char sql[] = "DELETE FROM admin_login_failures WHERE key = ?1";
 
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, key);
-	return db_step_done(db, stmt, "clear login failures", error_r);
+	return db_exec(db, sql, DB_PARAMS(DB_TEXT(key)), "clear login failures", error_r);
 }

@@ -115,6 +115,12 @@ fail:
 	return NULL;
 }
 
+static int alias_target_from_row(sqlite3_stmt *stmt, void *target_r)
+{
+	db_column_copy(stmt, 0, target_r, ADDR_DOMAIN_MAX + 1);
+	return 0;
+}
+
 /* Check that the alias's domain is hosted and that one more alias fits under its limit. */
 static int alias_domain_check(struct db *db, const char *address, const char *domain, bool adding,
                               const char **error_r)
@@ -126,22 +132,16 @@ static int alias_domain_check(struct db *db, const char *address, const char *do
 	if (rc < 0)
 		return -1;
 	if (rc > 0) {
-		sqlite3_stmt *stmt = db_stmt(db, alias_domain_sql, error_r);
-		if (stmt == NULL)
-			return -1;
-		db_bind_text(stmt, 1, domain);
-		rc = sqlite3_step(stmt);
-		if (rc == SQLITE_ROW)
+		char target[ADDR_DOMAIN_MAX + 1];
+		rc = db_row_get(db, alias_domain_sql, DB_PARAMS(DB_TEXT(domain)), alias_target_from_row,
+		                target, "look up alias domain", error_r);
+		if (rc == 0)
 			db_input_error(db, error_r,
 			               "address '%s': '%s' is an alias domain of '%s'; add the alias at '%s'",
-			               address, domain, (const char *)sqlite3_column_text(stmt, 0),
-			               (const char *)sqlite3_column_text(stmt, 0));
-		else if (rc == SQLITE_DONE)
+			               address, domain, target, target);
+		else if (rc > 0)
 			db_input_error(db, error_r, "address '%s': domain '%s' is not a hosted domain",
 			               address, domain);
-		else
-			db_fail(db, "look up alias domain", error_r);
-		sqlite3_reset(stmt);
 		return -1;
 	}
 	if (adding && d.alias_limit > 0 && d.alias_count >= d.alias_limit)
@@ -184,19 +184,14 @@ int db_alias_add(struct db *db, const char *address, const char *const *destinat
 	}
 	if (alias_domain_check(db, norm, domain, !exists, error_r) < 0)
 		goto fail;
-	sqlite3_stmt *stmt = db_stmt(db, exists ? replace_sql : insert_sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, norm);
-	if (exists) {
-		db_bind_text(stmt, 2, joined);
-		sqlite3_bind_int64(stmt, 3, time_now());
-	} else {
-		db_bind_text(stmt, 2, domain);
-		db_bind_text(stmt, 3, joined);
-		sqlite3_bind_int64(stmt, 4, time_now());
-	}
-	if (db_step_done(db, stmt, exists ? "replace alias" : "add alias", error_r) < 0)
+	if (exists)
+		rc = db_exec(db, replace_sql, DB_PARAMS(DB_TEXT(norm), DB_TEXT(joined), DB_INT(time_now())),
+		             "replace alias", error_r);
+	else
+		rc = db_exec(db, insert_sql,
+		             DB_PARAMS(DB_TEXT(norm), DB_TEXT(domain), DB_TEXT(joined), DB_INT(time_now())),
+		             "add alias", error_r);
+	if (rc < 0)
 		goto fail;
 	free(joined);
 	return db_commit(db, error_r);
@@ -206,8 +201,10 @@ fail:
 	return -1;
 }
 
-static void alias_from_row(sqlite3_stmt *stmt, struct db_alias *a)
+static int alias_from_row(sqlite3_stmt *stmt, void *item)
 {
+	struct db_alias *a = item;
+
 	memset(a, 0, sizeof(*a));
 	db_column_copy(stmt, 0, a->address, sizeof(a->address));
 	db_column_copy(stmt, 1, a->domain, sizeof(a->domain));
@@ -217,6 +214,7 @@ static void alias_from_row(sqlite3_stmt *stmt, struct db_alias *a)
 	a->active = sqlite3_column_int(stmt, 3) != 0;
 	a->created = sqlite3_column_int64(stmt, 4);
 	a->modified = sqlite3_column_int64(stmt, 5);
+	return 0;
 }
 
 void db_alias_clear(struct db_alias *alias)
@@ -224,6 +222,13 @@ void db_alias_clear(struct db_alias *alias)
 	db_alias_destinations_free(&alias->destinations);
 	alias->ndestinations = 0;
 }
+
+static void alias_clear(void *item)
+{
+	db_alias_clear(item);
+}
+
+static const struct db_rows alias_rows = {sizeof(struct db_alias), alias_from_row, alias_clear};
 
 int db_alias_get(struct db *db, const char *address, struct db_alias *alias_r, const char **error_r)
 {
@@ -233,19 +238,8 @@ int db_alias_get(struct db *db, const char *address, struct db_alias *alias_r, c
 
 	if (db_alias_normalize(db, address, norm, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, norm);
-	int rc = sqlite3_step(stmt), ret = 1;
-	if (rc == SQLITE_ROW) {
-		alias_from_row(stmt, alias_r);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = db_fail(db, "look up alias", error_r);
-	}
-	sqlite3_reset(stmt);
-	return ret;
+	return db_row_get(db, sql, DB_PARAMS(DB_TEXT(norm)), alias_from_row, alias_r, "look up alias",
+	                  error_r);
 }
 
 int db_alias_list(struct db *db, const char *domain, struct db_alias **aliases_r, size_t *n_r,
@@ -256,8 +250,6 @@ int db_alias_list(struct db *db, const char *domain, struct db_alias **aliases_r
 	    " WHERE ?1 IS NULL OR domain = ?1"
 	    " ORDER BY domain, substr(address, 1, 1) <> '@', address";
 	char norm[ADDR_DOMAIN_MAX + 1];
-	struct db_alias *list = NULL;
-	size_t n = 0, cap = 0;
 	struct db_domain d;
 	int rc;
 
@@ -272,45 +264,21 @@ int db_alias_list(struct db *db, const char *domain, struct db_alias **aliases_r
 		if (rc < 0)
 			return -1;
 	}
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, domain != NULL ? norm : NULL);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			list = xrealloc(list, cap * sizeof(*list));
-		}
-		alias_from_row(stmt, &list[n++]);
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE) {
-		db_alias_list_free(&list, n);
-		return db_fail(db, "list aliases", error_r);
-	}
-	*aliases_r = list;
-	*n_r = n;
-	return 0;
+	return db_rows_list(db, sql, DB_PARAMS(DB_TEXT(domain != NULL ? norm : NULL)), &alias_rows, aliases_r,
+	                    n_r, "list aliases", error_r);
 }
 
 void db_alias_list_free(struct db_alias **aliases, size_t n)
 {
-	if (*aliases == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		db_alias_clear(&(*aliases)[i]);
-	free(*aliases);
-	*aliases = NULL;
+	db_list_free(aliases, n, &alias_rows);
 }
 
-static int alias_change(struct db *db, sqlite3_stmt *stmt, const char *address, const char *what,
-                        const char **error_r)
+/* db_change()'s answer for address: "no such alias" when no row changed. */
+static int alias_changed(struct db *db, int rc, const char *address, const char **error_r)
 {
-	if (db_step_done(db, stmt, what, error_r) < 0)
-		return -1;
-	if (sqlite3_changes(db->handle) == 0)
+	if (rc > 0)
 		return db_input_error(db, error_r, "address '%s': no such alias", address);
-	return 0;
+	return rc;
 }
 
 int db_alias_set_active(struct db *db, const char *address, bool active, const char **error_r)
@@ -320,13 +288,9 @@ int db_alias_set_active(struct db *db, const char *address, bool active, const c
 
 	if (db_alias_normalize(db, address, norm, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, norm);
-	sqlite3_bind_int(stmt, 2, active ? 1 : 0);
-	sqlite3_bind_int64(stmt, 3, time_now());
-	return alias_change(db, stmt, norm, active ? "enable alias" : "disable alias", error_r);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm), DB_INT(active ? 1 : 0), DB_INT(time_now())),
+	                   active ? "enable alias" : "disable alias", error_r);
+	return alias_changed(db, rc, norm, error_r);
 }
 
 int db_alias_del(struct db *db, const char *address, const char **error_r)
@@ -336,9 +300,6 @@ int db_alias_del(struct db *db, const char *address, const char **error_r)
 
 	if (db_alias_normalize(db, address, norm, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, norm);
-	return alias_change(db, stmt, norm, "delete alias", error_r);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm)), "delete alias", error_r);
+	return alias_changed(db, rc, norm, error_r);
 }

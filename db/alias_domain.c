@@ -12,15 +12,20 @@
 
 #define ALIAS_DOMAIN_COLUMNS "alias_domain, target_domain, active, created, modified"
 
-static void alias_domain_from_row(sqlite3_stmt *stmt, struct db_alias_domain *ad)
+static int alias_domain_from_row(sqlite3_stmt *stmt, void *item)
 {
+	struct db_alias_domain *ad = item;
+
 	memset(ad, 0, sizeof(*ad));
 	db_column_copy(stmt, 0, ad->alias_domain, sizeof(ad->alias_domain));
 	db_column_copy(stmt, 1, ad->target_domain, sizeof(ad->target_domain));
 	ad->active = sqlite3_column_int(stmt, 2) != 0;
 	ad->created = sqlite3_column_int64(stmt, 3);
 	ad->modified = sqlite3_column_int64(stmt, 4);
+	return 0;
 }
+
+static const struct db_rows alias_domain_rows = {sizeof(struct db_alias_domain), alias_domain_from_row, NULL};
 
 int db_alias_domain_add(struct db *db, const char *alias_domain, const char *target_domain,
                         const char **error_r)
@@ -62,13 +67,8 @@ int db_alias_domain_add(struct db *db, const char *alias_domain, const char *tar
 	}
 	if (rc < 0)
 		goto fail;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, alias);
-	db_bind_text(stmt, 2, target);
-	sqlite3_bind_int64(stmt, 3, time_now());
-	if (db_step_done(db, stmt, "add alias domain", error_r) < 0)
+	if (db_exec(db, sql, DB_PARAMS(DB_TEXT(alias), DB_TEXT(target), DB_INT(time_now())),
+	            "add alias domain", error_r) < 0)
 		goto fail;
 	return db_commit(db, error_r);
 fail:
@@ -85,60 +85,23 @@ int db_alias_domain_get(struct db *db, const char *alias_domain, struct db_alias
 
 	if (db_domain_normalize(db, "alias domain", alias_domain, alias, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, alias);
-	int rc = sqlite3_step(stmt), ret = 1;
-	if (rc == SQLITE_ROW) {
-		alias_domain_from_row(stmt, ad_r);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = db_fail(db, "look up alias domain", error_r);
-	}
-	sqlite3_reset(stmt);
-	return ret;
+	return db_row_get(db, sql, DB_PARAMS(DB_TEXT(alias)), alias_domain_from_row, ad_r,
+	                  "look up alias domain", error_r);
 }
 
 int db_alias_domain_list(struct db *db, struct db_alias_domain **list_r, size_t *n_r, const char **error_r)
 {
 	static const char sql[] = "SELECT " ALIAS_DOMAIN_COLUMNS " FROM alias_domains ORDER BY alias_domain";
-	struct db_alias_domain *list = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-
-	*list_r = NULL;
-	*n_r = 0;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			list = xrealloc(list, cap * sizeof(*list));
-		}
-		alias_domain_from_row(stmt, &list[n++]);
-	}
-	if (rc != SQLITE_DONE) {
-		db_fail(db, "list alias domains", error_r);
-		sqlite3_reset(stmt);
-		free(list);
-		return -1;
-	}
-	sqlite3_reset(stmt);
-	*list_r = list;
-	*n_r = n;
-	return 0;
+	return db_rows_list(db, sql, DB_NO_PARAMS, &alias_domain_rows, list_r, n_r, "list alias domains",
+	                    error_r);
 }
 
-static int alias_domain_change(struct db *db, sqlite3_stmt *stmt, const char *alias, const char *what,
-                               const char **error_r)
+/* db_change()'s answer for alias: "no such alias domain" when no row changed. */
+static int alias_domain_changed(struct db *db, int rc, const char *alias, const char **error_r)
 {
-	if (db_step_done(db, stmt, what, error_r) < 0)
-		return -1;
-	if (sqlite3_changes(db->handle) == 0)
+	if (rc > 0)
 		return db_input_error(db, error_r, "alias domain '%s': no such alias domain", alias);
-	return 0;
+	return rc;
 }
 
 int db_alias_domain_set_active(struct db *db, const char *alias_domain, bool active, const char **error_r)
@@ -149,14 +112,9 @@ int db_alias_domain_set_active(struct db *db, const char *alias_domain, bool act
 
 	if (db_domain_normalize(db, "alias domain", alias_domain, alias, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, alias);
-	sqlite3_bind_int(stmt, 2, active ? 1 : 0);
-	sqlite3_bind_int64(stmt, 3, time_now());
-	return alias_domain_change(db, stmt, alias, active ? "enable alias domain" : "disable alias domain",
-	                           error_r);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(alias), DB_INT(active ? 1 : 0), DB_INT(time_now())),
+	                   active ? "enable alias domain" : "disable alias domain", error_r);
+	return alias_domain_changed(db, rc, alias, error_r);
 }
 
 int db_alias_domain_del(struct db *db, const char *alias_domain, const char **error_r)
@@ -166,9 +124,6 @@ int db_alias_domain_del(struct db *db, const char *alias_domain, const char **er
 
 	if (db_domain_normalize(db, "alias domain", alias_domain, alias, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, alias);
-	return alias_domain_change(db, stmt, alias, "delete alias domain", error_r);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(alias)), "delete alias domain", error_r);
+	return alias_domain_changed(db, rc, alias, error_r);
 }

@@ -125,7 +125,7 @@ void db_rollback(struct db *db)
 }
 
 /* Run one PRAGMA (or other row-less SQL) at open time. */
-static int db_exec(struct db *db, const char *sql, const char **error_r)
+static int db_pragma(struct db *db, const char *sql, const char **error_r)
 {
 	if (sqlite3_exec(db->handle, sql, NULL, NULL, NULL) != SQLITE_OK)
 		return db_fail(db, sql, error_r);
@@ -231,14 +231,14 @@ int db_open(const char *path, unsigned flags, struct db **db_r, const char **err
 	int ret = 0;
 	if (!readonly && db_set_wal(db, &err) < 0)
 		ret = -1;
-	if (ret == 0 && db_exec(db, "PRAGMA foreign_keys=ON", &err) < 0)
+	if (ret == 0 && db_pragma(db, "PRAGMA foreign_keys=ON", &err) < 0)
 		ret = -1;
 	/* Reads through a memory map: no copy of each page out of the kernel's cache (about 1.4x the
 	 * lookups/s with 1,000,000 aliases, tests/bench). Address space, not memory: pages are shared with
 	 * the page cache. Writes still go through write(). */
-	if (ret == 0 && db_exec(db, "PRAGMA mmap_size=" DB_MMAP_SIZE, &err) < 0)
+	if (ret == 0 && db_pragma(db, "PRAGMA mmap_size=" DB_MMAP_SIZE, &err) < 0)
 		ret = -1;
-	if (ret == 0 && !readonly && db_exec(db, "PRAGMA synchronous=NORMAL", &err) < 0)
+	if (ret == 0 && !readonly && db_pragma(db, "PRAGMA synchronous=NORMAL", &err) < 0)
 		ret = -1;
 	if (ret == 0 && db_check_schema(db, &err) < 0)
 		ret = -1;
@@ -272,16 +272,16 @@ void db_close(struct db **dbp)
 	*dbp = NULL;
 }
 
+static int db_read_int64(sqlite3_stmt *stmt, void *value_r)
+{
+	*(int64_t *)value_r = sqlite3_column_int64(stmt, 0);
+	return 0;
+}
+
 int db_query_int64(struct db *db, const char *sql, const char *what, int64_t *value_r, const char **error_r)
 {
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW)
-		*value_r = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	return rc == SQLITE_ROW ? 0 : db_fail(db, what, error_r);
+	int rc = db_row_get(db, sql, DB_NO_PARAMS, db_read_int64, value_r, what, error_r);
+	return rc > 0 ? db_fail(db, what, error_r) : rc;
 }
 
 sqlite3 *db_handle(struct db *db)
@@ -299,4 +299,174 @@ int db_schema_version(struct db *db)
 bool db_error_is_busy(const struct db *db)
 {
 	return db->busy;
+}
+
+sqlite3_stmt *db_prepare(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
+                         const char **error_r)
+{
+	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
+	if (stmt == NULL)
+		return NULL;
+	for (size_t i = 0; i < nparams; i++) {
+		int idx = (int)i + 1;
+		switch (params[i].kind) {
+		case DB_PARAM_NULL:
+			sqlite3_bind_null(stmt, idx);
+			break;
+		case DB_PARAM_TEXT:
+			db_bind_text(stmt, idx, params[i].text);
+			break;
+		case DB_PARAM_INT:
+			sqlite3_bind_int64(stmt, idx, params[i].value);
+			break;
+		}
+	}
+	return stmt;
+}
+
+int db_exec(struct db *db, const char *sql, const struct db_param *params, size_t nparams, const char *what,
+            const char **error_r)
+{
+	sqlite3_stmt *stmt = db_prepare(db, sql, params, nparams, error_r);
+	if (stmt == NULL)
+		return -1;
+	int ret = db_step_done(db, stmt, what, error_r);
+	sqlite3_clear_bindings(stmt);
+	return ret;
+}
+
+int db_change(struct db *db, const char *sql, const struct db_param *params, size_t nparams, const char *what,
+              const char **error_r)
+{
+	if (db_exec(db, sql, params, nparams, what, error_r) < 0)
+		return -1;
+	return sqlite3_changes(db->handle) > 0 ? 0 : 1;
+}
+
+/* Step stmt to its end, each row to fn; reset and unbind it. 0, or -1 ("what: ..." or fn's error). */
+static int db_rows_run(struct db *db, sqlite3_stmt *stmt, db_row_fn *fn, void *ctx, bool first_only,
+                       const char *what, const char **error_r)
+{
+	int rc, ret = 1;
+
+	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+		ret = 0;
+		int more = fn != NULL ? fn(stmt, ctx) : 0;
+		if (more < 0)
+			ret = -1;
+		if (more != 0 || first_only)
+			break;
+	}
+	if (ret >= 0 && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		ret = db_fail(db, what, error_r);
+	sqlite3_reset(stmt);
+	sqlite3_clear_bindings(stmt);
+	return ret;
+}
+
+int db_rows_each(struct db *db, const char *sql, const struct db_param *params, size_t nparams, db_row_fn *fn,
+                 void *ctx, const char *what, const char **error_r)
+{
+	sqlite3_stmt *stmt = db_prepare(db, sql, params, nparams, error_r);
+	if (stmt == NULL)
+		return -1;
+	return db_rows_run(db, stmt, fn, ctx, false, what, error_r) < 0 ? -1 : 0;
+}
+
+int db_row_get(struct db *db, const char *sql, const struct db_param *params, size_t nparams, db_row_fn *fn,
+               void *ctx, const char *what, const char **error_r)
+{
+	sqlite3_stmt *stmt = db_prepare(db, sql, params, nparams, error_r);
+	if (stmt == NULL)
+		return -1;
+	return db_rows_run(db, stmt, fn, ctx, true, what, error_r);
+}
+
+struct db_rows_array {
+	const struct db_rows *rows;
+	char *items;
+	size_t n, cap;
+};
+
+static int db_rows_append(sqlite3_stmt *stmt, void *ctx)
+{
+	struct db_rows_array *a = ctx;
+	size_t size = a->rows->size;
+
+	if (a->n == a->cap) {
+		a->cap = a->cap == 0 ? 16 : a->cap * 2;
+		a->items = xrealloc(a->items, a->cap * size);
+	}
+	void *item = a->items + a->n * size;
+	memset(item, 0, size);
+	if (a->rows->from_row(stmt, item) < 0) {
+		if (a->rows->clear != NULL)
+			a->rows->clear(item);
+		return -1;
+	}
+	a->n++;
+	return 0;
+}
+
+int db_rows_list(struct db *db, const char *sql, const struct db_param *params, size_t nparams,
+                 const struct db_rows *rows, void *list_r, size_t *n_r, const char *what,
+                 const char **error_r)
+{
+	struct db_rows_array a = {.rows = rows};
+	void *none = NULL;
+
+	memcpy(list_r, &none, sizeof(none));
+	*n_r = 0;
+	if (db_rows_each(db, sql, params, nparams, db_rows_append, &a, what, error_r) < 0) {
+		void *items = a.items;
+		db_list_free(&items, a.n, rows);
+		return -1;
+	}
+	void *items = a.items;
+	memcpy(list_r, &items, sizeof(items));
+	*n_r = a.n;
+	return 0;
+}
+
+void db_list_free(void *list_p, size_t n, const struct db_rows *rows)
+{
+	char *list;
+
+	memcpy(&list, list_p, sizeof(list));
+	if (list == NULL)
+		return;
+	for (size_t i = 0; rows->clear != NULL && i < n; i++)
+		rows->clear(list + i * rows->size);
+	free(list);
+	list = NULL;
+	memcpy(list_p, &list, sizeof(list));
+}
+
+/* Take every permission for "other" users off path (when it exists). 0, or -1 with the db's error. */
+static int db_protect_file(struct db *db, const char *path, const char *why, const char **error_r)
+{
+	struct stat st;
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		return db_input_error(db, error_r, "database %s: %s", path, strerror(errno));
+	}
+	if ((st.st_mode & 0007) != 0 && chmod(path, st.st_mode & 0770) < 0)
+		return db_input_error(db, error_r,
+		                      "database %s: readable by other users and cannot be changed (%s): %s",
+		                      path, strerror(errno), why);
+	return 0;
+}
+
+int db_protect(struct db *db, const char *why, const char **error_r)
+{
+	char *wal = xasprintf("%s-wal", db->path), *shm = xasprintf("%s-shm", db->path);
+	int ret = db_protect_file(db, db->path, why, error_r) < 0 ||
+	                  db_protect_file(db, wal, why, error_r) < 0 ||
+	                  db_protect_file(db, shm, why, error_r) < 0
+	              ? -1
+	              : 0;
+	free(wal);
+	free(shm);
+	return ret;
 }

@@ -210,16 +210,10 @@ int db_schema_latest(void)
 int db_schema_read_version(struct db *db, int *version_r, const char **error_r)
 {
 	static const char sql[] = "PRAGMA user_version";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
+	int64_t version;
+	if (db_query_int64(db, sql, "read schema version", &version, error_r) < 0)
 		return -1;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		db_fail(db, "read schema version", error_r);
-		sqlite3_reset(stmt);
-		return -1;
-	}
-	*version_r = sqlite3_column_int(stmt, 0);
-	sqlite3_reset(stmt);
+	*version_r = (int)version;
 	return 0;
 }
 

@@ -36,8 +36,10 @@ static int description_valid(struct db *db, const char *description, const char 
 	return 0;
 }
 
-static void domain_from_row(sqlite3_stmt *stmt, struct db_domain *d)
+static int domain_from_row(sqlite3_stmt *stmt, void *item)
 {
+	struct db_domain *d = item;
+
 	memset(d, 0, sizeof(*d));
 	db_column_copy(stmt, 0, d->name, sizeof(d->name));
 	db_column_copy(stmt, 1, d->description, sizeof(d->description));
@@ -47,25 +49,24 @@ static void domain_from_row(sqlite3_stmt *stmt, struct db_domain *d)
 	d->modified = sqlite3_column_int64(stmt, 5);
 	d->alias_count = (uint32_t)sqlite3_column_int64(stmt, 6);
 	d->alias_domain_count = (uint32_t)sqlite3_column_int64(stmt, 7);
+	return 0;
+}
+
+static const struct db_rows domain_rows = {sizeof(struct db_domain), domain_from_row, NULL};
+
+static int target_from_row(sqlite3_stmt *stmt, void *target_r)
+{
+	db_column_copy(stmt, 0, target_r, ADDR_DOMAIN_MAX + 1);
+	return 0;
 }
 
 /* Is name an alias domain? 0 no, 1 yes (target copied into target_r), -1 error. */
 static int domain_is_alias_domain(struct db *db, const char *name, char *target_r, const char **error_r)
 {
 	static const char sql[] = "SELECT target_domain FROM alias_domains WHERE alias_domain = ?1";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, name);
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW) {
-		db_column_copy(stmt, 0, target_r, ADDR_DOMAIN_MAX + 1);
-		ret = 1;
-	} else if (rc != SQLITE_DONE) {
-		ret = db_fail(db, "look up alias domain", error_r);
-	}
-	sqlite3_reset(stmt);
-	return ret;
+	int rc = db_row_get(db, sql, DB_PARAMS(DB_TEXT(name)), target_from_row, target_r,
+	                    "look up alias domain", error_r);
+	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
 }
 
 int db_domain_add(struct db *db, const char *name, const char *description, uint32_t alias_limit,
@@ -97,14 +98,9 @@ int db_domain_add(struct db *db, const char *name, const char *description, uint
 		db_input_error(db, error_r, "domain '%s': already an alias domain of '%s'", domain, target);
 	if (rc != 0)
 		goto fail;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	db_bind_text(stmt, 1, domain);
-	db_bind_text(stmt, 2, description);
-	sqlite3_bind_int64(stmt, 3, alias_limit);
-	sqlite3_bind_int64(stmt, 4, time_now());
-	if (db_step_done(db, stmt, "add domain", error_r) < 0)
+	if (db_exec(db, sql,
+	            DB_PARAMS(DB_TEXT(domain), DB_TEXT(description), DB_INT(alias_limit), DB_INT(time_now())),
+	            "add domain", error_r) < 0)
 		goto fail;
 	return db_commit(db, error_r);
 fail:
@@ -112,15 +108,12 @@ fail:
 	return -1;
 }
 
-/* Run a one-row UPDATE/DELETE on domain name inside a transaction; "not hosted" when no row changed. */
-static int domain_change(struct db *db, sqlite3_stmt *stmt, const char *domain, const char *what,
-                         const char **error_r)
+/* db_change()'s answer for domain: "not hosted" when no row changed. */
+static int domain_changed(struct db *db, int rc, const char *domain, const char **error_r)
 {
-	if (db_step_done(db, stmt, what, error_r) < 0)
-		return -1;
-	if (sqlite3_changes(db->handle) == 0)
+	if (rc > 0)
 		return db_input_error(db, error_r, "domain '%s': not a hosted domain", domain);
-	return 0;
+	return rc;
 }
 
 int db_domain_update(struct db *db, const char *name, const char *description, int64_t alias_limit,
@@ -137,15 +130,11 @@ int db_domain_update(struct db *db, const char *name, const char *description, i
 	if (alias_limit > DB_ALIAS_LIMIT_MAX)
 		return db_input_error(db, error_r, "alias limit %lld: more than %d", (long long)alias_limit,
 		                      DB_ALIAS_LIMIT_MAX);
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, domain);
-	db_bind_text(stmt, 2, description);
-	if (alias_limit >= 0)
-		sqlite3_bind_int64(stmt, 3, alias_limit);
-	sqlite3_bind_int64(stmt, 4, time_now());
-	return domain_change(db, stmt, domain, "update domain", error_r);
+	int rc = db_change(db, sql,
+	                   DB_PARAMS(DB_TEXT(domain), DB_TEXT(description),
+	                             alias_limit >= 0 ? DB_INT(alias_limit) : DB_NULL, DB_INT(time_now())),
+	                   "update domain", error_r);
+	return domain_changed(db, rc, domain, error_r);
 }
 
 int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, const char **error_r)
@@ -155,50 +144,14 @@ int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, c
 
 	if (db_domain_normalize(db, "domain", name, domain, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, domain);
-	int rc = sqlite3_step(stmt), ret = 1;
-	if (rc == SQLITE_ROW) {
-		domain_from_row(stmt, domain_r);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = db_fail(db, "look up domain", error_r);
-	}
-	sqlite3_reset(stmt);
-	return ret;
+	return db_row_get(db, sql, DB_PARAMS(DB_TEXT(domain)), domain_from_row, domain_r, "look up domain",
+	                  error_r);
 }
 
 int db_domain_list(struct db *db, struct db_domain **domains_r, size_t *n_r, const char **error_r)
 {
 	static const char sql[] = "SELECT " DOMAIN_COLUMNS " FROM domains d ORDER BY d.name";
-	struct db_domain *list = NULL;
-	size_t n = 0, cap = 0;
-	int rc;
-
-	*domains_r = NULL;
-	*n_r = 0;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		if (n == cap) {
-			cap = cap == 0 ? 16 : cap * 2;
-			list = xrealloc(list, cap * sizeof(*list));
-		}
-		domain_from_row(stmt, &list[n++]);
-	}
-	if (rc != SQLITE_DONE) {
-		db_fail(db, "list domains", error_r);
-		sqlite3_reset(stmt);
-		free(list);
-		return -1;
-	}
-	sqlite3_reset(stmt);
-	*domains_r = list;
-	*n_r = n;
-	return 0;
+	return db_rows_list(db, sql, DB_NO_PARAMS, &domain_rows, domains_r, n_r, "list domains", error_r);
 }
 
 int db_domain_set_active(struct db *db, const char *name, bool active, const char **error_r)
@@ -208,13 +161,9 @@ int db_domain_set_active(struct db *db, const char *name, bool active, const cha
 
 	if (db_domain_normalize(db, "domain", name, domain, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, domain);
-	sqlite3_bind_int(stmt, 2, active ? 1 : 0);
-	sqlite3_bind_int64(stmt, 3, time_now());
-	return domain_change(db, stmt, domain, active ? "enable domain" : "disable domain", error_r);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(domain), DB_INT(active ? 1 : 0), DB_INT(time_now())),
+	                   active ? "enable domain" : "disable domain", error_r);
+	return domain_changed(db, rc, domain, error_r);
 }
 
 int db_domain_del(struct db *db, const char *name, const char **error_r)
@@ -225,9 +174,6 @@ int db_domain_del(struct db *db, const char *name, const char **error_r)
 	if (db_domain_normalize(db, "domain", name, domain, error_r) < 0)
 		return -1;
 	/* One statement: the cascade to aliases and alias domains happens inside its implicit transaction. */
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, domain);
-	return domain_change(db, stmt, domain, "delete domain", error_r);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(domain)), "delete domain", error_r);
+	return domain_changed(db, rc, domain, error_r);
 }

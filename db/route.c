@@ -10,12 +10,10 @@
 #include "mxd/common/util.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 
 static const char *const tls_levels[] = {"none", "may", "encrypt", "verify"};
 
@@ -310,55 +308,17 @@ static int spec_check(struct db *db, const struct db_route_hop_spec *spec, char 
 	return 0;
 }
 
-/* Take every permission for "other" users off path (when it exists). 0, or -1 with the db's error. */
-static int protect_file(struct db *db, const char *path, const char **error_r)
+static int id_from_row(sqlite3_stmt *stmt, void *id_r)
 {
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return db_input_error(db, error_r, "database %s: %s", path, strerror(errno));
-	}
-	if ((st.st_mode & 0007) == 0)
-		return 0;
-	if (chmod(path, st.st_mode & 0770) < 0)
-		return db_input_error(db, error_r,
-		                      "database %s: readable by other users and cannot be changed (%s): not "
-		                      "storing a password in it",
-		                      path, strerror(errno));
+	*(int64_t *)id_r = sqlite3_column_int64(stmt, 0);
 	return 0;
-}
-
-/* The database holds passwords from now on: make sure nobody but its owner and group can read it. */
-static int protect_database(struct db *db, const char **error_r)
-{
-	char *wal = xasprintf("%s-wal", db->path), *shm = xasprintf("%s-shm", db->path);
-	int ret = protect_file(db, db->path, error_r) < 0 || protect_file(db, wal, error_r) < 0 ||
-	                  protect_file(db, shm, error_r) < 0
-	              ? -1
-	              : 0;
-	free(wal);
-	free(shm);
-	return ret;
 }
 
 /* The id of the route for match (canonical): 0 found, 1 none, -1 error. */
 static int route_id_get(struct db *db, const char *match, int64_t *id_r, const char **error_r)
 {
 	static const char sql[] = "SELECT id FROM routes WHERE match = ?1";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, match);
-	int rc = sqlite3_step(stmt), ret = 1;
-	if (rc == SQLITE_ROW) {
-		*id_r = sqlite3_column_int64(stmt, 0);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = db_fail(db, "look up route", error_r);
-	}
-	sqlite3_reset(stmt);
-	return ret;
+	return db_row_get(db, sql, DB_PARAMS(DB_TEXT(match)), id_from_row, id_r, "look up route", error_r);
 }
 
 /* NULL/""/"default" as SQL NULL (the global level), else the level. */
@@ -373,14 +333,11 @@ static int route_insert(struct db *db, const char *match, const struct db_route_
 	static const char sql[] =
 	    "INSERT INTO routes (match, tls_level, description, active, created, modified)"
 	    " VALUES (?1, ?2, ?3, 1, ?4, ?4)";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, match);
-	db_bind_text(stmt, 2, tls_level_column(spec->tls_level));
-	db_bind_text(stmt, 3, spec->description != NULL ? spec->description : "");
-	sqlite3_bind_int64(stmt, 4, time_now());
-	if (db_step_done(db, stmt, "add route", error_r) < 0)
+	if (db_exec(db, sql,
+	            DB_PARAMS(DB_TEXT(match), DB_TEXT(tls_level_column(spec->tls_level)),
+	                      DB_TEXT(spec->description != NULL ? spec->description : ""),
+	                      DB_INT(time_now())),
+	            "add route", error_r) < 0)
 		return -1;
 	*id_r = sqlite3_last_insert_rowid(db->handle);
 	return 0;
@@ -392,33 +349,20 @@ static int route_update(struct db *db, int64_t id, const struct db_route_hop_spe
 	                          " description = coalesce(?4, description), modified = ?5 WHERE id = ?1";
 	if (spec->tls_level == NULL && spec->description == NULL)
 		return 0;
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, id);
-	sqlite3_bind_int(stmt, 2, spec->tls_level != NULL);
-	db_bind_text(stmt, 3, tls_level_column(spec->tls_level));
-	db_bind_text(stmt, 4, spec->description);
-	sqlite3_bind_int64(stmt, 5, time_now());
-	return db_step_done(db, stmt, "update route", error_r);
+	return db_exec(db, sql,
+	               DB_PARAMS(DB_INT(id), DB_INT(spec->tls_level != NULL),
+	                         DB_TEXT(tls_level_column(spec->tls_level)), DB_TEXT(spec->description),
+	                         DB_INT(time_now())),
+	               "update route", error_r);
 }
 
 /* Does route id have next hop nexthop? 0 no, 1 yes, -1 error. */
 static int hop_exists(struct db *db, int64_t route_id, const char *nexthop, const char **error_r)
 {
 	static const char sql[] = "SELECT 1 FROM route_hops WHERE route_id = ?1 AND nexthop = ?2";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, route_id);
-	db_bind_text(stmt, 2, nexthop);
-	int rc = sqlite3_step(stmt), ret = 0;
-	if (rc == SQLITE_ROW)
-		ret = 1;
-	else if (rc != SQLITE_DONE)
-		ret = db_fail(db, "look up next hop", error_r);
-	sqlite3_reset(stmt);
-	return ret;
+	int rc = db_row_get(db, sql, DB_PARAMS(DB_INT(route_id), DB_TEXT(nexthop)), NULL, NULL,
+	                    "look up next hop", error_r);
+	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
 }
 
 static int hop_insert(struct db *db, int64_t route_id, const char *nexthop,
@@ -428,21 +372,14 @@ static int hop_insert(struct db *db, int64_t route_id, const char *nexthop,
 	                          " auth_password, allow_plaintext_auth, created, modified)"
 	                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
 	bool auth = spec->auth_user != NULL && spec->auth_user[0] != '\0';
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int64(stmt, 1, route_id);
-	db_bind_text(stmt, 2, nexthop);
-	sqlite3_bind_int64(stmt, 3, spec->weight == 0 ? 1 : spec->weight);
-	sqlite3_bind_int64(stmt, 4, spec->priority);
-	db_bind_text(stmt, 5, auth ? spec->auth_user : NULL);
-	db_bind_text(stmt, 6, auth ? spec->auth_password : NULL);
-	sqlite3_bind_int(stmt, 7, spec->allow_plaintext_auth ? 1 : 0);
-	sqlite3_bind_int64(stmt, 8, time_now());
-	int ret = db_step_done(db, stmt, "add next hop", error_r);
-	/* Drop the statement's reference to the password. */
-	sqlite3_clear_bindings(stmt);
-	return ret;
+	/* db_exec() drops the statement's reference to the password afterwards. */
+	return db_exec(db, sql,
+	               DB_PARAMS(DB_INT(route_id), DB_TEXT(nexthop),
+	                         DB_INT(spec->weight == 0 ? 1 : spec->weight), DB_INT(spec->priority),
+	                         DB_TEXT(auth ? spec->auth_user : NULL),
+	                         DB_TEXT(auth ? spec->auth_password : NULL),
+	                         DB_INT(spec->allow_plaintext_auth ? 1 : 0), DB_INT(time_now())),
+	               "add next hop", error_r);
 }
 
 int db_route_add_hop(struct db *db, const struct db_route_hop_spec *spec, bool *created_r,
@@ -457,7 +394,7 @@ int db_route_add_hop(struct db *db, const struct db_route_hop_spec *spec, bool *
 	if (spec_check(db, spec, match, nexthop, error_r) < 0)
 		return -1;
 	if (spec->auth_password != NULL && spec->auth_password[0] != '\0' &&
-	    protect_database(db, error_r) < 0)
+	    db_protect(db, "not storing a password in it", error_r) < 0)
 		return -1;
 	if (db_begin(db, error_r) < 0)
 		return -1;
@@ -515,24 +452,16 @@ int db_route_del_hop(struct db *db, const char *match_in, const char *nexthop_in
 		db_input_error(db, error_r, "match '%s': no such route", match);
 	if (rc != 0)
 		goto fail;
-	sqlite3_stmt *stmt = db_stmt(db, del_sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	sqlite3_bind_int64(stmt, 1, route_id);
-	db_bind_text(stmt, 2, nexthop);
-	if (db_step_done(db, stmt, "delete next hop", error_r) < 0)
-		goto fail;
-	if (sqlite3_changes(db->handle) == 0) {
+	rc =
+	    db_change(db, del_sql, DB_PARAMS(DB_INT(route_id), DB_TEXT(nexthop)), "delete next hop", error_r);
+	if (rc > 0)
 		db_input_error(db, error_r, "route '%s': no nexthop '%s'", match, nexthop);
+	if (rc != 0)
 		goto fail;
-	}
-	stmt = db_stmt(db, left_sql, error_r);
-	if (stmt == NULL)
+	rc = db_change(db, left_sql, DB_PARAMS(DB_INT(route_id)), "delete empty route", error_r);
+	if (rc < 0)
 		goto fail;
-	sqlite3_bind_int64(stmt, 1, route_id);
-	if (db_step_done(db, stmt, "delete empty route", error_r) < 0)
-		goto fail;
-	bool deleted = sqlite3_changes(db->handle) > 0;
+	bool deleted = rc == 0;
 	if (db_commit(db, error_r) < 0)
 		return -1;
 	if (route_deleted_r != NULL)
@@ -552,15 +481,10 @@ int db_route_del(struct db *db, const char *match_in, const char **error_r)
 	if (db_route_match_normalize(match_in, match, sizeof(match), &err) < 0)
 		return db_input_error(db, error_r, "match '%s': %s", match_in, err);
 	/* One statement: the cascade to route_hops and route_stats is inside its implicit transaction. */
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, match);
-	if (db_step_done(db, stmt, "delete route", error_r) < 0)
-		return -1;
-	if (sqlite3_changes(db->handle) == 0)
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(match)), "delete route", error_r);
+	if (rc > 0)
 		return db_input_error(db, error_r, "match '%s': no such route", match);
-	return 0;
+	return rc;
 }
 
 /* Routes joined with their hops and counters; ?1 reads passwords, ?2 (NULL: all) selects one match. */
@@ -603,49 +527,52 @@ static void hop_from_row(sqlite3_stmt *stmt, struct db_route_hop *h)
 	h->bounced = (uint64_t)sqlite3_column_int64(stmt, 20);
 }
 
+/* The routes read so far: a row starts a new route when its id changes, and adds its hop. */
+struct route_query {
+	struct db_route *list;
+	size_t n, cap, hop_cap;
+};
+
+static int route_query_row(sqlite3_stmt *stmt, void *ctx)
+{
+	struct route_query *q = ctx;
+	int64_t id = sqlite3_column_int64(stmt, 0);
+
+	if (q->n == 0 || q->list[q->n - 1].id != id) {
+		if (q->n == q->cap) {
+			q->cap = q->cap == 0 ? 16 : q->cap * 2;
+			q->list = xrealloc(q->list, q->cap * sizeof(*q->list));
+		}
+		route_from_row(stmt, &q->list[q->n++]);
+		q->hop_cap = 0;
+	}
+	if (sqlite3_column_type(stmt, 7) == SQLITE_NULL)
+		return 0; /* a route without next hops */
+	struct db_route *r = &q->list[q->n - 1];
+	if (r->nhops == q->hop_cap) {
+		q->hop_cap = q->hop_cap == 0 ? 4 : q->hop_cap * 2;
+		r->hops = xrealloc(r->hops, q->hop_cap * sizeof(*r->hops));
+	}
+	hop_from_row(stmt, &r->hops[r->nhops++]);
+	return 0;
+}
+
 /* Run list_sql for match (NULL: every route) into a malloc'd array. */
 static int route_query(struct db *db, const char *match, unsigned flags, struct db_route **routes_r,
                        size_t *n_r, const char **error_r)
 {
-	struct db_route *list = NULL;
-	size_t n = 0, cap = 0, hop_cap = 0;
-	int rc;
+	struct route_query q = {0};
 
 	*routes_r = NULL;
 	*n_r = 0;
-	sqlite3_stmt *stmt = db_stmt(db, list_sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	sqlite3_bind_int(stmt, 1, (flags & DB_ROUTE_WITH_SECRETS) != 0 ? 1 : 0);
-	db_bind_text(stmt, 2, match);
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		int64_t id = sqlite3_column_int64(stmt, 0);
-		if (n == 0 || list[n - 1].id != id) {
-			if (n == cap) {
-				cap = cap == 0 ? 16 : cap * 2;
-				list = xrealloc(list, cap * sizeof(*list));
-			}
-			route_from_row(stmt, &list[n++]);
-			hop_cap = 0;
-		}
-		if (sqlite3_column_type(stmt, 7) == SQLITE_NULL)
-			continue; /* a route without next hops */
-		struct db_route *r = &list[n - 1];
-		if (r->nhops == hop_cap) {
-			hop_cap = hop_cap == 0 ? 4 : hop_cap * 2;
-			r->hops = xrealloc(r->hops, hop_cap * sizeof(*r->hops));
-		}
-		hop_from_row(stmt, &r->hops[r->nhops++]);
-	}
-	if (rc != SQLITE_DONE) {
-		db_fail(db, "list routes", error_r);
-		sqlite3_reset(stmt);
-		db_route_list_free(&list, n);
+	if (db_rows_each(db, list_sql,
+	                 DB_PARAMS(DB_INT((flags & DB_ROUTE_WITH_SECRETS) != 0), DB_TEXT(match)),
+	                 route_query_row, &q, "list routes", error_r) < 0) {
+		db_route_list_free(&q.list, q.n);
 		return -1;
 	}
-	sqlite3_reset(stmt);
-	*routes_r = list;
-	*n_r = n;
+	*routes_r = q.list;
+	*n_r = q.n;
 	return 0;
 }
 
@@ -685,14 +612,16 @@ void db_route_clear(struct db_route *route)
 	route->nhops = 0;
 }
 
+static void route_clear(void *item)
+{
+	db_route_clear(item);
+}
+
+static const struct db_rows route_rows = {sizeof(struct db_route), NULL, route_clear};
+
 void db_route_list_free(struct db_route **routes, size_t n)
 {
-	if (*routes == NULL)
-		return;
-	for (size_t i = 0; i < n; i++)
-		db_route_clear(&(*routes)[i]);
-	free(*routes);
-	*routes = NULL;
+	db_list_free(routes, n, &route_rows);
 }
 
 int db_route_stats_add(struct db *db, const struct db_route_stats_delta *deltas, size_t n,
@@ -713,17 +642,11 @@ int db_route_stats_add(struct db *db, const struct db_route_stats_delta *deltas,
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		const struct db_route_stats_delta *d = &deltas[i];
-		sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-		if (stmt == NULL)
-			goto fail;
-		sqlite3_bind_int64(stmt, 1, d->hop_id);
-		sqlite3_bind_int64(stmt, 2, (int64_t)d->selected);
-		sqlite3_bind_int64(stmt, 3, (int64_t)d->sent);
-		sqlite3_bind_int64(stmt, 4, (int64_t)d->deferred);
-		sqlite3_bind_int64(stmt, 5, (int64_t)d->bounced);
-		sqlite3_bind_int64(stmt, 6, now);
-		db_bind_text(stmt, 7, d->nexthop);
-		if (db_step_done(db, stmt, "add route counters", error_r) < 0)
+		if (db_exec(db, sql,
+		            DB_PARAMS(DB_INT(d->hop_id), DB_INT(d->selected), DB_INT(d->sent),
+		                      DB_INT(d->deferred), DB_INT(d->bounced), DB_INT(now),
+		                      DB_TEXT(d->nexthop)),
+		            "add route counters", error_r) < 0)
 			goto fail;
 	}
 	return db_commit(db, error_r);

@@ -9,11 +9,9 @@
 #include "db/sync_private.h"
 #include "mxd/common/util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 /* The keys of a replica, dropped when it becomes a primary again. */
 static const char *const replica_keys[] = {"primary",    "replica_lock",    "last_seq",      "last_sync",
@@ -23,42 +21,36 @@ int db_sync_state_put(struct db *db, const char *key, const char *value, const c
 {
 	static const char sql[] = "INSERT INTO sync_state (key, value) VALUES (?1, ?2)"
 	                          " ON CONFLICT (key) DO UPDATE SET value = excluded.value";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, key);
-	db_bind_text(stmt, 2, value);
-	return db_step_done(db, stmt, "write sync_state", error_r);
+	return db_exec(db, sql, DB_PARAMS(DB_TEXT(key), DB_TEXT(value)), "write sync_state", error_r);
 }
 
 static int state_del(struct db *db, const char *key, const char **error_r)
 {
 	static const char sql[] = "DELETE FROM sync_state WHERE key = ?1";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, key);
-	return db_step_done(db, stmt, "write sync_state", error_r);
+	return db_exec(db, sql, DB_PARAMS(DB_TEXT(key)), "write sync_state", error_r);
+}
+
+struct state_value {
+	char *buf;
+	size_t size;
+};
+
+static int state_value_from_row(sqlite3_stmt *stmt, void *ctx)
+{
+	struct state_value *v = ctx;
+	db_column_copy(stmt, 0, v->buf, v->size);
+	return 0;
 }
 
 /* The value of key into buf ("" when absent): 0 found, 1 absent, -1 error. */
 static int state_read(struct db *db, const char *key, char *buf, size_t size, const char **error_r)
 {
 	static const char sql[] = "SELECT value FROM sync_state WHERE key = ?1";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, key);
-	int rc = sqlite3_step(stmt), ret = 1;
+	struct state_value v = {buf, size};
+
 	buf[0] = '\0';
-	if (rc == SQLITE_ROW) {
-		db_column_copy(stmt, 0, buf, size);
-		ret = 0;
-	} else if (rc != SQLITE_DONE) {
-		ret = db_fail(db, "read sync_state", error_r);
-	}
-	sqlite3_reset(stmt);
-	return ret;
+	return db_row_get(db, sql, DB_PARAMS(DB_TEXT(key)), state_value_from_row, &v, "read sync_state",
+	                  error_r);
 }
 
 /* The change log's last seq (AUTOINCREMENT's high-water mark: it survives trimming). */
@@ -74,58 +66,57 @@ static int64_t parse_i64(const char *text)
 	return strtoll(text, NULL, 10);
 }
 
+/* One key of sync_state into the struct db_sync_state at st. */
+static int state_key_from_row(sqlite3_stmt *stmt, void *st)
+{
+	struct db_sync_state *st_r = st;
+	const char *key = (const char *)sqlite3_column_text(stmt, 0);
+	char value[DB_SYNC_ERROR_MAX + 1];
+
+	db_column_copy(stmt, 1, value, sizeof(value));
+	if (key == NULL)
+		return 0;
+	if (strcmp(key, "primary") == 0) {
+		st_r->replica = true;
+		str_copy(st_r->primary, sizeof(st_r->primary), value);
+	} else if (strcmp(key, "last_seq") == 0) {
+		st_r->last_seq = parse_i64(value);
+	} else if (strcmp(key, "last_sync") == 0) {
+		st_r->last_sync = parse_i64(value);
+	} else if (strcmp(key, "last_error") == 0) {
+		str_copy(st_r->last_error, sizeof(st_r->last_error), value);
+	} else if (strcmp(key, "primary_version") == 0) {
+		st_r->primary_seq = parse_i64(value);
+	} else if (strcmp(key, "primary_log_id") == 0) {
+		str_copy(st_r->primary_log_id, sizeof(st_r->primary_log_id), value);
+	} else if (strcmp(key, "log_id") == 0) {
+		str_copy(st_r->log_id, sizeof(st_r->log_id), value);
+	} else if (strcmp(key, "trimmed_seq") == 0) {
+		st_r->log_trimmed = parse_i64(value);
+	}
+	return 0;
+}
+
+static int log_counts_from_row(sqlite3_stmt *stmt, void *st)
+{
+	struct db_sync_state *st_r = st;
+	st_r->log_rows = sqlite3_column_int64(stmt, 0);
+	st_r->log_oldest = sqlite3_column_int64(stmt, 1);
+	return 0;
+}
+
 int db_sync_state_get(struct db *db, struct db_sync_state *st_r, const char **error_r)
 {
 	static const char state_sql[] = "SELECT key, value FROM sync_state";
 	static const char log_sql[] = "SELECT count(*), coalesce(min(seq), 0) FROM changelog";
-	char value[DB_SYNC_ERROR_MAX + 1];
-	int rc;
 
 	memset(st_r, 0, sizeof(*st_r));
-	sqlite3_stmt *stmt = db_stmt(db, state_sql, error_r);
-	if (stmt == NULL)
+	int rc =
+	    db_rows_each(db, state_sql, DB_NO_PARAMS, state_key_from_row, st_r, "read sync_state", error_r);
+	if (rc < 0 || log_seq_read(db, &st_r->log_seq, error_r) < 0)
 		return -1;
-	while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-		const char *key = (const char *)sqlite3_column_text(stmt, 0);
-		db_column_copy(stmt, 1, value, sizeof(value));
-		if (key == NULL)
-			continue;
-		if (strcmp(key, "primary") == 0) {
-			st_r->replica = true;
-			str_copy(st_r->primary, sizeof(st_r->primary), value);
-		} else if (strcmp(key, "last_seq") == 0) {
-			st_r->last_seq = parse_i64(value);
-		} else if (strcmp(key, "last_sync") == 0) {
-			st_r->last_sync = parse_i64(value);
-		} else if (strcmp(key, "last_error") == 0) {
-			str_copy(st_r->last_error, sizeof(st_r->last_error), value);
-		} else if (strcmp(key, "primary_version") == 0) {
-			st_r->primary_seq = parse_i64(value);
-		} else if (strcmp(key, "primary_log_id") == 0) {
-			str_copy(st_r->primary_log_id, sizeof(st_r->primary_log_id), value);
-		} else if (strcmp(key, "log_id") == 0) {
-			str_copy(st_r->log_id, sizeof(st_r->log_id), value);
-		} else if (strcmp(key, "trimmed_seq") == 0) {
-			st_r->log_trimmed = parse_i64(value);
-		}
-	}
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_DONE)
-		return db_fail(db, "read sync_state", error_r);
-	if (log_seq_read(db, &st_r->log_seq, error_r) < 0)
-		return -1;
-	stmt = db_stmt(db, log_sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	if (sqlite3_step(stmt) != SQLITE_ROW) {
-		db_fail(db, "read the change log", error_r);
-		sqlite3_reset(stmt);
-		return -1;
-	}
-	st_r->log_rows = sqlite3_column_int64(stmt, 0);
-	st_r->log_oldest = sqlite3_column_int64(stmt, 1);
-	sqlite3_reset(stmt);
-	return 0;
+	rc = db_row_get(db, log_sql, DB_NO_PARAMS, log_counts_from_row, st_r, "read the change log", error_r);
+	return rc > 0 ? db_fail(db, "read the change log", error_r) : rc;
 }
 
 int db_sync_is_replica(struct db *db)
@@ -136,43 +127,6 @@ int db_sync_is_replica(struct db *db)
 	return rc < 0 ? -1 : rc == 0 ? 1 : 0;
 }
 
-/* Take every permission for "other" users off path (when it exists). */
-static int protect_file(struct db *db, const char *path, const char **error_r)
-{
-	struct stat st;
-	if (stat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		return db_input_error(db, error_r, "database %s: %s", path, strerror(errno));
-	}
-	if ((st.st_mode & 0007) != 0 && chmod(path, st.st_mode & 0770) < 0)
-		return db_input_error(db, error_r,
-		                      "database %s: readable by other users and cannot be changed (%s): a "
-		                      "replica holds relay passwords",
-		                      path, strerror(errno));
-	return 0;
-}
-
-static int protect_database(struct db *db, const char **error_r)
-{
-	char *wal = xasprintf("%s-wal", db->path), *shm = xasprintf("%s-shm", db->path);
-	int ret = protect_file(db, db->path, error_r) < 0 || protect_file(db, wal, error_r) < 0 ||
-	                  protect_file(db, shm, error_r) < 0
-	              ? -1
-	              : 0;
-	free(wal);
-	free(shm);
-	return ret;
-}
-
-static int exec_static(struct db *db, const char *sql, const char *what, const char **error_r)
-{
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	return db_step_done(db, stmt, what, error_r);
-}
-
 int db_sync_replica_init(struct db *db, const char *primary, const char **error_r)
 {
 	static const char clear_log_sql[] = "DELETE FROM changelog";
@@ -181,7 +135,7 @@ int db_sync_replica_init(struct db *db, const char *primary, const char **error_
 	if (primary == NULL || *primary == '\0' || strlen(primary) > DB_SYNC_PRIMARY_MAX)
 		return db_input_error(db, error_r, "primary '%s': empty or too long",
 		                      primary != NULL ? primary : "");
-	if (protect_database(db, error_r) < 0)
+	if (db_protect(db, "a replica holds relay passwords", error_r) < 0)
 		return -1;
 	if (db_begin(db, error_r) < 0)
 		return -1;
@@ -196,7 +150,7 @@ int db_sync_replica_init(struct db *db, const char *primary, const char **error_
 	}
 	if (db_sync_state_put(db, "primary", primary, error_r) < 0 ||
 	    db_sync_state_put(db, "replica_lock", "1", error_r) < 0 ||
-	    exec_static(db, clear_log_sql, "empty the change log", error_r) < 0)
+	    db_exec(db, clear_log_sql, DB_NO_PARAMS, "empty the change log", error_r) < 0)
 		goto fail;
 	return db_commit(db, error_r);
 fail:
@@ -214,8 +168,8 @@ static int log_restart(struct db *db, const char **error_r)
 	char seq_text[32];
 	int64_t seq = 0;
 
-	if (exec_static(db, new_log_sql, "start a new change log", error_r) < 0 ||
-	    exec_static(db, clear_log_sql, "empty the change log", error_r) < 0 ||
+	if (db_exec(db, new_log_sql, DB_NO_PARAMS, "start a new change log", error_r) < 0 ||
+	    db_exec(db, clear_log_sql, DB_NO_PARAMS, "empty the change log", error_r) < 0 ||
 	    log_seq_read(db, &seq, error_r) < 0)
 		return -1;
 	snprintf(seq_text, sizeof(seq_text), "%lld", (long long)seq);
@@ -267,6 +221,14 @@ fail:
 	return -1;
 }
 
+/* The first column into *value_r, unless it is NULL. */
+static int i64_from_row(sqlite3_stmt *stmt, void *value_r)
+{
+	if (sqlite3_column_type(stmt, 0) != SQLITE_NULL)
+		*(int64_t *)value_r = sqlite3_column_int64(stmt, 0);
+	return 0;
+}
+
 int db_sync_log_trim(struct db *db, int64_t max_age, int64_t now, int64_t *deleted_r, const char **error_r)
 {
 	/* seq and at grow together; cutting at the newest old row keeps the log a suffix of seqs even if
@@ -281,36 +243,23 @@ int db_sync_log_trim(struct db *db, int64_t max_age, int64_t now, int64_t *delet
 	/* the oldest row first (by the primary key: cheap): with nothing old enough there is nothing to
 	 * scan, which keeps mxd's start fast after a million changes were logged */
 	static const char oldest_sql[] = "SELECT at FROM changelog ORDER BY seq LIMIT 1";
-	sqlite3_stmt *first = db_stmt(db, oldest_sql, error_r);
-	if (first == NULL)
+	int64_t oldest = now;
+	int rc =
+	    db_row_get(db, oldest_sql, DB_NO_PARAMS, i64_from_row, &oldest, "trim the change log", error_r);
+	if (rc < 0)
 		return -1;
-	int frc = sqlite3_step(first);
-	int64_t oldest = frc == SQLITE_ROW ? sqlite3_column_int64(first, 0) : now;
-	sqlite3_reset(first);
-	if (frc != SQLITE_ROW && frc != SQLITE_DONE)
-		return db_fail(db, "trim the change log", error_r);
 	if (oldest >= now - max_age)
 		return 0;
 	if (db_begin(db, error_r) < 0)
 		return -1;
-	sqlite3_stmt *stmt = db_stmt(db, cut_sql, error_r);
-	if (stmt == NULL)
-		goto fail;
-	sqlite3_bind_int64(stmt, 1, now - max_age);
-	int rc = sqlite3_step(stmt);
-	if (rc == SQLITE_ROW && sqlite3_column_type(stmt, 0) != SQLITE_NULL)
-		cut = sqlite3_column_int64(stmt, 0);
-	sqlite3_reset(stmt);
-	if (rc != SQLITE_ROW) {
+	rc = db_row_get(db, cut_sql, DB_PARAMS(DB_INT(now - max_age)), i64_from_row, &cut,
+	                "trim the change log", error_r);
+	if (rc > 0)
 		db_fail(db, "trim the change log", error_r);
+	if (rc != 0)
 		goto fail;
-	}
 	if (cut > 0) {
-		stmt = db_stmt(db, del_sql, error_r);
-		if (stmt == NULL)
-			goto fail;
-		sqlite3_bind_int64(stmt, 1, cut);
-		if (db_step_done(db, stmt, "trim the change log", error_r) < 0)
+		if (db_exec(db, del_sql, DB_PARAMS(DB_INT(cut)), "trim the change log", error_r) < 0)
 			goto fail;
 		deleted = sqlite3_changes(db->handle);
 		if (state_read(db, "trimmed_seq", value, sizeof(value), error_r) < 0)

@@ -93,18 +93,6 @@ void db_sync_page_clear(struct db_sync_page *page)
 	memset(page, 0, sizeof(*page));
 }
 
-static int run_row_stmt(struct db *db, const char *sql, const char *arg, const char *what,
-                        const char **error_r)
-{
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, arg);
-	int ret = db_step_done(db, stmt, what, error_r);
-	sqlite3_clear_bindings(stmt); /* the row may hold a password */
-	return ret;
-}
-
 /* Apply one change of a page. */
 static int apply_change(struct db *db, bool snapshot, const struct sync_table *t, const char *op,
                         const char *pk, const char *row, const char **error_r)
@@ -118,25 +106,19 @@ static int apply_change(struct db *db, bool snapshot, const struct sync_table *t
 		if (snapshot || pk == NULL)
 			return db_input_error(db, error_r, "page: a delete of %s %s", t->name,
 			                      snapshot ? "in a snapshot" : "without a key");
-		return run_row_stmt(db, t->delete_sql, pk, what, error_r);
+		return db_exec(db, t->delete_sql, DB_PARAMS(DB_TEXT(pk)), what, error_r);
 	}
 	if ((strcmp(op, "insert") != 0 && (snapshot || strcmp(op, "update") != 0)) || row == NULL)
 		return db_input_error(db, error_r, "page: a change of %s with a bad op or no row", t->name);
-	if (t->unique_sql != NULL && run_row_stmt(db, t->unique_sql, row, what, error_r) < 0)
+	if (t->unique_sql != NULL && db_exec(db, t->unique_sql, DB_PARAMS(DB_TEXT(row)), what, error_r) < 0)
 		return -1;
-	if (run_row_stmt(db, t->upsert_sql, row, what, error_r) < 0)
+	if (db_exec(db, t->upsert_sql, DB_PARAMS(DB_TEXT(row)), what, error_r) < 0)
 		return -1;
 	if (!snapshot)
 		return 0;
-	sqlite3_stmt *stmt = db_stmt(db, seen_sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	db_bind_text(stmt, 1, t->name);
-	db_bind_text(stmt, 2, row);
-	db_bind_text(stmt, 3, t->pk_path);
-	int ret = db_step_done(db, stmt, "apply a snapshot", error_r);
-	sqlite3_clear_bindings(stmt);
-	return ret;
+	/* db_exec() unbinds the row afterwards: it may hold a password. */
+	return db_exec(db, seen_sql, DB_PARAMS(DB_TEXT(t->name), DB_TEXT(row), DB_TEXT(t->pk_path)),
+	               "apply a snapshot", error_r);
 }
 
 /* Apply the changes of one page; *last_seq_r is raised to the last change's seq. */
@@ -184,14 +166,6 @@ static int apply_page(struct db *db, bool snapshot, const char *json, int64_t *l
 	return ret;
 }
 
-static int exec_cached(struct db *db, const char *sql, const char *what, const char **error_r)
-{
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	return db_step_done(db, stmt, what, error_r);
-}
-
 static int state_put_i64(struct db *db, const char *key, int64_t value, const char **error_r)
 {
 	char text[32];
@@ -203,16 +177,7 @@ static int last_seq_read(struct db *db, int64_t *seq_r, const char **error_r)
 {
 	static const char sql[] =
 	    "SELECT coalesce((SELECT CAST(value AS INTEGER) FROM sync_state WHERE key = 'last_seq'), 0)";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	int ret = 0;
-	if (sqlite3_step(stmt) == SQLITE_ROW)
-		*seq_r = sqlite3_column_int64(stmt, 0);
-	else
-		ret = db_fail(db, "read sync_state", error_r);
-	sqlite3_reset(stmt);
-	return ret;
+	return db_query_int64(db, sql, "read sync_state", seq_r, error_r);
 }
 
 int db_sync_apply(struct db *db, const struct db_sync_batch *batch, int64_t *applied_r, const char **error_r)
@@ -238,12 +203,12 @@ int db_sync_apply(struct db *db, const struct db_sync_batch *batch, int64_t *app
 		return db_fail(db, "apply a snapshot", error_r);
 	if (db_begin(db, error_r) < 0)
 		return -1;
-	if (exec_cached(db, defer_sql, "defer foreign keys", error_r) < 0 ||
+	if (db_exec(db, defer_sql, DB_NO_PARAMS, "defer foreign keys", error_r) < 0 ||
 	    last_seq_read(db, &last_seq, error_r) < 0 ||
-	    exec_cached(db, unlock_sql, "lift the replica lock", error_r) < 0)
+	    db_exec(db, unlock_sql, DB_NO_PARAMS, "lift the replica lock", error_r) < 0)
 		goto fail;
 	bool locked = sqlite3_changes(db->handle) > 0;
-	if (batch->snapshot && exec_cached(db, seen_clear_sql, "apply a snapshot", error_r) < 0)
+	if (batch->snapshot && db_exec(db, seen_clear_sql, DB_NO_PARAMS, "apply a snapshot", error_r) < 0)
 		goto fail;
 	int64_t seq = batch->snapshot ? 0 : last_seq;
 	for (size_t i = 0; i < batch->npages; i++) {
@@ -252,16 +217,18 @@ int db_sync_apply(struct db *db, const struct db_sync_batch *batch, int64_t *app
 	}
 	if (batch->snapshot) {
 		for (size_t i = db_sync_ntables; i-- > 0;) {
-			if (exec_cached(db, db_sync_tables[i].prune_sql, "apply a snapshot", error_r) < 0)
+			if (db_exec(db, db_sync_tables[i].prune_sql, DB_NO_PARAMS, "apply a snapshot",
+			            error_r) < 0)
 				goto fail;
 		}
-		if (exec_cached(db, seen_clear_sql, "apply a snapshot", error_r) < 0)
+		if (db_exec(db, seen_clear_sql, DB_NO_PARAMS, "apply a snapshot", error_r) < 0)
 			goto fail;
 		seq = batch->primary_seq;
 	}
-	if ((batch->snapshot || applied > 0) && exec_cached(db, version_sql, "count the pull", error_r) < 0)
+	if ((batch->snapshot || applied > 0) &&
+	    db_exec(db, version_sql, DB_NO_PARAMS, "count the pull", error_r) < 0)
 		goto fail;
-	if ((locked && exec_cached(db, lock_sql, "restore the replica lock", error_r) < 0) ||
+	if ((locked && db_exec(db, lock_sql, DB_NO_PARAMS, "restore the replica lock", error_r) < 0) ||
 	    state_put_i64(db, "last_seq", seq, error_r) < 0 ||
 	    state_put_i64(db, "primary_version", batch->primary_seq, error_r) < 0 ||
 	    db_sync_state_put(db, "primary_log_id", batch->log_id, error_r) < 0 ||

@@ -78,10 +78,7 @@ void db_sync_page_free(char **json, size_t len)
 static int read_begin(struct db *db, const char **error_r)
 {
 	static const char sql[] = "BEGIN";
-	sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-	if (stmt == NULL)
-		return -1;
-	return db_step_done(db, stmt, "begin read transaction", error_r);
+	return db_exec(db, sql, DB_NO_PARAMS, "begin read transaction", error_r);
 }
 
 /* The log's identity as raw text and as a JSON string, its seq and trimmed_seq; refuses on a replica. */
@@ -121,6 +118,54 @@ static int log_head_read(struct db *db, struct log_head *h, const char **error_r
 	return 0;
 }
 
+/* The entries of a page: each row's first column, until limit entries or DB_SYNC_PAGE_BYTES. */
+struct page_rows {
+	struct jbuf *b;
+	size_t n, limit;
+	bool more;
+};
+
+/* Add the row's entry to the page; 1 (stop) when the page is full. */
+static int page_row_add(sqlite3_stmt *stmt, struct page_rows *p)
+{
+	if (p->n == p->limit || p->b->len > DB_SYNC_PAGE_BYTES) {
+		p->more = true;
+		return 1;
+	}
+	if (p->n++ > 0)
+		jbuf_str(p->b, ",");
+	jbuf_add(p->b, (const char *)sqlite3_column_text(stmt, 0), (size_t)sqlite3_column_bytes(stmt, 0));
+	return 0;
+}
+
+static int change_row(sqlite3_stmt *stmt, void *ctx)
+{
+	return page_row_add(stmt, ctx);
+}
+
+/* A snapshot page: its entries, and the table and key of the last one (where the next page starts). */
+struct snapshot_rows {
+	struct page_rows p;
+	struct db *db;
+	const char **error_r;
+	const struct sync_table *t, *last_table;
+	char last_pk[1024];
+};
+
+static int snapshot_row(sqlite3_stmt *stmt, void *ctx)
+{
+	struct snapshot_rows *s = ctx;
+
+	if (page_row_add(stmt, &s->p) > 0)
+		return 1;
+	s->last_table = s->t;
+	if ((size_t)sqlite3_column_bytes(stmt, 1) >= sizeof(s->last_pk))
+		return db_input_error(s->db, s->error_r, "snapshot: a primary key of %s is too long",
+		                      s->t->name);
+	db_column_copy(stmt, 1, s->last_pk, sizeof(s->last_pk));
+	return 0;
+}
+
 static unsigned limit_clamp(unsigned limit)
 {
 	return limit == 0 ? 1 : limit > DB_SYNC_PAGE_LIMIT ? DB_SYNC_PAGE_LIMIT : limit;
@@ -133,9 +178,8 @@ int db_sync_feed_changes(struct db *db, int64_t since, const char *log_id, unsig
 	    "SELECT json_object('seq', seq, 'tbl', tbl, 'pk', pk, 'op', op, 'at', at, 'row', json(row))"
 	    " FROM changelog WHERE seq > ?1 ORDER BY seq LIMIT ?2";
 	struct jbuf b = {0};
+	struct page_rows p = {.b = &b};
 	struct log_head h;
-	bool more = false;
-	int rc = SQLITE_DONE;
 
 	*json_r = NULL;
 	*len_r = 0;
@@ -147,30 +191,11 @@ int db_sync_feed_changes(struct db *db, int64_t since, const char *log_id, unsig
 	bool reset = log_id == NULL || strcmp(log_id, h.id) != 0 || since < h.trimmed || since > h.seq;
 	jbuf_printf(&b, "{\"log\":%s,\"seq\":%lld,\"now\":%lld,\"reset\":%s,\"changes\":[", h.id_json,
 	            (long long)h.seq, (long long)time_now(), reset ? "true" : "false");
-	if (!reset) {
-		sqlite3_stmt *stmt = db_stmt(db, sql, error_r);
-		if (stmt == NULL)
-			goto fail;
-		sqlite3_bind_int64(stmt, 1, since);
-		sqlite3_bind_int64(stmt, 2, (int64_t)limit + 1);
-		unsigned n = 0;
-		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			if (n == limit || b.len > DB_SYNC_PAGE_BYTES) {
-				more = true;
-				break;
-			}
-			if (n++ > 0)
-				jbuf_str(&b, ",");
-			jbuf_add(&b, (const char *)sqlite3_column_text(stmt, 0),
-			         (size_t)sqlite3_column_bytes(stmt, 0));
-		}
-		sqlite3_reset(stmt);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			db_fail(db, "read the change log", error_r);
-			goto fail;
-		}
-	}
-	jbuf_printf(&b, "],\"more\":%s}", more ? "true" : "false");
+	p.limit = limit;
+	if (!reset && db_rows_each(db, sql, DB_PARAMS(DB_INT(since), DB_INT((int64_t)limit + 1)), change_row,
+	                           &p, "read the change log", error_r) < 0)
+		goto fail;
+	jbuf_printf(&b, "],\"more\":%s}", p.more ? "true" : "false");
 	db_rollback(db); /* ends the read transaction */
 	*json_r = b.data;
 	*len_r = b.len;
@@ -185,11 +210,9 @@ int db_sync_feed_snapshot(struct db *db, const char *tbl, const char *after, uns
                           size_t *len_r, const char **error_r)
 {
 	struct jbuf b = {0};
+	struct snapshot_rows rows = {.p = {.b = &b}, .db = db, .error_r = error_r};
 	struct log_head h;
-	size_t start = 0, n = 0;
-	const struct sync_table *last_table = NULL;
-	char last_pk[1024] = "";
-	bool more = false;
+	size_t start = 0;
 	int64_t after_id = 0;
 
 	*json_r = NULL;
@@ -216,46 +239,21 @@ int db_sync_feed_snapshot(struct db *db, const char *tbl, const char *after, uns
 		goto fail;
 	jbuf_printf(&b, "{\"log\":%s,\"seq\":%lld,\"now\":%lld,\"reset\":true,\"changes\":[", h.id_json,
 	            (long long)h.seq, (long long)time_now());
-	for (size_t i = start; i < db_sync_ntables && !more; i++) {
+	rows.p.limit = limit;
+	for (size_t i = start; i < db_sync_ntables && !rows.p.more; i++) {
 		const struct sync_table *t = &db_sync_tables[i];
 		bool from_start = i != start || after == NULL;
-		sqlite3_stmt *stmt = db_stmt(db, from_start ? t->first_sql : t->next_sql, error_r);
-		int rc;
-		if (stmt == NULL)
+		struct db_param from = from_start ? DB_NULL : t->int_pk ? DB_INT(after_id) : DB_TEXT(after);
+		rows.t = t;
+		if (db_rows_each(db, from_start ? t->first_sql : t->next_sql,
+		                 DB_PARAMS(from, DB_INT((int64_t)(limit - rows.p.n) + 1)), snapshot_row,
+		                 &rows, "read a snapshot", error_r) < 0)
 			goto fail;
-		if (!from_start && t->int_pk)
-			sqlite3_bind_int64(stmt, 1, after_id);
-		else if (!from_start)
-			db_bind_text(stmt, 1, after);
-		sqlite3_bind_int64(stmt, 2, (int64_t)(limit - n) + 1);
-		while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-			if (n == limit || b.len > DB_SYNC_PAGE_BYTES) {
-				more = true;
-				break;
-			}
-			if (n++ > 0)
-				jbuf_str(&b, ",");
-			jbuf_add(&b, (const char *)sqlite3_column_text(stmt, 0),
-			         (size_t)sqlite3_column_bytes(stmt, 0));
-			last_table = t;
-			if ((size_t)sqlite3_column_bytes(stmt, 1) >= sizeof(last_pk)) {
-				sqlite3_reset(stmt);
-				db_input_error(db, error_r, "snapshot: a primary key of %s is too long",
-				               t->name);
-				goto fail;
-			}
-			db_column_copy(stmt, 1, last_pk, sizeof(last_pk));
-		}
-		sqlite3_reset(stmt);
-		if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-			db_fail(db, "read a snapshot", error_r);
-			goto fail;
-		}
 	}
-	if (more && last_table != NULL)
-		jbuf_printf(&b, "],\"more\":true,\"next\":{\"tbl\":\"%s\",\"after\":%s}}", last_table->name,
-		            last_pk);
-	else if (more) /* not even one row fit (cannot happen with limit >= 1): start over */
+	if (rows.p.more && rows.last_table != NULL)
+		jbuf_printf(&b, "],\"more\":true,\"next\":{\"tbl\":\"%s\",\"after\":%s}}",
+		            rows.last_table->name, rows.last_pk);
+	else if (rows.p.more) /* not even one row fit (cannot happen with limit >= 1): start over */
 		jbuf_str(&b, "],\"more\":true}");
 	else
 		jbuf_str(&b, "],\"more\":false}");
