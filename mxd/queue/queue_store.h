@@ -134,8 +134,12 @@ int queue_store_get(struct queue_store *qs, const char *id, struct queue_msg_inf
 void queue_msg_info_free(struct queue_msg_info **info);
 /* Append the message content to out. 0, 1 no such message, -1 error. */
 int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffer *out, const char **error_r);
-/* 0 done, 1 no such message, -1 error. */
+/* 0 done, 1 no such message, -1 error. Logs nothing: queue_store_remove() is the logged removal. */
 int queue_store_delete(struct queue_store *qs, const char *id, const char **error_r);
+/* Delete message id like queue_store_delete() and, in the same transaction, log 'removed' in the
+ * delivery log (queue_log.h) for each of its recipients with reply = reason (NULL: ""). 0 done, 1 no
+ * such message, -1 error. */
+int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r);
 int queue_store_set_hold(struct queue_store *qs, const char *id, bool hold, const char **error_r);
 /* Number of messages and the arrival time of the oldest (0 when empty). */
 int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_r, const char **error_r);
