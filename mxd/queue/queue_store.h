@@ -89,11 +89,18 @@ struct queue_msg_info {
 	struct queue_rcpt_info *rcpts;
 };
 
-/* Called in the event-loop thread once the message is durable (result 0, error NULL) or could not be
- * stored (result -1; the session answers 452/451, never 250). error is valid during the call only; it
- * starts with "insufficient storage" when the disk or the queue file is full (452 4.3.1), otherwise it
- * is a local error (451 4.3.0). */
-typedef void queue_commit_cb(void *ctx, int result, const char *id, const char *error);
+/* Why a message could not be stored; the session's reply depends on it. */
+enum queue_error {
+	QUEUE_ERROR_NONE = 0,     /* stored */
+	QUEUE_ERROR_STORAGE_FULL, /* the disk or the queue file is full: 452 4.3.1 */
+	QUEUE_ERROR_LOCAL,        /* any other failure to store it: 451 4.3.0 */
+};
+
+/* Called in the event-loop thread once the message is durable (result 0, code QUEUE_ERROR_NONE, error
+ * NULL) or could not be stored (result -1, code says why; the session answers 452/451, never 250).
+ * error, the text for the log, is valid during the call only (it starts with "insufficient storage"
+ * when code is QUEUE_ERROR_STORAGE_FULL). */
+typedef void queue_commit_cb(void *ctx, int result, const char *id, enum queue_error code, const char *error);
 
 /* Called for each message by queue_store_list(), in id (arrival) order, while the store's synchronous
  * connection is locked: it must not call back into the store. Return non-zero to stop. */

@@ -145,21 +145,26 @@ struct result {
 	int calls;
 	int result;
 	char id[QUEUE_ID_SIZE];
+	enum queue_error code;
 	char error[512];
 	int *done; /* counter shared by a group of submissions */
 };
 
-static void commit_cb(void *ctx, int result, const char *id, const char *error)
+static void commit_cb(void *ctx, int result, const char *id, enum queue_error code, const char *error)
 {
 	struct result *r = ctx;
 	r->calls++;
 	r->result = result;
+	r->code = code;
 	str_copy(r->id, sizeof(r->id), id);
 	str_copy(r->error, sizeof(r->error), error == NULL ? "" : error);
-	if (result == 0)
+	if (result == 0) {
 		assert_null(error);
-	else
+		assert_int_equal(code, QUEUE_ERROR_NONE);
+	} else {
 		assert_non_null(error);
+		assert_int_not_equal(code, QUEUE_ERROR_NONE);
+	}
 	(*r->done)++;
 }
 
@@ -746,6 +751,7 @@ static void test_disk_full(void **state)
 	submit(fx, &r, &done, 100, 1, 1700000000);
 	loop_until(fx, &done, 1);
 	assert_int_equal(r.result, -1);
+	assert_int_equal(r.code, QUEUE_ERROR_STORAGE_FULL); /* the session answers 452 4.3.1 */
 	assert_non_null(strstr(r.error, "insufficient storage"));
 	assert_non_null(strstr(r.error, "disk full"));
 	fault_set(-1, SQLITE_FULL);
@@ -755,6 +761,7 @@ static void test_disk_full(void **state)
 	submit(fx, &r, &done, 100, 1, 1700000000);
 	loop_until(fx, &done, 2);
 	assert_int_equal(r.result, -1);
+	assert_int_equal(r.code, QUEUE_ERROR_LOCAL); /* 451 4.3.0 */
 	assert_null(strstr(r.error, "insufficient storage"));
 	assert_non_null(strstr(r.error, "queue write error"));
 	fault_set(-1, SQLITE_FULL);
@@ -795,6 +802,7 @@ static void test_batch_isolation(void **state)
 		assert_int_equal(r[i].calls, 1);
 		if (i == 3) {
 			assert_int_equal(r[i].result, -1);
+			assert_int_equal(r[i].code, QUEUE_ERROR_STORAGE_FULL);
 			assert_non_null(strstr(r[i].error, "insufficient storage"));
 		} else {
 			assert_int_equal(r[i].result, 0);
@@ -803,6 +811,7 @@ static void test_batch_isolation(void **state)
 	}
 	assert_int_equal(r[6].calls, 1);
 	assert_int_equal(r[6].result, -1);
+	assert_int_equal(r[6].code, QUEUE_ERROR_LOCAL);
 	assert_non_null(strstr(r[6].error, "queue write error"));
 	assert_msg(fx, r[1].id, 1700000000, 1000); /* the first holder of the id is untouched */
 	queue_store_commit_stats(fx->qs, &cs);
