@@ -1,5 +1,6 @@
-/* qmgr: messages, scanning, results. See qmgr.h; transport in qmgr_transport.c, write batches in
- * qmgr_batch.c, notifications in qmgr_notify.c, the secondary's takeover in qmgr_takeover.c. */
+/* qmgr: the thread, its events (kick, tick, stop), messages in work and the scan of the queue. See qmgr.h;
+ * results in qmgr_result.c, timing decisions in qmgr_schedule.c, transport in qmgr_transport.c, write
+ * batches in qmgr_batch.c, notifications in qmgr_notify.c, the secondary's takeover in qmgr_takeover.c. */
 #include "mxd/delivery/qmgr_private.h"
 
 #include "db/db.h"
@@ -10,6 +11,7 @@
 #include "mxd/rewrite/expand.h"
 #include "mxd/common/log.h"
 #include "mxd/delivery/qmgr_log.h"
+#include "mxd/delivery/qmgr_schedule.h"
 #include "mxd/queue/queue_batch.h"
 #include "mxd/rewrite/srs.h"
 #include "mxd/common/util.h"
@@ -27,36 +29,10 @@ static void qmgr_scan(struct qmgr *q, int64_t deferred_until);
 
 int64_t qmgr_age(const struct qmgr *q, int64_t arrival)
 {
-	return time_now() - q->clock_skew - arrival;
+	return qmgr_schedule_age(time_now(), q->clock_skew, arrival);
 }
 static void qmgr_flush_now(struct qmgr *q);
 static void qmgr_stop_cb(evutil_socket_t fd, short what, void *arg);
-
-/* Postfix prints delays with at most two decimals and no trailing zeros ("0.52", "3", "0.1"). */
-static const char *fmt_delay(char *buf, size_t size, int64_t msec)
-{
-	if (msec < 0)
-		msec = 0;
-	if (msec >= 10000)
-		snprintf(buf, size, "%lld", (long long)(msec / 1000));
-	else if (msec >= 100 || msec % 100 == 0)
-		snprintf(buf, size, "%.1f", (double)msec / 1000.0);
-	else
-		snprintf(buf, size, "%.2f", (double)msec / 1000.0);
-	size_t len = strlen(buf);
-	if (strchr(buf, '.') != NULL) {
-		while (len > 0 && buf[len - 1] == '0')
-			buf[--len] = '\0';
-		if (len > 0 && buf[len - 1] == '.')
-			buf[--len] = '\0';
-	}
-	return buf;
-}
-
-static int64_t wall_msec(void)
-{
-	return time_now_usec() / 1000;
-}
 
 static struct qmsg **qmsg_bucket(struct qmgr *q, const char *id)
 {
@@ -95,25 +71,10 @@ static bool qmsg_active(struct qmgr *q, const char *id)
 	return false;
 }
 
-void qmgr_job_free(struct qjob *job)
-{
-	route_choice_clear(&job->choice);
-	free(job->idx);
-	free(job);
-}
-
-static int64_t backoff(const struct mxd_config *cfg, int attempts)
-{
-	int64_t delay = cfg->minimal_backoff_time;
-	for (int i = 0; i < attempts && delay < cfg->maximal_backoff_time; i++)
-		delay *= 2;
-	return delay < cfg->maximal_backoff_time ? delay : cfg->maximal_backoff_time;
-}
-
 /* Every job of m has finished: keep it for later, or bounce what failed and remove it. Its recipients'
- * state in m->info is current (qmgr_job_done applies each result to it as it records it); the removal
+ * state in m->info is current (qmgr_result_job_done applies each result to it as it records it); the removal
  * and the bounce go into q->batch, in one write. */
-static void qmsg_finish(struct qmsg *m)
+void qmgr_msg_finish(struct qmsg *m)
 {
 	struct qmgr *q = m->q;
 	bool bounced = false;
@@ -135,216 +96,11 @@ static void qmsg_finish(struct qmsg *m)
 	qmsg_free(m);
 }
 
-static void log_rcpt(struct qmgr *q, struct qmsg *m, const struct queue_rcpt_info *r, const char *relay,
-                     const struct smtp_client_result *res, const char *dsn, const char *status,
-                     const char *diag)
-{
-	char d0[32], d1[32], d2[32], d3[32], d4[32];
-	int64_t now = wall_msec();
-	int64_t a = m->pickup_msec - m->info->arrival * 1000;
-	int64_t c = res != NULL ? res->conn_msec : 0, dd = res != NULL ? res->xmit_msec : 0;
-	int64_t total = now - m->info->arrival * 1000;
-	int64_t b = total - a - c - dd;
-	char orig[ADDR_PATH_MAX + 16] = "";
-	if (strcmp(r->orig_address, r->address) != 0)
-		snprintf(orig, sizeof(orig), " orig_to=<%s>,", r->orig_address);
-	log_info("smtp", "%s: to=<%s>,%s relay=%s, delay=%s, delays=%s/%s/%s/%s, dsn=%s, status=%s (%s)",
-	         m->info->id, r->address, orig, relay, fmt_delay(d0, sizeof(d0), total),
-	         fmt_delay(d1, sizeof(d1), a), fmt_delay(d2, sizeof(d2), b), fmt_delay(d3, sizeof(d3), c),
-	         fmt_delay(d4, sizeof(d4), dd), dsn, status, diag);
-	(void)q;
-}
-
-/* Move a job whose hop failed at connection level to the next choice of its route, if there is one. */
-static bool qmgr_job_reroute(struct qjob *job, const struct smtp_client_result *res)
-{
-	struct qmgr *q = job->msg->q;
-	int64_t now = time_now();
-	if (job->choice.hop_id != 0)
-		route_report(q->routes, job->choice.hop_id, false, now);
-	if (job->reroutes >= ROUTE_FAILURE_THRESHOLD)
-		return false;
-	const char *domain = addr_domain(job->msg->info->rcpts[job->idx[0]].address);
-	struct route_choice next;
-	if (domain == NULL || route_select(q->routes, domain, now, &next, NULL) != 0)
-		return false;
-	if (next.hop_id == job->choice.hop_id && (next.hop_id == 0 || next.kind == DB_ROUTE_NEXTHOP_DIRECT)) {
-		route_choice_clear(&next);
-		return false; /* no circuit to open there, and nowhere else to go */
-	}
-	log_info("qmgr", "%s: %s failed (%s); trying %s", job->msg->info->id, job->choice.nexthop, res->diag,
-	         next.nexthop);
-	route_choice_clear(&job->choice);
-	job->choice = next;
-	job->reroutes++;
-	transport_submit(q, job);
-	return true;
-}
-
-/* Count one recipient's outcome, overall and for its route and next hop. */
-static void qmgr_count(struct qmgr *q, const struct route_choice *c, enum queue_rcpt_state state)
-{
-	struct qmgr_stats *st = &q->stats;
-	pthread_mutex_lock(&q->lock);
-	size_t i;
-	for (i = 0; i < st->nhops; i++)
-		if (strcmp(st->hops[i].nexthop, c->nexthop) == 0 && strcmp(st->hops[i].route, c->match) == 0)
-			break;
-	if (i == st->nhops && st->nhops < QMGR_STATS_HOPS) {
-		str_copy(st->hops[i].route, sizeof(st->hops[i].route), c->match);
-		str_copy(st->hops[i].nexthop, sizeof(st->hops[i].nexthop), c->nexthop);
-		st->nhops++;
-	}
-	uint64_t dummy[3] = {0, 0, 0};
-	uint64_t *sent = i < st->nhops ? &st->hops[i].sent : &dummy[0];
-	uint64_t *deferred = i < st->nhops ? &st->hops[i].deferred : &dummy[1];
-	uint64_t *bounced = i < st->nhops ? &st->hops[i].bounced : &dummy[2];
-	if (state == QUEUE_RCPT_SENT) {
-		st->sent++;
-		(*sent)++;
-	} else if (state == QUEUE_RCPT_BOUNCED) {
-		st->bounced++;
-		(*bounced)++;
-	} else {
-		st->deferred++;
-		(*deferred)++;
-	}
-	pthread_mutex_unlock(&q->lock);
-}
-
 void qmgr_stats(struct qmgr *q, struct qmgr_stats *stats_r)
 {
 	pthread_mutex_lock(&q->lock);
 	*stats_r = q->stats;
 	pthread_mutex_unlock(&q->lock);
-}
-
-/* Secondary: the primary answered (up), or no address of it could be reached (a relay job's connection
- * failure); takeover_after counts from the first failure in a row. */
-static void qmgr_primary_seen(struct qmgr *q, bool up)
-{
-	if (!up) {
-		if (q->primary_down_since == 0)
-			q->primary_down_since = time_now();
-		return;
-	}
-	q->primary_down_since = 0;
-	if (q->takeover) {
-		q->takeover = false;
-		log_info("qmgr", "takeover ended: primary is back");
-	}
-}
-
-/* The queue's copy of r after update u (queue_store_update_rcpts: NULL strings keep the old ones). */
-static void qmsg_apply(struct queue_rcpt_info *r, const struct queue_rcpt_update *u)
-{
-	r->state = u->state;
-	r->next_attempt = u->next_attempt;
-	r->attempts++;
-	if (u->dsn != NULL) {
-		free(r->dsn);
-		r->dsn = xstrdup(u->dsn);
-	}
-	if (u->reason != NULL) {
-		free(r->last_reason);
-		r->last_reason = xstrdup(u->reason);
-	}
-	if (u->remote_mta != NULL) {
-		free(r->remote_mta);
-		r->remote_mta = xstrdup(u->remote_mta);
-	}
-}
-
-void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res)
-{
-	struct qmsg *m = job->msg;
-	struct qmgr *q = m->q;
-	bool conn_level = res->failure == SMTP_CLIENT_FAIL_CONNECT || res->failure == SMTP_CLIENT_FAIL_TLS ||
-	                  res->failure == SMTP_CLIENT_FAIL_AUTH;
-	bool to_primary = strcmp(job->choice.match, QMGR_PRIMARY_MATCH) == 0;
-	if (to_primary)
-		qmgr_primary_seen(q, res->failure != SMTP_CLIENT_FAIL_CONNECT);
-	else if (conn_level && qmgr_job_reroute(job, res))
-		return; /* (the relay to the primary has no route to fail over to) */
-	if (!conn_level && job->choice.hop_id != 0)
-		route_report(q->routes, job->choice.hop_id, true, time_now());
-
-	int64_t now = time_now();
-	struct queue_rcpt_update *u = xcalloc(job->n, sizeof(*u));
-	char(*reasons)[SMTP_CLIENT_TEXT_MAX + 32] = xcalloc(job->n, sizeof(*reasons));
-	char remote_mta[SMTP_CLIENT_RELAY_MAX];
-	str_copy(remote_mta, sizeof(remote_mta), res->relay); /* "host[addr]:port" -> "host" */
-	remote_mta[strcspn(remote_mta, "[")] = '\0';
-	bool expired_logged = false;
-	for (size_t i = 0; i < job->n; i++) {
-		const struct queue_rcpt_info *r = &m->info->rcpts[job->idx[i]];
-		const struct smtp_client_rcpt_result *rr = &res->rcpts[i];
-		enum smtp_client_status st = rr->status;
-		const char *diag = rr->diag[0] != '\0' ? rr->diag : res->diag;
-		const char *dsn = rr->reply.enh[0] != '\0' ? rr->reply.enh : res->reply.enh;
-		const char *status = smtp_client_status_str(st);
-		/* The queue keeps the remote reply itself and who gave it: the DSN's Diagnostic-Code and
-		 * Remote-MTA. Without a reply (connection, DNS, local trouble) it keeps our explanation. */
-		const struct smtp_client_reply *reply = rr->reply.code != 0 ? &rr->reply : &res->reply;
-		snprintf(reasons[i], sizeof(reasons[i]), "%d %s %s", reply->code, reply->enh, reply->text);
-		u[i].idx = r->idx;
-		u[i].dsn = dsn;
-		u[i].reason = reply->code != 0 ? reasons[i] : diag;
-		u[i].remote_mta = reply->code != 0 ? remote_mta : NULL;
-		if (st == SMTP_CLIENT_SENT) {
-			u[i].state = QUEUE_RCPT_SENT;
-		} else if (st == SMTP_CLIENT_BOUNCED) {
-			u[i].state = QUEUE_RCPT_BOUNCED;
-		} else if (qmgr_age(q, m->info->arrival) >= q->cfg->maximal_queue_lifetime) {
-			u[i].state = QUEUE_RCPT_BOUNCED;
-			status = "expired";
-			if (!expired_logged)
-				log_info("qmgr", "%s: from=<%s>, status=expired, returned to sender",
-				         m->info->id, m->info->sender);
-			expired_logged = true;
-		} else {
-			u[i].state = QUEUE_RCPT_DEFERRED;
-			u[i].next_attempt = now + backoff(q->cfg, r->attempts);
-		}
-		if (job->choice.hop_id != 0)
-			route_count(q->routes, job->choice.hop_id,
-			            u[i].state == QUEUE_RCPT_SENT      ? ROUTE_SENT
-			            : u[i].state == QUEUE_RCPT_BOUNCED ? ROUTE_BOUNCED
-			                                               : ROUTE_DEFERRED);
-		qmgr_count(q, &job->choice, u[i].state);
-		log_rcpt(q, m, r, res->relay[0] != '\0' ? res->relay : "none", res, dsn, status, diag);
-	}
-	queue_batch_update(q->batch, m->info->id, u, job->n);
-	qmgr_log_attempt(q, job, res, u);
-	for (size_t i = 0; i < job->n; i++)
-		qmsg_apply(&m->info->rcpts[job->idx[i]], &u[i]);
-	qmgr_batch_schedule(q);
-	free(u);
-	free(reasons);
-	qmgr_job_free(job);
-	if (--m->jobs == 0)
-		qmsg_finish(m);
-}
-
-void qmgr_job_fail(struct qjob *job, enum smtp_client_status status, const char *dsn, const char *diag,
-                   const char *relay)
-{
-	struct smtp_client_result res = {0};
-	res.failure = status == SMTP_CLIENT_BOUNCED ? SMTP_CLIENT_FAIL_LOCAL : SMTP_CLIENT_FAIL_CONNECT;
-	str_copy(res.reply.enh, sizeof(res.reply.enh), dsn);
-	str_copy(res.diag, sizeof(res.diag), diag);
-	str_copy(res.relay, sizeof(res.relay), relay);
-	res.nrcpt = job->n;
-	res.rcpts = xcalloc(job->n, sizeof(*res.rcpts));
-	for (size_t i = 0; i < job->n; i++) {
-		res.rcpts[i].address = job->msg->info->rcpts[job->idx[i]].address;
-		res.rcpts[i].status = status;
-		str_copy(res.rcpts[i].reply.enh, sizeof(res.rcpts[i].reply.enh), dsn);
-		str_copy(res.rcpts[i].diag, sizeof(res.rcpts[i].diag), diag);
-	}
-	struct smtp_client_rcpt_result *rcpts = res.rcpts;
-	qmgr_job_done(job, &res);
-	free(rcpts);
 }
 
 static bool body_has_8bit(struct evbuffer *body)
@@ -383,11 +139,12 @@ static struct qjob *job_for(struct qjob **jobs, struct qmsg *m, const struct rou
 	for (struct qjob *j = *jobs; j != NULL; j = j->next)
 		if (j->choice.hop_id == choice->hop_id && strcmp(j->choice.nexthop, choice->nexthop) == 0 &&
 		    strcmp(j->choice.host, choice->host) == 0 && j->n < QMGR_RCPT_PER_TRANSACTION &&
-		    qmgr_rcpt_forwarded(&m->info->rcpts[j->idx[0]]) == qmgr_rcpt_forwarded(r))
+		    j->forwarded == qmgr_rcpt_forwarded(r))
 			return j;
 	struct qjob *j = xcalloc(1, sizeof(*j));
 	j->msg = m;
 	j->choice = *choice;
+	j->forwarded = qmgr_rcpt_forwarded(r);
 	j->idx = xcalloc(m->info->nrcpt, sizeof(int));
 	j->next = *jobs;
 	*jobs = j;
@@ -413,7 +170,7 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	struct qmsg *m = xcalloc(1, sizeof(*m));
 	m->q = q;
 	m->info = info;
-	m->pickup_msec = wall_msec();
+	m->pickup_msec = time_now_usec() / 1000;
 	m->next = q->msgs;
 	if (q->msgs != NULL)
 		q->msgs->prev = m;
@@ -429,7 +186,7 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	int64_t now = time_now();
 	for (size_t i = 0; i < info->nrcpt; i++) {
 		const struct queue_rcpt_info *r = &info->rcpts[i];
-		if (!qmgr_rcpt_due(r, deferred_until))
+		if (!qmgr_schedule_rcpt_due(r, deferred_until))
 			continue;
 		const char *domain = addr_domain(r->address);
 		struct route_choice choice;
@@ -455,11 +212,11 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	for (size_t i = 0; i < nwait; i++)
 		for (size_t k = 0; k < info->nrcpt; k++)
 			if (info->rcpts[k].idx == wait[i].idx)
-				qmsg_apply(&info->rcpts[k], &wait[i]);
+				qmgr_result_apply(&info->rcpts[k], &wait[i]);
 	free(wait);
 	free(keep);
 	if (jobs == NULL) {
-		qmsg_finish(m);
+		qmgr_msg_finish(m);
 		return;
 	}
 	m->body = evbuffer_new();
@@ -490,7 +247,7 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 	while (jobs != NULL) {
 		struct qjob *next = jobs->next;
 		jobs->next = NULL;
-		transport_submit(q, jobs);
+		qmgr_transport_submit(q, jobs);
 		jobs = next;
 	}
 }
@@ -603,10 +360,10 @@ void qmgr_flush(struct qmgr *q)
 static void qmgr_clock_check(struct qmgr *q)
 {
 	int64_t wall = time_now(), mono = time_mono_msec() / 1000;
-	int64_t jump = (wall - q->last_wall) - (mono - q->last_mono);
+	int64_t jump = qmgr_schedule_clock_jump(wall, q->last_wall, mono, q->last_mono);
 	q->last_wall = wall;
 	q->last_mono = mono;
-	if (jump > -QMGR_CLOCK_JUMP && jump < QMGR_CLOCK_JUMP)
+	if (jump == 0)
 		return;
 	const char *error;
 	int64_t skew = q->clock_skew + jump;
@@ -623,8 +380,7 @@ static void qmgr_clock_check(struct qmgr *q)
  * expanded, routes as on the primary) until a probe or a relay finds it again. */
 static void qmgr_takeover_check(struct qmgr *q, int64_t now)
 {
-	if (q->cfg->takeover_after <= 0 || q->takeover || q->primary_down_since == 0 ||
-	    now - q->primary_down_since < q->cfg->takeover_after)
+	if (!qmgr_schedule_takeover_due(q->cfg, q->takeover, q->primary_down_since, now))
 		return;
 	q->takeover = true;
 	log_info("qmgr", "takeover: primary unreachable for %llds, delivering directly",
@@ -675,7 +431,7 @@ static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 		/* in takeover, probe even with nothing held: its end depends on it */
 		if (q->takeover ||
 		    (queue_store_stats(q->queue, &count, &oldest, &error) == 0 && count > (int64_t)q->nmsgs))
-			transport_probe_primary(q, qmgr_primary_back);
+			qmgr_transport_probe_primary(q, qmgr_primary_back);
 	}
 	if (now - q->last_deferred_scan >= q->cfg->queue_run_delay)
 		q->last_deferred_scan = now;
@@ -719,7 +475,7 @@ static void *qmgr_main(void *arg)
 
 static void qmgr_free(struct qmgr *q)
 {
-	transport_free_all(q);
+	qmgr_transport_free_all(q);
 	smtp_client_free_quitting();
 	qmgr_batch_shutdown(q);
 	free(q->new_ids);
@@ -778,6 +534,7 @@ int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct 
 		log_warn("qmgr", "%s", error);
 	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);
 	qmgr_batch_init(q);
+	qmgr_transport_init(q, qmgr_result_job_done);
 	q->new_ids = xcalloc(QMGR_NEW_MAX, sizeof(*q->new_ids));
 	q->new_ids2 = xcalloc(QMGR_NEW_MAX, sizeof(*q->new_ids2));
 	q->tick_ev = event_new(q->base, -1, EV_PERSIST, qmgr_tick_cb, q);

@@ -4,6 +4,7 @@
 
 #include "mxd/common/config.h"
 #include "mxd/delivery/dsn.h"
+#include "mxd/delivery/qmgr_schedule.h"
 #include "mxd/common/log.h"
 #include "mxd/queue/queue_batch.h"
 #include "mxd/common/util.h"
@@ -111,8 +112,8 @@ int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *
 /* delay_warning_time: once a message has waited that long, tell its sender once. */
 void qmgr_warn(struct qmgr *q, struct qmsg *m)
 {
-	if (q->cfg->delay_warning_time <= 0 || m->info->warned || !dsn_should_send(m->info->sender) ||
-	    qmgr_age(q, m->info->arrival) < q->cfg->delay_warning_time)
+	if (!qmgr_schedule_warn_due(q->cfg, qmgr_age(q, m->info->arrival), m->info->warned) ||
+	    !dsn_should_send(m->info->sender))
 		return;
 	if (qmgr_notify(q, m, DSN_KIND_DELAY, NULL) == 0)
 		m->info->warned = true;

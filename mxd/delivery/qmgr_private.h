@@ -1,6 +1,10 @@
 /*
- * qmgr_private: what qmgr.c (messages, scanning, results, bounces) and qmgr_transport.c (destinations,
- * DNS, connections) share. Everything here lives in the queue manager's thread.
+ * qmgr_private: what the queue manager's files share: qmgr.c (thread, events, messages in work, scans),
+ * qmgr_result.c (what an attempt's result does), qmgr_transport.c (destinations, DNS, connections),
+ * qmgr_batch.c (write batches), qmgr_notify.c (bounces, delay warnings), qmgr_takeover.c (the
+ * secondary's choices) and qmgr_log.c (through qmgr_log.h: delivery log rows). The pure timing decisions
+ * are apart, in qmgr_schedule.h. Everything here lives in the queue manager's thread (except what is
+ * marked "lock") and nothing outside mxd/delivery/qmgr*.c includes it.
  */
 #ifndef MXD_QMGR_PRIVATE_H
 #define MXD_QMGR_PRIVATE_H
@@ -14,6 +18,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 struct db;
 struct dns;
@@ -39,7 +44,8 @@ struct qjob {
 	struct route_choice choice;
 	int *idx; /* indexes into msg->info->rcpts */
 	size_t n;
-	unsigned reroutes;   /* times moved to another hop after a connection-level failure */
+	bool forwarded;    /* its recipients are forwarded (qmgr_rcpt_forwarded): the sender goes out SRS'd */
+	unsigned reroutes; /* times moved to another hop after a connection-level failure */
 	int64_t queued_msec; /* when it entered its destination's queue (delays "b") */
 	struct qdest *dest;
 	struct qjob *next;
@@ -47,6 +53,20 @@ struct qjob {
 
 struct qconn;
 struct qprobe;
+
+/* A job's destructor (its choice, its indexes, itself). */
+static inline void qmgr_job_free(struct qjob *job)
+{
+	route_choice_clear(&job->choice);
+	free(job->idx);
+	free(job);
+}
+
+/* qmgr_transport.c reports each job it was given, exactly once, through this: delivered, refused or failed
+ * (res->failure says at which stage); job is the callee's to free, res is valid during the call. */
+typedef void qmgr_transport_done_cb(struct qjob *job, const struct smtp_client_result *res);
+/* A probe of the primary got its 220. */
+typedef void qmgr_transport_probe_cb(struct qmgr *q);
 
 /* A next hop with its own queue, connections and concurrency limit. */
 struct qdest {
@@ -110,16 +130,16 @@ struct qmgr {
 	unsigned probes_running;
 	uint64_t probe_round, probe_round_ok;
 	struct qprobe *probes;
-	struct qmgr_stats stats;      /* guarded by lock */
-	int64_t last_wall, last_mono; /* clocks at the last tick, seconds */
-	int64_t clock_skew;           /* wall-clock jumps seen, seconds (persisted in the queue) */
-	struct srs *srs;              /* NULL: SRS off */
+	struct qmgr_stats stats;                /* guarded by lock */
+	int64_t last_wall, last_mono;           /* clocks at the last tick, seconds */
+	int64_t clock_skew;                     /* wall-clock jumps seen, seconds (persisted in the queue) */
+	struct srs *srs;                        /* NULL: SRS off */
+	qmgr_transport_done_cb *transport_done; /* qmgr_transport_init() */
 };
 
 #define QMGR_BATCH_MAX                                                                                       \
-	256                 /* results recorded before they are written without waiting for the pass to end  \
-	                     */
-#define QMGR_CLOCK_JUMP 300 /* seconds of difference between the clocks that count as a jump */
+	256 /* results recorded before they are written without waiting for the pass to end                  \
+	     */
 #define QMGR_RCPT_PER_TRANSACTION                                                                            \
 	50 /* recipients per SMTP transaction (Postfix: smtp_destination_recipient_limit) */
 #define QMGR_PRIMARY_NEXTHOP "(primary_hosts)" /* a secondary's one destination when primary_hosts is set */
@@ -129,10 +149,26 @@ struct qmgr {
 /* How long a message has been queued, on a clock that does not count jumps of the wall clock (see
  * qmgr_clock_check): a clock stepped 7 days forward must not expire the whole queue at once. */
 int64_t qmgr_age(const struct qmgr *q, int64_t arrival);
+/* Every job of m has finished: keep it for later (deferred), or bounce what failed and remove it. m is
+ * freed. */
+void qmgr_msg_finish(struct qmsg *m);
+/* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope
+ * sender is rewritten with SRS; relayed mail (mynetworks to a domain we do not host) keeps its own. */
+bool qmgr_rcpt_forwarded(const struct queue_rcpt_info *r);
+/* Run the scan that waited for the results in flight, if one did. */
+void qmgr_scan_resume(struct qmgr *q);
+
+/* qmgr_result.c */
+/* The transport's done callback: log and record each recipient's outcome (q->batch), or move the job to
+ * the route's next hop after a connection-level failure; finishes the message after its last job. */
+void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res);
+/* The queue's copy of r after update u (queue_store_update_rcpts: NULL strings keep the old ones). */
+void qmgr_result_apply(struct queue_rcpt_info *r, const struct queue_rcpt_update *u);
 
 /* qmgr_takeover.c */
-/* Is r due by deferred_until (pending, or deferred with its retry time reached)? */
-bool qmgr_rcpt_due(const struct queue_rcpt_info *r, int64_t deferred_until);
+/* Secondary: the primary answered (up), or no address of it could be reached (a relay job's connection
+ * failure); takeover_after counts from the first failure in a row. */
+void qmgr_primary_seen(struct qmgr *q, bool up);
 /* A secondary sends everything to the primary: primary_hosts when set, else the MX hosts of the
  * recipient's (hosted) domain that are better than ourselves. */
 void qmgr_secondary_choice(struct qmgr *q, const char *domain, struct route_choice *c);
@@ -152,9 +188,6 @@ int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *
 /* delay_warning_time: once m has waited that long, tell its sender, once. */
 void qmgr_warn(struct qmgr *q, struct qmsg *m);
 
-/* Run the scan that waited for the results in flight, if one did. */
-void qmgr_scan_resume(struct qmgr *q);
-
 /* qmgr_batch.c: the queue manager's writes (queue_batch.h). Results are recorded in q->batch during a
  * pass of the loop and handed to the committer when the pass ends (or when QMGR_BATCH_MAX are waiting);
  * one batch is in flight at a time. Anything that reads the queue's state (a scan) waits until
@@ -166,18 +199,15 @@ bool qmgr_batch_settled(const struct qmgr *q);
 /* At stop: wait for the batch in flight, write what is left on the queue manager's own connection. */
 void qmgr_batch_shutdown(struct qmgr *q);
 
-/* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope
- * sender is rewritten with SRS; relayed mail (mynetworks to a domain we do not host) keeps its own. */
-bool qmgr_rcpt_forwarded(const struct queue_rcpt_info *r);
-void qmgr_job_done(struct qjob *job, const struct smtp_client_result *res);
-void qmgr_job_fail(struct qjob *job, enum smtp_client_status status, const char *dsn, const char *diag,
-                   const char *relay);
-void qmgr_job_free(struct qjob *job);
-
-/* qmgr_transport.c */
-void transport_submit(struct qmgr *q, struct qjob *job);
-void transport_free_all(struct qmgr *q);
+/* qmgr_transport.c: destinations, their DNS, concurrency limits and connections. */
+/* Set the callback that every job handed to qmgr_transport_submit() comes back through. Once, at start. */
+void qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done);
+/* Queue job for its next hop (job->choice); the transport holds it until it reports it. */
+void qmgr_transport_submit(struct qmgr *q, struct qjob *job);
+/* At stop: close every connection and free every job still held, without reporting them (their
+ * recipients keep their queue state and are tried again after the restart). */
+void qmgr_transport_free_all(struct qmgr *q);
 /* Secondary: probe the primary (each destination's first address); on a 220, cb(q) runs. */
-void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q));
+void qmgr_transport_probe_primary(struct qmgr *q, qmgr_transport_probe_cb *cb);
 
 #endif

@@ -3,6 +3,7 @@
 #include "mxd/delivery/qmgr_private.h"
 
 #include "mxd/common/config.h"
+#include "mxd/delivery/qmgr_schedule.h"
 #include "mxd/rewrite/expand.h"
 #include "mxd/common/log.h"
 #include "mxd/rewrite/srs.h"
@@ -31,10 +32,20 @@ void qmgr_secondary_choice(struct qmgr *q, const char *domain, struct route_choi
 	str_copy(c->match, sizeof(c->match), QMGR_PRIMARY_MATCH);
 }
 
-bool qmgr_rcpt_due(const struct queue_rcpt_info *r, int64_t deferred_until)
+/* Secondary: the primary answered (up), or no address of it could be reached (a relay job's connection
+ * failure); takeover_after counts from the first failure in a row. */
+void qmgr_primary_seen(struct qmgr *q, bool up)
 {
-	return r->state == QUEUE_RCPT_PENDING ||
-	       (r->state == QUEUE_RCPT_DEFERRED && r->next_attempt <= deferred_until);
+	if (!up) {
+		if (q->primary_down_since == 0)
+			q->primary_down_since = time_now();
+		return;
+	}
+	q->primary_down_since = 0;
+	if (q->takeover) {
+		q->takeover = false;
+		log_info("qmgr", "takeover ended: primary is back");
+	}
 }
 
 /* Takeover: replace one due recipient, still as it was accepted (a secondary queues them unexpanded),
@@ -107,7 +118,7 @@ void qmgr_takeover_expand(struct qmgr *q, struct queue_msg_info **info, int64_t 
 	*nkeep_r = 0;
 	for (size_t i = 0; i < in->nrcpt; i++) {
 		const struct queue_rcpt_info *r = &in->rcpts[i];
-		if (!qmgr_rcpt_due(r, deferred_until) || qmgr_rcpt_forwarded(r))
+		if (!qmgr_schedule_rcpt_due(r, deferred_until) || qmgr_rcpt_forwarded(r))
 			continue;
 		int rc = takeover_expand_rcpt(q, in->id, r);
 		if (rc < 0)

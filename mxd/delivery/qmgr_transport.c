@@ -1,5 +1,6 @@
 /* qmgr_transport: destinations (one per next hop), their DNS, concurrency limits and reusable
- * connections. See qmgr.h and qmgr_private.h. */
+ * connections. Each job's result goes back through the callback given to qmgr_transport_init(). See
+ * qmgr.h and qmgr_private.h. */
 #include "mxd/delivery/qmgr_private.h"
 
 #include "mxd/common/config.h"
@@ -33,6 +34,29 @@ struct qconn {
 
 static void dest_dispatch(struct qdest *d);
 
+/* Report job as failed before any reply (its next hop could not be resolved or connected to): a result
+ * made here, with status, dsn and diag for every recipient. */
+static void transport_job_fail(struct qjob *job, enum smtp_client_status status, const char *dsn,
+                               const char *diag, const char *relay)
+{
+	struct smtp_client_result res = {0};
+	res.failure = status == SMTP_CLIENT_BOUNCED ? SMTP_CLIENT_FAIL_LOCAL : SMTP_CLIENT_FAIL_CONNECT;
+	str_copy(res.reply.enh, sizeof(res.reply.enh), dsn);
+	str_copy(res.diag, sizeof(res.diag), diag);
+	str_copy(res.relay, sizeof(res.relay), relay);
+	res.nrcpt = job->n;
+	res.rcpts = xcalloc(job->n, sizeof(*res.rcpts));
+	for (size_t i = 0; i < job->n; i++) {
+		res.rcpts[i].address = job->msg->info->rcpts[job->idx[i]].address;
+		res.rcpts[i].status = status;
+		str_copy(res.rcpts[i].reply.enh, sizeof(res.rcpts[i].reply.enh), dsn);
+		str_copy(res.rcpts[i].diag, sizeof(res.rcpts[i].diag), diag);
+	}
+	struct smtp_client_rcpt_result *rcpts = res.rcpts;
+	job->msg->q->transport_done(job, &res);
+	free(rcpts);
+}
+
 static void dest_key(const struct route_choice *c, char *buf, size_t size)
 {
 	if (c->kind == DB_ROUTE_NEXTHOP_DIRECT)
@@ -61,7 +85,12 @@ static struct qdest *dest_find(struct qmgr *q, const struct route_choice *c)
 	return d;
 }
 
-void transport_submit(struct qmgr *q, struct qjob *job)
+void qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done)
+{
+	q->transport_done = done;
+}
+
+void qmgr_transport_submit(struct qmgr *q, struct qjob *job)
 {
 	struct qdest *d = dest_find(q, &job->choice);
 	job->dest = d;
@@ -94,7 +123,7 @@ static void dest_push_front(struct qdest *d, struct qjob *job)
 static void dest_fail_all(struct qdest *d, enum smtp_client_status status, const char *dsn, const char *diag)
 {
 	while (d->head != NULL)
-		qmgr_job_fail(dest_pop(d), status, dsn, diag, "none");
+		transport_job_fail(dest_pop(d), status, dsn, diag, "none");
 }
 
 static void dest_peers_clear(struct qdest *d)
@@ -312,7 +341,7 @@ static void conn_sent(struct smtp_client *client, const struct smtp_client_resul
 		conn_release(c);
 		return;
 	}
-	qmgr_job_done(job, res);
+	q->transport_done(job, res);
 	if (c->client != NULL && smtp_client_is_reusable(c->client) &&
 	    smtp_client_transactions(c->client) < (unsigned)q->cfg->smtp_connection_reuse_count) {
 		if (d->head != NULL) {
@@ -360,7 +389,7 @@ static void conn_send(struct qconn *c, struct qjob *job)
 	 * only forwarded or only relayed recipients). */
 	char srs_sender[SRS_ADDRESS_MAX];
 	const char *sender = m->info->sender;
-	if (qmgr_rcpt_forwarded(&m->info->rcpts[job->idx[0]]))
+	if (job->forwarded)
 		sender = srs_forward(m->q->srs, sender, time_now(), srs_sender, sizeof(srs_sender));
 	if (sender != m->info->sender)
 		log_debug("smtp", "%s: sender <%s> rewritten as <%s>", m->info->id, m->info->sender, sender);
@@ -404,7 +433,7 @@ static int conn_open(struct qdest *d, struct qjob *job)
 	c->dest = d;
 	if (smtp_client_new(q->base, d->peers, d->npeer, &opts, &c->client, &error) < 0) {
 		free(c);
-		qmgr_job_fail(job, SMTP_CLIENT_DEFERRED, "4.3.0", error, "none");
+		transport_job_fail(job, SMTP_CLIENT_DEFERRED, "4.3.0", error, "none");
 		return -1;
 	}
 	smtp_client_set_closed_cb(c->client, conn_closed, c);
@@ -444,7 +473,7 @@ struct qprobe {
 	struct qmgr *q;
 	struct bufferevent *bev;
 	uint64_t round;
-	void (*cb)(struct qmgr *q);
+	qmgr_transport_probe_cb *cb;
 	struct qprobe *prev, *next; /* q->probes */
 };
 
@@ -496,7 +525,7 @@ static void probe_event(struct bufferevent *bev, short what, void *ctx)
 		probe_end(ctx, false);
 }
 
-void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q))
+void qmgr_transport_probe_primary(struct qmgr *q, qmgr_transport_probe_cb *cb)
 {
 	unsigned started = 0;
 	if (q->probes_running > 0)
@@ -526,7 +555,7 @@ void transport_probe_primary(struct qmgr *q, void (*cb)(struct qmgr *q))
 	}
 }
 
-void transport_free_all(struct qmgr *q)
+void qmgr_transport_free_all(struct qmgr *q)
 {
 	while (q->probes != NULL) {
 		struct qprobe *p = q->probes;

@@ -1,7 +1,8 @@
 /*
  * smtp_client_private: the connection struct shared by smtp_client.c (connection, candidates, I/O,
- * TLS, timers, callbacks) and smtp_client_cmd.c (one handler per reply: greeting, EHLO/HELO, STARTTLS,
- * AUTH, and the mail transaction). Nothing outside those two files includes it.
+ * TLS, timers, callbacks), smtp_client_cmd.c (one handler per reply: greeting, EHLO/HELO, STARTTLS and
+ * the mail transaction) and smtp_client_auth.c (AUTH). Nothing outside those three files includes it.
+ * All of it runs in the thread of the connection's event base.
  */
 #ifndef MXD_SMTP_CLIENT_PRIVATE_H
 #define MXD_SMTP_CLIENT_PRIVATE_H
@@ -150,5 +151,12 @@ void client_txn_fail_unstarted(struct smtp_client *c);
 void client_txn_free(struct client_txn **txn);
 void client_result_free(struct smtp_client_result **result);
 void client_body_pump(struct smtp_client *c);
+
+/* smtp_client_auth.c */
+/* After EHLO, when credentials are set: pick a mechanism the server offers and start it (state AUTH),
+ * or fail the peer (AUTH over plaintext not allowed, or no mechanism in common). */
+void client_auth_start(struct smtp_client *c);
+/* A reply in state AUTH: READY on 2xx, the next step on 334, else the peer fails. */
+void client_auth_reply(struct smtp_client *c);
 
 #endif

@@ -1,5 +1,6 @@
-/* dns: see dns.h. */
-#include "mxd/dns/dns.h"
+/* dns: lookups, their queries to unbound, MX and address stages, and the resolver itself; see dns.h.
+ * Names are checked in dns_name.c, answers judged and results built in dns_result.c. */
+#include "mxd/dns/dns_private.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -18,19 +19,6 @@
 #include "mxd/common/log.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/common/util.h"
-
-#define DNS_TYPE_A         1
-#define DNS_TYPE_MX        15
-#define DNS_TYPE_AAAA      28
-#define DNS_CLASS_IN       1
-#define DNS_RCODE_NOERROR  0
-#define DNS_RCODE_FORMERR  1
-#define DNS_RCODE_SERVFAIL 2
-#define DNS_RCODE_NXDOMAIN 3
-#define DNS_RCODE_NOTIMP   4
-#define DNS_RCODE_REFUSED  5
-#define DNS_NAME_MAX       253 /* text form, no trailing dot */
-#define DNS_LABEL_MAX      63
 
 #define DNS_LOG "dns"
 
@@ -100,203 +88,6 @@ static uint64_t dns_random(struct dns *dns)
 	return x * 0x2545F4914F6CDD1DULL;
 }
 
-static const char *type_name(int rrtype)
-{
-	switch (rrtype) {
-	case DNS_TYPE_A:
-		return "A";
-	case DNS_TYPE_AAAA:
-		return "AAAA";
-	case DNS_TYPE_MX:
-		return "MX";
-	default:
-		return "?";
-	}
-}
-
-static bool name_char(unsigned char c)
-{
-	return isalnum(c) || c == '-' || c == '_';
-}
-
-/* Lower-case copy of name without one trailing dot. */
-static char *name_normalize(const char *name)
-{
-	char *copy = xstrdup(name);
-	size_t len = strlen(copy);
-	if (len > 0 && copy[len - 1] == '.')
-		copy[len - 1] = '\0';
-	return str_lower(copy);
-}
-
-/* Can name (normalized) exist in the DNS as a host or mail domain? 0 or -1 with *error_r. */
-static int name_check(const char *name, const char **error_r)
-{
-	size_t len = strlen(name);
-	if (len == 0) {
-		*error_r = "empty name";
-		return -1;
-	}
-	if (len > DNS_NAME_MAX) {
-		*error_r = "name longer than 253 octets";
-		return -1;
-	}
-	size_t label = 0;
-	for (const char *p = name;; p++) {
-		if (*p == '.' || *p == '\0') {
-			if (label == 0) {
-				*error_r = "empty label";
-				return -1;
-			}
-			if (label > DNS_LABEL_MAX) {
-				*error_r = "label longer than 63 octets";
-				return -1;
-			}
-			if (*p == '\0')
-				return 0;
-			label = 0;
-		} else if (!name_char((unsigned char)*p)) {
-			*error_r = "character not allowed in a DNS name";
-			return -1;
-		} else {
-			label++;
-		}
-	}
-}
-
-/* The uncompressed wire-format name data[0..len) as lower-case text without the final dot into out
- * ("" for the root). 0, or -1 when malformed or holding bytes a host name cannot have. */
-static int wire_name(const unsigned char *data, size_t len, char *out, size_t out_size)
-{
-	size_t pos = 0, o = 0;
-	for (;;) {
-		if (pos >= len)
-			return -1;
-		size_t label = data[pos++];
-		if (label == 0)
-			break;
-		if (label > DNS_LABEL_MAX || pos + label > len)
-			return -1;
-		if (o != 0) {
-			if (o + 1 >= out_size)
-				return -1;
-			out[o++] = '.';
-		}
-		for (size_t i = 0; i < label; i++) {
-			unsigned char c = data[pos++];
-			if (!name_char(c) || o + 1 >= out_size)
-				return -1;
-			out[o++] = (char)tolower(c);
-		}
-	}
-	if (pos != len)
-		return -1;
-	out[o] = '\0';
-	return 0;
-}
-
-/* Why an answer is not usable, as text for a result's detail. */
-static char *detail_new(const char *name, int rrtype, const char *why)
-{
-	return xasprintf("name=%s type=%s: %s", name, type_name(rrtype), why);
-}
-
-/* The outcome of one answer: OK (data), NXDOMAIN, NO_ADDR (the name exists, no data of the type)
- * or TEMPFAIL, with a reason for anything but OK. */
-static enum dns_status answer_status(int err, const struct ub_result *res, const char **why_r)
-{
-	if (err != 0) {
-		*why_r = ub_strerror(err);
-		return DNS_TEMPFAIL;
-	}
-	if (res->bogus) {
-		*why_r = "DNSSEC validation failed";
-		return DNS_TEMPFAIL;
-	}
-	switch (res->rcode) {
-	case DNS_RCODE_NOERROR:
-		if (res->havedata)
-			return DNS_OK;
-		*why_r = "host found but no data record of the requested type";
-		return DNS_NO_ADDR;
-	case DNS_RCODE_NXDOMAIN:
-		*why_r = "host not found (NXDOMAIN)";
-		return DNS_NXDOMAIN;
-	case DNS_RCODE_SERVFAIL:
-		*why_r = res->was_ratelimited ? "server failure (SERVFAIL, rate limited)"
-		                              : "server failure (SERVFAIL)";
-		return DNS_TEMPFAIL;
-	case DNS_RCODE_REFUSED:
-		*why_r = "query refused (REFUSED)";
-		return DNS_TEMPFAIL;
-	case DNS_RCODE_FORMERR:
-		*why_r = "format error (FORMERR)";
-		return DNS_TEMPFAIL;
-	case DNS_RCODE_NOTIMP:
-		*why_r = "not implemented (NOTIMP)";
-		return DNS_TEMPFAIL;
-	default:
-		*why_r = "unexpected response code";
-		return DNS_TEMPFAIL;
-	}
-}
-
-/* --- results ---------------------------------------------------------------------------------- */
-
-static struct dns_host *result_add_host(struct dns_result *r, const char *name, unsigned preference)
-{
-	r->hosts = xrealloc(r->hosts, (r->nhost + 1) * sizeof(*r->hosts));
-	struct dns_host *h = &r->hosts[r->nhost++];
-	memset(h, 0, sizeof(*h));
-	h->name = xstrdup(name);
-	h->preference = preference;
-	h->status = DNS_OK;
-	return h;
-}
-
-static void result_set(struct dns_result *r, enum dns_status status, char *detail)
-{
-	r->status = status;
-	free(r->detail);
-	r->detail = detail;
-}
-
-void dns_result_free(struct dns_result **resultp)
-{
-	struct dns_result *r = *resultp;
-	if (r == NULL)
-		return;
-	for (size_t i = 0; i < r->nhost; i++) {
-		free(r->hosts[i].name);
-		free(r->hosts[i].addrs);
-	}
-	free(r->hosts);
-	free(r->name);
-	free(r->detail);
-	free(r);
-	*resultp = NULL;
-}
-
-const char *dns_status_str(enum dns_status status)
-{
-	switch (status) {
-	case DNS_OK:
-		return "ok";
-	case DNS_NXDOMAIN:
-		return "nxdomain";
-	case DNS_NO_MX:
-		return "no mx";
-	case DNS_NULL_MX:
-		return "null mx";
-	case DNS_NO_ADDR:
-		return "no address";
-	case DNS_TEMPFAIL:
-		return "tempfail";
-	default:
-		return "?";
-	}
-}
-
 /* --- queries ---------------------------------------------------------------------------------- */
 
 static void ub_answer_cb(void *arg, int err, struct ub_result *res);
@@ -360,7 +151,7 @@ static void ub_answer_cb(void *arg, int err, struct ub_result *res)
 	} else {
 		TAILQ_REMOVE(&l->queries, q, entry);
 		const char *why = NULL;
-		enum dns_status status = answer_status(err, res, &why);
+		enum dns_status status = dns_result_answer_status(err, res, &why);
 		if (q->rrtype == DNS_TYPE_MX)
 			mx_answered(l, status, why, res);
 		else
@@ -410,7 +201,7 @@ static enum dns_status mx_parse(struct dns_lookup *l, const struct ub_result *re
 	for (size_t i = 0; i < n; i++) {
 		const unsigned char *d = (const unsigned char *)res->data[i];
 		size_t len = (size_t)res->len[i];
-		if (len < 3 || wire_name(d + 2, len - 2, mx[good].name, sizeof(mx[good].name)) < 0) {
+		if (len < 3 || dns_name_from_wire(d + 2, len - 2, mx[good].name, sizeof(mx[good].name)) < 0) {
 			bad++;
 			continue;
 		}
@@ -440,7 +231,7 @@ static enum dns_status mx_parse(struct dns_lookup *l, const struct ub_result *re
 		for (size_t k = 0; k < l->result->nhost && !seen; k++)
 			seen = strcmp(l->result->hosts[k].name, mx[i].name) == 0;
 		if (!seen)
-			result_add_host(l->result, mx[i].name, mx[i].preference);
+			dns_result_add_host(l->result, mx[i].name, mx[i].preference);
 	}
 	free(mx);
 	return DNS_OK;
@@ -475,12 +266,12 @@ static void mx_answered(struct dns_lookup *l, enum dns_status status, const char
 	if (l->kind == DNS_KIND_HOSTS && (status == DNS_OK || status == DNS_NO_MX)) {
 		if (status == DNS_NO_MX) {
 			r->implicit_mx = true;
-			result_add_host(r, r->name, 0);
+			dns_result_add_host(r, r->name, 0);
 		}
 		addr_stage_start(l);
 		return;
 	}
-	result_set(r, status, status == DNS_OK ? NULL : detail_new(r->name, DNS_TYPE_MX, why));
+	dns_result_set(r, status, status == DNS_OK ? NULL : dns_result_detail(r->name, DNS_TYPE_MX, why));
 }
 
 /* --- addresses -------------------------------------------------------------------------------- */
@@ -525,7 +316,7 @@ static void addr_answered(struct dns_lookup *l, size_t host, int rrtype, enum dn
 	int fam = rrtype == DNS_TYPE_AAAA ? DNS_FAM_V6 : DNS_FAM_V4;
 	st->status[fam] = status;
 	if (status != DNS_OK && st->detail[fam] == NULL)
-		st->detail[fam] = detail_new(h->name, rrtype, why);
+		st->detail[fam] = dns_result_detail(h->name, rrtype, why);
 }
 
 /* Put IPv6 addresses before IPv4 ones, each in answer order. */
@@ -594,7 +385,7 @@ static void addr_stage_finish(struct dns_lookup *l)
 		else
 			detail = xstrdup(why ? why : "no address");
 	}
-	result_set(r, status, detail);
+	dns_result_set(r, status, detail);
 }
 
 /* --- lookups ---------------------------------------------------------------------------------- */
@@ -680,7 +471,7 @@ static struct dns_lookup *lookup_start(struct dns *dns, enum dns_kind kind, cons
 	l->cb = cb;
 	l->ctx = ctx;
 	l->result = xcalloc(1, sizeof(*l->result));
-	l->result->name = name_normalize(name);
+	l->result->name = dns_name_normalize(name);
 	TAILQ_INIT(&l->queries);
 	TAILQ_INSERT_TAIL(&dns->running, l, entry);
 	dns->stats.lookups++;
@@ -694,10 +485,10 @@ static struct dns_lookup *lookup_start(struct dns *dns, enum dns_kind kind, cons
 
 	const char *error;
 	int rrtype = kind == DNS_KIND_ADDR ? DNS_TYPE_A : DNS_TYPE_MX;
-	if (name_check(l->result->name, &error) < 0) {
-		result_set(l->result, DNS_NXDOMAIN, detail_new(l->result->name, rrtype, error));
+	if (dns_name_check(l->result->name, &error) < 0) {
+		dns_result_set(l->result, DNS_NXDOMAIN, dns_result_detail(l->result->name, rrtype, error));
 	} else if (kind == DNS_KIND_ADDR) {
-		result_add_host(l->result, l->result->name, 0);
+		dns_result_add_host(l->result, l->result->name, 0);
 		addr_stage_start(l);
 	} else {
 		query_start(l, DNS_TYPE_MX, 0);

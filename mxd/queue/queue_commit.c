@@ -23,6 +23,12 @@
 #define QUEUE_COMMIT_CACHE_KIB 49152 /* page cache of the committer: a whole batch fits */
 #define QUEUE_CKPT_PAGES       1000 /* WAL pages after a commit that wake the checkpointer (SQLite's default) */
 
+/* Why a write failed: the kind, which the session's reply depends on, and the text for the log. */
+struct queue_fail {
+	enum queue_error code;
+	char *text; /* allocated */
+};
+
 /* A submitted message: its envelope and body until written, then its result until the callback. */
 struct queue_pending {
 	struct queue_pending *next;
@@ -39,7 +45,7 @@ struct queue_pending {
 	queue_commit_cb *cb;
 	void *ctx;
 	int result;
-	char *error;
+	struct queue_fail fail; /* result -1 */
 };
 
 static char *queue_strdup_null(const char *s)
@@ -129,38 +135,52 @@ void queue_commit_add_batch(struct queue_store *qs, struct queue_batch *b)
 	pthread_mutex_unlock(&qs->lock);
 }
 
-/* The error text for a failed write; "insufficient storage" marks what the session answers 452. */
-static char *queue_commit_error(sqlite3 *db, int rc, const char *what)
+/* Set *f for a failed write: a full disk or queue file is QUEUE_ERROR_STORAGE_FULL (the session answers
+ * 452), anything else QUEUE_ERROR_LOCAL (451). */
+static void queue_commit_error(struct queue_fail *f, sqlite3 *db, int rc, const char *what)
 {
 	const char *msg = sqlite3_errmsg(db);
 
+	f->code = QUEUE_ERROR_LOCAL;
 	switch (rc & 0xff) {
 	case SQLITE_FULL:
-		return xasprintf("insufficient storage: queue disk full (%s: %s)", what, msg);
+		f->code = QUEUE_ERROR_STORAGE_FULL;
+		f->text = xasprintf("insufficient storage: queue disk full (%s: %s)", what, msg);
+		break;
 	case SQLITE_TOOBIG:
-		return xasprintf("message too big for the queue (%s: %s)", what, msg);
+		f->text = xasprintf("message too big for the queue (%s: %s)", what, msg);
+		break;
 	case SQLITE_BUSY:
 	case SQLITE_LOCKED:
-		return xasprintf("queue busy (%s: %s)", what, msg);
+		f->text = xasprintf("queue busy (%s: %s)", what, msg);
+		break;
 	default:
-		return xasprintf("queue write error (%s: %s)", what, msg);
+		f->text = xasprintf("queue write error (%s: %s)", what, msg);
+		break;
 	}
 }
 
+/* Set *f for a failure that is not SQLite's: QUEUE_ERROR_LOCAL with text (taken). */
+static void queue_commit_error_local(struct queue_fail *f, char *text)
+{
+	f->code = QUEUE_ERROR_LOCAL;
+	f->text = text;
+}
+
 /* Step a prepared insert and make it ready for the next use. */
-static int queue_commit_step(sqlite3 *db, sqlite3_stmt *st, const char *what, char **error_r)
+static int queue_commit_step(sqlite3 *db, sqlite3_stmt *st, const char *what, struct queue_fail *f)
 {
 	int rc = sqlite3_step(st);
 
 	if (rc != SQLITE_DONE)
-		*error_r = queue_commit_error(db, rc, what);
+		queue_commit_error(f, db, rc, what);
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 /* Fill the zeroblob just inserted into bodies with the evbuffer's chunks, without linearizing it. */
-static int queue_commit_write_body(sqlite3 *db, const struct queue_pending *p, char **error_r)
+static int queue_commit_write_body(sqlite3 *db, const struct queue_pending *p, struct queue_fail *f)
 {
 	sqlite3_blob *blob = NULL;
 	int rc = sqlite3_blob_open(db, "main", "bodies", "data", sqlite3_last_insert_rowid(db), 1, &blob);
@@ -177,26 +197,26 @@ static int queue_commit_write_body(sqlite3 *db, const struct queue_pending *p, c
 		free(vec);
 	}
 	if (rc != SQLITE_OK) {
-		*error_r = queue_commit_error(db, rc, "write message content");
+		queue_commit_error(f, db, rc, "write message content");
 		sqlite3_blob_close(blob);
 		return -1;
 	}
 	rc = sqlite3_blob_close(blob);
 	if (rc != SQLITE_OK) {
-		*error_r = queue_commit_error(db, rc, "write message content");
+		queue_commit_error(f, db, rc, "write message content");
 		return -1;
 	}
 	return 0;
 }
 
 /* Insert one message (envelope, recipients, body) into the open transaction. */
-static int queue_commit_insert(struct queue_store *qs, const struct queue_pending *p, char **error_r)
+static int queue_commit_insert(struct queue_store *qs, const struct queue_pending *p, struct queue_fail *f)
 {
 	sqlite3 *db = qs->commit.db;
 	sqlite3_stmt *st = qs->ins_msg;
 
 	if (p->size > (size_t)sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1)) {
-		*error_r = xasprintf("message too big for the queue (%zu bytes)", p->size);
+		queue_commit_error_local(f, xasprintf("message too big for the queue (%zu bytes)", p->size));
 		return -1;
 	}
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
@@ -208,7 +228,7 @@ static int queue_commit_insert(struct queue_store *qs, const struct queue_pendin
 	sqlite3_bind_text(st, 7, p->helo, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, p->proto, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 9, p->smtputf8 ? 1 : 0);
-	if (queue_commit_step(db, st, "insert message", error_r) < 0)
+	if (queue_commit_step(db, st, "insert message", f) < 0)
 		return -1;
 
 	st = qs->ins_rcpt;
@@ -220,59 +240,61 @@ static int queue_commit_insert(struct queue_store *qs, const struct queue_pendin
 		sqlite3_bind_int(st, 5, p->rcpt_states[i]);
 		sqlite3_bind_text(st, 6, p->rcpt_dsn[i], -1, SQLITE_STATIC);
 		sqlite3_bind_text(st, 7, p->rcpt_reasons[i], -1, SQLITE_STATIC);
-		if (queue_commit_step(db, st, "insert recipient", error_r) < 0)
+		if (queue_commit_step(db, st, "insert recipient", f) < 0)
 			return -1;
 	}
 
 	st = qs->ins_log; /* the delivery log's 'received' rows, in the same transaction */
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
-	if (queue_commit_step(db, st, "write delivery log", error_r) < 0)
+	if (queue_commit_step(db, st, "write delivery log", f) < 0)
 		return -1;
 
 	st = qs->ins_body;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)p->size);
-	if (queue_commit_step(db, st, "insert message content", error_r) < 0)
+	if (queue_commit_step(db, st, "insert message content", f) < 0)
 		return -1;
-	return p->size == 0 ? 0 : queue_commit_write_body(db, p, error_r);
+	return p->size == 0 ? 0 : queue_commit_write_body(db, p, f);
 }
 
 /* Is queue.db still the file the committer opened? A removed or renamed queue directory would
  * otherwise take commits into an unlinked file. */
-static int queue_commit_check_file(struct queue_store *qs, char **error_r)
+static int queue_commit_check_file(struct queue_store *qs, struct queue_fail *f)
 {
 	struct stat st;
 
 	if (stat(qs->db_path, &st) < 0) {
-		*error_r = xasprintf("queue file unavailable: %s: %s", qs->db_path, strerror(errno));
+		queue_commit_error_local(
+		    f, xasprintf("queue file unavailable: %s: %s", qs->db_path, strerror(errno)));
 		return -1;
 	}
 	if (st.st_dev != qs->db_dev || st.st_ino != qs->db_ino) {
-		*error_r = xasprintf("queue file unavailable: %s was replaced", qs->db_path);
+		queue_commit_error_local(f,
+		                         xasprintf("queue file unavailable: %s was replaced", qs->db_path));
 		return -1;
 	}
 	return 0;
 }
 
-/* Write n messages and the batches in one transaction. 0, or -1 with *error_r and *retry_r telling
+/* Write n messages and the batches in one transaction. 0, or -1 with *f set and *retry_r telling
  * whether writing them one at a time may help (the failure came from the writing, not from the queue as
  * a whole). */
 static int queue_commit_txn(struct queue_store *qs, struct queue_pending **v, size_t n,
-                            struct queue_batch *batches, char **error_r, bool *retry_r)
+                            struct queue_batch *batches, struct queue_fail *f, bool *retry_r)
 {
 	sqlite3 *db = qs->commit.db;
 	int rc;
 
 	*retry_r = false;
-	if (queue_commit_check_file(qs, error_r) < 0)
+	if (queue_commit_check_file(qs, f) < 0)
 		return -1;
 	rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		*error_r = queue_commit_error(db, rc, "begin");
+		queue_commit_error(f, db, rc, "begin");
 		return -1;
 	}
 	for (size_t i = 0; i < n; i++) {
-		if (queue_commit_insert(qs, v[i], error_r) < 0) {
+		if (queue_commit_insert(qs, v[i], f) < 0) {
 			*retry_r = true;
 			goto fail;
 		}
@@ -280,16 +302,16 @@ static int queue_commit_txn(struct queue_store *qs, struct queue_pending **v, si
 	for (struct queue_batch *b = batches; b != NULL; b = b->next) {
 		const char *error;
 		if (queue_batch_apply(b, &qs->commit, &error) < 0) {
-			*error_r = xasprintf("queue write error (%s)", error);
+			queue_commit_error_local(f, xasprintf("queue write error (%s)", error));
 			*retry_r = true;
 			goto fail;
 		}
 	}
-	if (queue_commit_check_file(qs, error_r) < 0)
+	if (queue_commit_check_file(qs, f) < 0)
 		goto fail;
 	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
-		*error_r = queue_commit_error(db, rc, "commit");
+		queue_commit_error(f, db, rc, "commit");
 		*retry_r = true;
 		goto fail;
 	}
@@ -301,14 +323,15 @@ fail:
 }
 
 static void queue_commit_fail_all(struct queue_pending **batch, size_t n, struct queue_batch *batches,
-                                  const char *error)
+                                  const struct queue_fail *f)
 {
 	for (size_t i = 0; i < n; i++) {
 		batch[i]->result = -1;
-		batch[i]->error = xstrdup(error);
+		batch[i]->fail.code = f->code;
+		batch[i]->fail.text = xstrdup(f->text);
 	}
 	for (struct queue_batch *b = batches; b != NULL; b = b->next)
-		queue_batch_set_result(b, -1, error);
+		queue_batch_set_result(b, -1, f->text);
 }
 
 /* After a failed transaction: each message, then each of the queue manager's batches, in a transaction
@@ -318,12 +341,13 @@ static unsigned queue_commit_one_by_one(struct queue_store *qs, struct queue_pen
 {
 	unsigned commits = 0;
 	bool retry = true;
-	char *error = NULL;
+	struct queue_fail fail = {0};
 	for (size_t i = 0; i < n; i++) {
 		if (!retry) { /* the queue as a whole failed: the rest would fail the same way */
 			batch[i]->result = -1;
-			batch[i]->error = xstrdup(batch[i - 1]->error);
-		} else if (queue_commit_txn(qs, &batch[i], 1, NULL, &batch[i]->error, &retry) == 0) {
+			batch[i]->fail.code = batch[i - 1]->fail.code;
+			batch[i]->fail.text = xstrdup(batch[i - 1]->fail.text);
+		} else if (queue_commit_txn(qs, &batch[i], 1, NULL, &batch[i]->fail, &retry) == 0) {
 			commits++;
 			retry = true;
 		} else {
@@ -333,14 +357,14 @@ static unsigned queue_commit_one_by_one(struct queue_store *qs, struct queue_pen
 	for (struct queue_batch *b = batches; b != NULL; b = b->next) {
 		struct queue_batch *next = b->next;
 		b->next = NULL; /* one at a time */
-		if (queue_commit_txn(qs, NULL, 0, b, &error, &retry) == 0) {
+		if (queue_commit_txn(qs, NULL, 0, b, &fail, &retry) == 0) {
 			queue_batch_set_result(b, 0, NULL);
 			commits++;
 		} else {
-			queue_batch_set_result(b, -1, error);
+			queue_batch_set_result(b, -1, fail.text);
 		}
-		free(error);
-		error = NULL;
+		free(fail.text);
+		fail.text = NULL;
 		b->next = next;
 	}
 	return commits;
@@ -351,14 +375,14 @@ static unsigned queue_commit_one_by_one(struct queue_store *qs, struct queue_pen
 static unsigned queue_commit_batch(struct queue_store *qs, struct queue_pending **batch, size_t n,
                                    struct queue_batch *batches)
 {
-	char *error = NULL;
+	struct queue_fail fail = {0};
 	bool retry;
 	unsigned commits = 0;
 	size_t nb = 0;
 	for (struct queue_batch *b = batches; b != NULL; b = b->next)
 		nb++;
 
-	if (queue_commit_txn(qs, batch, n, batches, &error, &retry) == 0) {
+	if (queue_commit_txn(qs, batch, n, batches, &fail, &retry) == 0) {
 		commits = 1;
 		for (struct queue_batch *b = batches; b != NULL; b = b->next)
 			queue_batch_set_result(b, 0, NULL);
@@ -366,12 +390,12 @@ static unsigned queue_commit_batch(struct queue_store *qs, struct queue_pending 
 		log_warn("qmgr",
 		         "batch of %zu messages and %zu delivery updates not committed (%s); writing them "
 		         "one at a time",
-		         n, nb, error);
+		         n, nb, fail.text);
 		commits = queue_commit_one_by_one(qs, batch, n, batches);
 	} else {
-		queue_commit_fail_all(batch, n, batches, error);
+		queue_commit_fail_all(batch, n, batches, &fail);
 	}
-	free(error);
+	free(fail.text);
 
 	/* The session logs each message's fate ("queued as" or the error); drop the payload now. */
 	for (size_t i = 0; i < n; i++)
@@ -460,8 +484,9 @@ static void queue_commit_run_callbacks(struct queue_store *qs)
 	while (list != NULL) {
 		struct queue_pending *p = list;
 		list = p->next;
-		p->cb(p->ctx, p->result, p->id, p->result == 0 ? NULL : p->error);
-		free(p->error);
+		p->cb(p->ctx, p->result, p->id, p->result == 0 ? QUEUE_ERROR_NONE : p->fail.code,
+		      p->result == 0 ? NULL : p->fail.text);
+		free(p->fail.text);
 		free(p);
 	}
 }
@@ -638,7 +663,8 @@ void queue_commit_stop(struct queue_store *qs)
 		qs->stopping = true;
 		for (struct queue_pending *p = qs->pending; p != NULL; p = p->next) {
 			p->result = -1;
-			p->error = xstrdup("queue store closed before it was started");
+			queue_commit_error_local(&p->fail,
+			                         xstrdup("queue store closed before it was started"));
 			queue_pending_release_payload(p);
 		}
 		*qs->done_tail = qs->pending;

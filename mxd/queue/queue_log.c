@@ -17,7 +17,7 @@ static void queue_log_bind(sqlite3_stmt *st, int col, const char *s)
 }
 
 /* Control characters become '?'; at most QUEUE_LOG_REPLY_MAX octets, not cutting a UTF-8 sequence. */
-static void queue_log_sanitize(char *out, size_t size, const char *in)
+void queue_log_sanitize(char *out, size_t size, const char *in)
 {
 	size_t n = 0;
 
@@ -174,58 +174,6 @@ int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_
 		ret = 0;
 	sqlite3_finalize(st);
 out:
-	pthread_mutex_unlock(&qs->sync_lock);
-	return ret;
-}
-
-int queue_remove_locked(struct queue_conn *c, const char *id, const char *reason, const char **error_r)
-{
-	sqlite3_stmt *st;
-	char text[QUEUE_LOG_REPLY_MAX + 1];
-
-	queue_log_sanitize(text, sizeof(text), reason);
-	if (queue_stmt(c,
-	               "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
-	               " dsn, reply) SELECT ?2, m.id, 'removed', m.sender, r.address, r.orig_address, '',"
-	               " '', ?3 FROM messages m JOIN recipients r ON r.msg_id = m.id WHERE m.id = ?1"
-	               " ORDER BY r.idx",
-	               &st, error_r) < 0)
-		return -1;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(st, 2, time_now());
-	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
-	int rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE)
-		*error_r = queue_db_error(c->db, "write delivery log");
-	queue_stmt_release(c, st);
-	if (rc != SQLITE_DONE)
-		return -1;
-	/* recipients and bodies go with it: ON DELETE CASCADE */
-	if (queue_stmt(c, "DELETE FROM messages WHERE id = ?1", &st, error_r) < 0)
-		return -1;
-	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_DONE)
-		*error_r = queue_db_error(c->db, "delete message");
-	bool found = sqlite3_changes(c->db) > 0;
-	queue_stmt_release(c, st);
-	if (rc != SQLITE_DONE)
-		return -1;
-	return found ? 0 : 1;
-}
-
-int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r)
-{
-	int ret = -1;
-
-	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_exec(qs->sync.db, "BEGIN IMMEDIATE", "remove message", error_r) == 0) {
-		ret = queue_remove_locked(&qs->sync, id, reason, error_r);
-		if (ret >= 0 && queue_exec(qs->sync.db, "COMMIT", "remove message", error_r) < 0)
-			ret = -1;
-		if (ret < 0)
-			queue_rollback(qs->sync.db);
-	}
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }

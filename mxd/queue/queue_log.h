@@ -2,8 +2,8 @@
  * queue_log: the delivery log, table delivery_log of queue.db (queue schema version 4). One row per
  * recipient and event: 'received' (written by the committer in the message's own transaction, relay =
  * the client's address), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
- * each delivery attempt) and 'removed' (queue_store_remove(), in the deleting transaction: the queue
- * manager when a message is finished, mxctl queue delete, mxadmin; reply says which). The queue
+ * each delivery attempt) and 'removed' (queue_store_remove() in queue_store.h, in the deleting transaction:
+ * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which). The queue
  * manager deletes rows older than delivery_log_retention once an hour. mxadmin reads it (the /log page,
  * GET /api/v1/log and the dashboard's 24-hour figures).
  */
@@ -44,10 +44,6 @@ int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_
 
 /* Delete the rows older than before; *deleted_r (may be NULL) gets how many. 0 or -1. */
 int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *deleted_r, const char **error_r);
-
-/* Delete message id like queue_store_delete() and, in the same transaction, log 'removed' for each of
- * its recipients with reply = reason (NULL: ""). 0 done, 1 no such message, -1 error. */
-int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r);
 
 /* The committer's SQL: log 'received' for each recipient of message ?1 (and 'bounced' for those refused
  * at once), inside the message's transaction. */

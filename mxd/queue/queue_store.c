@@ -1,6 +1,8 @@
-/* queue_store: opening, schema, queue ids and the synchronous calls; see queue_store.h. The committer
- * thread lives in queue_commit.c. */
+/* queue_store: opening, schema, queue ids and the synchronous calls, removal with its delivery-log rows
+ * included; see queue_store.h. The committer thread lives in queue_commit.c. */
 #include "mxd/queue/queue_store_private.h"
+
+#include "mxd/queue/queue_log.h"
 
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
@@ -615,6 +617,58 @@ int queue_store_delete(struct queue_store *qs, const char *id, const char **erro
 {
 	/* recipients and bodies go with it: ON DELETE CASCADE */
 	return queue_write_one(qs, "DELETE FROM messages WHERE id = ?1", id, 0, "delete message", error_r);
+}
+
+int queue_remove_locked(struct queue_conn *c, const char *id, const char *reason, const char **error_r)
+{
+	sqlite3_stmt *st;
+	char text[QUEUE_LOG_REPLY_MAX + 1];
+
+	queue_log_sanitize(text, sizeof(text), reason);
+	if (queue_stmt(c,
+	               "INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay,"
+	               " dsn, reply) SELECT ?2, m.id, 'removed', m.sender, r.address, r.orig_address, '',"
+	               " '', ?3 FROM messages m JOIN recipients r ON r.msg_id = m.id WHERE m.id = ?1"
+	               " ORDER BY r.idx",
+	               &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, time_now());
+	sqlite3_bind_text(st, 3, text, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		*error_r = queue_db_error(c->db, "write delivery log");
+	queue_stmt_release(c, st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	/* recipients and bodies go with it: ON DELETE CASCADE */
+	if (queue_stmt(c, "DELETE FROM messages WHERE id = ?1", &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		*error_r = queue_db_error(c->db, "delete message");
+	bool found = sqlite3_changes(c->db) > 0;
+	queue_stmt_release(c, st);
+	if (rc != SQLITE_DONE)
+		return -1;
+	return found ? 0 : 1;
+}
+
+int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r)
+{
+	int ret = -1;
+
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_exec(qs->sync.db, "BEGIN IMMEDIATE", "remove message", error_r) == 0) {
+		ret = queue_remove_locked(&qs->sync, id, reason, error_r);
+		if (ret >= 0 && queue_exec(qs->sync.db, "COMMIT", "remove message", error_r) < 0)
+			ret = -1;
+		if (ret < 0)
+			queue_rollback(qs->sync.db);
+	}
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
 }
 
 int queue_store_set_warned(struct queue_store *qs, const char *id, const char **error_r)

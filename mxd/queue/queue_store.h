@@ -89,11 +89,18 @@ struct queue_msg_info {
 	struct queue_rcpt_info *rcpts;
 };
 
-/* Called in the event-loop thread once the message is durable (result 0, error NULL) or could not be
- * stored (result -1; the session answers 452/451, never 250). error is valid during the call only; it
- * starts with "insufficient storage" when the disk or the queue file is full (452 4.3.1), otherwise it
- * is a local error (451 4.3.0). */
-typedef void queue_commit_cb(void *ctx, int result, const char *id, const char *error);
+/* Why a message could not be stored; the session's reply depends on it. */
+enum queue_error {
+	QUEUE_ERROR_NONE = 0,     /* stored */
+	QUEUE_ERROR_STORAGE_FULL, /* the disk or the queue file is full: 452 4.3.1 */
+	QUEUE_ERROR_LOCAL,        /* any other failure to store it: 451 4.3.0 */
+};
+
+/* Called in the event-loop thread once the message is durable (result 0, code QUEUE_ERROR_NONE, error
+ * NULL) or could not be stored (result -1, code says why; the session answers 452/451, never 250).
+ * error, the text for the log, is valid during the call only (it starts with "insufficient storage"
+ * when code is QUEUE_ERROR_STORAGE_FULL). */
+typedef void queue_commit_cb(void *ctx, int result, const char *id, enum queue_error code, const char *error);
 
 /* Called for each message by queue_store_list(), in id (arrival) order, while the store's synchronous
  * connection is locked: it must not call back into the store. Return non-zero to stop. */
@@ -134,8 +141,12 @@ int queue_store_get(struct queue_store *qs, const char *id, struct queue_msg_inf
 void queue_msg_info_free(struct queue_msg_info **info);
 /* Append the message content to out. 0, 1 no such message, -1 error. */
 int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffer *out, const char **error_r);
-/* 0 done, 1 no such message, -1 error. */
+/* 0 done, 1 no such message, -1 error. Logs nothing: queue_store_remove() is the logged removal. */
 int queue_store_delete(struct queue_store *qs, const char *id, const char **error_r);
+/* Delete message id like queue_store_delete() and, in the same transaction, log 'removed' in the
+ * delivery log (queue_log.h) for each of its recipients with reply = reason (NULL: ""). 0 done, 1 no
+ * such message, -1 error. */
+int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r);
 int queue_store_set_hold(struct queue_store *qs, const char *id, bool hold, const char **error_r);
 /* Number of messages and the arrival time of the oldest (0 when empty). */
 int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_r, const char **error_r);

@@ -1,7 +1,8 @@
 /*
  * queue_store_private: what the queue store's files share: queue_store.c (open, schema, ids, synchronous
- * calls), queue_commit.c (the committer thread and its completions), queue_deliver.c and queue_log.c
- * (the queue manager's statements), queue_batch.c (its batches). Nothing else includes it.
+ * calls, removal), queue_commit.c (the committer thread and its completions), queue_deliver.c (the queue
+ * manager's statements), queue_log.c (the delivery log), queue_batch.c (its batches). Nothing else
+ * includes it.
  */
 #ifndef MXD_QUEUE_STORE_PRIVATE_H
 #define MXD_QUEUE_STORE_PRIVATE_H
@@ -92,7 +93,11 @@ int queue_update_rcpts_locked(struct queue_conn *c, const char *id, const struct
 struct queue_log_event;
 int queue_log_events_locked(struct queue_conn *c, const struct queue_log_event *events, size_t n,
                             const char **error_r);
-/* 0 removed, 1 no such message, -1 error. */
+/* queue_log.c: control characters of in become '?'; at most size - 1 octets, not cutting a UTF-8
+ * sequence. */
+void queue_log_sanitize(char *out, size_t size, const char *in);
+/* queue_store.c: delete message id and log 'removed' for its recipients. 0 removed, 1 no such message,
+ * -1 error. */
 int queue_remove_locked(struct queue_conn *c, const char *id, const char *reason, const char **error_r);
 /* Store msg (its body read, not taken). */
 int queue_insert_locked(struct queue_conn *c, const struct queue_new_msg *msg, const char **error_r);

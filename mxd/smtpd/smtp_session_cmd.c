@@ -399,7 +399,7 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }
 
-static void data_committed(void *ctx, int result, const char *id, const char *error)
+static void data_committed(void *ctx, int result, const char *id, enum queue_error code, const char *error)
 {
 	struct smtp_session *s = ctx;
 	if (s->bev == NULL) {
@@ -419,7 +419,7 @@ static void data_committed(void *ctx, int result, const char *id, const char *er
 			s->env->on_queued(s->env->queued_ctx, id);
 	} else {
 		log_warn("smtpd", "%s: queue file write error: %s", id, error);
-		if (strstr(error, "full") != NULL || strstr(error, "storage") != NULL)
+		if (code == QUEUE_ERROR_STORAGE_FULL)
 			session_reply(s, 452, "4.3.1", "Error: insufficient system storage");
 		else
 			session_reply(s, 451, "4.3.0", "Error: queue file write error");

@@ -205,9 +205,9 @@ static void on_landed(void *ctx, struct queue_batch *b)
 	atomic_fetch_add(&l->n, 1);
 }
 
-static void on_commit(void *ctx, int result, const char *id, const char *error)
+static void on_commit(void *ctx, int result, const char *id, enum queue_error code, const char *error)
 {
-	(void)id, (void)error;
+	(void)id, (void)code, (void)error;
 	*(int *)ctx = result == 0 ? 1 : -1;
 }
 

@@ -49,9 +49,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
 	return remove(path);
 }
 
-static void commit_cb(void *ctx, int result, const char *id, const char *error)
+static void commit_cb(void *ctx, int result, const char *id, enum queue_error code, const char *error)
 {
-	(void)id, (void)error;
+	(void)id, (void)code, (void)error;
 	*(int *)ctx = result == 0 ? 1 : -1;
 }
 

@@ -3,7 +3,8 @@
  * group commit batches concurrent submissions, the synchronous calls, recovery after close and after
  * a crash (SIGKILL), and failures (queue directory gone, disk full, I/O error) that must reach the
  * callback as -1, never as success. Disk faults come from a SQLite VFS shim registered as the default
- * VFS, which fails writes that would grow the WAL beyond a limit.
+ * VFS, which fails writes that would grow the WAL beyond a limit (sqlite_fault_vfs.h). Queue ids are
+ * tested in test_queue_id.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -32,56 +33,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* ---- fault injection: a VFS that fails WAL writes beyond a size limit ---- */
-
-static sqlite3_vfs *fault_real;
-static sqlite3_vfs fault_vfs;
-static const sqlite3_io_methods *fault_real_methods;
-static sqlite3_io_methods fault_methods;
-static _Atomic int64_t fault_limit = -1; /* WAL size the disk has room for; -1: no limit */
-static _Atomic int fault_rc = SQLITE_FULL;
-
-/* A write ending beyond the limit fails, as on a full disk (rewriting the frames of a failed
- * transaction stays within the room the file already has). */
-static int fault_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
-{
-	int64_t limit = atomic_load(&fault_limit);
-	if (limit >= 0 && off + amt > limit)
-		return atomic_load(&fault_rc);
-	return fault_real_methods->xWrite(f, buf, amt, off);
-}
-
-/* Open with the real VFS; a WAL file then gets a copy of the real methods with xWrite wrapped (the
- * file itself stays the real VFS's object). */
-static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
-{
-	int rc = fault_real->xOpen(fault_real, name, f, flags, out_flags);
-	if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) != 0 && f->pMethods != NULL) {
-		if (fault_real_methods == NULL) {
-			fault_real_methods = f->pMethods;
-			fault_methods = *f->pMethods;
-			fault_methods.xWrite = fault_write;
-		}
-		if (f->pMethods == fault_real_methods)
-			f->pMethods = &fault_methods;
-	}
-	return rc;
-}
-
-static void fault_install(void)
-{
-	fault_real = sqlite3_vfs_find(NULL);
-	fault_vfs = *fault_real;
-	fault_vfs.zName = "fault";
-	fault_vfs.xOpen = fault_open;
-	sqlite3_vfs_register(&fault_vfs, 1);
-}
-
-static void fault_set(int64_t limit, int rc)
-{
-	atomic_store(&fault_rc, rc);
-	atomic_store(&fault_limit, limit);
-}
+#include "sqlite_fault_vfs.h"
 
 /* ---- fixture: a temporary queue directory and an event base ---- */
 
@@ -145,21 +97,26 @@ struct result {
 	int calls;
 	int result;
 	char id[QUEUE_ID_SIZE];
+	enum queue_error code;
 	char error[512];
 	int *done; /* counter shared by a group of submissions */
 };
 
-static void commit_cb(void *ctx, int result, const char *id, const char *error)
+static void commit_cb(void *ctx, int result, const char *id, enum queue_error code, const char *error)
 {
 	struct result *r = ctx;
 	r->calls++;
 	r->result = result;
+	r->code = code;
 	str_copy(r->id, sizeof(r->id), id);
 	str_copy(r->error, sizeof(r->error), error == NULL ? "" : error);
-	if (result == 0)
+	if (result == 0) {
 		assert_null(error);
-	else
+		assert_int_equal(code, QUEUE_ERROR_NONE);
+	} else {
 		assert_non_null(error);
+		assert_int_not_equal(code, QUEUE_ERROR_NONE);
+	}
 	(*r->done)++;
 }
 
@@ -269,54 +226,6 @@ static int64_t queue_count(struct fx *fx)
 }
 
 /* ---- tests ---- */
-
-static void *id_thread(void *arg)
-{
-	char *ids = arg;
-	for (int i = 0; i < 20000; i++)
-		queue_store_new_id(ids + (size_t)i * QUEUE_ID_SIZE);
-	return NULL;
-}
-
-static int id_cmp(const void *a, const void *b)
-{
-	return strcmp(a, b);
-}
-
-static void test_ids(void **state)
-{
-	regex_t re;
-	char prev[QUEUE_ID_SIZE] = "", id[QUEUE_ID_SIZE];
-	int64_t before = time_now_usec();
-
-	assert_int_equal(regcomp(&re, "^[0-9A-F]{10,20}$", REG_EXTENDED | REG_NOSUB), 0);
-	for (int i = 0; i < 100000; i++) {
-		queue_store_new_id(id);
-		assert_int_equal(regexec(&re, id, 0, NULL, 0), 0);
-		assert_true(strcmp(prev, id) < 0); /* strictly increasing, even within a microsecond */
-		memcpy(prev, id, sizeof(id));
-	}
-	regfree(&re);
-	/* time-ordered: the id carries the microsecond it was made (later, when the counter ran ahead) */
-	int64_t usec = (int64_t)(strtoull(id, NULL, 16) >> 8);
-	assert_true(usec >= before);
-	assert_true(usec <= time_now_usec() + 100000);
-
-	/* unique across threads */
-	enum { THREADS = 4, PER = 20000 };
-	char *ids = xcalloc(THREADS * PER, QUEUE_ID_SIZE);
-	pthread_t t[THREADS];
-	for (int i = 0; i < THREADS; i++)
-		pthread_create(&t[i], NULL, id_thread, ids + (size_t)i * PER * QUEUE_ID_SIZE);
-	for (int i = 0; i < THREADS; i++)
-		pthread_join(t[i], NULL);
-	qsort(ids, THREADS * PER, QUEUE_ID_SIZE, id_cmp);
-	for (size_t i = 1; i < THREADS * PER; i++) {
-		const char *a = ids + (i - 1) * QUEUE_ID_SIZE, *b = ids + i * QUEUE_ID_SIZE;
-		assert_true(strcmp(a, b) < 0);
-	}
-	free(ids);
-}
 
 static int list_collect(void *ctx, const struct queue_msg_info *msg)
 {
@@ -746,6 +655,7 @@ static void test_disk_full(void **state)
 	submit(fx, &r, &done, 100, 1, 1700000000);
 	loop_until(fx, &done, 1);
 	assert_int_equal(r.result, -1);
+	assert_int_equal(r.code, QUEUE_ERROR_STORAGE_FULL); /* the session answers 452 4.3.1 */
 	assert_non_null(strstr(r.error, "insufficient storage"));
 	assert_non_null(strstr(r.error, "disk full"));
 	fault_set(-1, SQLITE_FULL);
@@ -755,6 +665,7 @@ static void test_disk_full(void **state)
 	submit(fx, &r, &done, 100, 1, 1700000000);
 	loop_until(fx, &done, 2);
 	assert_int_equal(r.result, -1);
+	assert_int_equal(r.code, QUEUE_ERROR_LOCAL); /* 451 4.3.0 */
 	assert_null(strstr(r.error, "insufficient storage"));
 	assert_non_null(strstr(r.error, "queue write error"));
 	fault_set(-1, SQLITE_FULL);
@@ -795,6 +706,7 @@ static void test_batch_isolation(void **state)
 		assert_int_equal(r[i].calls, 1);
 		if (i == 3) {
 			assert_int_equal(r[i].result, -1);
+			assert_int_equal(r[i].code, QUEUE_ERROR_STORAGE_FULL);
 			assert_non_null(strstr(r[i].error, "insufficient storage"));
 		} else {
 			assert_int_equal(r[i].result, 0);
@@ -803,6 +715,7 @@ static void test_batch_isolation(void **state)
 	}
 	assert_int_equal(r[6].calls, 1);
 	assert_int_equal(r[6].result, -1);
+	assert_int_equal(r[6].code, QUEUE_ERROR_LOCAL);
 	assert_non_null(strstr(r[6].error, "queue write error"));
 	assert_msg(fx, r[1].id, 1700000000, 1000); /* the first holder of the id is untouched */
 	queue_store_commit_stats(fx->qs, &cs);
@@ -847,7 +760,6 @@ int main(void)
 	if (log_open("/dev/null", "mx.test", "mxd", &error) < 0)
 		return 1;
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_ids),
 	    cmocka_unit_test_setup_teardown(test_submit_read_back, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_group_commit, fx_setup, fx_teardown),
 	    cmocka_unit_test_setup_teardown(test_delete_hold_release, fx_setup, fx_teardown),

@@ -1,0 +1,65 @@
+/*
+ * sqlite_fault_vfs: fault injection for the queue's unit tests: a SQLite VFS, registered as the default
+ * by fault_install(), that fails writes to a WAL file beyond a size limit with a chosen error
+ * (SQLITE_FULL as on a full disk, SQLITE_IOERR_WRITE, ...). fault_set(limit, rc) arms it (-1: no limit);
+ * it is safe to call from any thread. Header-only: include it from one test file.
+ */
+#ifndef MXD_TESTS_SQLITE_FAULT_VFS_H
+#define MXD_TESTS_SQLITE_FAULT_VFS_H
+
+#include <sqlite3.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+/* ---- fault injection: a VFS that fails WAL writes beyond a size limit ---- */
+
+static sqlite3_vfs *fault_real;
+static sqlite3_vfs fault_vfs;
+static const sqlite3_io_methods *fault_real_methods;
+static sqlite3_io_methods fault_methods;
+static _Atomic int64_t fault_limit = -1; /* WAL size the disk has room for; -1: no limit */
+static _Atomic int fault_rc = SQLITE_FULL;
+
+/* A write ending beyond the limit fails, as on a full disk (rewriting the frames of a failed
+ * transaction stays within the room the file already has). */
+static int fault_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
+{
+	int64_t limit = atomic_load(&fault_limit);
+	if (limit >= 0 && off + amt > limit)
+		return atomic_load(&fault_rc);
+	return fault_real_methods->xWrite(f, buf, amt, off);
+}
+
+/* Open with the real VFS; a WAL file then gets a copy of the real methods with xWrite wrapped (the
+ * file itself stays the real VFS's object). */
+static int fault_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out_flags)
+{
+	int rc = fault_real->xOpen(fault_real, name, f, flags, out_flags);
+	if (rc == SQLITE_OK && (flags & SQLITE_OPEN_WAL) != 0 && f->pMethods != NULL) {
+		if (fault_real_methods == NULL) {
+			fault_real_methods = f->pMethods;
+			fault_methods = *f->pMethods;
+			fault_methods.xWrite = fault_write;
+		}
+		if (f->pMethods == fault_real_methods)
+			f->pMethods = &fault_methods;
+	}
+	return rc;
+}
+
+static void fault_install(void)
+{
+	fault_real = sqlite3_vfs_find(NULL);
+	fault_vfs = *fault_real;
+	fault_vfs.zName = "fault";
+	fault_vfs.xOpen = fault_open;
+	sqlite3_vfs_register(&fault_vfs, 1);
+}
+
+static void fault_set(int64_t limit, int rc)
+{
+	atomic_store(&fault_rc, rc);
+	atomic_store(&fault_limit, limit);
+}
+
+#endif
