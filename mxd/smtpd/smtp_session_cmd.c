@@ -392,7 +392,7 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 		return;
 	}
 	struct smtp_txn *t = s->txn;
-	t->body = evbuffer_new();
+	t->body = xevbuffer_new();
 	add_spf_headers(s, t->body);
 	add_received(s, t->body);
 	smtp_data_init(&t->data, (uint64_t)s->env->cfg->message_size_limit);
