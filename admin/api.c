@@ -563,7 +563,7 @@ static void api_queue(struct http_request *req, const char *rest)
 		return;
 	}
 	struct admin_queue_msg m;
-	struct evbuffer *headers = evbuffer_new();
+	struct evbuffer *headers = xevbuffer_new();
 	if (admin_op_queue_get(req->ctx, &req->actor, id, &m, headers, &err) < 0) {
 		evbuffer_free(headers);
 		api_fail(req, &err);

@@ -230,7 +230,7 @@ static void http_request_init(struct http_request *req, struct http_server *srv,
 	req->method = strcmp(method, "HEAD") == 0 ? "GET" : method;
 	req->https = srv->https;
 	req->status = 200;
-	req->out = evbuffer_new();
+	req->out = xevbuffer_new();
 	const union MHD_ConnectionInfo *info =
 	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	if (info != NULL && info->client_addr != NULL) {

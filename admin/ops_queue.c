@@ -267,7 +267,7 @@ int admin_op_queue_get(struct admin_ctx *ctx, const struct admin_actor *actor, c
 
 	if (ops_queue_load(ctx, actor, id, msg_r, domain, err) < 0)
 		return -1;
-	struct evbuffer *content = evbuffer_new();
+	struct evbuffer *content = xevbuffer_new();
 	int rc = queue_store_read_body(ctx->qs, msg_r->id, content, &error);
 	if (rc != 0) {
 		evbuffer_free(content);

@@ -96,7 +96,7 @@ void page_queue_show(struct http_request *req)
 	struct admin_queue_msg m;
 	struct admin_err err;
 	char when[32], title[64];
-	struct evbuffer *headers = evbuffer_new();
+	struct evbuffer *headers = xevbuffer_new();
 
 	if (admin_op_queue_get(req->ctx, &req->actor, http_query(req, "id"), &m, headers, &err) < 0) {
 		evbuffer_free(headers);

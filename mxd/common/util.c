@@ -1,6 +1,7 @@
 /* util: see util.h. */
 #include "mxd/common/util.h"
 
+#include <event2/buffer.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -68,6 +69,16 @@ char *xasprintf(const char *fmt, ...)
 	vsnprintf(p, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	return p;
+}
+
+struct evbuffer *xevbuffer_new(void)
+{
+	struct evbuffer *buf = evbuffer_new();
+	if (buf == NULL) {
+		fprintf(stderr, "mxd: fatal: out of memory allocating an evbuffer\n");
+		abort();
+	}
+	return buf;
 }
 
 int str_copy(char *dst, size_t dst_size, const char *src)

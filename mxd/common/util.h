@@ -1,7 +1,8 @@
 /*
  * util: the few helpers every module shares.
  *
- * Allocation never returns NULL: xmalloc() and friends abort on failure, so callers do not check.
+ * Allocation never returns NULL: xmalloc() and friends (xevbuffer_new() for libevent's buffers) abort
+ * on failure, so callers do not check.
  * str_copy() is the bounded string copy used everywhere a fixed buffer is filled. time_now_*() read
  * the wall clock (CLOCK_REALTIME) and the monotonic clock. Thread-safe; no global state.
  */
@@ -15,6 +16,8 @@
 
 #define MXD_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
+struct evbuffer;
+
 /* Allocation that aborts on failure. */
 void *xmalloc(size_t size);
 void *xcalloc(size_t n, size_t size);
@@ -22,6 +25,8 @@ void *xrealloc(void *ptr, size_t size);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An empty evbuffer_new() (free with evbuffer_free()), aborting where libevent would return NULL. */
+struct evbuffer *xevbuffer_new(void);
 
 /* Copy src into dst of dst_size bytes, always NUL-terminated. Returns 0, or -1 when src was truncated. */
 int str_copy(char *dst, size_t dst_size, const char *src);

@@ -176,7 +176,7 @@ static int mxctl_queue_show(struct queue_store *qs, const char *arg)
 {
 	char *id = mxctl_queue_id(arg);
 	struct queue_msg_info *info = NULL;
-	struct evbuffer *content = evbuffer_new();
+	struct evbuffer *content = xevbuffer_new();
 	const char *error = NULL;
 	char when[32];
 	int ret = qs == NULL ? 1 : queue_store_get(qs, id, &info, &error);

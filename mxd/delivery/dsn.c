@@ -655,7 +655,7 @@ int dsn_compose(const struct dsn_report *r, struct evbuffer *out, bool *eightbit
 	c.nonce = r->nonce != 0 ? r->nonce : random_nonce();
 
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(part); i++)
-		part[i] = evbuffer_new();
+		part[i] = xevbuffer_new();
 	if (part[0] == NULL || part[1] == NULL || part[2] == NULL)
 		abort();
 	put_text_part(part[0], r, &c);
@@ -676,7 +676,7 @@ int dsn_compose(const struct dsn_report *r, struct evbuffer *out, bool *eightbit
 			break;
 	}
 
-	msg = evbuffer_new();
+	msg = xevbuffer_new();
 	if (msg == NULL)
 		abort();
 	evbuffer_add_printf(msg, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", c.host);

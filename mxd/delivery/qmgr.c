@@ -219,7 +219,7 @@ static void qmgr_activate(struct qmgr *q, const char *id, int64_t deferred_until
 		qmgr_msg_finish(m);
 		return;
 	}
-	m->body = evbuffer_new();
+	m->body = xevbuffer_new();
 	int rc = queue_store_read_body(q->queue, id, m->body, &error);
 	if (rc != 0) {
 		if (rc > 0) {

@@ -16,7 +16,7 @@
 /* The message's content for its notification: the copy in memory, or the queue's. NULL on error. */
 static struct evbuffer *notify_content(struct qmgr *q, struct qmsg *m)
 {
-	struct evbuffer *content = evbuffer_new();
+	struct evbuffer *content = xevbuffer_new();
 	const char *error;
 	if (content == NULL)
 		abort();
@@ -75,7 +75,7 @@ int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *
 	    .rcpts = rc,
 	    .rcpt_count = n,
 	};
-	struct evbuffer *body = evbuffer_new();
+	struct evbuffer *body = xevbuffer_new();
 	bool eightbit = false;
 	const char *error;
 	int ret = dsn_compose(&rep, body, &eightbit, &error);

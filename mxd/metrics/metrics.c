@@ -122,7 +122,7 @@ static void render_replica(struct evbuffer *out, const struct metrics_sources *s
 
 char *metrics_render(const struct metrics_sources *src)
 {
-	struct evbuffer *out = evbuffer_new();
+	struct evbuffer *out = xevbuffer_new();
 	render_smtpd(out, src);
 	render_qmgr(out, src);
 	render_queue(out, src);
@@ -149,7 +149,7 @@ static void metrics_request(struct evhttp_request *req, void *arg)
 		return;
 	}
 	char *text = metrics_render(&m->src);
-	struct evbuffer *body = evbuffer_new();
+	struct evbuffer *body = xevbuffer_new();
 	evbuffer_add(body, text, strlen(text));
 	free(text);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",

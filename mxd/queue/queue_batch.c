@@ -49,7 +49,7 @@ static struct batch_msg *batch_msg_copy(const struct queue_new_msg *m)
 	c->msg.client_addr = dup_or_null(m->client_addr);
 	c->msg.helo = dup_or_null(m->helo);
 	c->msg.proto = dup_or_null(m->proto);
-	c->msg.body = evbuffer_new();
+	c->msg.body = xevbuffer_new();
 	if (c->msg.body == NULL)
 		abort();
 	size_t len = m->body != NULL ? evbuffer_get_length(m->body) : 0;

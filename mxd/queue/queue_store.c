@@ -573,7 +573,7 @@ static int queue_read_blob(struct queue_store *qs, const char *id, struct evbuff
 
 int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffer *out, const char **error_r)
 {
-	struct evbuffer *tmp = evbuffer_new();
+	struct evbuffer *tmp = xevbuffer_new();
 	int ret;
 
 	if (tmp == NULL)

@@ -93,7 +93,7 @@ static bool replica_stale(struct policy *policy)
 	return now - policy->replica_last_sync > policy->cfg->replica_max_age;
 }
 
-static int refuse(struct smtp_reply *reply, int code, const char *enh, const char *fmt, const char *addr,
+static int refuse(struct policy_reply *reply, int code, const char *enh, const char *fmt, const char *addr,
                   const char *why)
 {
 	reply->code = code;
@@ -118,10 +118,10 @@ static const char *relay_trick(unsigned flags)
 }
 
 /* The bare <Postmaster> of RFC 5321 4.5.1: postmaster at myhostname, else at mydomain. Never relayed. */
-static int accept_rcpt(struct policy *policy, const char *address, struct smtp_reply *reply,
+static int accept_rcpt(struct policy *policy, const char *address, struct policy_reply *reply,
                        struct expansion *exp);
 
-static int check_postmaster(struct policy *policy, struct smtp_reply *reply, struct expansion *exp)
+static int check_postmaster(struct policy *policy, struct policy_reply *reply, struct expansion *exp)
 {
 	const char *domains[] = {policy->cfg->myhostname, policy->cfg->mydomain};
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(domains); i++) {
@@ -146,7 +146,7 @@ static int check_postmaster(struct policy *policy, struct smtp_reply *reply, str
 }
 
 /* The final destinations of an accepted address. */
-static int accept_rcpt(struct policy *policy, const char *address, struct smtp_reply *reply,
+static int accept_rcpt(struct policy *policy, const char *address, struct policy_reply *reply,
                        struct expansion *exp)
 {
 	const char *error;
@@ -170,7 +170,7 @@ static int accept_rcpt(struct policy *policy, const char *address, struct smtp_r
 /* A bounce to one of our SRS addresses goes to the original sender when the signature holds (any
  * sender may send it: libsrs2 does not insist on the null sender either). A secondary checks the
  * signature and passes the address on unchanged: the primary reverses it. */
-static int check_srs(struct policy *policy, const char *address, struct smtp_reply *reply,
+static int check_srs(struct policy *policy, const char *address, struct policy_reply *reply,
                      struct expansion *exp)
 {
 	char orig[SRS_ADDRESS_MAX];
@@ -181,12 +181,12 @@ static int check_srs(struct policy *policy, const char *address, struct smtp_rep
 }
 
 static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct smtp_reply *reply, struct expansion *exp);
+                      struct policy_reply *reply, struct expansion *exp);
 
 /* One read transaction for the whole decision (the table lookup and the alias chain): one snapshot and
  * one round of file locking per RCPT instead of one per statement. */
 int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct smtp_reply *reply, struct expansion *exp)
+                      struct policy_reply *reply, struct expansion *exp)
 {
 	sqlite3 *h = db_handle(policy->db);
 	bool own = sqlite3_get_autocommit(h) != 0 && sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
@@ -197,7 +197,7 @@ int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 }
 
 static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct smtp_reply *reply, struct expansion *exp)
+                      struct policy_reply *reply, struct expansion *exp)
 {
 	const char *why = relay_trick(rcpt->flags);
 	if (why != NULL)
@@ -255,7 +255,7 @@ struct spf_check *policy_check_sender(struct policy *policy, const struct sockad
 }
 
 int policy_check_sender_result(const struct policy *policy, const struct spf_result *result,
-                               struct smtp_reply *reply)
+                               struct policy_reply *reply)
 {
 	if (strcmp(policy->cfg->spf_policy, "reject") != 0)
 		return 0;

@@ -1,6 +1,8 @@
 /*
  * policy: decides whether a recipient is accepted: the tables (via db_resolve), mynetworks, and the
- * relay rules. The SMTP engine hands it a parsed path and gets back an accept or a complete reply.
+ * relay rules. The SMTP engine hands it a parsed path and gets back an accept or a complete reply
+ * (struct policy_reply: what we answer our client; the replies of remote servers that delivery parses
+ * are struct smtp_reply, mxd/delivery/smtp_reply.h).
  * Never an open relay: a domain we do not host is accepted only from mynetworks; relay tricks
  * (source routes, '%', '!', quoted '@', address literals) are refused for everyone. A table that cannot
  * be read gives 451 4.3.0, never 550. Bounces to our SRS addresses (srs_domain) are checked and
@@ -21,7 +23,8 @@ struct sockaddr;
 struct mxd_config;
 struct policy;
 
-struct smtp_reply {
+/* A refusal as the session sends it: code, enhanced status code (static string) and text. */
+struct policy_reply {
 	int code;
 	const char *enh;
 	char text[400];
@@ -39,7 +42,7 @@ bool policy_client_trusted(const struct policy *policy, const struct sockaddr *c
  * *reply filled ("<addr>: Recipient address rejected: ..." texts as Postfix words them, so log tools
  * keep working). Free *exp with expansion_clear(). */
 int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-		      struct smtp_reply *reply, struct expansion *exp);
+                      struct policy_reply *reply, struct expansion *exp);
 
 /* The SPF checker for MAIL FROM (not owned; NULL, the default: no checks, as with spf_policy = off). */
 void policy_set_spf(struct policy *policy, struct spf *spf);
@@ -56,6 +59,6 @@ struct spf_check *policy_check_sender(struct policy *policy, const struct sockad
  * policy daemons do: the verdict does not depend on the recipient, and the client learns it before it
  * sends any. */
 int policy_check_sender_result(const struct policy *policy, const struct spf_result *result,
-			       struct smtp_reply *reply);
+                               struct policy_reply *reply);
 
 #endif

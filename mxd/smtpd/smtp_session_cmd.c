@@ -206,7 +206,8 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	session_reply(s, 250, "2.1.0", "Ok");
 }
 
-static void log_reject(struct smtp_session *s, const char *stage, const struct smtp_reply *r, const char *to)
+static void log_reject(struct smtp_session *s, const char *stage, const struct policy_reply *r,
+                       const char *to)
 {
 	log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> proto=%s helo=<%s>",
 	         s->txn != NULL && s->txn->id[0] != '\0' ? s->txn->id : "NOQUEUE", stage, s->name, s->addr,
@@ -219,7 +220,7 @@ static void mail_spf_done(struct spf_result *result, void *ctx)
 {
 	struct smtp_session *s = ctx;
 	struct smtp_txn *t = s->txn;
-	struct smtp_reply reply;
+	struct policy_reply reply;
 	t->spf_check = NULL;
 	t->spf = result;
 	log_info("smtpd", "spf=%s identity=%s client=%s[%s] from=<%s> helo=<%s>%s%s",
@@ -288,7 +289,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 	struct smtp_path path;
 	struct smtp_rcpt_params params;
 	struct smtp_parse_error err;
-	struct smtp_reply reply;
+	struct policy_reply reply;
 	const char *rest;
 
 	if (s->txn == NULL) {
@@ -391,7 +392,7 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 		return;
 	}
 	struct smtp_txn *t = s->txn;
-	t->body = evbuffer_new();
+	t->body = xevbuffer_new();
 	add_spf_headers(s, t->body);
 	add_received(s, t->body);
 	smtp_data_init(&t->data, (uint64_t)s->env->cfg->message_size_limit);
@@ -432,7 +433,7 @@ static void data_committed(void *ctx, int result, const char *id, enum queue_err
 static bool data_refused(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	struct smtp_reply r = {0};
+	struct policy_reply r = {0};
 	switch (t->data.error) {
 	case SMTP_DATA_OK:
 		break;
