@@ -18,6 +18,7 @@
 #include "db/route.h"
 #include "mxd/delivery/route.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,39 +26,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct db *db;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	const char *err;
-	str_copy(f->dir, sizeof(f->dir), "/tmp/test_route.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	struct unit_db *f = xcalloc(1, sizeof(*f));
+	if (unit_db_open(f, "test_route") < 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/mxd.db", f->dir);
-	if (db_open(f->path, DB_OPEN_CREATE, &f->db, &err) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	char p[160];
-	db_close(&f->db);
-	unlink(f->path);
-	snprintf(p, sizeof(p), "%s-wal", f->path);
-	unlink(p);
-	snprintf(p, sizeof(p), "%s-shm", f->path);
-	unlink(p);
-	rmdir(f->dir);
+	struct unit_db *f = *state;
+	unit_db_close(f);
 	free(f);
 	return 0;
 }
@@ -319,7 +300,7 @@ static const struct write_row {
 
 static void test_write_rows(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(write_rows); i++) {
 		const struct write_row *row = &write_rows[i];
 		const char *err = "";
@@ -360,7 +341,7 @@ static void test_write_rows(void **state)
 
 static void test_route_level_settings(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	struct db_route_hop_spec spec = {
 	    .match = "example.com", .nexthop = "direct", .tls_level = "verify", .description = "warm-up"};
 	struct db_route r;
@@ -410,7 +391,7 @@ static const struct precedence_row {
 
 static void test_precedence(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	const char *err;
 	add(f->db, "*", "[star.example]", 1, 0);
 	add(f->db, ".example.com", "parent.example", 1, 0);
@@ -472,7 +453,7 @@ static void test_precedence(void **state)
 
 static void test_swrr_20_80(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	add(f->db, "example.com", "[relay.example]", 20, 0);
 	add(f->db, "example.com", "direct", 80, 0);
 	int64_t relay = hop_id(f->db, "example.com", "[relay.example]:25");
@@ -504,7 +485,7 @@ static void test_swrr_20_80(void **state)
 
 static void test_swrr_1_1_1(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	add(f->db, "*", "[a.example]", 1, 0);
 	add(f->db, "*", "[b.example]", 1, 0);
 	add(f->db, "*", "[c.example]", 1, 0);
@@ -522,7 +503,7 @@ static void test_swrr_1_1_1(void **state)
 
 static void test_failover(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	add(f->db, "example.com", "[a.example]", 1, 10);
 	add(f->db, "example.com", "[b.example]", 1, 10);
 	add(f->db, "example.com", "[backup.example]", 1, 20);
@@ -617,7 +598,7 @@ static void test_failover(void **state)
 
 static void test_direct_has_no_circuit(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	add(f->db, "example.com", "direct", 1, 0);
 	add(f->db, "example.com", "[backup.example]", 1, 5);
 	int64_t direct = hop_id(f->db, "example.com", "direct");
@@ -642,7 +623,7 @@ static void test_direct_has_no_circuit(void **state)
 
 static void test_reload_keeps_state(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	struct db *other;
 	const char *err;
 	add(f->db, "example.com", "[relay.example]", 3, 0);
@@ -706,7 +687,7 @@ static void test_reload_keeps_state(void **state)
 
 static void test_stats_flush(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	const char *err;
 	add(f->db, "example.com", "[relay.example]", 1, 0);
 	add(f->db, "example.com", "direct", 3, 0);
@@ -764,7 +745,7 @@ static void test_stats_flush(void **state)
 
 static void test_credentials(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	struct db_route_hop_spec spec = {.match = "example.com",
 	                                 .nexthop = "[relay.example]:587",
 	                                 .auth_user = "alice",

@@ -39,23 +39,11 @@
 #include "mxd/common/log.h"
 #include "mxd/delivery/smtp_client.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #define PYTHON         "/usr/bin/python3"
 #define SRV_TIMEOUT_MS 5000
 #define MAX_RCPT       8
-
-#define assert_contains(hay, needle)                                                                         \
-	do {                                                                                                 \
-		const char *h_ = (hay), *n_ = (needle);                                                      \
-		if (h_ == NULL || strstr(h_, n_) == NULL)                                                    \
-			fail_msg("\"%s\" not found in \"%s\"", n_, h_ != NULL ? h_ : "(null)");              \
-	} while (0)
-#define assert_not_contains(hay, needle)                                                                     \
-	do {                                                                                                 \
-		const char *h_ = (hay), *n_ = (needle);                                                      \
-		if (h_ != NULL && strstr(h_, n_) != NULL)                                                    \
-			fail_msg("\"%s\" unexpectedly found in \"%s\"", n_, h_);                             \
-	} while (0)
 
 /* --- fixture: temporary directory, certificates, log ----------------------------------------------- */
 
@@ -75,41 +63,11 @@ static int sh(const char *fmt, ...)
 	return system(cmd);
 }
 
-static void rm_tree(const char *dir)
-{
-	DIR *d = opendir(dir);
-	if (d == NULL)
-		return;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-			continue;
-		char path[512];
-		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		struct stat st;
-		if (lstat(path, &st) == 0 && S_ISDIR(st.st_mode))
-			rm_tree(path);
-		else
-			unlink(path);
-	}
-	closedir(d);
-	rmdir(dir);
-}
-
 static int group_setup(void **state)
 {
 	signal(SIGPIPE, SIG_IGN);
-	const char *tail = strstr(__FILE__, "unit/test_smtp_client.c");
-	if (__FILE__[0] == '/' && tail != NULL)
-		snprintf(sink_script, sizeof(sink_script), "%.*slib/sinkmx.py", (int)(tail - __FILE__),
-		         __FILE__);
-	else if (getenv("MXD_SOURCE_DIR") != NULL)
-		snprintf(sink_script, sizeof(sink_script), "%s/tests/lib/sinkmx.py",
-		         getenv("MXD_SOURCE_DIR"));
-	if (access(sink_script, R_OK) != 0) {
-		fprintf(stderr, "test_smtp_client: FATAL: cannot find tests/lib/sinkmx.py\n");
+	if (unit_find_test_file(sink_script, sizeof(sink_script), __FILE__, "lib/sinkmx.py") < 0)
 		return -1;
-	}
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/mxd-test-smtpc-XXXXXX");
 	if (mkdtemp(tmpdir) == NULL)
 		return -1;
@@ -148,7 +106,7 @@ static int group_teardown(void **state)
 	if (getenv("MXD_TEST_KEEP") != NULL) /* keep the log and certificates to look at */
 		fprintf(stderr, "test_smtp_client: kept %s\n", tmpdir);
 	else
-		rm_tree(tmpdir);
+		unit_rm_tree(tmpdir);
 	return 0;
 }
 
