@@ -18,6 +18,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import hosted, stop_and_cleanup  # noqa: E402
 
 SCRIPTS = sorted(glob.glob(os.path.join(os.path.dirname(__file__), "scripts", "*.dlg")))
 
@@ -86,8 +87,7 @@ class Dialogues(unittest.TestCase):
             "smtpd_client_connection_limit": "1000",
         })
         i = cls.inst
-        i.mxctl("domain", "add", "example.com")
-        i.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(i)
         i.mxctl("alias", "add", "sales@example.com", "a@gmail.test", "b@outlook.test")
         i.mxctl("alias", "add", "postmaster@example.com", "admin@gmail.test")
         i.mxctl("domain", "add", "catchall.test")
@@ -96,10 +96,7 @@ class Dialogues(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.inst.stop()
-        finally:
-            cls.inst.cleanup()
+        stop_and_cleanup(cls.inst)
 
 
 def make_test(path):

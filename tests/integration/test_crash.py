@@ -13,6 +13,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from fixtures import hosted  # noqa: E402
 
 KILLS = 20
 MARK = "END-OF-MESSAGE-MARK"
@@ -44,8 +45,7 @@ class CrashSafety(unittest.TestCase):
                     time.sleep(0.05)
 
         try:
-            inst.mxctl("domain", "add", "example.com")
-            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            hosted(inst)
             inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % s.port)
             inst.start()
             threads = [threading.Thread(target=client_loop, args=(k,)) for k in range(4)]
@@ -118,8 +118,7 @@ class SecondaryCrashSafety(unittest.TestCase):
 
         try:
             import sqlite3
-            inst.mxctl("domain", "add", "example.com")
-            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            hosted(inst)
             db = sqlite3.connect(inst.settings["database"])
             db.execute("CREATE TABLE IF NOT EXISTS sync_state(key TEXT PRIMARY KEY, value TEXT)")
             db.execute("INSERT OR REPLACE INTO sync_state(key, value) VALUES ('last_sync', ?)", (str(int(time.time())),))

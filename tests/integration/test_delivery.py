@@ -12,6 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from fixtures import hosted, wait_for  # noqa: E402
 
 ZONES = """
 $ORIGIN gmail.test
@@ -27,15 +28,6 @@ $ORIGIN broken.test
 $ORIGIN nomx.test
 @        A 127.0.0.1
 """
-
-
-def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Delivery(unittest.TestCase):
@@ -55,8 +47,7 @@ class Delivery(unittest.TestCase):
         base.update(self.settings)
         self.inst = mxtest.Instance(base)
         i = self.inst
-        i.mxctl("domain", "add", "example.com")
-        i.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(i)
         i.mxctl("alias", "add", "team@example.com", "a@gmail.test", "sales@example.com")
         i.mxctl("alias", "add", "sales@example.com", "b@gmail.test", "c@gmail.test")
         i.mxctl("alias", "add", "loop1@example.com", "loop2@example.com")
@@ -211,8 +202,7 @@ class Expiry(unittest.TestCase):
                                 "maximal_backoff_time": "1s", "maximal_queue_lifetime": "4s",
                                 "smtp_tls_security_level": "none"})
         try:
-            inst.mxctl("domain", "add", "example.com")
-            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            hosted(inst)
             inst.start()
             s.rcpt_reply = {"someone@gmail.test": "452 4.2.2 mailbox full"}
             c = inst.client()
@@ -246,8 +236,7 @@ class NextHopFaults(unittest.TestCase):
                                 "smtp_tls_security_level": "none"})
         good = None
         try:
-            inst.mxctl("domain", "add", "example.com")
-            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            hosted(inst)
             inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % bad.port)
             inst.start()
             c = inst.client()
@@ -290,8 +279,7 @@ class DelayWarning(unittest.TestCase):
                                 "maximal_backoff_time": "1s", "delay_warning_time": "2s",
                                 "smtp_tls_security_level": "none"})
         try:
-            inst.mxctl("domain", "add", "example.com")
-            inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            hosted(inst)
             inst.start()
             s.rcpt_reply = {"someone@gmail.test": "452 4.2.2 mailbox full"}
             c = inst.client()

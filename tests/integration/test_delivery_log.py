@@ -4,27 +4,18 @@ bounced with the remote reply; a domain admin sees only its domains' rows; hosti
 import os
 import re
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from fixtures import wait_for  # noqa: E402
 from test_admin import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
 
 ROOT_PW = "root-Passw0rd-1"
 OKA_PW = "oka-Passw0rd-22"
 OTHER_PW = "other-Passw0rd-3"
 EVIL_SENDER = '"<script>x</script>"@send.test'
-
-
-def wait_for(pred, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 class DeliveryLog(unittest.TestCase):

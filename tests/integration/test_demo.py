@@ -13,11 +13,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import wait_for  # noqa: E402
 
 DEMO = os.path.join(mxtest.SOURCE_DIR, "deploy", "demo.sh")
 PREFIX = "mxdt%d" % os.getpid()
@@ -39,15 +39,6 @@ def netns_unavailable():
 def namespaces():
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
     return [line.split()[0] for line in out.splitlines() if line.startswith(PREFIX + "-")]
-
-
-def wait_for(pred, timeout=30, step=0.2):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Demo(unittest.TestCase):

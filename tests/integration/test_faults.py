@@ -13,6 +13,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from fixtures import hosted, stop_and_cleanup  # noqa: E402
 
 SHIM = os.environ.get("MXD_FAULTSHIM", "")
 
@@ -33,14 +34,10 @@ def queued_ids(inst):
 class Faults(unittest.TestCase):
     def setUp(self):
         self.inst = mxtest.Instance()
-        self.inst.mxctl("domain", "add", "example.com")
-        self.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(self.inst)
 
     def tearDown(self):
-        try:
-            self.inst.stop()
-        finally:
-            self.inst.cleanup()
+        stop_and_cleanup(self.inst)
 
     @unittest.skipUnless(SHIM and os.path.exists(SHIM), "fault shim not built")
     def test_fsync_eio_gives_451_never_250(self):

@@ -37,6 +37,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
 import sinkmx  # noqa: E402
+from fixtures import hosted, wait_for  # noqa: E402
 
 PY = "/usr/bin/python3"
 LIB = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib")
@@ -79,15 +80,6 @@ def ns_call(ns, fn, *args):
     if "error" in out:
         raise out["error"]
     return out["value"]
-
-
-def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Sender:
@@ -393,8 +385,7 @@ class HaNetns(unittest.TestCase):
         base.update(settings)
         inst = NsInstance(self.ns(host), self.ip(host), base)
         self.instances.append(inst)
-        inst.mxctl("domain", "add", "example.com")
-        inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(inst)
         return inst
 
     def _cleanup(self):

@@ -10,30 +10,19 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
-
-
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
+from fixtures import hosted, rss_kib, stop_and_cleanup  # noqa: E402
 
 
 class Hostile(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.inst = mxtest.Instance({"smtpd_client_connection_limit": "10", "smtpd_recipient_limit": "100"})
-        cls.inst.mxctl("domain", "add", "example.com")
-        cls.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(cls.inst)
         cls.inst.start()
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.inst.stop()
-        finally:
-            cls.inst.cleanup()
+        stop_and_cleanup(cls.inst)
 
     def session(self):
         c = self.inst.client(timeout=30)

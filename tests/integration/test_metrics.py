@@ -8,6 +8,7 @@ import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import hosted, stop_and_cleanup  # noqa: E402
 
 
 def parse(text):
@@ -27,15 +28,11 @@ class Metrics(unittest.TestCase):
     def setUp(self):
         self.port = mxtest.free_port()
         self.inst = mxtest.Instance({"metrics_listen": "127.0.0.1:%d" % self.port})
-        self.inst.mxctl("domain", "add", "example.com")
-        self.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(self.inst)
         self.inst.start()
 
     def tearDown(self):
-        try:
-            self.inst.stop()
-        finally:
-            self.inst.cleanup()
+        stop_and_cleanup(self.inst)
 
     def scrape(self, path="/metrics"):
         with urllib.request.urlopen("http://127.0.0.1:%d%s" % (self.port, path), timeout=10) as r:

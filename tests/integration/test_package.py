@@ -22,7 +22,6 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -32,6 +31,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import free_privileged_port  # noqa: E402
 
 SRC = mxtest.SOURCE_DIR
 TMP = None
@@ -194,20 +194,6 @@ class Contents(unittest.TestCase):
             self.assertEqual(changed.get(name, value), value, name)
 
 
-def privileged_port():
-    # 600-899 here, 900-1023 in test_systemd.py: the two may run at the same time (ctest -j).
-    for port in range(899, 600, -1):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise unittest.SkipTest("no free port below 1024")
-
-
 def install_allowed():
     if os.geteuid() != 0:
         return "not root"
@@ -297,7 +283,8 @@ class Install(unittest.TestCase):
         if shutil.which("systemd-analyze"):
             run(["systemd-analyze", "verify", "--man=no", "/lib/systemd/system/mxd.service"])
 
-        port = privileged_port()
+        # 600-899 here, 900-1023 in test_systemd.py: the two may run at the same time (ctest -j).
+        port = free_privileged_port(899, 600)
         listen = "smtpd_listen=127.0.0.1:%d" % port
         # By hand, as root: binds, then switches to mail_owner mxd.
         self.serve(["/usr/sbin/mxd", "-o", listen, "-o", "resolver=127.0.0.1:9"], port, user.pw_uid)

@@ -26,6 +26,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import stop_and_cleanup, wait_for  # noqa: E402
 
 SRC = mxtest.SOURCE_DIR
 RECIPES = os.path.join(SRC, "deploy", "recipes")
@@ -50,15 +51,6 @@ def parse_settings(text):
         name, _, value = line.partition("=")
         out.append((name.strip(), value.strip()))
     return out
-
-
-def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 class RecipeRun:
@@ -193,10 +185,7 @@ class Recipes(unittest.TestCase):
 
     def tearDown(self):
         for r in self.runs:
-            try:
-                r.stop()
-            finally:
-                r.cleanup()
+            stop_and_cleanup(r)
 
     def recipe(self, name, extra=None):
         r = RecipeRun(name, extra)

@@ -9,6 +9,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import hosted, stop_and_cleanup  # noqa: E402
 
 
 def wait_log(inst, text, timeout=10):
@@ -23,14 +24,10 @@ def wait_log(inst, text, timeout=10):
 class Reload(unittest.TestCase):
     def setUp(self):
         self.inst = mxtest.Instance({"message_size_limit": "20000"})
-        self.inst.mxctl("domain", "add", "example.com")
-        self.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(self.inst)
 
     def tearDown(self):
-        try:
-            self.inst.stop()
-        finally:
-            self.inst.cleanup()
+        stop_and_cleanup(self.inst)
 
     def ehlo_size(self):
         c = self.inst.client()

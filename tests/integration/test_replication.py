@@ -19,6 +19,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import wait_for  # noqa: E402
 
 SECRET = "b1f0e2d3c4a5968778695a4b3c2d1e0f-sync"
 ENFORCE_WITHIN = 5.0  # seconds: a change on the primary is enforced by the secondary within this
@@ -41,15 +42,6 @@ def optional_settings():
     if setting_exists("replica_max_age"):
         out["replica_max_age"] = "1h"
     return out
-
-
-def wait_for(pred, timeout):
-    deadline = time.time() + timeout
-    while True:
-        v = pred()
-        if v or time.time() >= deadline:
-            return v
-        time.sleep(0.1)
 
 
 def status(inst):

@@ -10,21 +10,13 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from fixtures import wait_for  # noqa: E402
 
 ZONES = """
 $ORIGIN sender.test
 @        MX 10 mx
 mx       A 127.0.0.1
 """
-
-
-def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
 
 
 class Routes(unittest.TestCase):

@@ -9,15 +9,7 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
 import sink  # noqa: E402
-
-
-def wait_for(pred, timeout=30, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if pred():
-            return True
-        time.sleep(step)
-    return False
+from fixtures import hosted, wait_for  # noqa: E402
 
 
 class Secondary(unittest.TestCase):
@@ -35,8 +27,7 @@ class Secondary(unittest.TestCase):
             "smtp_tls_security_level": "none",
             "replica_max_age": "1h",
         })
-        self.inst.mxctl("domain", "add", "example.com")
-        self.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(self.inst)
 
     def tearDown(self):
         try:

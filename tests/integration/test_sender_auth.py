@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from fixtures import hosted  # noqa: E402
 
 ZONES = """
 $ORIGIN sender.test
@@ -62,8 +63,7 @@ class SenderAuth(unittest.TestCase):
                 f.write("# the first line signs\nt3st-s3cret\n")
             cls.inst.settings["srs_secret_file"] = secret
             cls.inst.write_conf()
-            cls.inst.mxctl("domain", "add", "example.com")
-            cls.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            hosted(cls.inst)
             cls.inst.start()
         except Exception:
             cls.tearDownClass()

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from fixtures import hosted  # noqa: E402
 
 try:
     import dkim
@@ -101,8 +102,7 @@ class Forwarding(unittest.TestCase):
                 f.write("n3w-s3cret\n0ld-s3cret\n")
             cls.inst.settings["srs_secret_file"] = secret
             cls.inst.write_conf()
-            cls.inst.mxctl("domain", "add", "example.com")
-            cls.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+            hosted(cls.inst)
             cls.inst.mxctl("alias", "add", "dkim@example.com", "dkim@gmail.test")
             cls.inst.start()
         except Exception:

@@ -12,6 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import hosted, stop_and_cleanup  # noqa: E402
 
 TIMEOUT = 3  # smtpd_timeout, seconds
 
@@ -44,16 +45,12 @@ class SlowClients(unittest.TestCase):
     def setUpClass(cls):
         # the default smtpd_min_data_rate (500 bytes/s) and smtpd_client_connection_limit (50)
         cls.inst = mxtest.Instance({"smtpd_timeout": "%ds" % TIMEOUT})
-        cls.inst.mxctl("domain", "add", "example.com")
-        cls.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        hosted(cls.inst)
         cls.inst.start()
 
     @classmethod
     def tearDownClass(cls):
-        try:
-            cls.inst.stop()
-        finally:
-            cls.inst.cleanup()
+        stop_and_cleanup(cls.inst)
 
     def client_from(self, addr):
         s = socket.socket()

@@ -12,11 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
-
-
-def hosted(inst):
-    inst.mxctl("domain", "add", "example.com")
-    inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+from fixtures import hosted  # noqa: E402
 
 
 class StartTLS(unittest.TestCase):

@@ -25,6 +25,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+from fixtures import free_privileged_port  # noqa: E402
 
 SRC = mxtest.SOURCE_DIR
 UNITS = os.path.join(SRC, "deploy", "systemd")
@@ -59,20 +60,6 @@ def unit_copy(tmp, name, programs):
     with open(path, "w") as f:
         f.write(text)
     return path
-
-
-def free_privileged_port():
-    """A port below 1024 free on 127.0.0.1 (found by binding as root; test_package.py takes 600-899)."""
-    for port in range(1023, 900, -1):
-        s = socket.socket()
-        try:
-            s.bind(("127.0.0.1", port))
-            return port
-        except OSError:
-            continue
-        finally:
-            s.close()
-    raise unittest.SkipTest("no free port below 1024 on 127.0.0.1")
 
 
 def main_calls_sd_notify():
@@ -170,7 +157,8 @@ class PrivilegeModel(unittest.TestCase):
         self.state = os.path.join(self.tmp, "state")
         os.mkdir(self.state, 0o750)
         os.chown(self.state, self.user.pw_uid, self.user.pw_gid)
-        self.port = free_privileged_port()
+        # 900-1023 here; test_package.py takes 600-899
+        self.port = free_privileged_port(1023, 900)
         self.conf = os.path.join(self.tmp, "mxd.conf")
         with open(self.conf, "w") as f:
             f.write("myhostname = mx.mxd.test\nsmtpd_listen = 127.0.0.1:%d\n" % self.port)

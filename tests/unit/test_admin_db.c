@@ -18,30 +18,20 @@
 #include "db/db.h"
 #include "db/domain.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-struct fixture {
-	char dir[64], path[128];
-	struct db *db;
-};
-
 static int setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
+	struct unit_db *f = xcalloc(1, sizeof(*f));
 	const char *err;
 
-	str_copy(f->dir, sizeof(f->dir), "/tmp/test_admin_db.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	if (unit_db_open(f, "test_admin_db") < 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/mxd.db", f->dir);
-	if (db_open(f->path, DB_OPEN_CREATE, &f->db, &err) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
 	if (db_domain_add(f->db, "a.test", NULL, 0, &err) < 0 ||
 	    db_domain_add(f->db, "b.test", NULL, 0, &err) < 0)
 		return -1;
@@ -51,16 +41,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	static const char *const suffixes[] = {"", "-wal", "-shm"};
-	char p[160];
+	struct unit_db *f = *state;
 
-	db_close(&f->db);
-	for (size_t i = 0; i < MXD_ARRAY_SIZE(suffixes); i++) {
-		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
-		unlink(p);
-	}
-	rmdir(f->dir);
+	unit_db_close(f);
 	free(f);
 	return 0;
 }
@@ -82,7 +65,7 @@ static void stored_hash(struct db *db, const char *name, char *buf, size_t size)
 
 static void test_admins(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	const char *err, *doms[] = {"A.test", "b.test"}, *bad[] = {"nowhere.test"};
 	struct db_admin a;
 	char hash[256];
@@ -157,7 +140,7 @@ static void test_admins(void **state)
 
 static void test_tokens(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	char token[DB_ADMIN_SECRET_SIZE], token2[DB_ADMIN_SECRET_SIZE];
 	struct db_admin a;
 	const char *err;
@@ -197,7 +180,7 @@ static void test_tokens(void **state)
 
 static void test_sessions_and_throttle(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	char id[DB_ADMIN_SECRET_SIZE], csrf[DB_ADMIN_SECRET_SIZE], id2[DB_ADMIN_SECRET_SIZE];
 	struct db_admin_session s;
 	const char *err;
@@ -237,7 +220,7 @@ static void test_sessions_and_throttle(void **state)
 
 static void test_audit(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	const char *err, *doms[] = {"a.test"};
 	struct db_audit_entry *list;
 	size_t n;

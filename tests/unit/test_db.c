@@ -17,6 +17,7 @@
 #include "db/db_schema.h"
 #include "db/domain.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,44 +153,20 @@ static const struct step script[] = {
     {DOMAIN_ADD, "alias.example", NULL, {NULL}, 0, 0, {NULL}},
 };
 
-struct fixture {
-	char dir[64];
-	char path[128];
-	struct db *db;
-};
-
-static void remove_db(struct fixture *f)
-{
-	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-	for (size_t i = 0; i < MXD_ARRAY_SIZE(suffixes); i++) {
-		snprintf(p, sizeof(p), "%s%s", f->path, suffixes[i]);
-		unlink(p);
-	}
-}
-
+/* the fixture: a fresh database in a directory of its own */
 static int setup(void **state)
 {
-	struct fixture *f = xcalloc(1, sizeof(*f));
-	const char *err;
-	str_copy(f->dir, sizeof(f->dir), "/tmp/test_db.XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	struct unit_db *f = xcalloc(1, sizeof(*f));
+	if (unit_db_open(f, "test_db") < 0)
 		return -1;
-	snprintf(f->path, sizeof(f->path), "%s/mxd.db", f->dir);
-	if (db_open(f->path, DB_OPEN_CREATE, &f->db, &err) < 0) {
-		fprintf(stderr, "%s\n", err);
-		return -1;
-	}
 	*state = f;
 	return 0;
 }
 
 static int teardown(void **state)
 {
-	struct fixture *f = *state;
-	db_close(&f->db);
-	remove_db(f);
-	rmdir(f->dir);
+	struct unit_db *f = *state;
+	unit_db_close(f);
 	free(f);
 	return 0;
 }
@@ -273,7 +250,7 @@ static int run_step(struct db *db, const struct step *s, const char **err)
 
 static void test_script(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(script); i++) {
 		const struct step *s = &script[i];
 		const char *err = "(none)";
@@ -292,7 +269,7 @@ static void test_script(void **state)
 
 static void test_domain_list_sorted(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	static const char *const names[] = {"c.example", "A.example", "b.example"};
 	const char *err;
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(names); i++)
@@ -310,7 +287,7 @@ static void test_domain_list_sorted(void **state)
 
 static void test_migrations_idempotent(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	const char *err;
 	int from = 42;
 	assert_int_equal(db_schema_migrated_from(f->db), 0); /* setup created it */
@@ -342,7 +319,7 @@ static void expect_open_error(const char *path, unsigned flags, const char *word
 
 static void test_open_without_init(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	char path[160];
 	snprintf(path, sizeof(path), "%s/missing.db", f->dir);
 	expect_open_error(path, DB_OPEN_READWRITE, "does not exist", "mxctl init");
@@ -384,7 +361,7 @@ static void test_open_without_init(void **state)
 
 static void test_readonly(void **state)
 {
-	struct fixture *f = *state;
+	struct unit_db *f = *state;
 	const char *err;
 	struct db *ro;
 	assert_int_equal(db_domain_add(f->db, "ro.example", NULL, 0, &err), 0);

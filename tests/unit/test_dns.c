@@ -26,6 +26,7 @@
 
 #include "mxd/dns/dns.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #define PYTHON "/usr/bin/python3"
 
@@ -91,32 +92,9 @@ struct waiter {
 
 static char script_path[4096];
 
-/* tests/lib/dnsserver.py, found from this file's path (CMake compiles it by absolute path), else from
- * $MXD_SOURCE_DIR. */
-static int find_script(void)
-{
-	const char *file = __FILE__;
-	const char *tail = strstr(file, "unit/test_dns.c");
-	if (file[0] == '/' && tail != NULL) {
-		snprintf(script_path, sizeof(script_path), "%.*slib/dnsserver.py", (int)(tail - file), file);
-		if (access(script_path, R_OK) == 0)
-			return 0;
-	}
-	const char *src = getenv("MXD_SOURCE_DIR");
-	if (src != NULL) {
-		snprintf(script_path, sizeof(script_path), "%s/tests/lib/dnsserver.py", src);
-		if (access(script_path, R_OK) == 0)
-			return 0;
-	}
-	fprintf(stderr,
-	        "test_dns: FATAL: cannot find tests/lib/dnsserver.py (from __FILE__ %s or $MXD_SOURCE_DIR)\n",
-	        file);
-	return -1;
-}
-
 static int group_setup(void **state)
 {
-	if (find_script() < 0)
+	if (unit_find_test_file(script_path, sizeof(script_path), __FILE__, "lib/dnsserver.py") < 0)
 		return -1;
 	if (access(PYTHON, X_OK) < 0) {
 		fprintf(stderr,

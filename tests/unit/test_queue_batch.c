@@ -14,6 +14,7 @@
 #include "mxd/queue/queue_log.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -31,12 +32,6 @@ struct fx {
 	struct queue_store *qs;
 	struct event_base *base;
 };
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
 
 static int fx_setup(void **state)
 {
@@ -57,7 +52,7 @@ static int fx_teardown(void **state)
 	struct fx *fx = *state;
 	queue_store_close(&fx->qs);
 	event_base_free(fx->base);
-	nftw(fx->tmp, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(fx->tmp);
 	free(fx);
 	return 0;
 }

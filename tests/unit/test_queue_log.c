@@ -14,6 +14,7 @@
 #include "mxd/queue/queue_log.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -41,12 +42,6 @@ static int collect(void *ctx, const struct queue_log_event *ev)
 	str_copy(f->reply, sizeof(f->reply), ev->reply);
 	f->n++;
 	return 0;
-}
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
 }
 
 static void commit_cb(void *ctx, int result, const char *id, enum queue_error code, const char *error)
@@ -179,7 +174,7 @@ static void test_delivery_log(void **state)
 
 	queue_store_close(&qs);
 	event_base_free(base);
-	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(tmp);
 }
 
 static void test_sanitize(void **state)
@@ -201,7 +196,7 @@ static void test_sanitize(void **state)
 	assert_int_equal(f.n, 1);
 	assert_string_equal(f.reply, "451 a??b??");
 	queue_store_close(&qs);
-	nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(tmp);
 }
 
 int main(void)

@@ -15,6 +15,7 @@
 #include "mxd/common/log.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -66,18 +67,13 @@ static int fx_setup(void **state)
 	return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	return remove(path);
-}
-
 static int fx_teardown(void **state)
 {
 	struct fx *fx = *state;
 	queue_store_close(&fx->qs);
 	event_free(fx->tick);
 	event_base_free(fx->base);
-	nftw(fx->tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+	unit_rm_tree(fx->tmp);
 	free(fx);
 	fault_set(-1, SQLITE_FULL);
 	return 0;
@@ -503,18 +499,6 @@ static void test_expand_rcpt(void **state)
 	assert_int_equal(raw_count(fx, "SELECT count(*) FROM recipients WHERE msg_id = ?1", r.id), 4);
 }
 
-static bool file_contains(const char *path, const char *needle)
-{
-	FILE *f = fopen(path, "r");
-	char line[1024];
-	bool found = false;
-	assert_non_null(f);
-	while (!found && fgets(line, sizeof(line), f) != NULL)
-		found = strstr(line, needle) != NULL;
-	fclose(f);
-	return found;
-}
-
 /* The child commits 3 messages and dies by SIGKILL with them still in the WAL. */
 static void crash_child(struct fx *fx, int fd)
 {
@@ -584,8 +568,8 @@ static void test_recovery(void **state)
 	assert_int_equal(log_open(logpath, "mx.test", "mxd", &error), 0);
 	fx_open(fx, true);
 	assert_int_equal(log_open("/dev/null", "mx.test", "mxd", &error), 0);
-	assert_true(file_contains(logpath, "mxd/qmgr["));
-	assert_true(file_contains(logpath, "queue recovered: 8 messages"));
+	assert_true(unit_file_contains(logpath, "mxd/qmgr["));
+	assert_true(unit_file_contains(logpath, "queue recovered: 8 messages"));
 	free(logpath);
 
 	assert_int_equal(queue_count(fx), 8);

@@ -27,6 +27,7 @@
 
 #include "mxd/smtpd/spf.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #define PYTHON   "/usr/bin/python3"
 #define RECEIVER "mx.mxd.test"
@@ -77,28 +78,6 @@ static pid_t server_pid;
 static char resolver[64];
 
 /* --- the test DNS server ---------------------------------------------------------------------- */
-
-/* tests/lib/dnsserver.py, found from this file's path (CMake compiles it by absolute path), else from
- * $MXD_SOURCE_DIR. */
-static int find_script(void)
-{
-	const char *file = __FILE__;
-	const char *tail = strstr(file, "unit/test_spf.c");
-	if (file[0] == '/' && tail != NULL) {
-		snprintf(script_path, sizeof(script_path), "%.*slib/dnsserver.py", (int)(tail - file), file);
-		if (access(script_path, R_OK) == 0)
-			return 0;
-	}
-	const char *src = getenv("MXD_SOURCE_DIR");
-	if (src != NULL) {
-		snprintf(script_path, sizeof(script_path), "%s/tests/lib/dnsserver.py", src);
-		if (access(script_path, R_OK) == 0)
-			return 0;
-	}
-	fprintf(stderr, "test_spf: FATAL: cannot find tests/lib/dnsserver.py (from %s or $MXD_SOURCE_DIR)\n",
-	        file);
-	return -1;
-}
 
 static int server_start(void)
 {
@@ -156,7 +135,7 @@ static int server_start(void)
 
 static int group_setup(void **state)
 {
-	if (find_script() < 0)
+	if (unit_find_test_file(script_path, sizeof(script_path), __FILE__, "lib/dnsserver.py") < 0)
 		return -1;
 	if (access(PYTHON, X_OK) < 0 || system(PYTHON " -c 'import dnslib.server'") != 0) {
 		fprintf(stderr, "test_spf: FATAL: the SPF tests need %s with dnslib (python3-dnslib)\n",

@@ -24,6 +24,7 @@
 #include "db/route.h"
 #include "db/sync.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,16 +88,6 @@ static void exec(struct db *db, const char *sql)
 		sqlite3_free(msg);
 		fail_msg("%s: %s", sql, copy);
 	}
-}
-
-static int64_t query_int(struct db *db, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	assert_int_equal(sqlite3_prepare_v2(db_handle(db), sql, -1, &stmt, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	int64_t v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
 }
 
 /* Every row of the replicated tables, typed, in primary-key order: equal dumps, equal tables. */
@@ -271,7 +262,7 @@ static void test_log_records_changes(void **state)
 	add_alias(f->p, "info@example.com", "b@gmail.test"); /* replace: an update */
 	assert_int_equal(db_domain_set_active(f->p, "example.com", false, &err), 0);
 	add_hop(f->p, "example.com", "[relay.test]:587", "alice", "pw-secret");
-	int64_t before_delete = query_int(f->p, "SELECT max(seq) FROM changelog");
+	int64_t before_delete = unit_query_int(f->p, "SELECT max(seq) FROM changelog");
 	assert_int_equal(db_domain_del(f->p, "example.com", &err), 0); /* cascades */
 	assert_int_equal(db_route_del(f->p, "example.com", &err), 0);  /* cascades to its hop */
 
@@ -291,18 +282,18 @@ static void test_log_records_changes(void **state)
 	free(all);
 	/* A delete has no row; an update has the whole new row. */
 	assert_int_equal(
-	    query_int(f->p, "SELECT count(*) FROM changelog WHERE op = 'delete' AND row IS NOT NULL"), 0);
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE op = 'delete' AND row IS NOT NULL"), 0);
 	assert_int_equal(
-	    query_int(f->p, "SELECT count(*) FROM changelog WHERE op <> 'delete' AND row IS NULL"), 0);
-	assert_int_equal(query_int(f->p, "SELECT json_extract(row, '$.active') FROM changelog"
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE op <> 'delete' AND row IS NULL"), 0);
+	assert_int_equal(unit_query_int(f->p, "SELECT json_extract(row, '$.active') FROM changelog"
 	                                 " WHERE tbl = 'domains' AND op = 'update'"),
 	                 0);
 	assert_true(before_delete > 0);
 	/* route_stats is not replicated: mxd's counters stay out of the log. */
 	add_hop(f->p, "b.example", "[relay.test]:25", NULL, NULL);
-	int64_t seq = query_int(f->p, "SELECT max(seq) FROM changelog");
+	int64_t seq = unit_query_int(f->p, "SELECT max(seq) FROM changelog");
 	exec(f->p, "INSERT INTO route_stats (hop_id, selected, modified) SELECT id, 5, 1 FROM route_hops");
-	assert_int_equal(query_int(f->p, "SELECT max(seq) FROM changelog"), seq);
+	assert_int_equal(unit_query_int(f->p, "SELECT max(seq) FROM changelog"), seq);
 }
 
 /* Each replicated table's log rows hold every one of its columns (a migration that adds a column must
@@ -384,7 +375,7 @@ static void test_apply_reproduces(void **state)
 	assert_int_equal(pull.applied, 0);
 	struct db_sync_state st;
 	assert_int_equal(db_sync_state_get(f->r, &st, &err), 0);
-	assert_int_equal(st.last_seq, query_int(f->p, "SELECT max(seq) FROM changelog"));
+	assert_int_equal(st.last_seq, unit_query_int(f->p, "SELECT max(seq) FROM changelog"));
 	assert_int_equal(st.primary_seq, st.last_seq);
 	assert_true(st.last_sync >= time_now() - 5);
 	assert_string_equal(st.last_error, "");
@@ -399,7 +390,7 @@ static void test_resume(void **state)
 	add_domain(f->p, "example.com");
 	add_alias(f->p, "info@example.com", "a@gmail.test");
 	assert_int_equal(replicate(f->p, f->r, 100, &pull), 0);
-	int64_t seq = query_int(f->p, "SELECT max(seq) FROM changelog");
+	int64_t seq = unit_query_int(f->p, "SELECT max(seq) FROM changelog");
 
 	/* The replica goes away; the primary changes; the replica comes back. */
 	db_close(&f->r);
@@ -432,13 +423,13 @@ static void test_snapshot_after_trim(void **state)
 	assert_int_equal(db_route_del(f->p, "b.example", &err), 0);
 	assert_int_equal(db_route_del(f->p, "a.example", &err), 0);
 	add_hop(f->p, "b.example", "[relay-b.test]:25", NULL, NULL);
-	assert_int_equal(query_int(f->p, "SELECT id FROM routes WHERE match = 'b.example'"), 1);
+	assert_int_equal(unit_query_int(f->p, "SELECT id FROM routes WHERE match = 'b.example'"), 1);
 	add_hop(f->p, "example.com", "[relay-c.test]:25", NULL, NULL);
 
 	/* ... and the log is trimmed past what the replica has. */
 	assert_int_equal(db_sync_log_trim(f->p, 60, time_now() + 3600, &deleted, &err), 0);
 	assert_true(deleted > 0);
-	assert_int_equal(query_int(f->p, "SELECT count(*) FROM changelog"), 0);
+	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog"), 0);
 	assert_int_equal(replicate(f->p, f->r, 2, &pull), 0);
 	assert_true(pull.snapshot);
 	assert_same_tables(f->p, f->r);
@@ -451,7 +442,7 @@ static void test_snapshot_after_trim(void **state)
 	assert_int_equal(replicate(f->p, f->r, 1000, &pull), 0);
 	assert_true(pull.snapshot);
 	assert_same_tables(f->p, f->r);
-	assert_int_equal(query_int(f->r, "SELECT selected FROM route_stats"), 3);
+	assert_int_equal(unit_query_int(f->r, "SELECT selected FROM route_stats"), 3);
 
 	/* A new log (mxctl sync new-log) is a snapshot too; a replica has no log to restart. */
 	assert_int_equal(db_sync_log_restart(f->p, &err), 0);
@@ -502,7 +493,7 @@ static void test_replica_lock(void **state)
 	assert_int_equal(db_alias_add(f->r, "x@example.com", dests, 1, 0, &err), -1);
 	assert_non_null(strstr(err, "this is a secondary"));
 	assert_int_equal(db_alias_del(f->r, "info@example.com", &err), -1);
-	assert_int_equal(query_int(f->r, "SELECT count(*) FROM changelog"), 0);
+	assert_int_equal(unit_query_int(f->r, "SELECT count(*) FROM changelog"), 0);
 	/* Its route_stats (its own) stay writable. */
 	add_hop(f->p, "example.com", "[relay.test]:25", NULL, NULL);
 	assert_int_equal(replicate(f->p, f->r, 100, &pull), 0);
@@ -526,7 +517,7 @@ static void test_replica_lock(void **state)
 	assert_string_not_equal(before.log_id, after.log_id);
 	assert_int_equal(after.last_sync, 0);
 	add_domain(f->r, "local.example");
-	assert_int_equal(query_int(f->r, "SELECT count(*) FROM changelog"), 1);
+	assert_int_equal(unit_query_int(f->r, "SELECT count(*) FROM changelog"), 1);
 	assert_int_equal(db_sync_replica_release(f->r, &released, &err), 0);
 	assert_false(released);
 }
@@ -614,8 +605,8 @@ static void test_error_state(void **state)
 	assert_int_equal(db_sync_state_get(f->r, &st, &err), 0);
 	assert_string_equal(st.last_error, "");
 	/* The keys other modules read. */
-	assert_true(query_int(f->r, "SELECT value FROM sync_state WHERE key = 'last_sync'") > 0);
-	assert_int_equal(query_int(f->r, "SELECT count(*) FROM sync_state WHERE key IN"
+	assert_true(unit_query_int(f->r, "SELECT value FROM sync_state WHERE key = 'last_sync'") > 0);
+	assert_int_equal(unit_query_int(f->r, "SELECT count(*) FROM sync_state WHERE key IN"
 	                                 " ('last_seq', 'last_sync', 'last_error', 'primary_version')"),
 	                 4);
 }

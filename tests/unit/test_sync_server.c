@@ -26,6 +26,7 @@
 #include "mxd/ha/sync_client.h"
 #include "mxd/ha/sync_server.h"
 #include "mxd/common/util.h"
+#include "unit_fixtures.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -176,16 +177,6 @@ static struct mxd_config *client_cfg(struct fixture *f, const char *secret_file,
 	return cfg;
 }
 
-static int64_t query_int(struct db *db, const char *sql)
-{
-	sqlite3_stmt *stmt;
-	assert_int_equal(sqlite3_prepare_v2(db_handle(db), sql, -1, &stmt, NULL), SQLITE_OK);
-	assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-	int64_t v = sqlite3_column_int64(stmt, 0);
-	sqlite3_finalize(stmt);
-	return v;
-}
-
 static void test_pull(void **state)
 {
 	struct fixture *f = *state;
@@ -200,8 +191,8 @@ static void test_pull(void **state)
 	if (sync_client_pull(c, &err) < 0)
 		fail_msg("pull: %s", err);
 	assert_int_equal(db_open(in_dir(f, "replica.db"), DB_OPEN_READONLY, &r, &err), 0);
-	assert_int_equal(query_int(r, "SELECT count(*) FROM aliases WHERE address = 'info@example.com'"), 1);
-	assert_int_equal(query_int(r, "SELECT count(*) FROM route_hops WHERE auth_password = 'relay-pw-1'"),
+	assert_int_equal(unit_query_int(r, "SELECT count(*) FROM aliases WHERE address = 'info@example.com'"), 1);
+	assert_int_equal(unit_query_int(r, "SELECT count(*) FROM route_hops WHERE auth_password = 'relay-pw-1'"),
 	                 1);
 	/* The replica's file is not readable by others: it holds relay passwords. */
 	struct stat st;
@@ -211,11 +202,11 @@ static void test_pull(void **state)
 	/* A change on the primary arrives with the next pull. */
 	assert_int_equal(db_alias_del(f->p, "info@example.com", &err), 0);
 	assert_int_equal(sync_client_pull(c, &err), 0);
-	assert_int_equal(query_int(r, "SELECT count(*) FROM aliases"), 0);
+	assert_int_equal(unit_query_int(r, "SELECT count(*) FROM aliases"), 0);
 	struct db_sync_state s;
 	assert_int_equal(db_sync_state_get(r, &s, &err), 0);
 	assert_true(s.replica);
-	assert_int_equal(s.last_seq, query_int(f->p, "SELECT max(seq) FROM changelog"));
+	assert_int_equal(s.last_seq, unit_query_int(f->p, "SELECT max(seq) FROM changelog"));
 	assert_string_equal(s.last_error, "");
 	db_close(&r);
 	sync_client_free(&c);
@@ -247,7 +238,7 @@ static void test_wrong_secret(void **state)
 	assert_int_equal(db_sync_state_get(r, &s, &err), 0);
 	assert_non_null(strstr(s.last_error, "refused our sync secret"));
 	assert_int_equal(s.last_sync, 0);
-	assert_int_equal(query_int(r, "SELECT count(*) FROM domains"), 0);
+	assert_int_equal(unit_query_int(r, "SELECT count(*) FROM domains"), 0);
 	db_close(&r);
 	sync_client_free(&c);
 	config_free(&cfg);
