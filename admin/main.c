@@ -7,6 +7,7 @@
 #include "admin/http.h"
 #include "admin/ops.h"
 #include "db/db.h"
+#include "mxd/rewrite/expand.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/common/privs.h"
@@ -106,6 +107,7 @@ int main(int argc, char **argv)
 		log_fatal("mxadmin", "%s", error);
 	if (db_open(cfg->database, DB_OPEN_READWRITE, &ctx.db, &error) < 0)
 		log_fatal("mxadmin", "%s", error);
+	db_set_alias_check(ctx.db, expand_check, (void *)cfg->recipient_delimiter);
 
 	/* Signals go to this thread only: block them before the server's thread starts. */
 	sigemptyset(&sigs);

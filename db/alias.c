@@ -193,6 +193,12 @@ int db_alias_add(struct db *db, const char *address, const char *const *destinat
 		             "add alias", error_r);
 	if (rc < 0)
 		goto fail;
+	const char *why;
+	if (db->alias_check != NULL &&
+	    db->alias_check(db, norm, destinations, n, db->alias_check_ctx, &why) < 0) {
+		db_input_error(db, error_r, "%s", why);
+		goto fail;
+	}
 	free(joined);
 	return db_commit(db, error_r);
 fail:

@@ -256,6 +256,12 @@ int db_open(const char *path, unsigned flags, struct db **db_r, const char **err
 	return 0;
 }
 
+void db_set_alias_check(struct db *db, db_alias_check_fn *check, void *ctx)
+{
+	db->alias_check = check;
+	db->alias_check_ctx = ctx;
+}
+
 void db_close(struct db **dbp)
 {
 	struct db *db = *dbp;

@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 struct db;
 
@@ -34,5 +35,13 @@ int db_schema_version(struct db *db);
 
 /* Was the last failure a locked/busy/unreadable database rather than bad input? */
 bool db_error_is_busy(const struct db *db);
+
+/* A check that db_alias_add() runs inside its transaction, after the alias is written and before the
+ * commit: returning -1 (with *error_r, the check's own text) refuses the change and rolls it back, with
+ * that text as the add's error. The writers (mxctl, mxadmin) set expand_check() here, which lives above
+ * db/ (mxd/rewrite), so that every alias change made through them is checked the same way. */
+typedef int db_alias_check_fn(struct db *db, const char *address, const char *const *destinations, size_t n,
+                              void *ctx, const char **error_r);
+void db_set_alias_check(struct db *db, db_alias_check_fn *check, void *ctx);
 
 #endif

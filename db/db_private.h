@@ -42,6 +42,8 @@ struct db {
 	struct db_cached_stmt *stmts;
 	size_t nstmts, stmts_cap;
 	struct resolve_cache *rcache; /* db_resolve()'s recent answers (resolve_cache.h); NULL: off */
+	db_alias_check_fn *alias_check; /* db_set_alias_check(); NULL: none */
+	void *alias_check_ctx;
 	char error[1024];
 };
 

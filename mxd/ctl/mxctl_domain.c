@@ -12,6 +12,7 @@
 #include "db/db.h"
 #include "db/domain.h"
 #include "db/resolve.h"
+#include "mxd/rewrite/expand.h"
 #include "mxd/common/addr.h"
 #include "mxd/common/util.h"
 
@@ -148,6 +149,7 @@ static int run_family(struct mxctl *ctl, const char *family, const struct mxctl_
 		ret = fail(what, error);
 		goto out;
 	}
+	db_set_alias_check(db, expand_check, (void *)ctl->cfg->recipient_delimiter);
 	ret = action->run(ctl, db, what, args, nargs, &opts);
 	db_close(&db);
 out:

@@ -65,6 +65,12 @@ static int takeover_expand_rcpt(struct qmgr *q, const char *id, const struct que
 		log_warn("qmgr", "%s: takeover: alias expansion of <%s> failed: %s", id, r->address, error);
 		return -1;
 	}
+	if (exp.overflow) {
+		log_warn("qmgr", "%s: takeover: alias expansion of <%s> needs more than %d table lookups", id,
+		         r->address, EXPAND_MAX_LOOKUPS);
+		expansion_clear(&exp);
+		return -1;
+	}
 	if (exp.n == 1 && exp.finals[0].status == EXPAND_OK &&
 	    strcasecmp(exp.finals[0].address, r->address) == 0) {
 		expansion_clear(&exp);

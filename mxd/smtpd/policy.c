@@ -161,6 +161,13 @@ static int accept_rcpt(struct policy *policy, const char *address, struct policy
 		log_warn("smtpd", "alias expansion of <%s> failed: %s", address, error);
 		return refuse(reply, 451, "4.3.0", "<%s>: Temporary lookup failure%s", address, "");
 	}
+	if (exp->overflow) {
+		log_warn("smtpd", "alias expansion of <%s> needs more than %d table lookups: refused", address,
+		         EXPAND_MAX_LOOKUPS);
+		expansion_clear(exp);
+		return refuse(reply, 550, "5.4.6", "<%s>: Recipient address rejected: %s", address,
+		              "alias expansion exceeds its limits");
+	}
 	if (exp->truncated)
 		log_warn("smtpd", "<%s> expands to more than %d destinations; the rest are dropped", address,
 		         EXPAND_MAX_FINALS);

@@ -217,6 +217,8 @@ void session_txn_free(struct smtp_session *s)
 	free(t->final_state);
 	free(t->final_dsn);
 	free(t->final_reason);
+	strmap_clear(&t->rcpt_set);
+	strmap_clear(&t->final_set);
 	if (t->body != NULL)
 		evbuffer_free(t->body);
 	spf_cancel(&t->spf_check);

@@ -245,15 +245,21 @@ static void mail_spf_done(struct spf_result *result, void *ctx)
 		session_resume(s);
 }
 
+/* How many of exp's finals the transaction does not hold yet. */
+static size_t txn_new_finals(const struct smtp_txn *t, const struct expansion *exp)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < exp->n; i++)
+		n += !strmap_get(&t->final_set, exp->finals[i].address, NULL);
+	return n;
+}
+
 /* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
 static void txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp)
 {
 	for (size_t i = 0; i < exp->n; i++) {
 		const struct expand_final *f = &exp->finals[i];
-		bool dup = false;
-		for (size_t j = 0; j < t->nfinal && !dup; j++)
-			dup = strcasecmp(t->finals[j], f->address) == 0;
-		if (dup)
+		if (!strmap_put(&t->final_set, f->address, t->nfinal))
 			continue;
 		if (t->nfinal == t->final_cap) {
 			t->final_cap = t->final_cap ? t->final_cap * 2 : 4;
@@ -274,14 +280,6 @@ static void txn_add_finals(struct smtp_txn *t, const char *orig, const struct ex
 		                     : f->status == EXPAND_UNKNOWN ? "User unknown in virtual alias table"
 		                                                   : NULL;
 	}
-}
-
-static bool rcpt_is_duplicate(const struct smtp_txn *t, const char *address)
-{
-	for (size_t i = 0; i < t->nrcpt; i++)
-		if (strcasecmp(t->rcpts[i], address) == 0)
-			return true;
-	return false;
 }
 
 static void cmd_rcpt(struct smtp_session *s, const char *arg)
@@ -322,12 +320,19 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		session_reply(s, reply.code, reply.enh, "%s", reply.text);
 		return;
 	}
+	bool duplicate = strmap_get(&t->rcpt_set, path.address, NULL);
+	if (!duplicate && t->nfinal + txn_new_finals(t, &exp) > SMTP_TXN_FINALS_MAX) {
+		expansion_clear(&exp);
+		session_reply(s, 452, "4.5.3", "Error: too many recipients");
+		return;
+	}
 	if (t->id[0] == '\0') {
 		queue_store_new_id(t->id);
 		log_info("smtpd", "%s: client=%s[%s]", t->id, s->name, s->addr);
 	}
 	t->rcpt_accepted++; /* duplicates count against the limit too, as in Postfix */
-	if (!rcpt_is_duplicate(t, path.address)) {
+	if (!duplicate) {
+		strmap_put(&t->rcpt_set, path.address, t->nrcpt);
 		if (t->nrcpt == t->rcpt_cap) {
 			t->rcpt_cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
 			t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(char *));

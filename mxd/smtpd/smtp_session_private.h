@@ -6,6 +6,7 @@
 #define MXD_SMTP_SESSION_PRIVATE_H
 
 #include "mxd/common/netaddr.h"
+#include "mxd/common/strmap.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/smtpd/smtp_data.h"
 #include "mxd/smtpd/smtp_parse.h"
@@ -26,6 +27,10 @@ enum smtp_state {
 	SMTP_STATE_CLOSING,   /* last reply written; closing once it is flushed */
 };
 
+/* Most final destinations in one transaction: a RCPT whose expansion would pass it gets 452 4.5.3 (the
+ * client sends the rest in another transaction), so memory and work per message stay bounded. */
+#define SMTP_TXN_FINALS_MAX 10000
+
 /* One mail transaction: MAIL to the end of DATA. */
 struct smtp_txn {
 	char id[QUEUE_ID_SIZE]; /* "" until the first recipient is accepted (then logged as client=) */
@@ -39,6 +44,7 @@ struct smtp_txn {
 	int *final_state;           /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
 	const char **final_dsn, **final_reason;
 	size_t nfinal, final_cap;
+	struct strmap rcpt_set, final_set; /* the addresses in rcpts and finals, for O(1) de-duplication */
 	struct smtp_data data;
 	struct evbuffer *body;
 	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
