@@ -57,7 +57,7 @@ static int expand_destinations(struct expand_run *run, const char *const *dests,
 	for (size_t i = 0; i < n; i++) {
 		const char *dest = dests[i];
 		size_t seen;
-		if (on_path(run, depth + 1, dest)) {
+		if (on_path(run, depth + 1, dest) || depth + 1 >= EXPAND_MAX_DEPTH) {
 			add_final(run, dest, EXPAND_LOOP);
 			continue;
 		}
@@ -86,8 +86,6 @@ static int expand_one(struct expand_run *run, const char *address, size_t depth,
 		add_final(run, address, EXPAND_OK);
 	} else if (res.status == DB_RESOLVE_UNKNOWN_USER) {
 		add_final(run, address, EXPAND_UNKNOWN);
-	} else if (depth >= EXPAND_MAX_DEPTH - 1) {
-		add_final(run, address, EXPAND_LOOP); /* an alias one level past the bound */
 	} else {
 		run->path[depth] = address;
 		ret = expand_destinations(run, (const char *const *)res.destinations, res.ndestinations,

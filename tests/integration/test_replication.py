@@ -149,7 +149,8 @@ class Replication(unittest.TestCase):
         self.primary.mxctl("domain", "add", "example.com")
         self.primary.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
         self.enforced("info@example.com", "250")
-        self.assertTrue(self.rcpt(sec, "nobody@example.com").text.startswith("550 5.1.1"))
+        # (waited for too: on a loaded machine the replica can be judged stale for a moment, 451)
+        self.enforced("nobody@example.com", "550 5.1.1")
         self.assertIn("replica at seq", sec.read_log())
 
         # An alias deleted on the primary: refused by the secondary within 5 s.
