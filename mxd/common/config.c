@@ -44,6 +44,7 @@ static const struct config_setting settings[] = {
     {"smtpd_recipient_limit", CONFIG_INT, "1000", F(smtpd_recipient_limit), 1, 100000, NULL},
     {"smtpd_client_connection_limit", CONFIG_INT, "50", F(smtpd_client_connection_limit), 1, 1000000, NULL},
     {"smtpd_connection_limit", CONFIG_INT, "20000", F(smtpd_connection_limit), 1, 1000000, NULL},
+    {"smtpd_client_ipv6_prefix_length", CONFIG_INT, "64", F(smtpd_client_ipv6_prefix_length), 1, 128, NULL},
     {"smtpd_timeout", CONFIG_TIME, "300s", F(smtpd_timeout), 1, 86400, "s"},
     {"smtpd_min_data_rate", CONFIG_INT, "500", F(smtpd_min_data_rate), 0, INT64_C(1) << 30, NULL},
     {"smtpd_hard_error_limit", CONFIG_INT, "20", F(smtpd_hard_error_limit), 1, 10000, NULL},

@@ -41,6 +41,7 @@ struct mxd_config {
 	int64_t smtpd_recipient_limit;
 	int64_t smtpd_client_connection_limit;
 	int64_t smtpd_connection_limit;
+	int64_t smtpd_client_ipv6_prefix_length; /* per-client counts take an IPv6 client's /N as one */
 	int64_t smtpd_timeout;       /* deadline per command line, and for DATA (moved by the next) */
 	int64_t smtpd_min_data_rate; /* DATA: bytes/s that move the deadline by a second; 0: idle time */
 	int64_t smtpd_hard_error_limit;
