@@ -90,6 +90,8 @@ static const struct config_setting settings[] = {
     {"metrics_listen", CONFIG_STR, "", F(metrics_listen), 0, 0, NULL},
 
     {"spf_policy", CONFIG_ENUM, "tag", F(spf_policy), 0, 0, "off|tag|reject"},
+    {"spf_check_limit", CONFIG_INT, "100", F(spf_check_limit), 1, 1000000, NULL},
+    {"spf_client_check_limit", CONFIG_INT, "2", F(spf_client_check_limit), 1, 10000, NULL},
     {"srs_domain", CONFIG_STR, "", F(srs_domain), 0, 0, NULL},
     {"srs_secret_file", CONFIG_STR, "/etc/mxd/srs.secret", F(srs_secret_file), 0, 0, NULL},
     {"srs_exclude_domains", CONFIG_LIST, "", F(srs_exclude_domains), 0, 0, NULL},

@@ -82,6 +82,8 @@ struct mxd_config {
 
 	/* sender authentication: SPF in, SRS out */
 	char *spf_policy;          /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
+	int64_t spf_check_limit;   /* SPF checks in flight in all; beyond: temperror */
+	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
 	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
 	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
 	char *srs_exclude_domains; /* senders at these domains keep their address */

@@ -252,6 +252,13 @@ static void mail_spf_done(struct spf_result *result, void *ctx)
 		session_resume(s);
 }
 
+void session_spf_expired(struct smtp_session *s)
+{
+	struct spf_result *result =
+	    spf_check_expire(&s->txn->spf_check, "the SPF check did not end within smtpd_timeout");
+	mail_spf_done(result, s);
+}
+
 /* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
 static void txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp)
 {
