@@ -125,6 +125,16 @@ static void raise_fd_limit(const struct mxd_config *cfg)
 	         (unsigned long long)want.rlim_cur, (unsigned long long)need);
 }
 
+/* The SPF checker's bounds from the settings (fixed once it runs: a reload keeps them). */
+static struct spf_options spf_options_of(const struct mxd_config *cfg)
+{
+	struct spf_options opts = {0};
+	opts.max_checks = (unsigned)cfg->spf_check_limit;
+	opts.max_client_checks = (unsigned)cfg->spf_client_check_limit;
+	opts.ipv6_prefix = (unsigned)cfg->smtpd_client_ipv6_prefix_length;
+	return opts;
+}
+
 static void mxd_start(struct mxd *m)
 {
 	const struct mxd_config *cfg = m->cfg;
@@ -157,7 +167,8 @@ static void mxd_start(struct mxd *m)
 	if (policy_new(cfg, db, &m->policy, &error) < 0)
 		log_fatal("master", "%s", error);
 	if (strcmp(cfg->spf_policy, "off") != 0) {
-		if (spf_new(m->base, cfg->resolver, cfg->myhostname, NULL, &m->spf, &error) < 0)
+		struct spf_options opts = spf_options_of(cfg);
+		if (spf_new(m->base, cfg->resolver, cfg->myhostname, &opts, &m->spf, &error) < 0)
 			log_fatal("master", "SPF checks: %s", error);
 		policy_set_spf(m->policy, m->spf);
 	}
@@ -264,8 +275,9 @@ static void mxd_reload_apply(struct mxd *m)
 		return;
 	}
 	if (strcmp(cfg->spf_policy, "off") != 0) {
+		struct spf_options opts = spf_options_of(cfg);
 		if (m->spf == NULL &&
-		    spf_new(m->base, cfg->resolver, cfg->myhostname, NULL, &m->spf, &error) < 0)
+		    spf_new(m->base, cfg->resolver, cfg->myhostname, &opts, &m->spf, &error) < 0)
 			log_warn("master", "reload: SPF checks: %s", error);
 		if (m->spf != NULL)
 			policy_set_spf(policy, m->spf);

@@ -12,7 +12,8 @@ bool addr_is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-int addr_domain_valid(const char *domain, const char **error_r)
+/* The syntax check of both; the number of labels into *labels_r. */
+static int domain_check(const char *domain, size_t *labels_r, const char **error_r)
 {
 	size_t len = strlen(domain), labels = 0;
 	if (len == 0) {
@@ -58,11 +59,26 @@ int addr_domain_valid(const char *domain, const char **error_r)
 			}
 		}
 	}
+	*labels_r = labels;
+	return 0;
+}
+
+int addr_domain_valid(const char *domain, const char **error_r)
+{
+	size_t labels;
+	if (domain_check(domain, &labels, error_r) < 0)
+		return -1;
 	if (labels < 2) {
 		*error_r = "domain needs at least two labels (example.com)";
 		return -1;
 	}
 	return 0;
+}
+
+int addr_hostname_valid(const char *domain, const char **error_r)
+{
+	size_t labels;
+	return domain_check(domain, &labels, error_r);
 }
 
 int addr_local_valid(const char *local, const char **error_r)

@@ -24,6 +24,10 @@ bool addr_is_atext(unsigned char c);
  * each, at least two labels, 255 octets at most. 0 or -1 with *error_r. */
 int addr_domain_valid(const char *domain, const char **error_r);
 
+/* As addr_domain_valid(), but a single label ("localhost") is allowed: RFC 5321 syntax, which leaves
+ * the demand for a fully-qualified name to policy. */
+int addr_hostname_valid(const char *domain, const char **error_r);
+
 /* A valid dot-atom local part (1-64 octets, no leading, trailing or double dot). 0 or -1 with *error_r. */
 int addr_local_valid(const char *local, const char **error_r);
 

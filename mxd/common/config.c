@@ -44,6 +44,7 @@ static const struct config_setting settings[] = {
     {"smtpd_recipient_limit", CONFIG_INT, "1000", F(smtpd_recipient_limit), 1, 100000, NULL},
     {"smtpd_client_connection_limit", CONFIG_INT, "50", F(smtpd_client_connection_limit), 1, 1000000, NULL},
     {"smtpd_connection_limit", CONFIG_INT, "20000", F(smtpd_connection_limit), 1, 1000000, NULL},
+    {"smtpd_client_ipv6_prefix_length", CONFIG_INT, "64", F(smtpd_client_ipv6_prefix_length), 1, 128, NULL},
     {"smtpd_timeout", CONFIG_TIME, "300s", F(smtpd_timeout), 1, 86400, "s"},
     {"smtpd_min_data_rate", CONFIG_INT, "500", F(smtpd_min_data_rate), 0, INT64_C(1) << 30, NULL},
     {"smtpd_hard_error_limit", CONFIG_INT, "20", F(smtpd_hard_error_limit), 1, 10000, NULL},
@@ -89,6 +90,8 @@ static const struct config_setting settings[] = {
     {"metrics_listen", CONFIG_STR, "", F(metrics_listen), 0, 0, NULL},
 
     {"spf_policy", CONFIG_ENUM, "tag", F(spf_policy), 0, 0, "off|tag|reject"},
+    {"spf_check_limit", CONFIG_INT, "100", F(spf_check_limit), 1, 1000000, NULL},
+    {"spf_client_check_limit", CONFIG_INT, "2", F(spf_client_check_limit), 1, 10000, NULL},
     {"srs_domain", CONFIG_STR, "", F(srs_domain), 0, 0, NULL},
     {"srs_secret_file", CONFIG_STR, "/etc/mxd/srs.secret", F(srs_secret_file), 0, 0, NULL},
     {"srs_exclude_domains", CONFIG_LIST, "", F(srs_exclude_domains), 0, 0, NULL},

@@ -41,6 +41,7 @@ struct mxd_config {
 	int64_t smtpd_recipient_limit;
 	int64_t smtpd_client_connection_limit;
 	int64_t smtpd_connection_limit;
+	int64_t smtpd_client_ipv6_prefix_length; /* per-client counts take an IPv6 client's /N as one */
 	int64_t smtpd_timeout;       /* deadline per command line, and for DATA (moved by the next) */
 	int64_t smtpd_min_data_rate; /* DATA: bytes/s that move the deadline by a second; 0: idle time */
 	int64_t smtpd_hard_error_limit;
@@ -81,6 +82,8 @@ struct mxd_config {
 
 	/* sender authentication: SPF in, SRS out */
 	char *spf_policy;          /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
+	int64_t spf_check_limit;   /* SPF checks in flight in all; beyond: temperror */
+	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
 	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
 	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
 	char *srs_exclude_domains; /* senders at these domains keep their address */

@@ -27,10 +27,24 @@ int log_open(const char *path, const char *host, const char *syslog_name, const 
 	static __thread char err[512];
 	int fd = STDERR_FILENO;
 	if (path != NULL && *path != '\0') {
-		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+		/* opened as root, maybe in a directory another user can write: no symbolic link (nor a
+		 * hard link to someone else's file) is followed */
+		fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
 		if (fd < 0) {
-			snprintf(err, sizeof(err), "open maillog_file %s: %s", path, strerror(errno));
+			if (errno == ELOOP)
+				snprintf(err, sizeof(err),
+				         "open maillog_file %s: refused: it is a symbolic link", path);
+			else
+				snprintf(err, sizeof(err), "open maillog_file %s: %s", path, strerror(errno));
 			*error_r = err;
+			return -1;
+		}
+		struct stat st;
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink > 1) {
+			snprintf(err, sizeof(err), "open maillog_file %s: refused: it has another hard link",
+			         path);
+			*error_r = err;
+			close(fd);
 			return -1;
 		}
 	}

@@ -14,7 +14,8 @@
 
 enum log_level { LOG_LEVEL_DEBUG, LOG_LEVEL_INFO, LOG_LEVEL_WARNING, LOG_LEVEL_ERROR, LOG_LEVEL_FATAL };
 
-/* Open path for appending (NULL or "" means stderr); host and syslog_name prefix every line.
+/* Open path for appending (NULL or "" means stderr); host and syslog_name prefix every line. A symbolic
+ * link, or a regular file with another hard link, is refused (it is opened as root).
  * Returns 0, or -1 with *error_r set (the previous destination stays in use). */
 int log_open(const char *path, const char *host, const char *syslog_name, const char **error_r);
 

@@ -144,6 +144,24 @@ const char *netaddr_str(const struct sockaddr *sa, char *buf, size_t size)
 	return buf;
 }
 
+const char *netaddr_client_key(const struct sockaddr *sa, unsigned ipv6_prefix, char *buf, size_t size)
+{
+	netaddr_str(sa, buf, size);
+	if (sa->sa_family != AF_INET6)
+		return buf;
+	struct in6_addr net = ((const struct sockaddr_in6 *)sa)->sin6_addr;
+	if (IN6_IS_ADDR_V4MAPPED(&net))
+		return buf;
+	if (ipv6_prefix < 1 || ipv6_prefix > 128)
+		ipv6_prefix = 128;
+	for (unsigned bit = ipv6_prefix; bit < 128; bit++)
+		net.s6_addr[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
+	char text[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, &net, text, sizeof(text));
+	snprintf(buf, size, "%s/%u", text, ipv6_prefix);
+	return buf;
+}
+
 int netaddr_parse(const char *text, int default_port, struct sockaddr_storage *ss_r, socklen_t *len_r,
                   const char **error_r)
 {

@@ -23,6 +23,11 @@ bool cidr_list_match(const struct cidr_list *list, const struct sockaddr *sa);
 /* The numeric address of sa (no port) into buf; "unknown" when not IPv4/IPv6. Returns buf. */
 const char *netaddr_str(const struct sockaddr *sa, char *buf, size_t size);
 
+/* The key under which per-client limits count sa, into buf (NETADDR_STR_MAX): an IPv4 address (or an
+ * IPv4-mapped IPv6 one) as text, an IPv6 address as its network of ipv6_prefix bits (1-128), "2001:db8::/64",
+ * since one host may hold a whole /64. Returns buf. */
+const char *netaddr_client_key(const struct sockaddr *sa, unsigned ipv6_prefix, char *buf, size_t size);
+
 /* Parse "host:port", "[v6]:port" or "host" (then default_port) into a sockaddr. 0 or -1 with *error_r. */
 int netaddr_parse(const char *text, int default_port, struct sockaddr_storage *ss_r, socklen_t *len_r,
 		  const char **error_r);

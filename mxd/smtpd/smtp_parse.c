@@ -306,8 +306,10 @@ static int parse_domain(const char **pp, struct smtp_path *path, const char *enh
 		path->domain[i] = ascii_lower(s[i]);
 	path->domain[n] = '\0';
 	if (!(path->flags & SMTP_PATH_ADDRESS_LITERAL)) {
-		if (addr_domain_valid(path->domain, &derr) < 0)
+		if (addr_hostname_valid(path->domain, &derr) < 0)
 			return fail(err, 501, enh, derr);
+		if (strchr(path->domain, '.') == NULL)
+			path->flags |= SMTP_PATH_NON_FQDN;
 		if (!utf8_valid((const unsigned char *)s, n))
 			return fail(err, 501, enh, "Bad address syntax: invalid UTF-8 in domain");
 		for (size_t i = 0; i < n; i++)

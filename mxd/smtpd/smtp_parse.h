@@ -6,7 +6,9 @@
  * Every failure carries the reply to send (code, enhanced status code, text) in struct smtp_parse_error.
  * Addresses with CR, LF, NUL, or shell metacharacters outside quotes are refused (CVE-2020-7247 class);
  * source routes, '%' and '!' in a local part, quoted local parts hiding an '@', and address literals
- * are reported as flags so that the session can refuse them in RCPT (no relay tricks).
+ * are reported as flags so that the session can refuse them in RCPT (no relay tricks); so is a domain
+ * of one label, which the session takes only from trusted clients (Postfix's reject_non_fqdn_sender
+ * after permit_mynetworks).
  * Pure functions; thread-safe; no allocation (results live in caller-provided structs).
  */
 #ifndef MXD_SMTP_PARSE_H
@@ -66,6 +68,7 @@ enum smtp_path_flags {
 	SMTP_PATH_ADDRESS_LITERAL = 1 << 4, /* domain is "[1.2.3.4]" or "[IPv6:...]" */
 	SMTP_PATH_QUOTED = 1 << 5,        /* local part was a quoted string */
 	SMTP_PATH_UTF8 = 1 << 6,          /* octets >= 0x80 present (needs SMTPUTF8) */
+	SMTP_PATH_NON_FQDN = 1 << 7,      /* the domain has a single label ("root@host") */
 };
 
 struct smtp_path {

@@ -1,6 +1,8 @@
 /* smtp_server: see smtp_server.h. */
 #include "mxd/smtpd/smtp_server.h"
 
+#include "mxd/smtpd/client_count.h"
+
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/common/netaddr.h"
@@ -14,16 +16,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define CLIENT_BUCKETS 4096
-
-struct client_count {
-	char addr[NETADDR_STR_MAX];
-	unsigned count;
-	struct client_count *next;
-};
-
 struct session_node {
 	struct smtp_session *session;
+	struct client_count *client; /* the session's count against smtpd_client_connection_limit */
 	struct session_node *prev, *next;
 };
 
@@ -33,43 +28,15 @@ struct smtp_server {
 	size_t nlisteners;
 	struct session_node *sessions;
 	size_t nsessions;
-	struct client_count *clients[CLIENT_BUCKETS];
+	struct client_count_table *clients; /* by address, IPv6 by smtpd_client_ipv6_prefix_length */
 	bool shutting_down;
 };
-
-static unsigned client_hash(const char *addr)
-{
-	unsigned h = 5381;
-	for (; *addr != '\0'; addr++)
-		h = h * 33 + (unsigned char)*addr;
-	return h % CLIENT_BUCKETS;
-}
-
-static struct client_count **client_find(struct smtp_server *srv, const char *addr)
-{
-	struct client_count **pp = &srv->clients[client_hash(addr)];
-	while (*pp != NULL && strcmp((*pp)->addr, addr) != 0)
-		pp = &(*pp)->next;
-	return pp;
-}
-
-static void client_release(struct smtp_server *srv, const char *addr)
-{
-	struct client_count **pp = client_find(srv, addr);
-	struct client_count *c = *pp;
-	if (c == NULL)
-		return;
-	if (--c->count == 0) {
-		*pp = c->next;
-		free(c);
-	}
-}
 
 static void server_session_closed(void *ctx, struct smtp_session *session)
 {
 	struct smtp_server *srv = ctx;
 	struct session_node *node = smtp_session_link(session);
-	client_release(srv, smtp_session_client_addr(session));
+	client_count_release(srv->clients, &node->client);
 	if (node->prev != NULL)
 		node->prev->next = node->next;
 	else
@@ -109,17 +76,14 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 		refuse(srv, fd, addr, cfg->myhostname, "too many connections");
 		return;
 	}
-	struct client_count **pp = client_find(srv, addr);
-	if (*pp != NULL && (*pp)->count >= (unsigned)cfg->smtpd_client_connection_limit) {
+	struct client_count *client;
+	if (client_count_acquire(srv->clients, sa, (unsigned)cfg->smtpd_client_ipv6_prefix_length,
+	                         (unsigned)cfg->smtpd_client_connection_limit, &client) < 0) {
 		refuse(srv, fd, addr, cfg->myhostname, "too many connections from your address");
 		return;
 	}
-	if (*pp == NULL) {
-		*pp = xcalloc(1, sizeof(**pp));
-		str_copy((*pp)->addr, sizeof((*pp)->addr), addr);
-	}
-	(*pp)->count++;
 	struct session_node *node = xcalloc(1, sizeof(*node));
+	node->client = client;
 	node->next = srv->sessions;
 	if (node->next != NULL)
 		node->next->prev = node;
@@ -147,6 +111,7 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 	srv->env.cfg = cfg;
 	srv->env.on_close = server_session_closed;
 	srv->env.ctx = srv;
+	srv->clients = client_count_table_new();
 	srv->listeners = xcalloc(n, sizeof(*srv->listeners));
 	if (n == 0) {
 		*error_r = "smtpd_listen: no address to listen on";
@@ -240,13 +205,7 @@ void smtp_server_free(struct smtp_server **srvp)
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		evconnlistener_free(srv->listeners[i]);
 	free(srv->listeners);
-	for (size_t b = 0; b < CLIENT_BUCKETS; b++) {
-		while (srv->clients[b] != NULL) {
-			struct client_count *c = srv->clients[b];
-			srv->clients[b] = c->next;
-			free(c);
-		}
-	}
+	client_count_table_free(&srv->clients);
 	while (srv->sessions != NULL) {
 		struct session_node *node = srv->sessions;
 		srv->sessions = node->next;

@@ -1,7 +1,8 @@
 /*
  * smtp_server: the inbound listeners. Binds every smtpd_listen address, accepts connections, enforces
- * the global (smtpd_connection_limit) and per-client-address (smtpd_client_connection_limit) caps with
- * "421 4.7.0", and starts a smtp_session for each accepted connection. Owns the sessions' shared
+ * the global (smtpd_connection_limit) and per-client (smtpd_client_connection_limit) caps with
+ * "421 4.7.0" (a client is an address, or an IPv6 network of smtpd_client_ipv6_prefix_length bits:
+ * client_count.h), and starts a smtp_session for each accepted connection. Owns the sessions' shared
  * environment (struct smtp_env) and the per-address connection counts. Event-loop thread only.
  */
 #ifndef MXD_SMTP_SERVER_H

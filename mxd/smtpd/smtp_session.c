@@ -100,6 +100,13 @@ static void session_deadline_cb(evutil_socket_t fd, short what, void *ctx)
 {
 	struct smtp_session *s = ctx;
 	int64_t now = time_mono_msec();
+	if (s->state == SMTP_STATE_SPF && s->bev != NULL) {
+		if (now < s->deadline)
+			session_deadline_arm(s, now);
+		else
+			session_spf_expired(s);
+		return;
+	}
 	if (!s->waiting || s->bev == NULL)
 		return;
 	if (now < s->deadline) {
@@ -474,8 +481,14 @@ static void session_process(struct smtp_session *s)
 			return;
 		}
 	}
-	/* SPF check or commit: we are the one working, the client waits */
+	/* SPF check or commit: we are the one working, the client waits; but the MAIL reply is due within
+	 * smtpd_timeout whatever the SPF queue holds */
 	session_deadline_stop(s);
+	if (s->bev != NULL && s->state == SMTP_STATE_SPF) {
+		int64_t now = time_mono_msec();
+		s->deadline = now + s->env->cfg->smtpd_timeout * 1000;
+		session_deadline_arm(s, now);
+	}
 }
 
 static void session_read_cb(struct bufferevent *bev, void *ctx)

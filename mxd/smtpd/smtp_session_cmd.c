@@ -190,6 +190,14 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 		session_reply(s, 553, "5.6.7", "Error: SMTPUTF8 is required for this address");
 		return;
 	}
+	/* "root@host" from a host without a dot in its name (swaks, cron): our own networks and peers
+	 * may, as Postfix checks reject_non_fqdn_sender after permit_mynetworks. */
+	if ((path.flags & SMTP_PATH_NON_FQDN) && !s->trusted) {
+		session_reply(s, 501, "5.1.7",
+		              "<%s>: Sender address rejected: domain '%s' needs at least two labels",
+		              path.address, path.domain);
+		return;
+	}
 	struct smtp_txn *t = xcalloc(1, sizeof(*t));
 	t->sender = xstrdup(path.address);
 	t->params = params;
@@ -243,6 +251,13 @@ static void mail_spf_done(struct spf_result *result, void *ctx)
 	}
 	if (s->state != SMTP_STATE_CLOSING)
 		session_resume(s);
+}
+
+void session_spf_expired(struct smtp_session *s)
+{
+	struct spf_result *result =
+	    spf_check_expire(&s->txn->spf_check, "the SPF check did not end within smtpd_timeout");
+	mail_spf_done(result, s);
 }
 
 /* How many of exp's finals the transaction does not hold yet. */
@@ -306,6 +321,12 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 	}
 	if ((path.flags & SMTP_PATH_UTF8) && !t->params.smtputf8) {
 		session_reply(s, 553, "5.6.7", "Error: SMTPUTF8 is required for this address");
+		return;
+	}
+	if (path.flags & SMTP_PATH_NON_FQDN) {
+		session_reply(s, 501, "5.1.3",
+		              "<%s>: Recipient address rejected: domain '%s' needs at least two labels",
+		              path.address, path.domain);
 		return;
 	}
 	if (t->rcpt_accepted >= (size_t)s->env->cfg->smtpd_recipient_limit) {

@@ -97,5 +97,7 @@ void session_resume(struct smtp_session *s); /* reading stopped for SPF: take it
 /* smtp_session_cmd.c */
 void session_command(struct smtp_session *s, const char *line, size_t len);
 void session_data_done(struct smtp_session *s);
+/* The session's deadline passed while MAIL waited for its SPF verdict: answer as for a temperror. */
+void session_spf_expired(struct smtp_session *s);
 
 #endif

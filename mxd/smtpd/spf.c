@@ -1,6 +1,8 @@
 /* spf: see spf.h. */
 #include "mxd/smtpd/spf.h"
 
+#include "mxd/smtpd/client_count.h"
+
 #include "mxd/dns/dns.h"
 
 #include "mxd/common/config.h"
@@ -48,7 +50,9 @@ struct spf_check {
 	struct spf_result *result;
 	enum check_state state; /* under spf->lock */
 	bool cancelled;         /* under spf->lock */
-	int64_t deadline;       /* worker: monotonic msec by which the whole check ends */
+	int64_t deadline;       /* monotonic msec by which the whole check ends (from the queueing) */
+	struct client_count *client; /* event loop: its count against max_client_checks (NULL: none) */
+	bool counted;                /* event loop: counted in spf->inflight */
 	bool timed_out;         /* worker: a lookup ran out of time */
 	struct spf_check *next;
 };
@@ -85,6 +89,9 @@ struct spf {
 	struct spf_worker *workers;
 	unsigned nworkers;
 	unsigned lookup_timeout_msec, check_timeout_msec;
+	/* the bounds on checks in flight: event-loop thread only */
+	struct client_count_table *clients;
+	unsigned inflight, max_checks, max_client_checks, ipv6_prefix;
 };
 
 /* --- text -------------------------------------------------------------------------------------- */
@@ -409,11 +416,12 @@ static enum spf_status status_of(SPF_result_t result)
 	}
 }
 
-static void check_run(struct spf_worker *w, struct spf_check *c)
+/* A result for check c without a verdict yet (status none): who asked, for what identity. Reads only
+ * what spf_check_start() wrote, so any thread may call it. */
+static struct spf_result *result_new(const struct spf_check *c)
 {
 	struct spf_result *r = xcalloc(1, sizeof(*r));
 	char ip[INET6_ADDRSTRLEN];
-	c->result = r;
 	inet_ntop(c->family, c->family == AF_INET ? (const void *)&c->v4 : (const void *)&c->v6, ip,
 	          sizeof(ip));
 	r->client_ip = xstrdup(ip);
@@ -422,6 +430,21 @@ static void check_run(struct spf_worker *w, struct spf_check *c)
 	r->sender = r->helo_identity ? xasprintf("postmaster@%s", c->helo) : xstrdup(c->sender);
 	const char *at = strrchr(r->sender, '@');
 	r->domain = xstrdup(at != NULL ? at + 1 : "");
+	return r;
+}
+
+static struct spf_result *result_temperror(const struct spf_check *c, const char *problem)
+{
+	struct spf_result *r = result_new(c);
+	r->status = SPF_STATUS_TEMPERROR;
+	r->problem = xstrdup(problem);
+	return r;
+}
+
+static void check_run(struct spf_worker *w, struct spf_check *c)
+{
+	struct spf_result *r = result_new(c);
+	c->result = r;
 	if (!identity_domain_ok(r->domain)) {
 		r->status = SPF_STATUS_NONE; /* an address literal or no domain: nothing to look up */
 		return;
@@ -464,8 +487,12 @@ static void check_run(struct spf_worker *w, struct spf_check *c)
 
 /* --- the pool ---------------------------------------------------------------------------------- */
 
+/* Event-loop thread (or spf_free() once the workers have stopped). */
 static void check_free(struct spf_check *c)
 {
+	if (c->counted)
+		c->spf->inflight--;
+	client_count_release(c->spf->clients, &c->client);
 	spf_result_free(&c->result);
 	free(c->helo);
 	free(c->sender);
@@ -490,10 +517,14 @@ static void *worker_main(void *arg)
 		c->state = CHECK_RUNNING;
 		pthread_mutex_unlock(&spf->lock);
 
-		c->deadline = time_mono_msec() + spf->check_timeout_msec;
-		w->check = c;
-		check_run(w, c);
-		w->check = NULL;
+		if (time_mono_msec() >= c->deadline) {
+			c->result =
+			    result_temperror(c, "the SPF check waited in the queue past its deadline");
+		} else {
+			w->check = c;
+			check_run(w, c);
+			w->check = NULL;
+		}
 
 		pthread_mutex_lock(&spf->lock);
 		c->state = CHECK_DONE;
@@ -602,6 +633,7 @@ void spf_free(struct spf **spfp)
 			check_free(c);
 		}
 	}
+	client_count_table_free(&spf->clients);
 	if (spf->done_ev != NULL)
 		event_free(spf->done_ev);
 	if (spf->efd >= 0)
@@ -625,6 +657,12 @@ int spf_new(struct event_base *base, const char *resolver, const char *receiver,
 	spf->check_timeout_msec = opts != NULL && opts->check_timeout_msec > 0
 	                              ? opts->check_timeout_msec
 	                              : SPF_DEFAULT_CHECK_TIMEOUT_MSEC;
+	spf->max_checks = opts != NULL && opts->max_checks > 0 ? opts->max_checks : SPF_DEFAULT_MAX_CHECKS;
+	spf->max_client_checks = opts != NULL && opts->max_client_checks > 0 ? opts->max_client_checks
+	                                                                     : SPF_DEFAULT_MAX_CLIENT_CHECKS;
+	spf->ipv6_prefix =
+	    opts != NULL && opts->ipv6_prefix > 0 ? opts->ipv6_prefix : SPF_DEFAULT_IPV6_PREFIX;
+	spf->clients = client_count_table_new();
 	spf->queue_tail = &spf->queue;
 	spf->done_tail = &spf->done;
 	pthread_mutex_init(&spf->lock, NULL);
@@ -685,13 +723,40 @@ struct spf_check *spf_check_start(struct spf *spf, const struct sockaddr *client
 		c->family = AF_INET;
 		c->v4 = ((const struct sockaddr_in *)client)->sin_addr;
 	}
+	c->deadline = time_mono_msec() + spf->check_timeout_msec;
+	const char *over = NULL;
+	if (spf->inflight >= spf->max_checks)
+		over = "too many SPF checks in flight";
+	else if (client_count_acquire(spf->clients, client, spf->ipv6_prefix, spf->max_client_checks,
+	                              &c->client) < 0)
+		over = "too many SPF checks in flight for this client";
+	else
+		spf->inflight++, c->counted = true;
 	pthread_mutex_lock(&spf->lock);
-	c->state = CHECK_QUEUED;
-	*spf->queue_tail = c;
-	spf->queue_tail = &c->next;
-	pthread_cond_signal(&spf->cond);
+	if (over != NULL) {
+		/* a temperror, delivered from the event loop like any verdict */
+		c->result = result_temperror(c, over);
+		c->state = CHECK_DONE;
+		*spf->done_tail = c;
+		spf->done_tail = &c->next;
+		uint64_t one = 1;
+		if (write(spf->efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			log_warn(SPF_LOG, "eventfd: %s", strerror(errno));
+	} else {
+		c->state = CHECK_QUEUED;
+		*spf->queue_tail = c;
+		spf->queue_tail = &c->next;
+		pthread_cond_signal(&spf->cond);
+	}
 	pthread_mutex_unlock(&spf->lock);
 	return c;
+}
+
+struct spf_result *spf_check_expire(struct spf_check **checkp, const char *problem)
+{
+	struct spf_result *r = result_temperror(*checkp, problem);
+	spf_cancel(checkp);
+	return r;
 }
 
 void spf_cancel(struct spf_check **checkp)

@@ -5,7 +5,12 @@
  *
  * OWNS a small pool of worker threads (SPF_DEFAULT_THREADS), each with its own libspf2 server and
  * libunbound context. Checks wait in a queue (mutex and condition variable); a worker runs one at a
- * time and posts the verdict back through an eventfd that the event loop watches. libspf2's own DNS
+ * time and posts the verdict back through an eventfd that the event loop watches. So that senders
+ * whose DNS never answers cannot starve the others, the checks in flight (queued or running) are
+ * bounded in all (max_checks) and per client (max_client_checks; IPv6 clients counted by their
+ * ipv6_prefix network, client_count.h): a check over a bound is a temperror at once, a check's
+ * deadline counts from when it was queued, and one still queued at its deadline is a temperror
+ * without a lookup. libspf2's own DNS
  * layer reads /etc/resolv.conf and blocks without a deadline, so ours replaces it: every lookup goes
  * through libunbound to the configured "resolver" (the same path in tests and in production,
  * configured as mxd/dns/dns.c does: forwarders, localhost allowed, "test." passed through, no DNSSEC),
@@ -43,6 +48,9 @@ struct spf_check;
 #define SPF_DEFAULT_THREADS             4
 #define SPF_DEFAULT_LOOKUP_TIMEOUT_MSEC 10000
 #define SPF_DEFAULT_CHECK_TIMEOUT_MSEC  20000
+#define SPF_DEFAULT_MAX_CHECKS          100
+#define SPF_DEFAULT_MAX_CLIENT_CHECKS   2
+#define SPF_DEFAULT_IPV6_PREFIX         64
 
 enum spf_status {
 	SPF_STATUS_NONE,
@@ -71,7 +79,10 @@ typedef void spf_callback(struct spf_result *result, void *ctx);
 struct spf_options {
 	unsigned threads;             /* 0: SPF_DEFAULT_THREADS */
 	unsigned lookup_timeout_msec; /* 0: SPF_DEFAULT_LOOKUP_TIMEOUT_MSEC */
-	unsigned check_timeout_msec;  /* 0: SPF_DEFAULT_CHECK_TIMEOUT_MSEC */
+	unsigned check_timeout_msec;  /* 0: SPF_DEFAULT_CHECK_TIMEOUT_MSEC; counted from spf_check_start() */
+	unsigned max_checks;          /* checks in flight in all; 0: SPF_DEFAULT_MAX_CHECKS */
+	unsigned max_client_checks;   /* checks in flight per client; 0: SPF_DEFAULT_MAX_CLIENT_CHECKS */
+	unsigned ipv6_prefix;         /* an IPv6 client is its network of this many bits; 0: 64 */
 };
 
 /* A checker on base. resolver is the "resolver" setting ("" reads /etc/resolv.conf; else forwarders
@@ -92,6 +103,10 @@ struct spf_check *spf_check_start(struct spf *spf, const struct sockaddr *client
 
 /* Cancel a check whose callback has not run: it never will. Sets *check to NULL; NULL is allowed. */
 void spf_cancel(struct spf_check **check);
+
+/* Give up on a check whose callback has not run (its caller's deadline passed): cancel it and return
+ * the temperror verdict, with problem, that stands for it (the caller owns it). Sets *check to NULL. */
+struct spf_result *spf_check_expire(struct spf_check **check, const char *problem);
 
 void spf_result_free(struct spf_result **result);
 

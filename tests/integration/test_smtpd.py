@@ -127,6 +127,38 @@ class Limits(unittest.TestCase):
         slow.close()
 
 
+class NonFqdnSender(unittest.TestCase):
+    """swaks on a host whose name has no dot sends MAIL FROM:<root@host>: clients in mynetworks may
+    (Postfix checks reject_non_fqdn_sender after permit_mynetworks); others are told which domain."""
+
+    def setUp(self):
+        self.inst = mxtest.Instance()  # mynetworks = 127.0.0.2/32
+        hosted(self.inst)
+        self.inst.start()
+
+    def tearDown(self):
+        self.inst.stop()
+        self.inst.cleanup()
+
+    def test_mynetworks_client_may_send_from_single_label_domain(self):
+        c = self.inst.client(source="127.0.0.2")
+        r = c.send_mail("root@host", ["info@example.com"], mxtest.make_message("nonfqdn@test", sender="root@host"))
+        self.assertEqual(r.code, 250, r.lines)
+        c.cmd("QUIT")
+        c.close()
+        self.assertIn("from=<root@host>", self.inst.read_log())
+
+    def test_other_client_is_told_the_domain(self):
+        c = self.inst.client()
+        c.reply()
+        c.cmd("EHLO client.example")
+        r = c.cmd("MAIL FROM:<root@host>")
+        self.assertTrue(r.text.startswith("501 5.1.7"), r.lines)
+        self.assertIn("'host'", r.text)
+        self.assertNotIn("example.com", r.text)
+        c.close()
+
+
 class Durability(unittest.TestCase):
     def setUp(self):
         self.inst = mxtest.Instance()

@@ -189,8 +189,9 @@ class Instance:
             self.stop(signal.SIGKILL)
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def client(self, timeout=10):
-        return Client("127.0.0.1", self.port, timeout)
+    def client(self, timeout=10, source=None):
+        """A client; source is the local address to connect from (127.0.0.2 is in mynetworks)."""
+        return Client("127.0.0.1", self.port, timeout, source)
 
 
 class Reply:
@@ -206,8 +207,9 @@ class Reply:
 class Client:
     """A line-level SMTP client: send exactly what a test wants, read whole replies."""
 
-    def __init__(self, host, port, timeout=10):
-        self.sock = socket.create_connection((host, port), timeout=timeout)
+    def __init__(self, host, port, timeout=10, source=None):
+        self.sock = socket.create_connection((host, port), timeout=timeout,
+                                             source_address=(source, 0) if source else None)
         self.buf = b""
         self.banner = None  # the first reply read
         self.greeted = False  # EHLO/HELO answered 250 (reset by STARTTLS)

@@ -50,7 +50,7 @@ int main(int argc, char **argv)
 	struct event_base *base = event_base_new();
 	if (base == NULL)
 		return 1;
-	struct spf_options opts = {1, 5000, 10000};
+	struct spf_options opts = {.threads = 1, .lookup_timeout_msec = 5000, .check_timeout_msec = 10000};
 	struct spf *spf = NULL;
 	const char *error = NULL;
 	if (spf_new(base, argv[1], RECEIVER, &opts, &spf, &error) < 0) {

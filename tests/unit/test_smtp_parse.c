@@ -181,6 +181,7 @@ enum {
 	BANG = SMTP_PATH_BANG_PATH,
 	LIT = SMTP_PATH_ADDRESS_LITERAL,
 	U8 = SMTP_PATH_UTF8,
+	NF = SMTP_PATH_NON_FQDN,
 };
 
 static const struct path_row path_rows[] = {
@@ -267,8 +268,12 @@ static const struct path_row path_rows[] = {
     P_ERR(T "<@a.example:postmaster>", T, 501, "5.1.3"),
     P_ERR(T "<user>", T, 501, "5.1.3"),
     /* domains */
-    P_ERR(T "<a@localhost>", T, 501, "5.1.3"),
-    P_ERR(F "<a@localhost>", F, 501, "5.1.7"),
+    /* a single-label domain is syntax (RFC 5321 4.1.2); whether to take it is the session's policy */
+    P_OK(T "<a@localhost>", T, "a", "localhost", "a@localhost", NF, ""),
+    P_OK(F "<root@Host>", F, "root", "host", "root@host", NF, ""),
+    P_OK(F "<root@host> SIZE=10", F, "root", "host", "root@host", NF, "SIZE=10"),
+    P_ERR(F "<a@-host>", F, 501, "5.1.7"),
+    P_ERR(F "<a@host.>", F, 501, "5.1.7"),
     P_ERR(T "<a@>", T, 501, "5.1.3"),
     P_ERR(T "<a@-x.example>", T, 501, "5.1.3"),
     P_ERR(T "<a@x..example>", T, 501, "5.1.3"),
