@@ -496,6 +496,44 @@ class Admin(unittest.TestCase):
         finally:
             stop_mxadmin(proc, log)
 
+    def test_host_header_checked(self):
+        def get(path, host, port=None):
+            c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=20)
+            c.putrequest("GET", path, skip_host=True)
+            if host is not None:
+                c.putheader("Host", host)
+            c.endheaders()
+            r = c.getresponse()
+            out = Response(r.status, r.headers, r.read().decode())
+            c.close()
+            return out
+        p = self.port
+        for host in ("127.0.0.1:%d" % p, "127.0.0.1", "localhost:%d" % p, "LocalHost", "[::1]:%d" % p):
+            self.assertEqual(get("/login", host).status, 200, host)
+        for host in ("evil.example", "evil.example:%d" % p, "localhost:%d" % (p + 1), "127.0.0.1:80",
+                     "localhost.evil.example", "127.0.0.2:%d" % p, "localhost:%dx" % p, "[::1"):
+            r = get("/login", host)
+            self.assertEqual(r.status, 421, host)
+            self.assertIn("admin_hostnames", r.body)
+        r = get("/api/v1/domains", "rebind.example:%d" % p)
+        self.assertEqual(r.status, 421)
+        self.assertEqual(r.headers["Content-Type"], "application/json")
+        self.assertIn("admin_hostnames", r.json()["error"]["message"])
+        port = mxtest.free_port()
+        proc, log = start_mxadmin(self.inst.conf, port, ["-o", "admin_hostnames=Admin.Example.NET, proxy.example:8443"])
+        try:
+            for host in ("admin.example.net", "admin.example.net:%d" % port, "proxy.example:8443",
+                         "127.0.0.1:%d" % port, "[::1]:%d" % port):
+                self.assertEqual(get("/login", host, port).status, 200, host)
+            for host in ("localhost:%d" % port, "proxy.example", "proxy.example:%d" % port, "evil.example"):
+                self.assertEqual(get("/login", host, port).status, 421, host)
+        finally:
+            stop_mxadmin(proc, log)
+        r = subprocess.run([MXADMIN, "-c", self.inst.conf, "-o", "admin_listen=127.0.0.1:%d" % mxtest.free_port(),
+                            "-o", "admin_hostnames=ok.example, bad/name"], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("admin_hostnames", r.stderr)
+
     def test_api_token_flow_and_errors(self):
         b = Browser(self.base)
         t = self.root_token
