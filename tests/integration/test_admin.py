@@ -13,6 +13,7 @@ audit), protected aliases, stored XSS through every displayed field, admin_allow
 JSON errors naming the field, a change made in the UI applying in the running mxd within 1 s, the
 audit log, body limits, the stylesheet, security headers and HTTPS cookies.
 """
+import functools
 import http.client
 import http.cookiejar
 import json
@@ -57,15 +58,28 @@ class Response:
         return self.headers.get_all("Set-Cookie") or []
 
 
+class SourceHTTPHandler(urllib.request.HTTPHandler):
+    """Plain HTTP from a chosen loopback source address (the throttle counts per client address)."""
+
+    def __init__(self, source):
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(http.client.HTTPConnection, source_address=(self.source, 0)), req)
+
+
 class Browser:
     """A browser-like client: its own cookie jar, no redirects followed, no exceptions for 4xx."""
 
-    def __init__(self, base, context=None):
+    def __init__(self, base, context=None, source=None):
         self.base = base
         self.jar = http.cookiejar.CookieJar()
         handlers = [urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()]
         if context is not None:
             handlers.append(urllib.request.HTTPSHandler(context=context))
+        if source is not None:
+            handlers.append(SourceHTTPHandler(source))
         self.opener = urllib.request.build_opener(*handlers)
         self.csrf = None
 
@@ -249,9 +263,18 @@ class Admin(unittest.TestCase):
         self.inst.mxctl("admin", "add", "thr", "--password-file", self.pwfile, "--domain", "a.test")
         for i in range(5):
             self.assertEqual(login_from(self.port, "127.0.0.5", "thr", "bad-password-%d" % i).status, 401)
-        r = login_from(self.port, "127.0.0.7", "thr", "throttle-Passw0rd")
-        self.assertEqual(r.status, 429, "account throttled from any address")
+        r = login_from(self.port, "127.0.0.5", "thr", "throttle-Passw0rd")
+        self.assertEqual(r.status, 429, "the address that failed is throttled")
         self.assertTrue(int(r.headers["Retry-After"]) > 0)
+        # The owner, from an address with no failures of its own, still logs in: an attacker cannot lock
+        # the account for everyone.
+        self.assertEqual(login_from(self.port, "127.0.0.7", "thr", "throttle-Passw0rd").status, 303,
+                         "account locked for a client that never failed")
+        # While the account is under attack, another address gets one try of its own, not a full allowance.
+        self.assertEqual(login_from(self.port, "127.0.0.9", "thr", "bad-password-x").status, 401)
+        r = login_from(self.port, "127.0.0.9", "thr", "throttle-Passw0rd")
+        self.assertEqual(r.status, 429, "account-wide failures slow an address that failed too")
+        self.assertEqual(login_from(self.port, "127.0.0.7", "thr", "throttle-Passw0rd").status, 303)
         for i in range(5):
             self.assertEqual(login_from(self.port, "127.0.0.6", "ghost%d" % i, "bad-password").status, 401)
         self.assertEqual(login_from(self.port, "127.0.0.6", "root", ROOT_PW).status, 429, "address throttled")
