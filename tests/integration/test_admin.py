@@ -280,6 +280,27 @@ class Admin(unittest.TestCase):
         self.assertEqual(login_from(self.port, "127.0.0.6", "root", ROOT_PW).status, 429, "address throttled")
         self.assertEqual(login_from(self.port, "127.0.0.8", "root", ROOT_PW).status, 303)
 
+    def test_current_password_check_is_throttled(self):
+        with open(self.pwfile, "w") as f:
+            f.write("stolen-Passw0rd\n")
+        self.inst.mxctl("admin", "add", "stolen", "--password-file", self.pwfile, "--domain", "a.test")
+        t = Browser(self.base, source="127.0.0.12")
+        self.assertEqual(t.login("stolen", "stolen-Passw0rd").status, 303)
+        for i in range(5):
+            r = t.post("/account/password", {"current_password": "guess-%d-xxxxx" % i, "password": "new-Passw0rd-55",
+                                             "password2": "new-Passw0rd-55"})
+            self.assertEqual(r.status, 403, r.body)
+        r = t.post("/account/password", {"current_password": "stolen-Passw0rd", "password": "new-Passw0rd-55",
+                                         "password2": "new-Passw0rd-55"})
+        self.assertEqual(r.status, 429, "a session can guess the password without limit")
+        self.assertTrue(int(r.headers["Retry-After"]) > 0)
+        self.assertIn("Too many failed", r.body)
+        self.assertEqual(t.get("/").status, 200, "the session stays; the password was not changed")
+        self.assertEqual(login_from(self.port, "127.0.0.12", "stolen", "stolen-Passw0rd").status, 429,
+                         "the same counters as the login")
+        self.assertEqual(Browser(self.base, source="127.0.0.13").login("stolen", "stolen-Passw0rd").status, 303,
+                         "the password is unchanged")
+
     # --- CSRF and GET ---
 
     def test_csrf_missing_or_forged(self):
