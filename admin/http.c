@@ -6,6 +6,7 @@
 #include "admin/http.h"
 
 #include "admin/api.h"
+#include "admin/hostnames.h"
 #include "admin/json.h"
 #include "admin/pages.h"
 #include "mxd/common/log.h"
@@ -33,6 +34,7 @@
 struct http_server {
 	struct admin_ctx *ctx;
 	struct cidr_list *allow;
+	struct hostnames *hostnames;
 	struct MHD_Daemon *daemon;
 	bool https;
 	char *cert, *key;
@@ -197,6 +199,26 @@ static void http_plain(struct http_request *req, int status, const char *text)
 	evbuffer_add_printf(req->out, "%s\n", text);
 }
 
+/* A Host that is not one of admin_hostnames (DNS rebinding, or a name the configuration lacks): 421. */
+static void http_misdirected(struct http_request *req, const char *host)
+{
+	char shown[101], text[300];
+	size_t i;
+
+	for (i = 0; host != NULL && host[i] != '\0' && i < sizeof(shown) - 1; i++)
+		shown[i] = host[i] >= 0x20 && host[i] < 0x7f ? host[i] : '?';
+	shown[i] = '\0';
+	log_warn("mxadmin", "client=%s refused: Host '%s' is not in admin_hostnames", req->client_addr,
+	         shown);
+	if (host == NULL)
+		snprintf(text, sizeof(text), "421 Misdirected Request: no Host header (admin_hostnames)");
+	else
+		snprintf(text, sizeof(text),
+		         "421 Misdirected Request: Host '%s' is not one of admin_hostnames in mxd.conf",
+		         shown);
+	http_plain(req, 421, text);
+}
+
 static enum MHD_Result http_send(struct http_request *req)
 {
 	size_t len = evbuffer_get_length(req->out);
@@ -341,9 +363,12 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		const char *length = http_header(&req, "Content-Length");
 		uint64_t n;
 		bool answer = true;
+		const char *host = http_header(&req, "Host");
 		if (!cidr_list_match(srv->allow, (const struct sockaddr *)&req.client_sa)) {
 			log_warn("mxadmin", "client=%s refused: not in admin_allow", req.client_addr);
 			http_plain(&req, 403, "403 Forbidden: your address is not in admin_allow");
+		} else if (!hostnames_match(srv->hostnames, host)) {
+			http_misdirected(&req, host);
 		} else if (length != NULL && (str_to_u64(length, &n) < 0 || n > HTTP_BODY_MAX)) {
 			http_plain(&req, 413, "413 Content Too Large");
 		} else {
@@ -417,6 +442,11 @@ int http_server_start(struct admin_ctx *ctx, int fd, const char *cert, const cha
 		free(srv);
 		return -1;
 	}
+	if (hostnames_parse(ctx->cfg->admin_hostnames, ctx->cfg->admin_listen, &srv->hostnames, error_r) <
+	    0) {
+		http_server_stop(&srv);
+		return -1;
+	}
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG;
 	if (cert != NULL) {
 		srv->https = true;
@@ -453,6 +483,7 @@ void http_server_stop(struct http_server **srvp)
 	if (srv->daemon != NULL)
 		MHD_stop_daemon(srv->daemon);
 	cidr_list_free(&srv->allow);
+	hostnames_free(&srv->hostnames);
 	if (srv->key != NULL)
 		sodium_memzero(srv->key, strlen(srv->key));
 	free(srv->cert);

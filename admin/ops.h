@@ -56,6 +56,7 @@ struct admin_err {
 	char field[32];
 	char message[1100];
 	char warning[400];
+	int64_t retry_after; /* with 429: seconds until a new try may pass (Retry-After) */
 };
 
 /* Release what an actor holds (its domain list). */

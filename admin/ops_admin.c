@@ -6,6 +6,8 @@
 #include "admin/ops.h"
 
 #include "admin/ops_private.h"
+#include "admin/throttle.h"
+#include "mxd/common/log.h"
 #include "mxd/common/util.h"
 
 #include <stdio.h>
@@ -213,6 +215,7 @@ int admin_op_admin_passwd(struct admin_ctx *ctx, const struct admin_actor *actor
                           const char *current_password, const char *password, struct admin_err *err)
 {
 	char norm[DB_ADMIN_NAME_MAX + 1];
+	struct throttle throttle;
 	struct db_admin check;
 	const char *error;
 
@@ -226,13 +229,26 @@ int admin_op_admin_passwd(struct admin_ctx *ctx, const struct admin_actor *actor
 	if (password == NULL)
 		return admin_err_set(err, 400, "password", "password: missing");
 	if (self) {
+		/* The login throttle: a stolen session must not be a way to guess the password. */
+		throttle_init(&throttle, norm, actor->client_addr);
+		if (throttle_check(ctx, &throttle, err) < 0) {
+			if (err->status == 429)
+				log_warn("mxadmin", "client=%s password change throttled: name=%s",
+				         actor->client_addr, norm);
+			return -1;
+		}
 		int rc = db_admin_verify(ctx->db, norm, current_password != NULL ? current_password : "",
 		                         &check, &error);
 		if (rc < 0)
 			return ops_db_error(ctx, err, error);
-		if (rc > 0)
+		if (rc > 0) {
+			throttle_failed(ctx, &throttle);
+			log_warn("mxadmin", "client=%s password change: current password wrong: name=%s",
+			         actor->client_addr, norm);
 			return admin_err_set(err, 403, "current_password", "current password: wrong");
+		}
 		db_admin_clear(&check);
+		throttle_passed(ctx, &throttle);
 	}
 	if (db_admin_set_password(ctx->db, norm, password, &error) < 0)
 		return ops_db_error(ctx, err, error);

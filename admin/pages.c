@@ -151,6 +151,11 @@ void page_fail(struct http_request *req, const struct admin_err *err, const char
 {
 	evbuffer_drain(req->out, evbuffer_get_length(req->out));
 	req->status = err->status >= 400 ? err->status : 500;
+	if (err->status == 429 && err->retry_after > 0) {
+		char retry[32];
+		snprintf(retry, sizeof(retry), "%lld", (long long)err->retry_after);
+		http_add_header(req, "Retry-After", retry);
+	}
 	page_start(req, page_status_title(req->status), NULL, err->message, NULL);
 	if (back_url != NULL)
 		html_f(req->out, "<p><a href=\"%s\">Back</a></p>\n", back_url);

@@ -3,13 +3,12 @@
  */
 #include "admin/session.h"
 
+#include "admin/throttle.h"
 #include "db/admin.h"
 #include "db/admin_session.h"
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -93,30 +92,12 @@ int session_load_token(struct http_request *req, struct admin_err *err)
 	return 0;
 }
 
-/* The throttle key of the client: its address, or its /64 for IPv6 (one host has them all). */
-static void session_client_key(const struct http_request *req, char *buf, size_t size)
-{
-	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)&req->client_sa;
-
-	if (req->client_sa.ss_family == AF_INET6 && !IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
-		struct in6_addr prefix = s6->sin6_addr;
-		char text[INET6_ADDRSTRLEN];
-		memset(prefix.s6_addr + 8, 0, 8);
-		inet_ntop(AF_INET6, &prefix, text, sizeof(text));
-		snprintf(buf, size, "client:%s/64", text);
-	} else {
-		snprintf(buf, size, "client:%s", req->client_addr);
-	}
-}
-
 int session_login(struct http_request *req, const char *name, const char *password, struct admin_err *err)
 {
 	struct admin_ctx *ctx = req->ctx;
 	const struct mxd_config *cfg = ctx->cfg;
-	char norm[DB_ADMIN_NAME_MAX + 1], account_key[DB_ADMIN_NAME_MAX + 16],
-	    client_key[NETADDR_STR_MAX + 16];
-	char id[DB_ADMIN_SECRET_SIZE], csrf[DB_ADMIN_SECRET_SIZE], retry[32];
-	int64_t wait_account, wait_client;
+	char norm[DB_ADMIN_NAME_MAX + 1], id[DB_ADMIN_SECRET_SIZE], csrf[DB_ADMIN_SECRET_SIZE], retry[32];
+	struct throttle throttle;
 	struct db_admin admin;
 	const char *error;
 
@@ -125,38 +106,25 @@ int session_login(struct http_request *req, const char *name, const char *passwo
 		                     name == NULL ? "name" : "password");
 	if (db_admin_normalize(ctx->db, name, norm, &error) < 0)
 		str_copy(norm, sizeof(norm), "?invalid");
-	snprintf(account_key, sizeof(account_key), "account:%s", norm);
-	session_client_key(req, client_key, sizeof(client_key));
-	int a = db_admin_login_throttled(ctx->db, account_key, cfg->admin_login_failure_limit,
-	                                 cfg->admin_login_failure_window, &wait_account, &error);
-	int c = a < 0 ? -1
-	              : db_admin_login_throttled(ctx->db, client_key, cfg->admin_login_failure_limit,
-	                                         cfg->admin_login_failure_window, &wait_client, &error);
-	if (a < 0 || c < 0)
-		return admin_err_set(err, 503, "", "%s", error);
-	if (a > 0 || c > 0) {
-		int64_t wait = a > 0 && (c == 0 || wait_account > wait_client) ? wait_account : wait_client;
-		snprintf(retry, sizeof(retry), "%lld", (long long)wait);
-		http_add_header(req, "Retry-After", retry);
-		log_warn("mxadmin", "client=%s login throttled: name=%s (%s)", req->client_addr, norm,
-		         a > 0 ? "account" : "client address");
-		return admin_err_set(err, 429, "", "Too many failed logins: try again in %lld seconds.",
-		                     (long long)wait);
+	throttle_init(&throttle, norm, req->client_addr);
+	if (throttle_check(ctx, &throttle, err) < 0) {
+		if (err->status == 429) {
+			snprintf(retry, sizeof(retry), "%lld", (long long)err->retry_after);
+			http_add_header(req, "Retry-After", retry);
+			log_warn("mxadmin", "client=%s login throttled: name=%s", req->client_addr, norm);
+		}
+		return -1;
 	}
 	int rc = db_admin_verify(ctx->db, name, password, &admin, &error);
 	if (rc < 0)
 		return admin_err_set(err, 503, "", "%s", error);
 	if (rc > 0) {
-		if (db_admin_login_failed(ctx->db, account_key, cfg->admin_login_failure_window, &error) <
-		        0 ||
-		    db_admin_login_failed(ctx->db, client_key, cfg->admin_login_failure_window, &error) < 0)
-			log_warn("mxadmin", "login throttle: %s", error);
+		throttle_failed(ctx, &throttle);
 		log_warn("mxadmin", "client=%s login failed: name=%s", req->client_addr, norm);
 		return admin_err_set(err, 401, "", "Wrong name or password.");
 	}
 	db_admin_clear(&admin);
-	if (db_admin_login_clear(ctx->db, account_key, &error) < 0)
-		log_warn("mxadmin", "login throttle: %s", error);
+	throttle_passed(ctx, &throttle);
 	/* A new id at every login: an id planted before the login is worth nothing after it. */
 	const char *old = http_cookie(req, session_cookie_name(req));
 	if (old != NULL && db_admin_session_del(ctx->db, old, &error) < 0)

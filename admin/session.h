@@ -8,11 +8,10 @@
  * (double submit). API tokens ("Authorization: Bearer ...") need no CSRF token: a browser never sends
  * them on its own.
  *
- * Logins are throttled per account and per client address (IPv6: per /64): after
- * admin_login_failure_limit failures, each within admin_login_failure_window of the one before, the
- * key gets 429 until that window has passed. An unknown name costs the same argon2id work as a known
- * one. Every administrator is read afresh from the database at each request, so a changed role or a
- * deleted account applies at once.
+ * Logins are throttled by admin/throttle.h (per client address, and per account for the clients that
+ * failed on it themselves: failures elsewhere never lock out the owner). An unknown name costs the same
+ * argon2id work as a known one. Every administrator is read afresh from the database at each request, so a
+ * changed role or a deleted account applies at once.
  */
 #ifndef MXD_ADMIN_SESSION_H
 #define MXD_ADMIN_SESSION_H

@@ -76,6 +76,7 @@ static const struct config_setting settings[] = {
 
     {"admin_listen", CONFIG_STR, "127.0.0.1:8080", F(admin_listen), 0, 0, NULL},
     {"admin_allow", CONFIG_LIST, "127.0.0.0/8, [::1]/128", F(admin_allow), 0, 0, NULL},
+    {"admin_hostnames", CONFIG_LIST, "$admin_listen, localhost", F(admin_hostnames), 0, 0, NULL},
     {"admin_tls_cert_file", CONFIG_STR, "", F(admin_tls_cert_file), 0, 0, NULL},
     {"admin_tls_key_file", CONFIG_STR, "", F(admin_tls_key_file), 0, 0, NULL},
     {"admin_session_timeout", CONFIG_TIME, "30m", F(admin_session_timeout), 60, 86400, "s"},

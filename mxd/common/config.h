@@ -91,6 +91,7 @@ struct mxd_config {
 	/* admin UI (mxadmin) */
 	char *admin_listen;
 	char *admin_allow;
+	char *admin_hostnames;
 	char *admin_tls_cert_file;
 	char *admin_tls_key_file;
 	int64_t admin_session_timeout;

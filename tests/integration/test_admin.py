@@ -13,6 +13,7 @@ audit), protected aliases, stored XSS through every displayed field, admin_allow
 JSON errors naming the field, a change made in the UI applying in the running mxd within 1 s, the
 audit log, body limits, the stylesheet, security headers and HTTPS cookies.
 """
+import functools
 import http.client
 import http.cookiejar
 import json
@@ -57,15 +58,28 @@ class Response:
         return self.headers.get_all("Set-Cookie") or []
 
 
+class SourceHTTPHandler(urllib.request.HTTPHandler):
+    """Plain HTTP from a chosen loopback source address (the throttle counts per client address)."""
+
+    def __init__(self, source):
+        super().__init__()
+        self.source = source
+
+    def http_open(self, req):
+        return self.do_open(functools.partial(http.client.HTTPConnection, source_address=(self.source, 0)), req)
+
+
 class Browser:
     """A browser-like client: its own cookie jar, no redirects followed, no exceptions for 4xx."""
 
-    def __init__(self, base, context=None):
+    def __init__(self, base, context=None, source=None):
         self.base = base
         self.jar = http.cookiejar.CookieJar()
         handlers = [urllib.request.HTTPCookieProcessor(self.jar), NoRedirect()]
         if context is not None:
             handlers.append(urllib.request.HTTPSHandler(context=context))
+        if source is not None:
+            handlers.append(SourceHTTPHandler(source))
         self.opener = urllib.request.build_opener(*handlers)
         self.csrf = None
 
@@ -249,13 +263,43 @@ class Admin(unittest.TestCase):
         self.inst.mxctl("admin", "add", "thr", "--password-file", self.pwfile, "--domain", "a.test")
         for i in range(5):
             self.assertEqual(login_from(self.port, "127.0.0.5", "thr", "bad-password-%d" % i).status, 401)
-        r = login_from(self.port, "127.0.0.7", "thr", "throttle-Passw0rd")
-        self.assertEqual(r.status, 429, "account throttled from any address")
+        r = login_from(self.port, "127.0.0.5", "thr", "throttle-Passw0rd")
+        self.assertEqual(r.status, 429, "the address that failed is throttled")
         self.assertTrue(int(r.headers["Retry-After"]) > 0)
+        # The owner, from an address with no failures of its own, still logs in: an attacker cannot lock
+        # the account for everyone.
+        self.assertEqual(login_from(self.port, "127.0.0.7", "thr", "throttle-Passw0rd").status, 303,
+                         "account locked for a client that never failed")
+        # While the account is under attack, another address gets one try of its own, not a full allowance.
+        self.assertEqual(login_from(self.port, "127.0.0.9", "thr", "bad-password-x").status, 401)
+        r = login_from(self.port, "127.0.0.9", "thr", "throttle-Passw0rd")
+        self.assertEqual(r.status, 429, "account-wide failures slow an address that failed too")
+        self.assertEqual(login_from(self.port, "127.0.0.7", "thr", "throttle-Passw0rd").status, 303)
         for i in range(5):
             self.assertEqual(login_from(self.port, "127.0.0.6", "ghost%d" % i, "bad-password").status, 401)
         self.assertEqual(login_from(self.port, "127.0.0.6", "root", ROOT_PW).status, 429, "address throttled")
         self.assertEqual(login_from(self.port, "127.0.0.8", "root", ROOT_PW).status, 303)
+
+    def test_current_password_check_is_throttled(self):
+        with open(self.pwfile, "w") as f:
+            f.write("stolen-Passw0rd\n")
+        self.inst.mxctl("admin", "add", "stolen", "--password-file", self.pwfile, "--domain", "a.test")
+        t = Browser(self.base, source="127.0.0.12")
+        self.assertEqual(t.login("stolen", "stolen-Passw0rd").status, 303)
+        for i in range(5):
+            r = t.post("/account/password", {"current_password": "guess-%d-xxxxx" % i, "password": "new-Passw0rd-55",
+                                             "password2": "new-Passw0rd-55"})
+            self.assertEqual(r.status, 403, r.body)
+        r = t.post("/account/password", {"current_password": "stolen-Passw0rd", "password": "new-Passw0rd-55",
+                                         "password2": "new-Passw0rd-55"})
+        self.assertEqual(r.status, 429, "a session can guess the password without limit")
+        self.assertTrue(int(r.headers["Retry-After"]) > 0)
+        self.assertIn("Too many failed", r.body)
+        self.assertEqual(t.get("/").status, 200, "the session stays; the password was not changed")
+        self.assertEqual(login_from(self.port, "127.0.0.12", "stolen", "stolen-Passw0rd").status, 429,
+                         "the same counters as the login")
+        self.assertEqual(Browser(self.base, source="127.0.0.13").login("stolen", "stolen-Passw0rd").status, 303,
+                         "the password is unchanged")
 
     # --- CSRF and GET ---
 
@@ -495,6 +539,44 @@ class Admin(unittest.TestCase):
             self.assertEqual(r.status, 403)
         finally:
             stop_mxadmin(proc, log)
+
+    def test_host_header_checked(self):
+        def get(path, host, port=None):
+            c = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=20)
+            c.putrequest("GET", path, skip_host=True)
+            if host is not None:
+                c.putheader("Host", host)
+            c.endheaders()
+            r = c.getresponse()
+            out = Response(r.status, r.headers, r.read().decode())
+            c.close()
+            return out
+        p = self.port
+        for host in ("127.0.0.1:%d" % p, "127.0.0.1", "localhost:%d" % p, "LocalHost", "[::1]:%d" % p):
+            self.assertEqual(get("/login", host).status, 200, host)
+        for host in ("evil.example", "evil.example:%d" % p, "localhost:%d" % (p + 1), "127.0.0.1:80",
+                     "localhost.evil.example", "127.0.0.2:%d" % p, "localhost:%dx" % p, "[::1"):
+            r = get("/login", host)
+            self.assertEqual(r.status, 421, host)
+            self.assertIn("admin_hostnames", r.body)
+        r = get("/api/v1/domains", "rebind.example:%d" % p)
+        self.assertEqual(r.status, 421)
+        self.assertEqual(r.headers["Content-Type"], "application/json")
+        self.assertIn("admin_hostnames", r.json()["error"]["message"])
+        port = mxtest.free_port()
+        proc, log = start_mxadmin(self.inst.conf, port, ["-o", "admin_hostnames=Admin.Example.NET, proxy.example:8443"])
+        try:
+            for host in ("admin.example.net", "admin.example.net:%d" % port, "proxy.example:8443",
+                         "127.0.0.1:%d" % port, "[::1]:%d" % port):
+                self.assertEqual(get("/login", host, port).status, 200, host)
+            for host in ("localhost:%d" % port, "proxy.example", "proxy.example:%d" % port, "evil.example"):
+                self.assertEqual(get("/login", host, port).status, 421, host)
+        finally:
+            stop_mxadmin(proc, log)
+        r = subprocess.run([MXADMIN, "-c", self.inst.conf, "-o", "admin_listen=127.0.0.1:%d" % mxtest.free_port(),
+                            "-o", "admin_hostnames=ok.example, bad/name"], capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("admin_hostnames", r.stderr)
 
     def test_api_token_flow_and_errors(self):
         b = Browser(self.base)

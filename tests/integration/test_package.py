@@ -9,9 +9,10 @@ temp dir, then
 * installing it for real (dpkg -i), only where that is wanted: as root with CI set (CI machines are
   disposable) or MXD_TEST_INSTALL=1, and only when no mxd package is installed already. Then: the mxd
   user, the directories' owners and modes, the database made by postinst, mxctl as root, the unit
-  enabled and accepted by systemd-analyze, the installed mxd serving both ways it may be started
+  enabled and accepted by systemd-analyze, the mxadmin user (group mxdb, the databases group-writable,
+  the SRS secret out of its reach), the installed mxd serving both ways it may be started
   (as root, switching to mxd; as mxd with CAP_NET_BIND_SERVICE, as mxd.service does), dpkg -r keeping
-  configuration and data, dpkg -P removing them. An mxd user the test created is deleted afterwards.
+  configuration and data, dpkg -P removing them. The users and groups the test created are deleted afterwards.
 MXD_TEST_DEB=path.deb tests that package instead of building one.
 """
 import fcntl
@@ -120,6 +121,13 @@ class Contents(unittest.TestCase):
         self.assertIn("adduser --system", postinst)
         self.assertIn("--home /var/lib/mxd", postinst)
         self.assertIn("dpkg-statoverride", postinst)
+        # mxadmin runs as its own user, in the group mxdb that shares the databases, and not in mxd's group
+        self.assertRegex(postinst, r"adduser --system(?:[^\n]|\\\n)*\smxadmin\n")  # continued lines too
+        self.assertIn("addgroup --system --quiet mxdb", postinst)
+        self.assertIn("adduser --quiet mxadmin mxdb", postinst)
+        self.assertIn("adduser --quiet mxd mxdb", postinst)
+        self.assertNotRegex(postinst, r"adduser [^\n]*mxadmin mxd\b", "mxadmin in mxd's group reads the secrets")
+        self.assertIn("2770", postinst)  # the database and queue directories: setgid mxdb, group-writable
 
     def test_files(self):
         want = {
@@ -216,8 +224,9 @@ class Install(unittest.TestCase):
         why = install_allowed()
         if why:
             self.skipTest(why)
-        self.user_existed = subprocess.run(["getent", "passwd", "mxd"], capture_output=True).returncode == 0
-        self.group_existed = subprocess.run(["getent", "group", "mxd"], capture_output=True).returncode == 0
+        self.existed = {(kind, name): subprocess.run(["getent", kind, name], capture_output=True).returncode == 0
+                        for kind, name in (("passwd", "mxd"), ("passwd", "mxadmin"), ("group", "mxd"),
+                                           ("group", "mxadmin"), ("group", "mxdb"))}
         self.procs = []
 
     def tearDown(self):
@@ -226,13 +235,14 @@ class Install(unittest.TestCase):
                 p.kill()
                 p.wait()
         subprocess.run(["dpkg", "-P", "mxd"], capture_output=True, timeout=120)
-        for kind, existed, delete in (("passwd", self.user_existed, "userdel"),
-                                      ("group", self.group_existed, "groupdel")):
-            if existed or subprocess.run(["getent", kind, "mxd"], capture_output=True).returncode != 0:
+        for (kind, name), existed in self.existed.items():  # users first, then their groups
+            if existed or subprocess.run(["getent", kind, name], capture_output=True).returncode != 0:
                 continue
-            r = subprocess.run([delete, "mxd"], capture_output=True, text=True)
+            delete = "userdel" if kind == "passwd" else "groupdel"
+            r = subprocess.run([delete, name], capture_output=True, text=True)
             if r.returncode != 0:
-                print("warning: %s mxd (made by this test) failed: %s" % (delete, r.stderr.strip()), file=sys.stderr)
+                print("warning: %s %s (made by this test) failed: %s" % (delete, name, r.stderr.strip()),
+                      file=sys.stderr)
 
     def serve(self, argv, port, want_uid):
         """Start an installed mxd, check its banner and its uid, stop it with SIGTERM (status 0)."""
@@ -273,6 +283,39 @@ class Install(unittest.TestCase):
             st = os.stat(path)
             self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), (user.pw_uid, user.pw_gid, mode), path)
         self.assertEqual(os.stat("/var/lib/mxd/mxd.db").st_uid, user.pw_uid, "postinst runs mxctl init as mxd")
+        # mxadmin: a user of its own, in mxdb (the tables and the queue), not in mxd (the secrets)
+        admin = pwd.getpwnam("mxadmin")
+        mxdb = grp.getgrnam("mxdb")
+        self.assertNotEqual(admin.pw_uid, user.pw_uid)
+        self.assertIn("mxadmin", mxdb.gr_mem)
+        self.assertIn("mxd", mxdb.gr_mem)
+        self.assertNotIn("mxadmin", grp.getgrnam("mxd").gr_mem)
+        self.assertNotEqual(admin.pw_gid, user.pw_gid)
+        for path in ("/var/lib/mxd", "/var/spool/mxd"):
+            st = os.stat(path)
+            self.assertEqual((st.st_gid, stat.S_IMODE(st.st_mode)), (mxdb.gr_gid, 0o2770), path)
+        st = os.stat("/var/lib/mxd/mxd.db")
+        self.assertEqual((st.st_gid, stat.S_IMODE(st.st_mode)), (mxdb.gr_gid, 0o660))
+        secret = "/etc/mxd/srs.secret"
+        made_secret = not os.path.exists(secret)
+        if made_secret:
+            with open(secret, "w") as f:
+                f.write("test-secret-0123456789abcdef\n")
+            os.chown(secret, 0, user.pw_gid)
+            os.chmod(secret, 0o640)
+        try:
+            r = subprocess.run(["runuser", "-u", "mxadmin", "--", "cat", secret], capture_output=True, text=True)
+            self.assertNotEqual(r.returncode, 0, "mxadmin reads the SRS secret")
+            r = subprocess.run(["runuser", "-u", "mxd", "--", "cat", secret], capture_output=True, text=True)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            # ... and it reaches the tables (sqlite opens them read-write, -wal and -shm included)
+            if os.path.exists("/usr/sbin/mxadmin"):
+                r = subprocess.run(["runuser", "-u", "mxadmin", "--", "/usr/sbin/mxctl", "-o", "mail_owner=",
+                                    "domain", "list"], capture_output=True, text=True)
+                self.assertEqual(r.returncode, 0, r.stderr)
+        finally:
+            if made_secret:
+                os.unlink(secret)
         self.assertTrue(os.path.islink("/etc/systemd/system/multi-user.target.wants/mxd.service"),
                         "postinst enables mxd.service")
 

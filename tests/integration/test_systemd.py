@@ -109,15 +109,18 @@ class Units(unittest.TestCase):
         s = read_unit("mxd.service")["Service"]
         want = {
             "Type": ["notify"], "NotifyAccess": ["main"], "Restart": ["on-failure"],
-            "User": ["mxd"], "Group": ["mxd"],
+            "User": ["mxd"], "Group": ["mxd"], "SupplementaryGroups": ["mxdb"], "UMask": ["0007"],
             "CapabilityBoundingSet": ["CAP_NET_BIND_SERVICE"], "AmbientCapabilities": ["CAP_NET_BIND_SERVICE"],
             "NoNewPrivileges": ["yes"], "ProtectSystem": ["strict"], "PrivateTmp": ["yes"],
-            "StateDirectory": ["mxd"], "ProtectHome": ["yes"],
+            "ProtectHome": ["yes"],
             "ExecStart": ["/usr/sbin/mxd -c /etc/mxd/mxd.conf"],
             "ExecStartPre": ["/usr/sbin/mxctl -c /etc/mxd/mxd.conf init"],
         }
         for key, value in want.items():
             self.assertEqual(s.get(key), value, key)
+        # StateDirectory= would give /var/lib/mxd back to mxd:mxd 0750 at every start, shutting mxadmin
+        # (group mxdb) out of the tables.
+        self.assertNotIn("StateDirectory", s)
         self.assertEqual(set(" ".join(s["ReadWritePaths"]).split()), {"/var/spool/mxd", "/var/lib/mxd"})
         self.assertRegex(s["WatchdogSec"][0], r"^\d+s?$")
         # smtpd_connection_limit (20000) connections need descriptors; mxd cannot raise the hard limit as mxd.
@@ -126,7 +129,12 @@ class Units(unittest.TestCase):
 
     def test_mxadmin_service_hardening(self):
         s = read_unit("mxadmin.service")["Service"]
-        self.assertEqual(s["User"], ["mxd"])
+        # A user of its own: mxd's group (the SMTP TLS key, the SRS and sync secrets) stays out of reach;
+        # the tables and the queue come through the shared group mxdb.
+        self.assertEqual(s["User"], ["mxadmin"])
+        self.assertEqual(s["Group"], ["mxadmin"])
+        self.assertEqual(s["SupplementaryGroups"], ["mxdb"])
+        self.assertEqual(s["UMask"], ["0007"])  # SQLite files it creates (-wal, -shm) stay writable by mxd
         self.assertEqual(s["CapabilityBoundingSet"], [""])  # no capability at all: port 8080
         self.assertEqual(s["NoNewPrivileges"], ["yes"])
         self.assertEqual(s["ProtectSystem"], ["strict"])
