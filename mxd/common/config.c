@@ -96,6 +96,7 @@ static const struct config_setting settings[] = {
     {"srs_domain", CONFIG_STR, "", F(srs_domain), 0, 0, NULL},
     {"srs_secret_file", CONFIG_STR, "/etc/mxd/srs.secret", F(srs_secret_file), 0, 0, NULL},
     {"srs_exclude_domains", CONFIG_LIST, "", F(srs_exclude_domains), 0, 0, NULL},
+    {"srs_bounce_only", CONFIG_BOOL, "yes", F(srs_bounce_only), 0, 0, NULL},
 
     {"sync_listen", CONFIG_STR, "", F(sync_listen), 0, 0, NULL},
     {"sync_tls_cert_file", CONFIG_STR, "", F(sync_tls_cert_file), 0, 0, NULL},

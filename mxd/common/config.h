@@ -87,6 +87,7 @@ struct mxd_config {
 	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
 	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
 	char *srs_exclude_domains; /* senders at these domains keep their address */
+	bool srs_bounce_only;      /* RCPT to an SRS address only with the null sender (no relay token) */
 
 	/* admin UI (mxadmin) */
 	char *admin_listen;

@@ -174,37 +174,48 @@ static int accept_rcpt(struct policy *policy, const char *address, struct policy
 	return 0;
 }
 
-/* A bounce to one of our SRS addresses goes to the original sender when the signature holds (any
- * sender may send it: libsrs2 does not insist on the null sender either). A secondary checks the
- * signature and passes the address on unchanged: the primary reverses it. */
-static int check_srs(struct policy *policy, const char *address, struct policy_reply *reply,
-                     struct expansion *exp)
+/* A bounce to one of our SRS addresses goes to the original sender when the signature holds. Only a
+ * bounce: with srs_bounce_only (the default), the reverse path must be null (DSNs and RFC 3834
+ * auto-replies use it), so an SRS address that reached someone is no token for relaying anything to its
+ * sender; that is decided before the signature is looked at, and every bad address (malformed, bad
+ * hash, expired) gets the same reply, so the reply is no oracle for either. The reason is logged. A
+ * secondary checks the signature and passes the address on unchanged: the primary reverses it. */
+static int check_srs(struct policy *policy, const char *address, const char *sender, bool client_trusted,
+                     struct policy_reply *reply, struct expansion *exp)
 {
 	char orig[SRS_ADDRESS_MAX];
 	const char *why;
-	if (srs_reverse(policy->srs, address, time_now(), orig, sizeof(orig), &why) < 0)
-		return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", address, why);
+	if (policy->cfg->srs_bounce_only && sender[0] != '\0' && !client_trusted) {
+		log_info("smtpd", "SRS address <%s> refused for sender <%s>: not a bounce", address, sender);
+		return refuse(reply, 550, "5.7.1", "<%s>: Recipient address rejected: %s", address,
+		              "SRS addresses accept bounces only (null sender)");
+	}
+	if (srs_reverse(policy->srs, address, time_now(), orig, sizeof(orig), &why) < 0) {
+		log_info("smtpd", "SRS address <%s> refused: %s", address, why);
+		return refuse(reply, 550, "5.1.1", "<%s>: Recipient address rejected: %s", address,
+		              "invalid or expired SRS address");
+	}
 	return accept_rcpt(policy, policy->secondary ? address : orig, reply, exp);
 }
 
-static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct policy_reply *reply, struct expansion *exp);
+static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, const char *sender,
+                      bool client_trusted, struct policy_reply *reply, struct expansion *exp);
 
 /* One read transaction for the whole decision (the table lookup and the alias chain): one snapshot and
  * one round of file locking per RCPT instead of one per statement. */
-int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct policy_reply *reply, struct expansion *exp)
+int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, const char *sender,
+                      bool client_trusted, struct policy_reply *reply, struct expansion *exp)
 {
 	sqlite3 *h = db_handle(policy->db);
 	bool own = sqlite3_get_autocommit(h) != 0 && sqlite3_exec(h, "BEGIN", NULL, NULL, NULL) == SQLITE_OK;
-	int ret = check_rcpt(policy, rcpt, client_trusted, reply, exp);
+	int ret = check_rcpt(policy, rcpt, sender, client_trusted, reply, exp);
 	if (own && sqlite3_exec(h, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
 		sqlite3_exec(h, "ROLLBACK", NULL, NULL, NULL);
 	return ret;
 }
 
-static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct policy_reply *reply, struct expansion *exp)
+static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, const char *sender,
+                      bool client_trusted, struct policy_reply *reply, struct expansion *exp)
 {
 	const char *why = relay_trick(rcpt->flags);
 	if (why != NULL)
@@ -214,7 +225,7 @@ static int check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool 
 	if (rcpt->domain[0] == '\0')
 		return check_postmaster(policy, reply, exp);
 	if (srs_is_srs_address(policy->srs, rcpt->address))
-		return check_srs(policy, rcpt->address, reply, exp);
+		return check_srs(policy, rcpt->address, sender, client_trusted, reply, exp);
 
 	struct db_resolution res;
 	const char *error;

@@ -37,12 +37,14 @@ void policy_free(struct policy **policy);
 /* Is the client address in mynetworks or trusted_peers (our other MX hosts)? */
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client);
 
-/* Decide rcpt. Returns 0 to accept, with *exp holding its final destinations (alias chains followed
- * on the primary; on a secondary the address itself, as the primary expands it), or -1 to refuse with
- * *reply filled ("<addr>: Recipient address rejected: ..." texts as Postfix words them, so log tools
- * keep working). Free *exp with expansion_clear(). */
-int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, bool client_trusted,
-                      struct policy_reply *reply, struct expansion *exp);
+/* Decide rcpt, sent after MAIL FROM:<sender> ("" for the null sender). Returns 0 to accept, with
+ * *exp holding its final destinations (alias chains followed on the primary; on a secondary the
+ * address itself, as the primary expands it), or -1 to refuse with *reply filled ("<addr>: Recipient
+ * address rejected: ..." texts as Postfix words them, so log tools keep working). A RCPT to one of our
+ * SRS addresses needs the null sender unless srs_bounce_only is off or the client is trusted. Free
+ * *exp with expansion_clear(). */
+int policy_check_rcpt(struct policy *policy, const struct smtp_path *rcpt, const char *sender,
+                      bool client_trusted, struct policy_reply *reply, struct expansion *exp);
 
 /* The SPF checker for MAIL FROM (not owned; NULL, the default: no checks, as with spf_policy = off). */
 void policy_set_spf(struct policy *policy, struct spf *spf);

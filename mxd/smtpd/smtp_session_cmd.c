@@ -334,7 +334,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	}
 	struct expansion exp;
-	if (policy_check_rcpt(s->env->policy, &path, s->trusted, &reply, &exp) < 0) {
+	if (policy_check_rcpt(s->env->policy, &path, t->sender, s->trusted, &reply, &exp) < 0) {
 		s->env->stats.rejected_rcpt++;
 		smtp_stats_reject(&s->env->stats, reply.enh);
 		log_reject(s, "RCPT", &reply, path.address);

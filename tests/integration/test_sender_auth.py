@@ -179,6 +179,44 @@ class Reject(SenderAuth):
         c.close()
 
 
+    def test_5_srs_address_is_no_relay_token(self):
+        """Whoever got one forwarded message cannot reuse its SRS address to send anything to the original
+        sender through us: a non-null sender is refused before the signature is looked at, with the same
+        reply for a good and a forged address, and the refusals count toward smtpd_hard_error_limit."""
+        good = getattr(type(self), "srs_address", None)
+        if good is None:
+            self.skipTest("needs test_2")
+        forged = good.replace("=sender.test=", "=evil.test=")
+        c = self.inst.client()
+        c.reply()
+        c.cmd("EHLO client.example")
+        self.assertEqual(c.cmd("MAIL FROM:<alice@sender.test>").code, 250)  # any sender SPF lets through
+        replies = []
+        for address in (good, forged, good):
+            r = c.cmd("RCPT TO:<%s>" % address)
+            replies.append(r.text.replace(address, "ADDR"))
+            self.assertEqual(r.code, 550, r.lines)
+            self.assertTrue(r.text.startswith("550 5.7.1 "), r.lines)
+        self.assertEqual(len(set(replies)), 1, replies)
+        # refusals count toward smtpd_hard_error_limit (20): the 20th error ends the session with 421
+        for _ in range(16):
+            self.assertEqual(c.cmd("RCPT TO:<%s>" % good).code, 550)
+        r = c.cmd("RCPT TO:<%s>" % good)
+        self.assertEqual(r.code, 550)
+        self.assertTrue(c.reply().text.startswith("421 4.7.0 "))
+        self.assertTrue(c.closed())
+        c.close()
+        self.assertIn("refused for sender <alice@sender.test>: not a bounce", self.inst.read_log())
+        # a bounce (null sender) to the same address is still accepted
+        c = self.inst.client()
+        c.reply()
+        c.cmd("EHLO mx.gmail.test")
+        self.assertEqual(c.cmd("MAIL FROM:<>").code, 250)
+        self.assertEqual(c.cmd("RCPT TO:<%s>" % good).code, 250)
+        c.cmd("RSET")
+        c.close()
+
+
 class Tag(SenderAuth):
     spf_policy = "tag"
 
