@@ -200,6 +200,20 @@ static const char *const migrations[] = {
            " 'created', NEW.created, 'modified', NEW.modified)")
     M4_LOCK("domains") M4_LOCK("aliases") M4_LOCK("alias_domains") M4_LOCK("routes") M4_LOCK("route_hops"),
     // clang-format on
+
+    /* 5: a relay password lives in the change log only as long as its row does: each new entry of a
+     * route hop (an update, a delete) blanks the password in that hop's older entries, which the new one
+     * supersedes (a secondary that still has to apply them applies the new one right after). Entries
+     * already superseded are blanked now. */
+    "CREATE TRIGGER changelog_scrub_password AFTER INSERT ON changelog WHEN NEW.tbl = 'route_hops'"
+    " BEGIN"
+    "  UPDATE changelog SET row = json_set(row, '$.auth_password', '')"
+    "   WHERE tbl = 'route_hops' AND pk = NEW.pk AND seq < NEW.seq AND row IS NOT NULL"
+    "     AND json_extract(row, '$.auth_password') <> '';"
+    " END;"
+    "UPDATE changelog SET row = json_set(row, '$.auth_password', '')"
+    " WHERE tbl = 'route_hops' AND row IS NOT NULL AND json_extract(row, '$.auth_password') <> ''"
+    "   AND seq < (SELECT max(c.seq) FROM changelog c WHERE c.tbl = 'route_hops' AND c.pk = changelog.pk);",
 };
 
 int db_schema_latest(void)

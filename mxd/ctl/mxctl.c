@@ -36,6 +36,7 @@ static const struct mxctl_command commands[] = {
     {"admin", mxctl_cmd_admin, true},
     {"sync", mxctl_cmd_sync, true},
     {"status", mxctl_cmd_status, true},
+    {"secret", mxctl_cmd_secret, false},
 };
 
 static const char usage_text[] =
@@ -61,6 +62,8 @@ static const char usage_text[] =
     "  admin add|list|del|passwd|token ...     administrators of the admin UI (mxctl admin help)\n"
     "  sync status | new-log                   replication: replica version, lag, last error\n"
     "  status                                  queue and live counters (from metrics_listen)\n"
+    "  secret sync|srs [FILE]                  write a new random secret for sync_secret_file or\n"
+    "                                          srs_secret_file (never overwrites a file)\n"
     "\n"
     "exit status: 0 success, 1 bad input or failed operation, 2 usage error\n";
 

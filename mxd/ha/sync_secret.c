@@ -1,8 +1,10 @@
 /* sync_secret: see sync_secret.h. */
 #include "mxd/ha/sync_secret.h"
 
+#include "mxd/common/secret_file.h"
 #include "mxd/common/util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
@@ -27,26 +29,25 @@ static void digest(const char *text, size_t len, unsigned char out[32])
 	EVP_Digest(text, len, out, &n, EVP_sha256(), NULL);
 }
 
+size_t sync_secret_min_length(const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if (!isxdigit((unsigned char)text[i]))
+			return SYNC_SECRET_MIN_OTHER;
+	return SYNC_SECRET_MIN_HEX;
+}
+
 int sync_secret_load(const char *path, struct sync_secret *secret_r, const char **error_r)
 {
 	char buf[SYNC_SECRET_MAX + 2];
-	struct stat st;
 
 	memset(secret_r, 0, sizeof(*secret_r));
 	if (path == NULL || *path == '\0')
 		return fail(error_r, "(empty)",
 		            "not set: the primary and its secondaries need one shared secret");
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = secret_file_open("sync_secret_file", path, error_r);
 	if (fd < 0)
-		return fail(error_r, path, strerror(errno));
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return fail(error_r, path, "not a regular file");
-	}
-	if ((st.st_mode & 0007) != 0) {
-		close(fd);
-		return fail(error_r, path, "readable by other users: chmod o-rwx it");
-	}
+		return -1;
 	ssize_t n = read(fd, buf, sizeof(buf) - 1);
 	close(fd);
 	if (n < 0)
@@ -64,9 +65,11 @@ int sync_secret_load(const char *path, struct sync_secret *secret_r, const char 
 			return fail(error_r, path, "the secret may hold only printable ASCII without spaces");
 		}
 	}
-	if (len < SYNC_SECRET_MIN) {
+	if (len < sync_secret_min_length(buf, len)) {
 		explicit_bzero(buf, sizeof(buf));
-		return fail(error_r, path, "the secret is shorter than 16 characters (openssl rand -hex 32)");
+		return fail(error_r, path,
+		            "the secret is shorter than 32 random bytes: 64 hex digits or 44 other characters "
+		            "(mxctl secret sync)");
 	}
 	memcpy(secret_r->text, buf, len + 1);
 	explicit_bzero(buf, sizeof(buf));

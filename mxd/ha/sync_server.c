@@ -10,6 +10,7 @@
 #include "mxd/common/log.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/ha/sync_secret.h"
+#include "mxd/ha/sync_throttle.h"
 #include "mxd/common/util.h"
 
 #include <errno.h>
@@ -46,6 +47,7 @@ struct sync_server {
 	int64_t last_trim;
 	int64_t auth_warned;
 	unsigned auth_refused; /* since the last warning */
+	struct sync_throttle throttle; /* addresses that presented a wrong secret */
 };
 
 static __thread char server_err[1200];
@@ -199,8 +201,9 @@ static void body_free(void *cls)
 	free(b);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *data, size_t len,
-                             const char *content_type)
+/* Queue status with data (taken: freed, wiped, with the response); Retry-After when retry_after > 0. */
+static enum MHD_Result reply_retry(struct MHD_Connection *conn, unsigned status, char *data, size_t len,
+                                   const char *content_type, int64_t retry_after)
 {
 	struct body *b = xcalloc(1, sizeof(*b));
 	b->data = data;
@@ -215,9 +218,20 @@ static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char 
 	MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
 	if (status == MHD_HTTP_UNAUTHORIZED)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Bearer realm=\"mxd sync\"");
+	if (retry_after > 0) {
+		char retry[24];
+		snprintf(retry, sizeof(retry), "%lld", (long long)retry_after);
+		MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry);
+	}
 	enum MHD_Result ret = MHD_queue_response(conn, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result reply(struct MHD_Connection *conn, unsigned status, char *data, size_t len,
+                             const char *content_type)
+{
+	return reply_retry(conn, status, data, len, content_type, 0);
 }
 
 static enum MHD_Result reply_text(struct MHD_Connection *conn, unsigned status, const char *text)
@@ -237,15 +251,20 @@ static const char *client_str(struct MHD_Connection *conn, char *buf, size_t siz
 	return netaddr_str(ci->client_addr, buf, size);
 }
 
-static bool authorized(struct sync_server *s, struct MHD_Connection *conn)
+/* Does the request carry the secret? *guessed_r: it carried a Bearer secret, and a wrong one (what the
+ * throttle counts: a request without one guesses nothing). */
+static bool authorized(struct sync_server *s, struct MHD_Connection *conn, bool *guessed_r)
 {
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	*guessed_r = false;
 	if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0)
 		return false;
 	h += 7;
 	while (*h == ' ')
 		h++;
-	return sync_secret_matches(&s->secret, h);
+	bool ok = sync_secret_matches(&s->secret, h);
+	*guessed_r = !ok;
+	return ok;
 }
 
 static void auth_refused(struct sync_server *s, struct MHD_Connection *conn)
@@ -307,18 +326,49 @@ static enum MHD_Result serve(struct sync_server *s, struct MHD_Connection *conn,
 	return reply(conn, MHD_HTTP_OK, json, len, "application/json");
 }
 
+/* The key under which the client's failed attempts count (sync_throttle.h). */
+static const char *client_key(struct MHD_Connection *conn, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci == NULL || ci->client_addr == NULL) {
+		str_copy(buf, size, "unknown");
+		return buf;
+	}
+	return netaddr_client_key(ci->client_addr, 64, buf, size);
+}
+
+/* 429 with Retry-After: the address failed too often and waits. */
+static enum MHD_Result reply_throttled(struct MHD_Connection *conn, int64_t wait)
+{
+	char *data = xasprintf("too many wrong secrets from this address: retry in %lld s\n", (long long)wait);
+	return reply_retry(conn, MHD_HTTP_TOO_MANY_REQUESTS, data, strlen(data), "text/plain; charset=utf-8",
+	                   wait);
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
 	struct sync_server *s = cls;
+	char key[NETADDR_STR_MAX];
+	int64_t now = time_now();
 
 	/* Everything is decided at the first call, before any request body is read: a client without the
-	 * secret gets its 401 and the connection closes, whatever it meant to send. */
-	if (!authorized(s, conn)) {
+	 * secret gets its 401 and the connection closes, whatever it meant to send. An address that failed
+	 * too often waits (429) before its secret is even looked at. */
+	client_key(conn, key, sizeof(key));
+	int64_t wait = sync_throttle_wait(&s->throttle, key, now);
+	if (wait > 0)
+		return reply_throttled(conn, wait);
+	bool guessed;
+	if (!authorized(s, conn, &guessed)) {
+		if (guessed)
+			sync_throttle_failed(&s->throttle, key, now);
 		auth_refused(s, conn);
 		return reply_text(conn, MHD_HTTP_UNAUTHORIZED, "unauthorized");
 	}
+	sync_throttle_passed(&s->throttle, key);
 	if (strcmp(method, MHD_HTTP_METHOD_GET) != 0)
 		return reply_text(conn, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed");
 	if (time_now() - s->last_trim >= TRIM_INTERVAL)
@@ -365,6 +415,7 @@ int sync_server_start(struct sync_server *s, const char **error_r)
 	                             MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
 	                             s->key_pem, MHD_OPTION_HTTPS_PRIORITIES, SYNC_TLS_PRIORITIES,
 	                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)SYNC_CONNECTION_LIMIT,
+	                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)SYNC_PER_ADDRESS_LIMIT,
 	                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
 	if (s->daemon == NULL)
 		return fail(error_r, "sync_listen %s: cannot start the feed's HTTPS server",

@@ -8,10 +8,13 @@
  *   GET /sync/v1/snapshot?tbl=T&after=K&limit=M   one page of a snapshot of every replicated row
  *
  * Each is answered 200 with a JSON page (db_sync_feed_changes/_snapshot); 401 without
- * "Authorization: Bearer <sync secret>" (checked first, in constant time); 400 for bad parameters;
+ * "Authorization: Bearer <sync secret>" (checked first, in constant time); 429 with Retry-After for an
+ * address that presented wrong secrets too often (sync_throttle.h), before its secret is looked at;
+ * 400 for bad parameters;
  * 404 and 405 for other paths and methods; 503 when the database cannot be read. TLS 1.2 or newer
  * only, with sync_tls_cert_file and sync_tls_key_file: the secret and the relay passwords in route
- * rows never cross in plaintext.
+ * rows never cross in plaintext. At most SYNC_PER_ADDRESS_LIMIT connections from one address at once
+ * (64 in all), so one address cannot take every slot.
  *
  * THREADS: libmicrohttpd serves from one internal thread, which alone uses the server's own database
  * connection (read-write, because it trims). The functions below run in the main thread:
@@ -26,7 +29,8 @@
 struct mxd_config;
 struct sync_server;
 
-#define SYNC_DEFAULT_PORT 8026
+#define SYNC_DEFAULT_PORT      8026
+#define SYNC_PER_ADDRESS_LIMIT 4 /* connections from one address at once (a secondary needs one) */
 
 int sync_server_new(const struct mxd_config *cfg, struct sync_server **server_r, const char **error_r);
 int sync_server_start(struct sync_server *server, const char **error_r);

@@ -3,6 +3,7 @@
 
 #include "mxd/common/addr.h"
 #include "mxd/common/config.h"
+#include "mxd/common/secret_file.h"
 #include "mxd/common/util.h"
 
 #include <ctype.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #define SRS_HASH_LEN    4
 #define SRS_STAMP_LEN   2
@@ -56,10 +58,13 @@ int srs_new(const char *domain, const char *secret_file, const char *exclude_dom
 	*srs_r = NULL;
 	if (domain[0] == '\0')
 		return 0;
-	FILE *f = fopen(secret_file, "r");
+	int fd = secret_file_open("srs_secret_file", secret_file, error_r);
+	if (fd < 0)
+		return -1;
+	FILE *f = fdopen(fd, "r");
 	if (f == NULL) {
-		snprintf(err, sizeof(err), "srs_secret_file: cannot open %s: %s", secret_file,
-		         strerror(errno));
+		close(fd);
+		snprintf(err, sizeof(err), "srs_secret_file %s: %s", secret_file, strerror(errno));
 		*error_r = err;
 		return -1;
 	}

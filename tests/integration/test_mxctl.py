@@ -257,6 +257,30 @@ class MxctlTest(unittest.TestCase):
 
     # --- config ---------------------------------------------------------------------------------
 
+    def test_secret(self):
+        """mxctl secret writes 32 random bytes (hex for sync, base64 for srs) into a new 0640 file, never
+        over an existing one nor through a symlink, and never prints them."""
+        sync = os.path.join(self.tmp, "sync.secret")
+        out = self.ok("secret", "sync", sync)
+        text = open(sync).read()
+        self.assertRegex(text, r"^[0-9a-f]{64}\n$")
+        self.assertNotIn(text.strip(), out)
+        self.assertEqual(os.stat(sync).st_mode & 0o777, 0o640)
+        self.fails(("secret", "sync", sync), ["sync_secret_file " + sync, "exists already"])
+        self.assertEqual(open(sync).read(), text)
+        srs = os.path.join(self.tmp, "srs.secret")
+        self.ok("secret", "srs", srs)
+        self.assertRegex(open(srs).read(), r"^[A-Za-z0-9+/]{43}=\n$")
+        self.assertNotEqual(open(srs).read(), text)
+        # the default file is the setting's; without one, a clear error
+        self.fails(("-o", "sync_secret_file=", "secret", "sync"), ["no FILE given and sync_secret_file is not set"])
+        self.fails(("secret", "dkim", srs), ["usage: mxctl secret"], status=2)
+        # a symlink is not followed
+        link = os.path.join(self.tmp, "link.secret")
+        os.symlink(os.path.join(self.tmp, "elsewhere"), link)
+        self.fails(("secret", "srs", link), ["srs_secret_file " + link])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "elsewhere")))
+
     def test_config(self):
         out = self.ok("config", "-n")
         self.assertIn("database = %s\n" % self.db, out)

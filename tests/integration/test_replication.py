@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
 from fixtures import wait_for  # noqa: E402
 
-SECRET = "b1f0e2d3c4a5968778695a4b3c2d1e0f-sync"
+SECRET = "b1f0e2d3c4a5968778695a4b3c2d1e0fb1f0e2d3c4a5968778695a4b3c2d1e0f"
 ENFORCE_WITHIN = 5.0  # seconds: a change on the primary is enforced by the secondary within this
 
 
@@ -220,7 +220,7 @@ class Replication(unittest.TestCase):
         self.primary.start()
         self.primary.mxctl("domain", "add", "example.com")
         self.primary.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
-        wrong = self.write_secret("wrong.secret", "0000000000000000-not-the-secret")
+        wrong = self.write_secret("wrong.secret", "0000000000000000-not-the-secret-0000000000000000-0000000000")
         sec = self.make_secondary(wrong).start()
         self.assertTrue(wait_for(lambda: "refused our sync secret" in sec.read_log(), 10), sec.read_log())
         s = status(sec)
@@ -230,7 +230,7 @@ class Replication(unittest.TestCase):
         # Nothing was replicated: the secondary does not accept for the primary's domain.
         self.assertNotEqual(self.rcpt(sec, "info@example.com").code, 250)
         self.assertIn("no valid sync secret", self.primary.read_log())
-        self.assertNotIn("0000000000000000-not-the-secret", self.primary.read_log() + sec.read_log())
+        self.assertNotIn("0000000000000000-not-the-secret-0000000000000000-0000000000", self.primary.read_log() + sec.read_log())
 
 
 if __name__ == "__main__":

@@ -100,6 +100,7 @@ class Forwarding(unittest.TestCase):
             secret = os.path.join(cls.inst.dir, "srs.secret")
             with open(secret, "w") as f:
                 f.write("n3w-s3cret\n0ld-s3cret\n")
+            os.chmod(secret, 0o600)  # a secret others may read is refused
             cls.inst.settings["srs_secret_file"] = secret
             cls.inst.write_conf()
             hosted(cls.inst)

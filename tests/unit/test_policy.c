@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define SRS_DOMAIN "srs.example.com"
@@ -215,6 +216,8 @@ static int setup(void **state)
 		return -1;
 	fputs(SRS_SECRET "\n", f);
 	fclose(f);
+	if (chmod(fx.secret, 0600) < 0) /* a secret others may read is refused */
+		return -1;
 	const char *secrets[] = {SRS_SECRET};
 	fx.srs = srs_new_secrets(SRS_DOMAIN, secrets, 1, "");
 
@@ -490,7 +493,7 @@ static void test_new_errors(void **state)
 	    {"mynetworks", "not-a-network", "mynetworks: "},
 	    {"trusted_peers", "198.51.100.0/99", "trusted_peers: "},
 	    {"srs_secret_file", "/nonexistent/srs.secret",
-	     "srs_secret_file: cannot open /nonexistent/srs.secret"},
+	     "srs_secret_file /nonexistent/srs.secret: No such file"},
 	};
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(rows); i++) {
 		struct mxd_config *cfg = config_new();

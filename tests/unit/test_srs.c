@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "mxd/rewrite/srs.h"
@@ -233,7 +234,13 @@ static void test_secret_file(void **state)
 	assert_int_equal(srs_new("", "/nonexistent/srs.secret", "", &srs, &error), 0);
 	assert_null(srs);
 	assert_int_equal(srs_new("example.com", "/nonexistent/srs.secret", "", &srs, &error), -1);
-	assert_non_null(strstr(error, "srs_secret_file: cannot open /nonexistent/srs.secret"));
+	assert_non_null(strstr(error, "srs_secret_file /nonexistent/srs.secret: No such file"));
+	/* a secret others may read is refused, as the sync secret is (and only then read) */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(srs_new("example.com", path, "", &srs, &error), -1);
+	assert_non_null(strstr(error, "other users may read it"));
+	assert_null(srs);
+	assert_int_equal(chmod(path, 0640), 0);
 
 	fd = open(path, O_WRONLY | O_TRUNC);
 	assert_true(fd >= 0);

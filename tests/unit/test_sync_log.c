@@ -296,6 +296,25 @@ static void test_log_records_changes(void **state)
 	assert_int_equal(unit_query_int(f->p, "SELECT max(seq) FROM changelog"), seq);
 }
 
+/* A relay password stays in the log only while its entry is the hop's newest: a change blanks it in
+ * the older entries, a delete in all of them. */
+static void test_log_scrubs_superseded_passwords(void **state)
+{
+	struct fixture *f = *state;
+	const char *err;
+	add_hop(f->p, "example.com", "[relay.test]:587", "alice", "pw-one");
+	exec(f->p, "UPDATE route_hops SET auth_password = 'pw-two' WHERE auth_password = 'pw-one'");
+	add_hop(f->p, "example.org", "[relay.test]:587", "bob", "pw-other");
+	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-one') > 0"), 0);
+	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-two') > 0"), 1);
+	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-other') > 0"),
+	                 1);
+	assert_int_equal(db_route_del(f->p, "example.com", &err), 0);
+	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-two') > 0"), 0);
+	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-other') > 0"),
+	                 1);
+}
+
 /* Each replicated table's log rows hold every one of its columns (a migration that adds a column must
  * re-create the triggers, and sync_feed.c's statements must follow). */
 static void test_log_has_every_column(void **state)
@@ -642,6 +661,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_log_records_changes, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_log_scrubs_superseded_passwords, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_log_has_every_column, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_apply_reproduces, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_resume, setup, teardown),

@@ -25,12 +25,14 @@
 #include "mxd/common/config.h"
 #include "mxd/ha/sync_client.h"
 #include "mxd/ha/sync_server.h"
+#include "mxd/ha/sync_throttle.h"
 #include "mxd/common/util.h"
 #include "unit_fixtures.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <openssl/ssl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,7 +40,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SECRET "0123456789abcdef-test-secret"
+#define SECRET "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
 
 struct fixture {
 	char dir[64];
@@ -112,7 +114,7 @@ static int setup(void **state)
 	if (mkdtemp(f->dir) == NULL || make_ca(f) < 0)
 		return -1;
 	write_file(in_dir(f, "secret"), SECRET "\n", 0600);
-	write_file(in_dir(f, "wrong.secret"), "fedcba9876543210-not-the-one\n", 0600);
+	write_file(in_dir(f, "wrong.secret"), "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n", 0600);
 	struct db *r;
 	if (db_open(in_dir(f, "primary.db"), DB_OPEN_CREATE, &f->p, &err) < 0 ||
 	    db_open(in_dir(f, "replica.db"), DB_OPEN_CREATE, &r, &err) < 0)
@@ -356,18 +358,32 @@ static void test_config_errors(void **state)
 	set(cfg, "sync_listen", "127.0.0.1:1");
 	assert_int_equal(sync_server_new(cfg, &s, &err), -1);
 	assert_non_null(strstr(err, "sync_tls_cert_file"));
-	/* A secret others may read is refused; so is a short one. */
+	/* A secret others may read is refused; so is one of fewer than 32 random bytes: 64 hex digits or
+	 * 44 characters of any other kind. */
 	write_file(in_dir(f, "open.secret"), SECRET "\n", 0644);
 	write_file(in_dir(f, "short.secret"), "abc\n", 0600);
+	write_file(in_dir(f, "hex63.secret"), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n",
+	           0600);
+	write_file(in_dir(f, "b64-43.secret"), "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJC\n", 0600);
+	write_file(in_dir(f, "b64-44.secret"), "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\n", 0600);
 	config_free(&cfg);
 	cfg = client_cfg(f, "open.secret", "primary.test");
 	assert_int_equal(sync_client_new(cfg, &c, &err), -1);
 	assert_non_null(strstr(err, "other users"));
 	config_free(&cfg);
-	cfg = client_cfg(f, "short.secret", "primary.test");
-	assert_int_equal(sync_client_new(cfg, &c, &err), -1);
-	assert_non_null(strstr(err, "shorter than 16"));
-	config_free(&cfg);
+	static const struct {
+		const char *file;
+		int ret;
+	} lengths[] = {{"short.secret", -1}, {"hex63.secret", -1}, {"b64-43.secret", -1}, {"b64-44.secret", 0}};
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(lengths); i++) {
+		cfg = client_cfg(f, lengths[i].file, "primary.test");
+		c = NULL;
+		assert_int_equal(sync_client_new(cfg, &c, &err), lengths[i].ret);
+		if (lengths[i].ret < 0)
+			assert_non_null(strstr(err, "shorter than 32 random bytes"));
+		sync_client_free(&c);
+		config_free(&cfg);
+	}
 	/* A secondary without sync_primary does not replicate; a primary has no client. */
 	cfg = config_new();
 	set(cfg, "role", "secondary");
@@ -378,6 +394,62 @@ static void test_config_errors(void **state)
 	config_free(&cfg);
 }
 
+/* An address that presents wrong secrets waits (429, Retry-After) after SYNC_THROTTLE_FREE of them,
+ * even with the right one; requests without a secret are not counted. */
+static void test_wrong_secrets_back_off(void **state)
+{
+	struct fixture *f = *state;
+	const char *wrong = "GET /sync/v1/changes?since=0 HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer " SECRET
+	                    "-no\r\nConnection: close\r\n\r\n";
+	const char *none = "GET /sync/v1/changes?since=0 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n";
+	const char *right = "GET /sync/v1/changes?since=0&limit=1 HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer " SECRET
+	                    "\r\nConnection: close\r\n\r\n";
+	for (int i = 0; i < 5; i++) {
+		char *answer = raw_request(f, none, true);
+		assert_non_null(strstr(answer, "HTTP/1.1 401"));
+		free(answer);
+	}
+	for (int i = 0; i <= SYNC_THROTTLE_FREE; i++) {
+		char *answer = raw_request(f, wrong, true);
+		assert_non_null(strstr(answer, "HTTP/1.1 401"));
+		free(answer);
+	}
+	char *answer = raw_request(f, right, true);
+	assert_non_null(strstr(answer, "HTTP/1.1 429"));
+	assert_non_null(strstr(answer, "Retry-After: 1"));
+	free(answer);
+	sleep(2);
+	answer = raw_request(f, right, true);
+	assert_non_null(strstr(answer, "HTTP/1.1 200"));
+	free(answer);
+}
+
+/* One address holds at most SYNC_PER_ADDRESS_LIMIT connections: the next is closed at once. */
+static void test_connections_per_address(void **state)
+{
+	struct fixture *f = *state;
+	struct sockaddr_in sin = {.sin_family = AF_INET,
+	                          .sin_port = htons((uint16_t)f->port),
+	                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fds[SYNC_PER_ADDRESS_LIMIT + 1];
+	for (int i = 0; i <= SYNC_PER_ADDRESS_LIMIT; i++) {
+		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
+		assert_int_equal(connect(fds[i], (struct sockaddr *)&sin, sizeof(sin)), 0);
+		usleep(100 * 1000); /* accepted in order */
+	}
+	struct timeval tv = {.tv_sec = 5};
+	char buf[16];
+	setsockopt(fds[SYNC_PER_ADDRESS_LIMIT], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	ssize_t n = read(fds[SYNC_PER_ADDRESS_LIMIT], buf, sizeof(buf));
+	assert_true(n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)); /* closed, not waiting */
+	tv.tv_sec = 0;
+	tv.tv_usec = 300 * 1000;
+	setsockopt(fds[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	assert_int_equal(read(fds[0], buf, sizeof(buf)), -1); /* the first ones are kept, waiting */
+	for (int i = 0; i <= SYNC_PER_ADDRESS_LIMIT; i++)
+		close(fds[i]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -386,6 +458,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_wrong_name, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_refused_requests, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_config_errors, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_secrets_back_off, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_connections_per_address, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
