@@ -472,7 +472,7 @@ static void api_queue_rcpt_json(struct evbuffer *out, const void *item)
 	evbuffer_add(out, "{", 1);
 	json_kv_str(out, &first, "address", r->address);
 	json_kv_str(out, &first, "orig_address", r->orig_address);
-	json_kv_str(out, &first, "state", admin_queue_state_name(r->state));
+	json_kv_str(out, &first, "state", queue_rcpt_state_name(r->state));
 	json_kv_int(out, &first, "attempts", r->attempts);
 	json_kv_int(out, &first, "next_attempt", r->next_attempt);
 	json_kv_str(out, &first, "last_reason", r->last_reason);

@@ -181,7 +181,6 @@ struct admin_queue_list {
 	int64_t rcpt_by_state[4]; /* visible recipients per enum queue_rcpt_state */
 };
 
-const char *admin_queue_state_name(enum queue_rcpt_state state);
 int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
                         struct admin_queue_list *list_r, struct admin_err *err);
 void admin_queue_list_free(struct admin_queue_list *list);

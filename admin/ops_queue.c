@@ -90,21 +90,6 @@ static bool ops_rcpt_visible(const struct ops_visibility *vis, const struct queu
 	return db_admin_manages(&vis->actor->admin, ops_rcpt_domain(vis, r, domain));
 }
 
-const char *admin_queue_state_name(enum queue_rcpt_state state)
-{
-	switch (state) {
-	case QUEUE_RCPT_PENDING:
-		return "pending";
-	case QUEUE_RCPT_DEFERRED:
-		return "deferred";
-	case QUEUE_RCPT_SENT:
-		return "sent";
-	case QUEUE_RCPT_BOUNCED:
-		return "bounced";
-	}
-	return "unknown";
-}
-
 /* Copy the visible part of info into msg; false (nothing copied) when no recipient is visible. */
 static bool ops_queue_copy(const struct ops_visibility *vis, const struct queue_msg_info *info,
                            struct admin_queue_msg *msg)

@@ -19,8 +19,8 @@ static void queue_rcpt_row(struct http_request *req, const struct admin_queue_rc
 {
 	char when[32];
 
-	html_f(req->out, "<li><span class=\"state-%s\">%s</span> %s", admin_queue_state_name(r->state),
-	       admin_queue_state_name(r->state), r->orig_address[0] != '\0' ? r->orig_address : r->address);
+	html_f(req->out, "<li><span class=\"state-%s\">%s</span> %s", queue_rcpt_state_name(r->state),
+	       queue_rcpt_state_name(r->state), r->orig_address[0] != '\0' ? r->orig_address : r->address);
 	if (r->orig_address[0] != '\0' && strcmp(r->orig_address, r->address) != 0)
 		html_f(req->out, " &rarr; %s", r->address);
 	if (r->attempts > 0)

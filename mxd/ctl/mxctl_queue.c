@@ -68,27 +68,12 @@ static const char *mxctl_queue_time(int64_t t, char *buf, size_t size)
 	return buf;
 }
 
-static const char *mxctl_queue_state(enum queue_rcpt_state state)
-{
-	switch (state) {
-	case QUEUE_RCPT_PENDING:
-		return "pending";
-	case QUEUE_RCPT_DEFERRED:
-		return "deferred";
-	case QUEUE_RCPT_SENT:
-		return "sent";
-	case QUEUE_RCPT_BOUNCED:
-		return "bounced";
-	}
-	return "unknown";
-}
-
 /* "  deferred  <rcpt> attempts=3 next=..." and the last reason on a line of its own. */
 static void mxctl_queue_print_rcpt(const struct queue_rcpt_info *r, const char *indent)
 {
 	char when[32];
 
-	printf("%s%-8s  <", indent, mxctl_queue_state(r->state));
+	printf("%s%-8s  <", indent, queue_rcpt_state_name(r->state));
 	mxctl_queue_print_safe(r->address);
 	putchar('>');
 	if (r->orig_address != NULL && strcmp(r->orig_address, r->address) != 0) {

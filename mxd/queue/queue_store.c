@@ -703,3 +703,18 @@ int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }
+
+const char *queue_rcpt_state_name(enum queue_rcpt_state state)
+{
+	switch (state) {
+	case QUEUE_RCPT_PENDING:
+		return "pending";
+	case QUEUE_RCPT_DEFERRED:
+		return "deferred";
+	case QUEUE_RCPT_SENT:
+		return "sent";
+	case QUEUE_RCPT_BOUNCED:
+		return "bounced";
+	}
+	return "unknown";
+}

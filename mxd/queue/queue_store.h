@@ -48,6 +48,9 @@ enum queue_rcpt_state {
 	QUEUE_RCPT_BOUNCED = 3,
 };
 
+/* "pending", "deferred", "sent", "bounced" (as mxctl, the admin UI and the API show it). */
+const char *queue_rcpt_state_name(enum queue_rcpt_state state);
+
 /* A message handed to the store by an SMTP session. */
 struct queue_new_msg {
 	char id[QUEUE_ID_SIZE];   /* from queue_store_new_id() */
