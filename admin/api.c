@@ -10,8 +10,8 @@
  *   GET    /aliasdomains                    POST {alias_domain, target_domain}
  *   PATCH  /aliasdomains/{a} {active}       DELETE /aliasdomains/{a}
  *   GET    /routes                          POST {match, nexthop, weight, priority, auth_user,
- *                                                 auth_password, allow_plaintext_auth, tls_level,
- *                                                 description}
+ *                                                 auth_password, allow_plaintext_auth,
+ *                                                 allow_unverified_tls, tls_level, description}
  *   DELETE /routes/{match}[?nexthop=HOP]    a whole route, or one next hop
  *   GET    /queue                           POST /queue/flush
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
@@ -387,6 +387,7 @@ static void api_hop_json(struct evbuffer *out, const void *item)
 	json_kv_str(out, &first, "auth_user", h->auth_user);
 	json_kv_bool(out, &first, "has_password", h->has_password);
 	json_kv_bool(out, &first, "allow_plaintext_auth", h->allow_plaintext_auth);
+	json_kv_bool(out, &first, "allow_unverified_tls", h->allow_unverified_tls);
 	json_kv_int(out, &first, "selected", (int64_t)h->selected);
 	json_kv_int(out, &first, "sent", (int64_t)h->sent);
 	json_kv_int(out, &first, "deferred", (int64_t)h->deferred);
@@ -438,6 +439,7 @@ static void api_routes(struct http_request *req, const char *match)
 		    .auth_user = api_param(req, "auth_user"),
 		    .auth_password = api_param(req, "auth_password"),
 		    .allow_plaintext_auth = api_param(req, "allow_plaintext_auth"),
+		    .allow_unverified_tls = api_param(req, "allow_unverified_tls"),
 		    .tls_level = api_param(req, "tls_level"),
 		    .description = api_param(req, "description"),
 		};

@@ -54,6 +54,7 @@ static const char *ops_field_of(const char *message)
 	    {"auth user", "auth_user"},
 	    {"auth password", "auth_password"},
 	    {"allow plaintext auth", "allow_plaintext_auth"},
+	    {"allow unverified tls", "allow_unverified_tls"},
 	    {"tls level", "tls_level"},
 	    {"admin", "name"},
 	    {"password", "password"},

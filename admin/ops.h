@@ -139,6 +139,7 @@ struct admin_route_input {
 	const char *weight, *priority;         /* text; NULL or "": default */
 	const char *auth_user, *auth_password; /* NULL or "": none */
 	const char *allow_plaintext_auth;      /* flag text; NULL: no */
+	const char *allow_unverified_tls;      /* flag text; NULL: no */
 	const char *tls_level, *description;   /* NULL: keep / default */
 };
 
