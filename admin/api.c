@@ -5,13 +5,14 @@
  *   GET    /session                         who is asking (and the CSRF token, for a cookie session)
  *   GET    /domains                         POST /domains {domain, description, alias_limit}
  *   GET    /domains/{d}                     PATCH {description, alias_limit, active}   DELETE
+ *                                           (a PATCH is all or nothing: ops.h, *_change())
  *   GET    /domains/{d}/aliases?q=TEXT      POST {address, destinations: [..] or "a, b"}
  *   GET    /aliases/{address}               PATCH {destinations, active}               DELETE
  *   GET    /aliasdomains                    POST {alias_domain, target_domain}
  *   PATCH  /aliasdomains/{a} {active}       DELETE /aliasdomains/{a}
  *   GET    /routes                          POST {match, nexthop, weight, priority, auth_user,
- *                                                 auth_password, allow_plaintext_auth, tls_level,
- *                                                 description}
+ *                                                 auth_password, allow_plaintext_auth,
+ *                                                 allow_unverified_tls, tls_level, description}
  *   DELETE /routes/{match}[?nexthop=HOP]    a whole route, or one next hop
  *   GET    /queue                           POST /queue/flush
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
@@ -251,17 +252,14 @@ static void api_domain(struct http_request *req, const char *name)
 	if (has_active < 0)
 		return;
 	const char *description = api_param(req, "description"), *limit = api_param(req, "alias_limit");
-	if ((description != NULL || limit != NULL) &&
-	    admin_op_domain_update(req->ctx, &req->actor, name, description, limit, &err) < 0) {
-		api_fail(req, &err);
-		return;
-	}
-	if (has_active > 0 && admin_op_domain_set_active(req->ctx, &req->actor, name, active, &err) < 0) {
-		api_fail(req, &err);
-		return;
-	}
 	if (description == NULL && limit == NULL && has_active == 0) {
 		api_error(req, 400, NULL, "nothing to change: give description, alias_limit or active");
+		return;
+	}
+	/* All or nothing: every field is checked before any is written. */
+	if (admin_op_domain_change(req->ctx, &req->actor, name, description, limit,
+	                           has_active > 0 ? active : -1, &err) < 0) {
+		api_fail(req, &err);
 		return;
 	}
 	api_ok(req, 200, NULL);
@@ -296,18 +294,14 @@ static void api_alias(struct http_request *req, const char *address)
 		return;
 	size_t n;
 	const char **dests = api_params(req, "destinations", &n);
-	int rc = 0;
-	if (n > 0)
-		rc = admin_op_alias_update(req->ctx, &req->actor, address, dests, n, &err);
-	if (rc == 0 && has_active > 0)
-		rc = admin_op_alias_set_active(req->ctx, &req->actor, address, active, &err);
-	free(dests);
-	if (rc < 0)
-		api_fail(req, &err);
-	else if (n == 0 && has_active == 0)
+	if (n == 0 && has_active == 0)
 		api_error(req, 400, NULL, "nothing to change: give destinations or active");
+	else if (admin_op_alias_change(req->ctx, &req->actor, address, n > 0 ? dests : NULL, n,
+	                               has_active > 0 ? active : -1, &err) < 0) /* all or nothing */
+		api_fail(req, &err);
 	else
 		api_ok(req, 200, &err);
+	free(dests);
 }
 
 /* --- alias domains --- */
@@ -387,6 +381,7 @@ static void api_hop_json(struct evbuffer *out, const void *item)
 	json_kv_str(out, &first, "auth_user", h->auth_user);
 	json_kv_bool(out, &first, "has_password", h->has_password);
 	json_kv_bool(out, &first, "allow_plaintext_auth", h->allow_plaintext_auth);
+	json_kv_bool(out, &first, "allow_unverified_tls", h->allow_unverified_tls);
 	json_kv_int(out, &first, "selected", (int64_t)h->selected);
 	json_kv_int(out, &first, "sent", (int64_t)h->sent);
 	json_kv_int(out, &first, "deferred", (int64_t)h->deferred);
@@ -438,6 +433,7 @@ static void api_routes(struct http_request *req, const char *match)
 		    .auth_user = api_param(req, "auth_user"),
 		    .auth_password = api_param(req, "auth_password"),
 		    .allow_plaintext_auth = api_param(req, "allow_plaintext_auth"),
+		    .allow_unverified_tls = api_param(req, "allow_unverified_tls"),
 		    .tls_level = api_param(req, "tls_level"),
 		    .description = api_param(req, "description"),
 		};

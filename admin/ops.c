@@ -54,6 +54,7 @@ static const char *ops_field_of(const char *message)
 	    {"auth user", "auth_user"},
 	    {"auth password", "auth_password"},
 	    {"allow plaintext auth", "allow_plaintext_auth"},
+	    {"allow unverified tls", "allow_unverified_tls"},
 	    {"tls level", "tls_level"},
 	    {"admin", "name"},
 	    {"password", "password"},
@@ -225,6 +226,13 @@ int admin_op_domain_add(struct admin_ctx *ctx, const struct admin_actor *actor, 
 int admin_op_domain_update(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                            const char *description, const char *alias_limit, struct admin_err *err)
 {
+	return admin_op_domain_change(ctx, actor, name, description, alias_limit, -1, err);
+}
+
+int admin_op_domain_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                           const char *description, const char *alias_limit, int active,
+                           struct admin_err *err)
+{
 	char domain[ADDR_DOMAIN_MAX + 1], detail[400];
 	const char *error;
 	uint32_t limit = 0;
@@ -236,13 +244,21 @@ int admin_op_domain_update(struct admin_ctx *ctx, const struct admin_actor *acto
 		return admin_err_set(err, 403, "alias_limit", "alias limit: only a superadmin can change it");
 	if (alias_limit != NULL && ops_alias_limit(alias_limit, &limit, err) < 0)
 		return -1;
-	if (db_domain_update(ctx->db, domain, description, alias_limit != NULL ? (int64_t)limit : -1,
+	if (active >= 0 && !actor->admin.superadmin)
+		return admin_err_set(err, 403, "active",
+		                     "active: only a superadmin can enable or disable a domain");
+	if (db_domain_change(ctx->db, domain, description, alias_limit != NULL ? (int64_t)limit : -1, active,
 	                     &error) < 0)
 		return ops_db_error(ctx, err, error);
-	snprintf(detail, sizeof(detail), "%s%s%s%s", description != NULL ? "description=" : "",
-	         description != NULL ? description : "", alias_limit != NULL ? " alias_limit=" : "",
-	         alias_limit != NULL ? alias_limit : "");
-	admin_ops_audit(ctx, actor, "domain.update", domain, domain, detail);
+	if (description != NULL || alias_limit != NULL) {
+		snprintf(detail, sizeof(detail), "%s%s%s%s", description != NULL ? "description=" : "",
+		         description != NULL ? description : "", alias_limit != NULL ? " alias_limit=" : "",
+		         alias_limit != NULL ? alias_limit : "");
+		admin_ops_audit(ctx, actor, "domain.update", domain, domain, detail);
+	}
+	if (active >= 0)
+		admin_ops_audit(ctx, actor, active ? "domain.enable" : "domain.disable", domain, domain,
+		                NULL);
 	return 0;
 }
 
@@ -422,27 +438,9 @@ int admin_op_alias_add(struct admin_ctx *ctx, const struct admin_actor *actor, c
 int admin_op_alias_update(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
                           const char *const *dests, size_t ndests, struct admin_err *err)
 {
-	char norm[ADDR_MAX + 1], detail[DB_AUDIT_DETAIL_MAX + 1], *storage;
-	struct db_alias alias;
-	const char *error;
-	size_t n;
-
-	ops_err_clear(err);
-	if (admin_op_alias_get(ctx, actor, address, &alias, err) < 0)
-		return -1;
-	str_copy(norm, sizeof(norm), alias.address);
-	db_alias_clear(&alias);
-	const char **list = admin_ops_split(dests, ndests, DB_ALIAS_DESTINATIONS_MAX + 1, &storage, &n);
-	int ret = db_alias_add(ctx->db, norm, list, n, DB_ALIAS_REPLACE, &error);
-	if (ret < 0) {
-		ops_db_error(ctx, err, error);
-	} else {
-		ops_join_dests(list, n, detail, sizeof(detail));
-		admin_ops_audit(ctx, actor, "alias.update", norm, strrchr(norm, '@') + 1, detail);
-	}
-	free(list);
-	free(storage);
-	return ret;
+	static const char *const none[] = {NULL};
+	/* given but empty: db_alias_change() says what is missing */
+	return admin_op_alias_change(ctx, actor, address, dests != NULL ? dests : none, ndests, -1, err);
 }
 
 /* Domain admins may not disable or delete a protected alias; superadmins are warned. */
@@ -463,6 +461,43 @@ static int ops_alias_protect(const struct admin_actor *actor, const char *addres
 	    "catch-all takes it.",
 	    address);
 	return 0;
+}
+
+int admin_op_alias_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                          const char *const *dests, size_t ndests, int active, struct admin_err *err)
+{
+	char norm[ADDR_MAX + 1], detail[DB_AUDIT_DETAIL_MAX + 1], *storage = NULL;
+	const char **list = NULL;
+	struct db_alias alias;
+	const char *error;
+	size_t n = 0;
+
+	ops_err_clear(err);
+	if (admin_op_alias_get(ctx, actor, address, &alias, err) < 0)
+		return -1;
+	str_copy(norm, sizeof(norm), alias.address);
+	db_alias_clear(&alias);
+	if (active == 0 && ops_alias_protect(actor, norm, "disable", err) < 0)
+		return -1;
+	if (dests != NULL)
+		list = admin_ops_split(dests, ndests, DB_ALIAS_DESTINATIONS_MAX + 1, &storage, &n);
+	int ret = db_alias_change(ctx->db, norm, list, n, active, &error);
+	if (ret < 0) {
+		err->warning[0] = '\0';
+		ops_db_error(ctx, err, error);
+	} else {
+		if (list != NULL) {
+			ops_join_dests(list, n, detail, sizeof(detail));
+			admin_ops_audit(ctx, actor, "alias.update", norm, strrchr(norm, '@') + 1, detail);
+		}
+		if (active >= 0)
+			admin_ops_audit(ctx, actor, active ? "alias.enable" : "alias.disable", norm,
+			                strrchr(norm, '@') + 1,
+			                err->warning[0] != '\0' ? "protected address" : NULL);
+	}
+	free(list);
+	free(storage);
+	return ret;
 }
 
 int admin_op_alias_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,

@@ -95,6 +95,11 @@ int admin_op_domain_add(struct admin_ctx *ctx, const struct admin_actor *actor, 
 /* description and alias_limit NULL keep; domain admins may change the description only. */
 int admin_op_domain_update(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                            const char *description, const char *alias_limit, struct admin_err *err);
+/* admin_op_domain_update() and the active flag (negative: keep; superadmins) together, all or
+ * nothing: every field and permission is checked before anything is written, in one statement. */
+int admin_op_domain_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                           const char *description, const char *alias_limit, int active,
+                           struct admin_err *err);
 /* Superadmins. */
 int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                                bool active, struct admin_err *err);
@@ -116,6 +121,10 @@ int admin_op_alias_add(struct admin_ctx *ctx, const struct admin_actor *actor, c
 /* Replace the destinations of an existing alias. */
 int admin_op_alias_update(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
                           const char *const *dests, size_t ndests, struct admin_err *err);
+/* The destinations (ndests 0: keep) and the active flag (negative: keep; as admin_op_alias_set_active)
+ * of an existing alias together, all or nothing, in one transaction. */
+int admin_op_alias_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                          const char *const *dests, size_t ndests, int active, struct admin_err *err);
 /* Disabling or deleting a protected alias: superadmins only (with a warning). */
 int admin_op_alias_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
                               bool active, struct admin_err *err);
@@ -140,6 +149,7 @@ struct admin_route_input {
 	const char *weight, *priority;         /* text; NULL or "": default */
 	const char *auth_user, *auth_password; /* NULL or "": none */
 	const char *allow_plaintext_auth;      /* flag text; NULL: no */
+	const char *allow_unverified_tls;      /* flag text; NULL: no */
 	const char *tls_level, *description;   /* NULL: keep / default */
 };
 

@@ -61,6 +61,10 @@ int admin_op_route_add_hop(struct admin_ctx *ctx, const struct admin_actor *acto
 	    admin_ops_parse_bool(in->allow_plaintext_auth, &spec.allow_plaintext_auth) < 0)
 		return admin_err_set(err, 400, "allow_plaintext_auth",
 		                     "allow plaintext auth: expected true or false");
+	if (in->allow_unverified_tls != NULL && *in->allow_unverified_tls != '\0' &&
+	    admin_ops_parse_bool(in->allow_unverified_tls, &spec.allow_unverified_tls) < 0)
+		return admin_err_set(err, 400, "allow_unverified_tls",
+		                     "allow unverified tls: expected true or false");
 	if (ops_given(in->auth_user) != ops_given(in->auth_password))
 		return admin_err_set(err, 400, ops_given(in->auth_user) ? "auth_password" : "auth_user", "%s",
 		                     ops_given(in->auth_user) ? "auth password: missing for the auth user"
@@ -73,10 +77,11 @@ int admin_op_route_add_hop(struct admin_ctx *ctx, const struct admin_actor *acto
 		return ops_db_error(ctx, err, error);
 	if (db_route_match_normalize(in->match, match, sizeof(match), &error) < 0)
 		str_copy(match, sizeof(match), in->match);
-	snprintf(detail, sizeof(detail), "nexthop=%s weight=%u priority=%u%s%s%s", in->nexthop,
+	snprintf(detail, sizeof(detail), "nexthop=%s weight=%u priority=%u%s%s%s%s", in->nexthop,
 	         spec.weight == 0 ? 1 : spec.weight, spec.priority,
 	         spec.auth_user != NULL ? " auth_user=" : "", spec.auth_user != NULL ? spec.auth_user : "",
-	         spec.auth_user != NULL ? " (password set)" : "");
+	         spec.auth_user != NULL ? " (password set)" : "",
+	         spec.allow_unverified_tls ? " allow_unverified_tls" : "");
 	admin_ops_audit(ctx, actor, "route.add_hop", match, NULL, detail);
 	return 0;
 }

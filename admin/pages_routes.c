@@ -88,6 +88,8 @@ void page_routes(struct http_request *req)
 	    "<label class=\"check\"><input type=\"checkbox\" name=\"allow_plaintext_auth\" value=\"1\"> "
 	    "Allow "
 	    "AUTH without TLS</label>\n"
+	    "<label class=\"check\"><input type=\"checkbox\" name=\"allow_unverified_tls\" value=\"1\"> "
+	    "Allow AUTH over TLS whose certificate does not verify (logged as a warning each time)</label>\n"
 	    "<label>TLS level <select name=\"tls_level\"><option value=\"\">keep / default</option>"
 	    "<option>none</option><option>may</option><option>encrypt</option><option>verify</option>"
 	    "</select></label>\n"
@@ -107,6 +109,7 @@ void page_route_add(struct http_request *req)
 	    .auth_user = page_param(req, "auth_user"),
 	    .auth_password = page_param(req, "auth_password"),
 	    .allow_plaintext_auth = page_param(req, "allow_plaintext_auth"),
+	    .allow_unverified_tls = page_param(req, "allow_unverified_tls"),
 	    .tls_level = page_param(req, "tls_level"),
 	    .description = description != NULL && *description != '\0' ? description : NULL,
 	};

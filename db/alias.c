@@ -151,14 +151,17 @@ static int alias_domain_check(struct db *db, const char *address, const char *do
 	return 0;
 }
 
-int db_alias_add(struct db *db, const char *address, const char *const *destinations, size_t n,
-                 unsigned flags, const char **error_r)
+/* db_alias_add() and db_alias_change(): only_existing refuses a new alias; active < 0 keeps the flag of
+ * an existing alias (a new one is active). */
+static int alias_write(struct db *db, const char *address, const char *const *destinations, size_t n,
+                       unsigned flags, bool only_existing, int active, const char **error_r)
 {
 	static const char insert_sql[] =
 	    "INSERT INTO aliases (address, domain, destinations, active, created,"
 	    " modified) VALUES (?1, ?2, ?3, 1, ?4, ?4)";
 	static const char replace_sql[] =
-	    "UPDATE aliases SET destinations = ?2, modified = ?3 WHERE address = ?1";
+	    "UPDATE aliases SET destinations = ?2, active = coalesce(?4, active),"
+	    " modified = ?3 WHERE address = ?1";
 	char norm[ADDR_MAX + 1];
 	struct db_alias existing;
 
@@ -182,10 +185,16 @@ int db_alias_add(struct db *db, const char *address, const char *const *destinat
 		db_input_error(db, error_r, "address '%s': already exists", norm);
 		goto fail;
 	}
+	if (!exists && only_existing) {
+		db_input_error(db, error_r, "address '%s': no such alias", norm);
+		goto fail;
+	}
 	if (alias_domain_check(db, norm, domain, !exists, error_r) < 0)
 		goto fail;
 	if (exists)
-		rc = db_exec(db, replace_sql, DB_PARAMS(DB_TEXT(norm), DB_TEXT(joined), DB_INT(time_now())),
+		rc = db_exec(db, replace_sql,
+		             DB_PARAMS(DB_TEXT(norm), DB_TEXT(joined), DB_INT(time_now()),
+		                       active >= 0 ? DB_INT(active ? 1 : 0) : DB_NULL),
 		             "replace alias", error_r);
 	else
 		rc = db_exec(db, insert_sql,
@@ -205,6 +214,22 @@ fail:
 	db_rollback(db);
 	free(joined);
 	return -1;
+}
+
+int db_alias_add(struct db *db, const char *address, const char *const *destinations, size_t n,
+                 unsigned flags, const char **error_r)
+{
+	return alias_write(db, address, destinations, n, flags, false, -1, error_r);
+}
+
+int db_alias_change(struct db *db, const char *address, const char *const *destinations, size_t n, int active,
+                    const char **error_r)
+{
+	if (destinations == NULL && active < 0)
+		return 0;
+	if (destinations == NULL)
+		return db_alias_set_active(db, address, active > 0, error_r);
+	return alias_write(db, address, destinations, n, DB_ALIAS_REPLACE, true, active, error_r);
 }
 
 static int alias_from_row(sqlite3_stmt *stmt, void *item)

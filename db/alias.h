@@ -57,6 +57,11 @@ void db_alias_clear(struct db_alias *alias);
  * may then match). */
 int db_alias_set_active(struct db *db, const char *address, bool active, const char **error_r);
 
+/* Change an existing alias in one transaction: its destinations (NULL: keep) and its active flag
+ * (negative: keep). Every field is checked first; either all change or none does. */
+int db_alias_change(struct db *db, const char *address, const char *const *destinations, size_t n, int active,
+                    const char **error_r);
+
 int db_alias_del(struct db *db, const char *address, const char **error_r);
 
 /* Split a stored destinations column ("a@x.net,b@y.org") into a NULL-terminated malloc'd array. */

@@ -119,8 +119,15 @@ static int domain_changed(struct db *db, int rc, const char *domain, const char 
 int db_domain_update(struct db *db, const char *name, const char *description, int64_t alias_limit,
                      const char **error_r)
 {
+	return db_domain_change(db, name, description, alias_limit, -1, error_r);
+}
+
+int db_domain_change(struct db *db, const char *name, const char *description, int64_t alias_limit,
+                     int active, const char **error_r)
+{
 	static const char sql[] = "UPDATE domains SET description = coalesce(?2, description),"
-	                          " alias_limit = coalesce(?3, alias_limit), modified = ?4 WHERE name = ?1";
+	                          " alias_limit = coalesce(?3, alias_limit), active = coalesce(?5, active),"
+	                          " modified = ?4 WHERE name = ?1";
 	char domain[ADDR_DOMAIN_MAX + 1];
 
 	if (db_domain_normalize(db, "domain", name, domain, error_r) < 0)
@@ -132,7 +139,8 @@ int db_domain_update(struct db *db, const char *name, const char *description, i
 		                      DB_ALIAS_LIMIT_MAX);
 	int rc = db_change(db, sql,
 	                   DB_PARAMS(DB_TEXT(domain), DB_TEXT(description),
-	                             alias_limit >= 0 ? DB_INT(alias_limit) : DB_NULL, DB_INT(time_now())),
+	                             alias_limit >= 0 ? DB_INT(alias_limit) : DB_NULL, DB_INT(time_now()),
+	                             active >= 0 ? DB_INT(active ? 1 : 0) : DB_NULL),
 	                   "update domain", error_r);
 	return domain_changed(db, rc, domain, error_r);
 }

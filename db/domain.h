@@ -44,6 +44,11 @@ int db_domain_add(struct db *db, const char *name, const char *description, uint
 int db_domain_update(struct db *db, const char *name, const char *description, int64_t alias_limit,
                      const char **error_r);
 
+/* db_domain_update() and the active flag too (negative: keep), in one statement: every field is
+ * checked first, and either all change or none does. */
+int db_domain_change(struct db *db, const char *name, const char *description, int64_t alias_limit,
+                     int active, const char **error_r);
+
 /* Look up one domain: 0 found, 1 not hosted, -1 error. */
 int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, const char **error_r);
 

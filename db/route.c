@@ -241,9 +241,10 @@ const char *db_route_hop_auth_str(const struct db_route_hop *hop, char *buf, siz
 	if (hop->auth_user[0] == '\0')
 		str_copy(buf, size, "-");
 	else
-		snprintf(buf, size, "user=%s password=%s%s", hop->auth_user,
+		snprintf(buf, size, "user=%s password=%s%s%s", hop->auth_user,
 		         hop->has_password ? "****" : "(none)",
-		         hop->allow_plaintext_auth ? " plaintext-ok" : "");
+		         hop->allow_plaintext_auth ? " plaintext-ok" : "",
+		         hop->allow_unverified_tls ? " unverified-tls-ok" : "");
 	return buf;
 }
 
@@ -296,6 +297,8 @@ static int spec_check(struct db *db, const struct db_route_hop_spec *spec, char 
 		                      "auth password: contains a control character (a line break?)");
 	if (spec->allow_plaintext_auth && !auth)
 		return db_input_error(db, error_r, "allow plaintext auth: set without an auth user");
+	if (spec->allow_unverified_tls && !auth)
+		return db_input_error(db, error_r, "allow unverified tls: set without an auth user");
 	if (db_route_tls_level_valid(spec->tls_level, &err) < 0)
 		return db_input_error(db, error_r, "tls level '%s': %s", spec->tls_level, err);
 	if (spec->description != NULL) {
@@ -369,17 +372,17 @@ static int hop_insert(struct db *db, int64_t route_id, const char *nexthop,
                       const struct db_route_hop_spec *spec, const char **error_r)
 {
 	static const char sql[] = "INSERT INTO route_hops (route_id, nexthop, weight, priority, auth_user,"
-	                          " auth_password, allow_plaintext_auth, created, modified)"
-	                          " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8)";
+	                          " auth_password, allow_plaintext_auth, allow_unverified_tls, created,"
+	                          " modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?8, ?8)";
 	bool auth = spec->auth_user != NULL && spec->auth_user[0] != '\0';
 	/* db_exec() drops the statement's reference to the password afterwards. */
-	return db_exec(db, sql,
-	               DB_PARAMS(DB_INT(route_id), DB_TEXT(nexthop),
-	                         DB_INT(spec->weight == 0 ? 1 : spec->weight), DB_INT(spec->priority),
-	                         DB_TEXT(auth ? spec->auth_user : NULL),
-	                         DB_TEXT(auth ? spec->auth_password : NULL),
-	                         DB_INT(spec->allow_plaintext_auth ? 1 : 0), DB_INT(time_now())),
-	               "add next hop", error_r);
+	return db_exec(
+	    db, sql,
+	    DB_PARAMS(DB_INT(route_id), DB_TEXT(nexthop), DB_INT(spec->weight == 0 ? 1 : spec->weight),
+	              DB_INT(spec->priority), DB_TEXT(auth ? spec->auth_user : NULL),
+	              DB_TEXT(auth ? spec->auth_password : NULL), DB_INT(spec->allow_plaintext_auth ? 1 : 0),
+	              DB_INT(time_now()), DB_INT(spec->allow_unverified_tls ? 1 : 0)),
+	    "add next hop", error_r);
 }
 
 int db_route_add_hop(struct db *db, const struct db_route_hop_spec *spec, bool *created_r,
@@ -492,7 +495,7 @@ static const char list_sql[] =
     "SELECT r.id, r.match, r.tls_level, r.description, r.active, r.created, r.modified,"
     " h.id, h.nexthop, h.weight, h.priority, h.auth_user, h.auth_password IS NOT NULL,"
     " CASE WHEN ?1 THEN h.auth_password END, h.allow_plaintext_auth, h.created, h.modified,"
-    " s.selected, s.sent, s.deferred, s.bounced"
+    " s.selected, s.sent, s.deferred, s.bounced, h.allow_unverified_tls"
     " FROM routes r LEFT JOIN route_hops h ON h.route_id = r.id LEFT JOIN route_stats s ON s.hop_id = h.id"
     " WHERE ?2 IS NULL OR r.match = ?2 ORDER BY r.match, h.priority, h.id";
 
@@ -525,6 +528,7 @@ static void hop_from_row(sqlite3_stmt *stmt, struct db_route_hop *h)
 	h->sent = (uint64_t)sqlite3_column_int64(stmt, 18);
 	h->deferred = (uint64_t)sqlite3_column_int64(stmt, 19);
 	h->bounced = (uint64_t)sqlite3_column_int64(stmt, 20);
+	h->allow_unverified_tls = sqlite3_column_int(stmt, 21) != 0;
 }
 
 /* The routes read so far: a row starts a new route when its id changes, and adds its hop. */

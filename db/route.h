@@ -3,8 +3,9 @@
  * recipient's domain ("example.com" exactly, ".example.com" its subdomains but not itself, "*" any
  * domain) and lists one or more next hops, each with a weight (weighted split), a priority (lower is
  * preferred: failover), optional SMTP AUTH credentials and whether AUTH may go over an unencrypted
- * connection. A route may override the TLS security level (NULL: the global smtp_tls_security_level).
- * route_stats holds per-hop counters that mxd adds to periodically (mxd/delivery/route.c keeps the live state).
+ * connection, or over TLS whose certificate does not verify for the hop's name. A route may override the TLS
+ * security level (NULL: the global smtp_tls_security_level). route_stats holds per-hop counters that mxd adds
+ * to periodically (mxd/delivery/route.c keeps the live state).
  *
  * Next hops are written as in Postfix: "direct" (MX lookup of the recipient's domain), "[host]:port"
  * (connect to host, no MX lookup; host is a name or an IPv4/IPv6 address) and "host:port" (MX lookup
@@ -60,6 +61,7 @@ struct db_route_hop {
 	bool has_password;                         /* set whether or not the password was read */
 	char auth_password[DB_ROUTE_AUTH_MAX + 1]; /* only with DB_ROUTE_WITH_SECRETS, else "" */
 	bool allow_plaintext_auth;
+	bool allow_unverified_tls; /* AUTH over TLS whose certificate does not verify */
 	int64_t created, modified;
 	uint64_t selected, sent, deferred, bounced; /* route_stats (0 before mxd's first flush) */
 };
@@ -87,6 +89,7 @@ struct db_route_hop_spec {
 	uint32_t priority;                     /* 0 is the most preferred */
 	const char *auth_user, *auth_password; /* both or neither; not with "direct" */
 	bool allow_plaintext_auth;             /* needs auth_user */
+	bool allow_unverified_tls;             /* needs auth_user */
 	/* Route-level settings: NULL keeps an existing route's value (a new route: global level, no
 	 * description); tls_level "" or "default" returns to the global level. */
 	const char *tls_level;
@@ -106,8 +109,8 @@ const char *db_route_nexthop_format(const struct db_route_nexthop *nexthop, char
 /* NULL, "" and "default" (the global level), or none|may|encrypt|verify. 0, or -1 with *error_r (static). */
 int db_route_tls_level_valid(const char *level, const char **error_r);
 
-/* "user=alice password=****" (with " plaintext-ok" when allowed), or "-" without AUTH: the only form in
- * which a hop's credentials are ever shown. Returns buf. */
+/* "user=alice password=****" (with " plaintext-ok", " unverified-tls-ok" when allowed), or "-" without AUTH:
+ * the only form in which a hop's credentials are ever shown. Returns buf. */
 const char *db_route_hop_auth_str(const struct db_route_hop *hop, char *buf, size_t size);
 
 /* Add a next hop to the route for spec->match, creating the route when there is none (else applying

@@ -30,6 +30,7 @@ enum route_opt {
 	OPT_PASSWORD_ENV,
 	OPT_PASSWORD_STDIN,
 	OPT_PLAINTEXT,
+	OPT_UNVERIFIED_TLS,
 	OPT_TLS_LEVEL,
 	OPT_DESCRIPTION,
 	OPT_PASSWORD, /* refused: a password on the command line */
@@ -47,6 +48,7 @@ static const struct {
     [OPT_PASSWORD_ENV] = {"auth-password-env", true},
     [OPT_PASSWORD_STDIN] = {"auth-password-stdin", false},
     [OPT_PLAINTEXT] = {"allow-plaintext-auth", false},
+    [OPT_UNVERIFIED_TLS] = {"allow-unverified-tls", false},
     [OPT_TLS_LEVEL] = {"tls-level", true},
     [OPT_DESCRIPTION] = {"description", true},
     [OPT_PASSWORD] = {"auth-password", true},
@@ -272,6 +274,7 @@ static int route_add(struct db *db, const char *what, char **args, int nargs, co
 	spec.auth_user = opts->value[OPT_AUTH_USER];
 	spec.auth_password = password[0] != '\0' ? password : NULL;
 	spec.allow_plaintext_auth = opts->set[OPT_PLAINTEXT];
+	spec.allow_unverified_tls = opts->set[OPT_UNVERIFIED_TLS];
 	spec.tls_level = opts->value[OPT_TLS_LEVEL];
 	spec.description = opts->value[OPT_DESCRIPTION];
 	if (db_route_add_hop(db, &spec, &created, &error) < 0) {
@@ -412,13 +415,13 @@ static int route_stats(struct db *db, const char *what, char **args, int nargs, 
 #define ADD_OPTS                                                                                             \
 	((1u << OPT_WEIGHT) | (1u << OPT_PRIORITY) | (1u << OPT_AUTH_USER) | (1u << OPT_PASSWORD_FILE) |     \
 	 (1u << OPT_PASSWORD_ENV) | (1u << OPT_PASSWORD_STDIN) | (1u << OPT_PLAINTEXT) |                     \
-	 (1u << OPT_TLS_LEVEL) | (1u << OPT_DESCRIPTION))
+	 (1u << OPT_UNVERIFIED_TLS) | (1u << OPT_TLS_LEVEL) | (1u << OPT_DESCRIPTION))
 
 static const struct route_action route_actions[] = {
     {"add", ADD_OPTS, 2, 2, true, route_add,
      "route add MATCH NEXTHOP [--weight N] [--priority N] [--description TEXT]\n"
      "          [--auth-user USER (--auth-password-file FILE | --auth-password-env VAR |\n"
-     "          --auth-password-stdin)] [--allow-plaintext-auth]\n"
+     "          --auth-password-stdin)] [--allow-plaintext-auth] [--allow-unverified-tls]\n"
      "          [--tls-level none|may|encrypt|verify|default]"},
     {"list", 0, 0, 0, false, route_list, "route list"},
     {"del", 0, 1, 2, true, route_del, "route del MATCH [NEXTHOP]"},
@@ -431,7 +434,9 @@ static const char route_help[] =
     "NEXTHOP: direct (MX lookup of the recipient's domain), [host]:port (no MX lookup), host:port (MX\n"
     "  lookup of host); the port defaults to 25.\n"
     "A second 'route add' for the same MATCH adds a next hop: hops of the best priority (lowest number)\n"
-    "share the mail by weight; worse priorities take over while the better ones are failing.\n";
+    "share the mail by weight; worse priorities take over while the better ones are failing.\n"
+    "AUTH credentials go only over TLS whose certificate verifies for the next hop's name (with\n"
+    "  smtp_tls_CAfile), unless --allow-unverified-tls (logged as a warning at each use).\n";
 
 int mxctl_cmd_route(struct mxctl *ctl, int argc, char **argv)
 {

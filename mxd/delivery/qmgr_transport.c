@@ -428,6 +428,7 @@ static int conn_open(struct qdest *d, struct qjob *job)
 		opts.auth_username = d->choice.auth_user;
 		opts.auth_password = d->choice.auth_password;
 		opts.auth_allow_plaintext = d->choice.allow_plaintext_auth;
+		opts.auth_allow_unverified_tls = d->choice.allow_unverified_tls;
 	}
 	struct qconn *c = xcalloc(1, sizeof(*c));
 	c->dest = d;

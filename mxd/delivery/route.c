@@ -24,6 +24,7 @@ struct route_hop {
 	uint32_t weight, priority;
 	char *auth_user, *auth_password; /* NULL without AUTH */
 	bool allow_plaintext_auth;
+	bool allow_unverified_tls;
 	const struct route_entry *route;
 
 	/* live state, carried over a reload */
@@ -161,6 +162,7 @@ static void entry_from_db(struct route_entry *e, const struct db_route *r, const
 			h->auth_password = xstrdup(src->auth_password);
 		}
 		h->allow_plaintext_auth = src->allow_plaintext_auth;
+		h->allow_unverified_tls = src->allow_unverified_tls;
 		e->nhops++;
 	}
 	qsort(e->hops, e->nhops, sizeof(*e->hops), hop_order_cmp);
@@ -430,6 +432,7 @@ int route_select(struct route_table *t, const char *recipient_domain, int64_t no
 		str_copy(out->auth_password, sizeof(out->auth_password), h->auth_password);
 	}
 	out->allow_plaintext_auth = h->allow_plaintext_auth;
+	out->allow_unverified_tls = h->allow_unverified_tls;
 	str_copy(out->tls_level, sizeof(out->tls_level), e->tls_level);
 	str_copy(out->nexthop, sizeof(out->nexthop), h->nexthop);
 	str_copy(out->match, sizeof(out->match), e->match);

@@ -380,15 +380,18 @@ void client_start_tls(struct smtp_client *c)
 	const char *host = c->peer_hosts[c->cur];
 	if (host != NULL && !is_ip_literal(host))
 		SSL_set_tlsext_host_name(ssl, host);
-	if (c->tls_level == SMTP_CLIENT_TLS_VERIFY) {
-		const char *name = c->verify_name != NULL ? c->verify_name : host != NULL ? host : c->addr;
-		X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
-		X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-		int ok = is_ip_literal(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name)
-		                             : X509_VERIFY_PARAM_set1_host(param, name, 0);
-		if (ok != 1) {
+	/* The name is checked at every level: below "verify" a mismatch only leaves the connection
+	 * unverified, which keeps AUTH credentials off it (client_auth_start()). */
+	const char *name = c->verify_name != NULL ? c->verify_name : host != NULL ? host : c->addr;
+	X509_VERIFY_PARAM *param = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	int ok = is_ip_literal(name) ? X509_VERIFY_PARAM_set1_ip_asc(param, name)
+	                             : X509_VERIFY_PARAM_set1_host(param, name, 0);
+	c->verify_name_ok = ok == 1;
+	if (ok != 1) {
+		ERR_clear_error();
+		if (c->tls_level == SMTP_CLIENT_TLS_VERIFY) {
 			SSL_free(ssl);
-			ERR_clear_error();
 			client_peer_failed(c, SMTP_CLIENT_FAIL_TLS, NULL, "4.7.5",
 			                   "Cannot start TLS with %s: bad name to verify", c->name);
 			return;
@@ -414,17 +417,19 @@ static void client_tls_done(struct smtp_client *c)
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	char info[160];
 	tls_describe(ssl, info, sizeof(info));
-	if (c->tls_level == SMTP_CLIENT_TLS_VERIFY) {
-		X509 *cert = SSL_get0_peer_certificate(ssl);
-		long vr = SSL_get_verify_result(ssl);
-		if (cert == NULL || vr != X509_V_OK) {
-			client_peer_failed(c, SMTP_CLIENT_FAIL_TLS, NULL, "4.7.5",
-			                   "server certificate verification failed for %s: %s", c->name,
-			                   cert == NULL ? "no certificate"
-			                                : X509_verify_cert_error_string(vr));
-			return;
-		}
+	X509 *cert = SSL_get0_peer_certificate(ssl);
+	long vr = SSL_get_verify_result(ssl);
+	const char *why = cert == NULL         ? "no certificate"
+	                  : !c->verify_name_ok ? "bad name to verify"
+	                                       : X509_verify_cert_error_string(vr);
+	if (cert != NULL && c->verify_name_ok && vr == X509_V_OK) {
 		c->verified = true;
+	} else if (c->tls_level == SMTP_CLIENT_TLS_VERIFY) {
+		client_peer_failed(c, SMTP_CLIENT_FAIL_TLS, NULL, "4.7.5",
+		                   "server certificate verification failed for %s: %s", c->name, why);
+		return;
+	} else {
+		str_copy(c->unverified_why, sizeof(c->unverified_why), why);
 	}
 	c->tls = true;
 	log_info("smtp", "%s TLS connection established to %s: %s", c->verified ? "Verified" : "Untrusted",
@@ -668,6 +673,7 @@ int smtp_client_new(struct event_base *base, const struct smtp_client_peer *peer
 		c->auth_pass = xstrdup(opts->auth_password != NULL ? opts->auth_password : "");
 	}
 	c->auth_plaintext_ok = opts->auth_allow_plaintext;
+	c->auth_unverified_ok = opts->auth_allow_unverified_tls || opts->auth_allow_plaintext;
 	c->peers = xcalloc(npeer, sizeof(*c->peers));
 	c->peer_hosts = xcalloc(npeer, sizeof(*c->peer_hosts));
 	for (size_t i = 0; i < npeer; i++) {

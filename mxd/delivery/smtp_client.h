@@ -8,9 +8,12 @@
  * and the next one tried on: connect failure or timeout, a greeting other than 220 (421, 4xx, 5xx),
  * EHLO and HELO refused, STARTTLS missing or failing when tls_level is encrypt or verify (for "may", a
  * failed handshake is retried once with the same address in plaintext), a certificate that does not
- * chain to the CA or match the name (verify), and AUTH trouble (refused over plaintext, not offered,
- * rejected). When every candidate failed, the last error is reported, always as a temporary failure:
- * a 5xx greeting from every server is still DEFERRED; the caller decides what to do about it.
+ * chain to the CA or match the name (verify), and AUTH trouble (refused over plaintext or over TLS
+ * whose certificate did not verify for the peer's name, not offered, rejected). The certificate is
+ * checked at every TLS level: below verify a failure only marks the connection unverified ("Untrusted"
+ * in the log), and then credentials are not sent unless auth_allow_unverified_tls. When every candidate
+ * failed, the last error is reported, always as a temporary failure: a 5xx greeting from every server is
+ * still DEFERRED; the caller decides what to do about it.
  *
  * SENDING: smtp_client_send() may be called as soon as the connection exists: the message waits until
  * the connection is READY. MAIL, every RCPT and DATA go out in one write when the server offers
@@ -81,6 +84,9 @@ struct smtp_client_options {
 	const char *auth_username;     /* NULL: no AUTH */
 	const char *auth_password;
 	bool auth_allow_plaintext; /* AUTH without TLS; otherwise such a peer fails without the secret */
+	/* AUTH over TLS whose certificate was not verified for the peer's name (a warning is logged
+	 * each time); otherwise such a peer fails without the secret. auth_allow_plaintext implies it. */
+	bool auth_allow_unverified_tls;
 };
 
 /* A message to send. The strings are copied; body is the caller's until the callback. */
@@ -107,7 +113,8 @@ enum smtp_client_failure {
 	SMTP_CLIENT_FAIL_CONNECT, /* no candidate got as far as READY: connect, greeting, EHLO/HELO */
 	SMTP_CLIENT_FAIL_TLS,     /* the last candidate failed at STARTTLS or certificate verification */
 	SMTP_CLIENT_FAIL_AUTH,    /* the last candidate failed at AUTH: reply.code 535 (5xx) means the
-	                             credentials were rejected; 0 means refused locally (plaintext) */
+	                             credentials were rejected; 0 means refused locally (plaintext,
+	                             unverified TLS: 4.7.5) */
 	SMTP_CLIENT_FAIL_LOCAL,   /* refused before sending: over the server's SIZE, SMTPUTF8 missing,
 	                             invalid sender (BOUNCED), or a message with no valid recipient */
 	SMTP_CLIENT_FAIL_MAIL,    /* MAIL FROM rejected: 4xx DEFERRED, 5xx BOUNCED */

@@ -96,6 +96,19 @@ void client_auth_start(struct smtp_client *c)
 		                   "AUTH refused over a plaintext connection with %s", c->name);
 		return;
 	}
+	if (c->tls && !c->verified) {
+		if (!c->auth_unverified_ok) {
+			client_peer_failed(
+			    c, SMTP_CLIENT_FAIL_AUTH, NULL, "4.7.5",
+			    "AUTH refused over unverified TLS with %s (%s): credentials go only "
+			    "to a certificate that verifies for the hop's name (smtp_tls_CAfile), "
+			    "or to a hop marked --allow-unverified-tls",
+			    c->name, c->unverified_why);
+			return;
+		}
+		log_warn("smtp", "%s: sending AUTH credentials over unverified TLS (%s), as the hop allows",
+		         c->name, c->unverified_why);
+	}
 	c->auth_step = 0;
 	if (c->ehlo.auth_mechs & SMTP_REPLY_AUTH_CRAM_MD5) {
 		c->auth_mech = SMTP_REPLY_AUTH_CRAM_MD5;

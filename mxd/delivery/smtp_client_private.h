@@ -81,6 +81,7 @@ struct smtp_client {
 	unsigned connect_timeout, command_timeout, data_timeout, idle_timeout;
 	char *auth_user, *auth_pass;
 	bool auth_plaintext_ok;
+	bool auth_unverified_ok; /* AUTH over TLS that was not verified (with a warning) */
 
 	/* candidates */
 	struct smtp_client_peer *peers;
@@ -95,6 +96,8 @@ struct smtp_client {
 	/* session */
 	struct smtp_reply_ehlo ehlo; /* what the last EHLO reply announced */
 	bool esmtp, tls, verified;
+	bool verify_name_ok;     /* the name to verify was set on this TLS session */
+	char unverified_why[96]; /* why tls && !verified: the certificate's fault, for the log */
 	bool server_closing; /* 421 seen */
 	unsigned auth_mech, auth_step;
 	struct smtp_reply reply; /* the reply being read, then the last complete one */
@@ -154,7 +157,8 @@ void client_body_pump(struct smtp_client *c);
 
 /* smtp_client_auth.c */
 /* After EHLO, when credentials are set: pick a mechanism the server offers and start it (state AUTH),
- * or fail the peer (AUTH over plaintext not allowed, or no mechanism in common). */
+ * or fail the peer (4.7.x, without the secret: AUTH over plaintext or over TLS whose certificate was
+ * not verified, when the options do not allow it; or no mechanism in common). */
 void client_auth_start(struct smtp_client *c);
 /* A reply in state AUTH: READY on 2xx, the next step on 334, else the peer fails. */
 void client_auth_reply(struct smtp_client *c);

@@ -130,6 +130,25 @@ class MxctlRouteTest(unittest.TestCase):
         con.close()
         self.assertEqual(os.stat(self.db).st_mode & 0o007, 0)
 
+    def test_allow_unverified_tls(self):
+        pw = self.password_file()
+        self.ok("route", "add", "example.com", "[relay.example]:587", "--auth-user", "alice",
+                "--auth-password-file", pw, "--allow-unverified-tls")
+        self.ok("route", "add", "example.com", "[relay2.example]:587", "--auth-user", "bob",
+                "--auth-password-file", pw)
+        listing = self.ok("route", "list")
+        self.assertIn("user=alice password=**** unverified-tls-ok", listing)
+        self.assertIn("user=bob password=****", listing)
+        self.assertEqual(listing.count("unverified-tls-ok"), 1)
+        con = sqlite3.connect(self.db)
+        self.assertEqual(con.execute("SELECT nexthop, allow_unverified_tls FROM route_hops ORDER BY id").fetchall(),
+                         [("[relay.example]:587", 1), ("[relay2.example]:587", 0)])
+        con.close()
+        # Only with credentials, and only on "add".
+        self.fails(["route", "add", "example.org", "[relay.example]", "--allow-unverified-tls"],
+                   ["allow unverified tls", "auth user"])
+        self.fails(["route", "list", "--allow-unverified-tls"], ["allow-unverified-tls"], status=2)
+
     def test_password_from_env_and_stdin(self):
         self.ok("route", "add", "a.example", "[relay.example]", "--auth-user", "bob",
                 "--auth-password-env", "ROUTE_PW", env_extra={"ROUTE_PW": SECRET})

@@ -77,6 +77,30 @@ class Routes(unittest.TestCase):
         self.assertIn("Connection refused", self.inst.read_log())
 
     def test_relay_with_auth_over_tls(self):
+        # The hop is [127.0.0.1], the certificate is for relay.test: it does not verify for the hop's
+        # name, so the credentials go only because the hop is marked --allow-unverified-tls (warned).
+        pki = mxtest.make_ca(self.inst.dir, hostname="relay.test")
+        relay = self.sink(tls=(pki["cert"], pki["key"]), auth=("mxuser", "s3cret-pw"))
+        pwfile = os.path.join(self.inst.dir, "relay.pw")
+        with open(pwfile, "w") as f:
+            f.write("s3cret-pw\n")
+        self.inst.settings["smtp_tls_CAfile"] = pki["ca"]
+        self.inst.write_conf()
+        self.inst.mxctl("alias", "add", "ops@example.com", "team@provider.test")
+        self.inst.mxctl("route", "add", "provider.test", "[127.0.0.1]:%d" % relay.port, "--auth-user", "mxuser",
+                        "--auth-password-file", pwfile, "--tls-level", "encrypt", "--allow-unverified-tls")
+        listing = self.inst.mxctl("route", "list").stdout
+        self.assertNotIn("s3cret-pw", listing)
+        self.inst.start()
+        self.send("ops@example.com", 1)
+        self.assertTrue(relay.wait(1, 30), self.inst.read_log()[-3000:])
+        m = relay.messages[0]
+        self.assertEqual(m.auth, "mxuser")
+        self.assertTrue(m.tls)
+        self.assertIn("sending AUTH credentials over unverified TLS", self.inst.read_log())
+        self.assertNotIn("s3cret-pw", self.inst.read_log())
+
+    def test_auth_never_sent_over_unverified_tls(self):
         pki = mxtest.make_ca(self.inst.dir, hostname="relay.test")
         relay = self.sink(tls=(pki["cert"], pki["key"]), auth=("mxuser", "s3cret-pw"))
         pwfile = os.path.join(self.inst.dir, "relay.pw")
@@ -87,15 +111,14 @@ class Routes(unittest.TestCase):
         self.inst.mxctl("alias", "add", "ops@example.com", "team@provider.test")
         self.inst.mxctl("route", "add", "provider.test", "[127.0.0.1]:%d" % relay.port, "--auth-user", "mxuser",
                         "--auth-password-file", pwfile, "--tls-level", "encrypt")
-        listing = self.inst.mxctl("route", "list").stdout
-        self.assertNotIn("s3cret-pw", listing)
         self.inst.start()
         self.send("ops@example.com", 1)
-        self.assertTrue(relay.wait(1, 30), self.inst.read_log()[-3000:])
-        m = relay.messages[0]
-        self.assertEqual(m.auth, "mxuser")
-        self.assertTrue(m.tls)
-        self.assertNotIn("s3cret-pw", self.inst.read_log())
+        self.assertTrue(wait_for(lambda: "status=deferred" in self.inst.read_log(), 20), self.inst.read_log())
+        log = self.inst.read_log()
+        self.assertIn("AUTH refused over unverified TLS with", log)
+        self.assertIn("dsn=4.7.5", log)
+        self.assertEqual(relay.messages, [])
+        self.assertNotIn("s3cret-pw", log)
 
     def test_auth_never_sent_in_plaintext(self):
         plain = self.sink()  # no TLS offered

@@ -314,7 +314,8 @@ static void test_credentials(void **state)
 	                                 .nexthop = "[relay.example]:587",
 	                                 .auth_user = "alice",
 	                                 .auth_password = "s3cret-pw",
-	                                 .allow_plaintext_auth = true};
+	                                 .allow_plaintext_auth = true,
+	                                 .allow_unverified_tls = true};
 	struct db_route *list;
 	struct stat st;
 	const char *err;
@@ -334,7 +335,7 @@ static void test_credentials(void **state)
 	assert_true(list[0].hops[0].has_password);
 	assert_string_equal(list[0].hops[0].auth_password, "");
 	assert_string_equal(db_route_hop_auth_str(&list[0].hops[0], buf, sizeof(buf)),
-	                    "user=alice password=**** plaintext-ok");
+	                    "user=alice password=**** plaintext-ok unverified-tls-ok");
 	db_route_list_free(&list, n);
 	assert_null(list);
 
@@ -348,6 +349,7 @@ static void test_credentials(void **state)
 	assert_string_equal(c.auth_user, "alice");
 	assert_string_equal(c.auth_password, "s3cret-pw");
 	assert_true(c.allow_plaintext_auth);
+	assert_true(c.allow_unverified_tls);
 	route_choice_clear(&c);
 	assert_string_equal(c.auth_password, "");
 	assert_int_equal(route_select(t, "other.example", 1000, &c, NULL), 0);

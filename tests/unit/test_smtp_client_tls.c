@@ -194,9 +194,10 @@ static void test_auth_plain_over_tls(void **state)
 	long off = log_offset();
 	struct srv *s = srv_start("127.0.0.26", steps);
 	struct smtp_client_peer peer;
-	peer_set(&peer, "relay.test", "127.0.0.26", s->port);
+	peer_set(&peer, "mx.test", "127.0.0.26", s->port);
 	struct smtp_client_options o = default_opts();
-	o.tls_level = SMTP_CLIENT_TLS_ENCRYPT;
+	o.tls_level = SMTP_CLIENT_TLS_ENCRYPT; /* not "verify": the certificate is still checked for AUTH */
+	o.tls_ca_file = ca_file;
 	o.auth_username = "user";
 	o.auth_password = "secret";
 	struct smtp_client *conn = client_new(&peer, 1, &o);
@@ -207,8 +208,96 @@ static void test_auth_plain_over_tls(void **state)
 	srv_join(s);
 	assert_int_equal(cap.rcpts[0].status, SMTP_CLIENT_SENT);
 	char *log = log_since(off);
+	assert_contains(log, "Verified TLS connection established to mx.test[127.0.0.26]");
 	assert_contains(log, "> AUTH PLAIN");
+	assert_not_contains(log, "unverified");
 	assert_not_contains(log, "AHVzZXIAc2VjcmV0");
+	assert_not_contains(log, "secret");
+	free(log);
+	evbuffer_free(m.body);
+	srv_free(&s);
+}
+
+/* TLS whose certificate does not verify (the test CA is not trusted here) with credentials: "may" and
+ * "encrypt" alike, no AUTH goes out and the message is deferred (4.7.5), unless the hop allows it. */
+static void test_auth_refused_over_unverified_tls(void **state)
+{
+	static const enum smtp_client_tls_level levels[] = {SMTP_CLIENT_TLS_MAY, SMTP_CLIENT_TLS_ENCRYPT};
+	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
+		static const struct step steps[] = {
+		    GREET_EHLO("250-STARTTLS\r\n"),
+		    EXPECT("STARTTLS"),
+		    SEND("220 go\r\n"),
+		    TLS(),
+		    EXPECT("EHLO client.test"),
+		    SEND("250-mx\r\n250 AUTH PLAIN LOGIN\r\n"),
+		    EOF_(),
+		    END(),
+		};
+		long off = log_offset();
+		struct srv *s = srv_start("127.0.0.29", steps);
+		struct smtp_client_peer peer;
+		peer_set(&peer, "mx.test", "127.0.0.29", s->port);
+		struct smtp_client_options o = default_opts();
+		o.tls_level = levels[i];
+		o.auth_username = "user";
+		o.auth_password = "secret";
+		struct smtp_client *conn = client_new(&peer, 1, &o);
+		const char *rcpts[] = {"b@y.test"};
+		struct smtp_client_msg m = msg_make("a@x.test", rcpts, 1, "x\r\n", 3);
+		struct capture cap = {0};
+		smtp_client_send(conn, &m, on_result, &cap);
+		run_until(&cap.done, 8000);
+		srv_join(s);
+		assert_int_equal(cap.failure, SMTP_CLIENT_FAIL_AUTH);
+		assert_int_equal(cap.reply.code, 0);
+		assert_string_equal(cap.reply.enh, "4.7.5");
+		assert_int_equal(cap.rcpts[0].status, SMTP_CLIENT_DEFERRED);
+		assert_contains(cap.diag, "AUTH refused over unverified TLS with mx.test[127.0.0.29]");
+		assert_not_contains(s->log, "AUTH");
+		assert_not_contains(s->log, "MAIL");
+		char *log = log_since(off);
+		assert_contains(log, "AUTH refused over unverified TLS with mx.test[127.0.0.29]");
+		assert_contains(log, "allow-unverified-tls");
+		free(log);
+		smtp_client_free(&conn);
+		evbuffer_free(m.body);
+		srv_free(&s);
+	}
+}
+
+static void test_auth_unverified_tls_allowed(void **state)
+{
+	static const struct step steps[] = {
+	    GREET_EHLO("250-STARTTLS\r\n"),
+	    EXPECT("STARTTLS"),
+	    SEND("220 go\r\n"),
+	    TLS(),
+	    EXPECT("EHLO client.test"),
+	    SEND("250-mx\r\n250 AUTH PLAIN\r\n"),
+	    EXPECT("AUTH PLAIN AHVzZXIAc2VjcmV0"),
+	    SEND("235 2.7.0 Authentication successful\r\n"),
+	    DELIVER("MAIL FROM:<a@x.test>", "RCPT TO:<b@y.test>"),
+	    QUIT_END(),
+	};
+	long off = log_offset();
+	struct srv *s = srv_start("127.0.0.30", steps);
+	struct smtp_client_peer peer;
+	peer_set(&peer, "mx.test", "127.0.0.30", s->port);
+	struct smtp_client_options o = default_opts();
+	o.tls_level = SMTP_CLIENT_TLS_ENCRYPT;
+	o.auth_username = "user";
+	o.auth_password = "secret";
+	o.auth_allow_unverified_tls = true;
+	struct smtp_client *conn = client_new(&peer, 1, &o);
+	const char *rcpts[] = {"b@y.test"};
+	struct smtp_client_msg m = msg_make("a@x.test", rcpts, 1, "x\r\n", 3);
+	struct capture cap = {0};
+	send_and_quit(&conn, &m, &cap);
+	srv_join(s);
+	assert_int_equal(cap.rcpts[0].status, SMTP_CLIENT_SENT);
+	char *log = log_since(off);
+	assert_contains(log, "warning: mx.test[127.0.0.30]: sending AUTH credentials over unverified TLS");
 	assert_not_contains(log, "secret");
 	free(log);
 	evbuffer_free(m.body);
@@ -420,6 +509,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_starttls_encrypt_not_offered, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_starttls_verify, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_plain_over_tls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_refused_over_unverified_tls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_auth_unverified_tls_allowed, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_refused_over_plaintext, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_auth_rejected_535, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_sinkmx_auth_cram_md5_and_login, setup, teardown),

@@ -227,6 +227,7 @@ static void add_hop(struct db *db, const char *match, const char *nexthop, const
 	                                 .weight = 2,
 	                                 .auth_user = user,
 	                                 .auth_password = pw,
+	                                 .allow_unverified_tls = user != NULL, /* not the default */
 	                                 .description = "relay"};
 	if (db_route_add_hop(db, &spec, NULL, &err) < 0)
 		fail_msg("%s", err);
