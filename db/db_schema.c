@@ -216,7 +216,7 @@ static const char *const migrations[] = {
            " 'created', NEW.created, 'modified', NEW.modified)"),
     // clang-format on
 
-    /* 5: a relay password lives in the change log only as long as its row does: each new entry of a
+    /* 6: a relay password lives in the change log only as long as its row does: each new entry of a
      * route hop (an update, a delete) blanks the password in that hop's older entries, which the new one
      * supersedes (a secondary that still has to apply them applies the new one right after). Entries
      * already superseded are blanked now. */
