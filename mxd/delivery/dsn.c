@@ -656,8 +656,6 @@ int dsn_compose(const struct dsn_report *r, struct evbuffer *out, bool *eightbit
 
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(part); i++)
 		part[i] = xevbuffer_new();
-	if (part[0] == NULL || part[1] == NULL || part[2] == NULL)
-		abort();
 	put_text_part(part[0], r, &c);
 	put_status_part(part[1], r, &c);
 	if (r->message != NULL)
@@ -677,8 +675,6 @@ int dsn_compose(const struct dsn_report *r, struct evbuffer *out, bool *eightbit
 	}
 
 	msg = xevbuffer_new();
-	if (msg == NULL)
-		abort();
 	evbuffer_add_printf(msg, "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n", c.host);
 	char *to = xasprintf("<%s>", c.sender);
 	put_field(msg, "To", NULL, to);

@@ -18,8 +18,6 @@ static struct evbuffer *notify_content(struct qmgr *q, struct qmsg *m)
 {
 	struct evbuffer *content = xevbuffer_new();
 	const char *error;
-	if (content == NULL)
-		abort();
 	size_t len = m->body != NULL ? evbuffer_get_length(m->body) : 0;
 	if (len > 0) {
 		if (evbuffer_add(content, evbuffer_pullup(m->body, -1), len) < 0)

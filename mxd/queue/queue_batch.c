@@ -50,8 +50,6 @@ static struct batch_msg *batch_msg_copy(const struct queue_new_msg *m)
 	c->msg.helo = dup_or_null(m->helo);
 	c->msg.proto = dup_or_null(m->proto);
 	c->msg.body = xevbuffer_new();
-	if (c->msg.body == NULL)
-		abort();
 	size_t len = m->body != NULL ? evbuffer_get_length(m->body) : 0;
 	if (len > 0 && evbuffer_add(c->msg.body, evbuffer_pullup(m->body, -1), len) < 0)
 		abort(); /* only fails to allocate */

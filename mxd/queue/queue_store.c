@@ -576,8 +576,6 @@ int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffe
 	struct evbuffer *tmp = xevbuffer_new();
 	int ret;
 
-	if (tmp == NULL)
-		abort();
 	pthread_mutex_lock(&qs->sync_lock);
 	ret = queue_exec(qs->sync.db, "BEGIN", "read message content", error_r);
 	if (ret == 0) {
