@@ -73,6 +73,7 @@ static const struct config_setting settings[] = {
     {"smtp_tls_CAfile", CONFIG_STR, "", F(smtp_tls_CAfile), 0, 0, NULL},
     {"smtp_connection_reuse_count", CONFIG_INT, "100", F(smtp_connection_reuse_count), 1, 100000, NULL},
     {"smtp_tcp_port", CONFIG_INT, "25", F(smtp_tcp_port), 1, 65535, NULL},
+    {"smtp_allow_private_destinations", CONFIG_BOOL, "no", F(smtp_allow_private_destinations), 0, 0, NULL},
 
     {"admin_listen", CONFIG_STR, "127.0.0.1:8080", F(admin_listen), 0, 0, NULL},
     {"admin_allow", CONFIG_LIST, "127.0.0.0/8, [::1]/128", F(admin_allow), 0, 0, NULL},

@@ -69,6 +69,7 @@ struct mxd_config {
 	char *smtp_tls_CAfile;
 	int64_t smtp_connection_reuse_count;
 	int64_t smtp_tcp_port;
+	bool smtp_allow_private_destinations; /* MX addresses in private or link-local ranges */
 
 	/* high availability */
 	char *primary_hosts;            /* secondary: where to relay ("[host]:port, ..."); empty: better MX */

@@ -534,7 +534,8 @@ int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct 
 		log_warn("qmgr", "%s", error);
 	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);
 	qmgr_batch_init(q);
-	qmgr_transport_init(q, qmgr_result_job_done);
+	if (qmgr_transport_init(q, qmgr_result_job_done, error_r) < 0)
+		goto fail;
 	q->new_ids = xcalloc(QMGR_NEW_MAX, sizeof(*q->new_ids));
 	q->new_ids2 = xcalloc(QMGR_NEW_MAX, sizeof(*q->new_ids2));
 	q->tick_ev = event_new(q->base, -1, EV_PERSIST, qmgr_tick_cb, q);

@@ -4,6 +4,7 @@
 
 #include "mxd/common/config.h"
 #include "mxd/delivery/dsn.h"
+#include "mxd/delivery/dsn_policy.h"
 #include "mxd/delivery/qmgr_schedule.h"
 #include "mxd/common/log.h"
 #include "mxd/queue/queue_batch.h"
@@ -33,12 +34,38 @@ static struct evbuffer *notify_content(struct qmgr *q, struct qmsg *m)
 	return NULL;
 }
 
+/* Against backscatter (dsn_policy.h): a message whose sender gets no notification is removed (or
+ * marked warned) without one, and the log says why. 0 once recorded. */
+static int notify_suppressed(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *remove_reason,
+                             const char *reason)
+{
+	log_info("bounce", "%s: sender %s notification suppressed: %s", m->info->id,
+	         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", reason);
+	if (kind == DSN_KIND_FAILURE)
+		queue_batch_remove(q->batch, m->info->id, remove_reason, NULL);
+	else
+		queue_batch_warn(q->batch, m->info->id, NULL);
+	qmgr_batch_schedule(q);
+	return 0;
+}
+
 /* One notification to the sender: a bounce listing every recipient that failed (DSN_KIND_FAILURE; it
  * goes into q->batch with the removal of m, reason remove_reason), or a delay warning listing those still
- * deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once recorded, or -1. */
+ * deferred (DSN_KIND_DELAY; m is marked warned in the same write); none when dsn_policy says so. 0 once
+ * recorded, or -1. */
 int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *remove_reason)
 {
 	const struct queue_msg_info *info = m->info;
+	struct evbuffer *original = notify_content(q, m);
+	if (original == NULL)
+		return -1;
+	char why[DSN_POLICY_REASON_MAX];
+	const char *reason = dsn_policy_suppress((const char *)evbuffer_pullup(original, -1),
+	                                         evbuffer_get_length(original), why, sizeof(why));
+	if (reason != NULL) {
+		evbuffer_free(original);
+		return notify_suppressed(q, m, kind, remove_reason, reason);
+	}
 	struct dsn_rcpt *rc = xcalloc(info->nrcpt, sizeof(*rc));
 	size_t n = 0;
 	int64_t now = time_now();
@@ -56,11 +83,6 @@ int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *
 		rc[n].diagnostic = r->last_reason;
 		rc[n].last_attempt = now;
 		n++;
-	}
-	struct evbuffer *original = notify_content(q, m);
-	if (original == NULL) {
-		free(rc);
-		return -1;
 	}
 	struct dsn_report rep = {
 	    .kind = kind,

@@ -134,6 +134,7 @@ struct qmgr {
 	int64_t last_wall, last_mono;           /* clocks at the last tick, seconds */
 	int64_t clock_skew;                     /* wall-clock jumps seen, seconds (persisted in the queue) */
 	struct srs *srs;                        /* NULL: SRS off */
+	struct peer_check *peer_check;          /* our own addresses (qmgr_transport.c) */
 	qmgr_transport_done_cb *transport_done; /* qmgr_transport_init() */
 };
 
@@ -200,8 +201,9 @@ bool qmgr_batch_settled(const struct qmgr *q);
 void qmgr_batch_shutdown(struct qmgr *q);
 
 /* qmgr_transport.c: destinations, their DNS, concurrency limits and connections. */
-/* Set the callback that every job handed to qmgr_transport_submit() comes back through. Once, at start. */
-void qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done);
+/* Set the callback that every job handed to qmgr_transport_submit() comes back through, and learn our own
+ * addresses (smtpd_listen). Once, at start. 0, or -1 with *error_r. */
+int qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done, const char **error_r);
 /* Queue job for its next hop (job->choice); the transport holds it until it reports it. */
 void qmgr_transport_submit(struct qmgr *q, struct qjob *job);
 /* At stop: close every connection and free every job still held, without reporting them (their

@@ -7,6 +7,7 @@
 #include "mxd/dns/dns.h"
 #include "mxd/common/log.h"
 #include "mxd/common/netaddr.h"
+#include "mxd/delivery/peer_check.h"
 #include "mxd/rewrite/srs.h"
 #include "mxd/common/util.h"
 
@@ -85,9 +86,14 @@ static struct qdest *dest_find(struct qmgr *q, const struct route_choice *c)
 	return d;
 }
 
-void qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done)
+int qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done, const char **error_r)
 {
+	size_t n;
+	char **listen = config_list(q->cfg->smtpd_listen, &n);
+	int ret = peer_check_new(listen, n, &q->peer_check, error_r);
+	config_list_free(&listen);
 	q->transport_done = done;
+	return ret;
 }
 
 void qmgr_transport_submit(struct qmgr *q, struct qjob *job)
@@ -188,9 +194,18 @@ static void dest_resolved(struct dns_result *res, void *ctx)
 		dest_fail_all(d, SMTP_CLIENT_DEFERRED, "4.4.3", diag);
 		goto out;
 	}
+	/* Peers found through DNS (not an explicit [host] relay) must not be ourselves, nor private
+	 * unless smtp_allow_private_destinations (peer_check.h). */
+	bool checked = d->choice.kind != DB_ROUTE_NEXTHOP_HOST_NO_MX;
+	bool allow_private = q->cfg->smtp_allow_private_destinations;
+	char private_diag[600] = "";
 	for (size_t h = 0; h < res->nhost; h++) {
 		const struct dns_host *host = &res->hosts[h];
-		if (strcasecmp(host->name, q->cfg->myhostname) == 0) {
+		bool self = strcasecmp(host->name, q->cfg->myhostname) == 0;
+		for (size_t a = 0; checked && !self && a < host->naddr && host->status == DNS_OK; a++)
+			self = peer_check_is_self(q->peer_check, (const struct sockaddr *)&host->addrs[a],
+			                          d->choice.port);
+		if (self) {
 			if (d->npeer == 0) {
 				snprintf(diag, sizeof(diag), "mail for %s loops back to myself", d->domain);
 				dest_fail_all(d, SMTP_CLIENT_BOUNCED, "5.4.6", diag);
@@ -198,8 +213,27 @@ static void dest_resolved(struct dns_result *res, void *ctx)
 			}
 			break; /* only hosts better than ourselves */
 		}
-		for (size_t a = 0; a < host->naddr && host->status == DNS_OK; a++)
+		for (size_t a = 0; a < host->naddr && host->status == DNS_OK; a++) {
+			const struct sockaddr *sa = (const struct sockaddr *)&host->addrs[a];
+			if (checked && !allow_private && peer_check_is_private(sa)) {
+				char ip[NETADDR_STR_MAX];
+				if (private_diag[0] == '\0')
+					snprintf(private_diag, sizeof(private_diag),
+					         "mail for %s: %s[%s] is a private address "
+					         "(smtp_allow_private_destinations = no)",
+					         d->domain, host->name, netaddr_str(sa, ip, sizeof(ip)));
+				log_info("qmgr", "%s: MX host %s[%s] skipped: private address", d->domain,
+				         host->name, netaddr_str(sa, ip, sizeof(ip)));
+				continue;
+			}
 			dest_add_peer(d, host->name, &host->addrs[a]);
+		}
+	}
+	if (d->npeer == 0 && private_diag[0] != '\0') {
+		/* a relay's MX hosts are our configuration: keep the mail */
+		dest_fail_all(d, direct ? SMTP_CLIENT_BOUNCED : SMTP_CLIENT_DEFERRED,
+		              direct ? "5.4.4" : "4.4.4", private_diag);
+		goto out;
 	}
 	if (d->npeer == 0) {
 		dest_fail_all(d, SMTP_CLIENT_DEFERRED, "4.4.3", "no address for any mail exchanger");
@@ -581,4 +615,5 @@ void qmgr_transport_free_all(struct qmgr *q)
 		dest_peers_clear(d);
 		free(d);
 	}
+	peer_check_free(&q->peer_check);
 }

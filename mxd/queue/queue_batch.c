@@ -186,7 +186,7 @@ void queue_batch_warn(struct queue_batch *b, const char *id, const struct queue_
 {
 	struct queue_batch_op *op = batch_add(b, BATCH_WARN);
 	op->id = xstrdup(id);
-	op->notify = batch_msg_copy(notify);
+	op->notify = notify != NULL ? batch_msg_copy(notify) : NULL;
 }
 
 size_t queue_batch_pending(const struct queue_batch *b)

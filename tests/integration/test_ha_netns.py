@@ -378,6 +378,7 @@ class HaNetns(unittest.TestCase):
         base = {
             "resolver": self.ip("dns") + ":53",
             "smtp_tls_security_level": "none",
+            "smtp_allow_private_destinations": "yes",  # the hosts' addresses are in 10.231.0.0/16
             "queue_run_delay": "300s",  # so that only the probe can drain the secondary quickly
             "minimal_backoff_time": "300s",
             "maximal_backoff_time": "600s",
