@@ -13,9 +13,8 @@ import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-sys.path.insert(0, os.path.dirname(__file__))
 import mxtest  # noqa: E402
-from test_admin import ROOT_PW, Browser, start_mxadmin, stop_mxadmin  # noqa: E402
+from admin_client import ROOT_PW, Browser, start_mxadmin, stop_mxadmin  # noqa: E402
 
 
 class AdminPatch(unittest.TestCase):
