@@ -17,7 +17,8 @@
  * mail_owner can create, so "mxd.db-wal" may be a link planted at /etc/passwd. The last component
  * must be a directory (want_dir) or a regular file with no other hard link; it is checked with
  * lstat, opened with O_NOFOLLOW, checked again on the descriptor (the same inode) and changed with
- * fchown. missing_ok: a missing path is no error. 0, or -1 with the reason in err. */
+ * fchown. gid replaces only group 0 (root's); any other group is kept. missing_ok: a missing path is no
+ * error. 0, or -1 with the reason in err. */
 static int chown_nofollow(const char *path, bool want_dir, bool missing_ok, uid_t uid, gid_t gid, char *err,
                           size_t size)
 {
@@ -56,6 +57,10 @@ static int chown_nofollow(const char *path, bool want_dir, bool missing_ok, uid_
 		close(fd);
 		return -1;
 	}
+	/* The group is the administrator's choice (the package shares the databases with mxadmin through
+	 * group mxdb): only root's own group is replaced by mail_owner's. */
+	if (fst.st_gid != 0)
+		gid = (gid_t)-1;
 	if (fchown(fd, uid, gid) < 0) {
 		snprintf(err, size, "chown %s: %s", path, strerror(errno));
 		close(fd);

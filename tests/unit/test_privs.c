@@ -135,6 +135,55 @@ static void test_privs_drop_refuses_links(void **state)
 	}
 }
 
+static gid_t group_of(const char *path)
+{
+	struct stat st;
+	assert_int_equal(lstat(path, &st), 0);
+	return st.st_gid;
+}
+
+/* The package shares the databases with mxadmin through group mxdb (directories mxd:mxdb 2770): the
+ * switch to mail_owner keeps such a group and replaces only root's own. */
+static void test_privs_drop_keeps_shared_group(void **state)
+{
+	if (skip_unless_root())
+		skip();
+	char dir[] = "/tmp/mxd-test-privs-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char shared[128], rootdir[128], db[160];
+	snprintf(shared, sizeof(shared), "%s/shared", dir);
+	snprintf(rootdir, sizeof(rootdir), "%s/root", dir);
+	snprintf(db, sizeof(db), "%s/mxd.db", shared);
+	const gid_t shared_gid = 4242; /* any group but root's; it need not exist */
+	assert_int_equal(mkdir(shared, 02770), 0);
+	assert_int_equal(mkdir(rootdir, 0750), 0);
+	touch(db);
+	assert_int_equal(chown(shared, 0, shared_gid), 0);
+	assert_int_equal(chown(db, 0, shared_gid), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *dirs[] = {shared, rootdir, NULL};
+		const char *files[] = {db, NULL};
+		const char *error = "";
+		_exit(privs_drop(OWNER, dirs, files, &error) == 0 ? 0 : 1);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	const struct passwd *pw = getpwnam(OWNER);
+	assert_int_equal(owner_of(shared), pw->pw_uid);
+	assert_int_equal(group_of(shared), shared_gid);
+	assert_int_equal(owner_of(db), pw->pw_uid);
+	assert_int_equal(group_of(db), shared_gid);
+	assert_int_equal(owner_of(rootdir), pw->pw_uid);
+	assert_int_equal(group_of(rootdir), pw->pw_gid);
+	char cmd[200];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 /* maillog_file is opened as root before privileges are dropped: a symbolic link there is refused. */
 static void test_log_open_refuses_symlink(void **state)
 {
@@ -164,6 +213,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_privs_drop_refuses_links),
+	    cmocka_unit_test(test_privs_drop_keeps_shared_group),
 	    cmocka_unit_test(test_log_open_refuses_symlink),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
