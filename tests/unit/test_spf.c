@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "mxd/smtpd/spf.h"
+#include "mxd/smtpd/spf_helper.h"
 #include "mxd/common/util.h"
 #include "unit_fixtures.h"
 
@@ -522,8 +523,9 @@ static void test_bad_resolver(void **state)
 	event_base_free(base);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	spf_helper_dispatch(argc, argv); /* the SPF helper process: never returns */
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_verdicts),           cmocka_unit_test(test_slow_name_does_not_block),
 	    cmocka_unit_test(test_cancel_and_stop),    cmocka_unit_test(test_headers),
