@@ -110,6 +110,26 @@ static int wire_name(const unsigned char *data, size_t len, char *out, size_t si
 	return o > 0 ? 0 : -1;
 }
 
+/* Could name[0..len) be looked up: printable ASCII without space or '\' (unbound's escape), labels of
+ * 1-63 octets, 253 octets in all? (mxd kills a helper that asks for anything else.) */
+static bool name_ok(const char *name, size_t len)
+{
+	if (len == 0 || len > SPF_PROTO_NAME_MAX)
+		return false;
+	size_t label = 0;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		if (c == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+		} else if (c <= 0x20 || c > 0x7e || c == '\\' || ++label > DNS_LABEL_MAX) {
+			return false;
+		}
+	}
+	return label > 0;
+}
+
 /* One answer record in libspf2's form: the next slot of rr, or nothing when it does not parse. */
 static void rr_add(SPF_dns_rr_t *rr, int type, const unsigned char *data, size_t len)
 {
@@ -204,8 +224,8 @@ static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *name, ns_
 	size_t len = strlen(name);
 	if (len > 0 && name[len - 1] == '.')
 		len--;
-	if (len == 0 || len > SPF_PROTO_NAME_MAX)
-		return rr_new(layer, name, type, HOST_NOT_FOUND);
+	if (!name_ok(name, len))
+		return rr_new(layer, name, type, HOST_NOT_FOUND); /* what no name can be: not asked */
 	spf_proto_begin(&wbuf, SPF_PROTO_QUERY);
 	spf_proto_put_u16(&wbuf, (unsigned)type);
 	spf_proto_put_u8(&wbuf, (unsigned)len);
