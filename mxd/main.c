@@ -15,6 +15,7 @@
 #include "mxd/common/sdnotify.h"
 #include "mxd/smtpd/smtp_server.h"
 #include "mxd/smtpd/spf.h"
+#include "mxd/smtpd/spf_helper.h"
 #include "mxd/ha/sync_client.h"
 #include "mxd/ha/sync_server.h"
 #include "mxd/common/tls.h"
@@ -132,6 +133,7 @@ static struct spf_options spf_options_of(const struct mxd_config *cfg)
 	opts.max_checks = (unsigned)cfg->spf_check_limit;
 	opts.max_client_checks = (unsigned)cfg->spf_client_check_limit;
 	opts.ipv6_prefix = (unsigned)cfg->smtpd_client_ipv6_prefix_length;
+	opts.helper_user = cfg->mail_owner;
 	return opts;
 }
 
@@ -314,6 +316,7 @@ static void mxd_reload(struct mxd *m)
 
 int main(int argc, char **argv)
 {
+	spf_helper_dispatch(argc, argv); /* the SPF helper process: never returns */
 	struct mxd m = {0};
 	const char *config_path = getenv("MXD_CONFIG") != NULL ? getenv("MXD_CONFIG") : MXD_DEFAULT_CONFIG;
 	const char *error;

@@ -2,6 +2,9 @@
 #include "mxd/smtpd/spf.h"
 
 #include "mxd/smtpd/client_count.h"
+#include "mxd/smtpd/spf_helper.h"
+#include "mxd/smtpd/spf_link.h"
+#include "mxd/smtpd/spf_proto.h"
 
 #include "mxd/dns/dns.h"
 
@@ -23,19 +26,15 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/eventfd.h>
+#include <arpa/nameser.h>
 #include <unbound.h>
 #include <unistd.h>
 
-#include <spf2/spf.h>
-#include <spf2/spf_dns.h>
-#include <spf2/spf_record.h>
-
-#define SPF_LOG       "spf"
-#define POLL_SLICE_MS 100 /* how often a waiting lookup looks at the stop flag */
-#define DNS_NAME_MAX  253
-#define DNS_LABEL_MAX 63
-/* Our explanation when the domain gives none (the SPF macro language: %_ is a space). */
-#define DEFAULT_EXPLANATION "%{o}%_does%_not%_designate%_%{c}%_as%_permitted%_sender"
+#define SPF_LOG           "spf"
+#define POLL_SLICE_MS     100 /* how often a waiting lookup looks at the stop flag */
+#define DNS_NAME_MAX      253
+#define DNS_LABEL_MAX     63
+#define HELPER_GRACE_MSEC 500 /* past the check's deadline, for the helper to give its verdict */
 
 enum check_state { CHECK_QUEUED, CHECK_RUNNING, CHECK_DONE };
 
@@ -48,12 +47,12 @@ struct spf_check {
 	struct in6_addr v6;
 	char *helo, *sender;
 	struct spf_result *result;
-	enum check_state state; /* under spf->lock */
-	bool cancelled;         /* under spf->lock */
-	int64_t deadline;       /* monotonic msec by which the whole check ends (from the queueing) */
+	enum check_state state;      /* under spf->lock */
+	bool cancelled;              /* under spf->lock */
+	int64_t deadline;            /* monotonic msec by which the whole check ends (from the queueing) */
 	struct client_count *client; /* event loop: its count against max_client_checks (NULL: none) */
 	bool counted;                /* event loop: counted in spf->inflight */
-	bool timed_out;         /* worker: a lookup ran out of time */
+	bool timed_out;              /* worker: a lookup ran out of time */
 	struct spf_check *next;
 };
 
@@ -71,9 +70,11 @@ struct spf_worker {
 	pthread_t thread;
 	bool started;
 	struct ub_ctx *ub;
-	SPF_server_t *server;
-	SPF_dns_server_t *layer; /* the server's DNS layer */
-	struct spf_check *check; /* running */
+	struct spf_link link;             /* to this worker's helper process */
+	bool link_lost;                   /* the helper hung up while we looked something up for it */
+	struct spf_proto_buf *out;        /* the frame being sent */
+	struct spf_proto_helper_msg *msg; /* the frame received */
+	struct spf_check *check;          /* running */
 	struct ub_wait *orphans;
 };
 
@@ -88,6 +89,8 @@ struct spf {
 	atomic_bool stopping;
 	struct spf_worker *workers;
 	unsigned nworkers;
+	struct spf_link_spawn spawn; /* how the workers start their helpers */
+	char *argv[5], **envp;
 	unsigned lookup_timeout_msec, check_timeout_msec;
 	/* the bounds on checks in flight: event-loop thread only */
 	struct client_count_table *clients;
@@ -154,7 +157,7 @@ static bool identity_domain_ok(const char *domain)
 	return !numeric;
 }
 
-/* --- the DNS layer libspf2 calls (worker threads) ----------------------------------------------- */
+/* --- lookups for the helper (worker threads) ----------------------------------------------------- */
 
 static void ub_answer(void *arg, int err, struct ub_result *res)
 {
@@ -183,7 +186,8 @@ static void orphans_sweep(struct spf_worker *w, bool all)
 }
 
 /* Ask unbound for (name, type) and wait, at most until the lookup's or the check's deadline. Returns
- * the answer (free with ub_resolve_free) or NULL after a timeout, a stop or a resolver error. */
+ * the answer (free with ub_resolve_free) or NULL after a timeout, a stop, a resolver error, or when the
+ * helper, which has nothing to say while it waits, hangs up or speaks (w->link_lost). */
 static struct ub_result *resolve(struct spf_worker *w, const char *name, int type)
 {
 	struct spf *spf = w->spf;
@@ -207,8 +211,8 @@ static struct ub_result *resolve(struct spf_worker *w, const char *name, int typ
 	}
 	while (!wait->done) {
 		now = time_mono_msec();
-		if (atomic_load(&spf->stopping) || now >= deadline) {
-			c->timed_out = true;
+		if (atomic_load(&spf->stopping) || now >= deadline || w->link_lost) {
+			c->timed_out = c->timed_out || !w->link_lost;
 			if (ub_cancel(w->ub, id) == 0) {
 				free(wait);
 			} else {
@@ -219,8 +223,13 @@ static struct ub_result *resolve(struct spf_worker *w, const char *name, int typ
 			return NULL;
 		}
 		int64_t slice = deadline - now < POLL_SLICE_MS ? deadline - now : POLL_SLICE_MS;
-		struct pollfd pfd = {.fd = ub_fd(w->ub), .events = POLLIN};
-		if (poll(&pfd, 1, (int)slice) > 0 && ub_process(w->ub) != 0)
+		struct pollfd pfd[2] = {{.fd = ub_fd(w->ub), .events = POLLIN},
+		                        {.fd = spf_link_fd(&w->link), .events = POLLIN}};
+		if (poll(pfd, 2, (int)slice) <= 0)
+			continue;
+		if (pfd[1].revents != 0)
+			w->link_lost = true;
+		if (pfd[0].revents != 0 && ub_process(w->ub) != 0)
 			log_warn(SPF_LOG, "reading answers from the resolver thread failed");
 	}
 	struct ub_result *res = wait->res;
@@ -230,191 +239,7 @@ static struct ub_result *resolve(struct spf_worker *w, const char *name, int typ
 	return res;
 }
 
-/* The uncompressed wire-format name data[0..len) as text without the final dot into out. 0, or -1 when
- * malformed, the root, or holding octets names cannot have. */
-static int wire_name(const unsigned char *data, size_t len, char *out, size_t size)
-{
-	size_t pos = 0, o = 0;
-	for (;;) {
-		if (pos >= len)
-			return -1;
-		size_t label = data[pos++];
-		if (label == 0)
-			break;
-		if (label > DNS_LABEL_MAX || pos + label > len)
-			return -1;
-		if (o != 0)
-			out[o++] = '.';
-		for (size_t i = 0; i < label; i++) {
-			unsigned char c = data[pos++];
-			if (c <= 0x20 || c > 0x7e || c == '\\' || o + 2 >= size)
-				return -1;
-			out[o++] = (char)c;
-		}
-	}
-	out[o] = '\0';
-	return o > 0 ? 0 : -1;
-}
-
-/* One answer record in libspf2's form: the next slot of rr, or nothing when it does not parse. */
-static void rr_add(SPF_dns_rr_t *rr, int type, const unsigned char *data, size_t len)
-{
-	char text[DNS_NAME_MAX + 2];
-	int i = rr->num_rr;
-	switch (type) {
-	case ns_t_a:
-		if (len != sizeof(struct in_addr) || SPF_dns_rr_buf_realloc(rr, i, len) != SPF_E_SUCCESS)
-			return;
-		memcpy(&rr->rr[i]->a, data, len);
-		break;
-	case ns_t_aaaa:
-		if (len != sizeof(struct in6_addr) || SPF_dns_rr_buf_realloc(rr, i, len) != SPF_E_SUCCESS)
-			return;
-		memcpy(&rr->rr[i]->aaaa, data, len);
-		break;
-	case ns_t_mx:
-	case ns_t_ptr: {
-		size_t skip = type == ns_t_mx ? 2 : 0; /* MX: the preference comes first */
-		if (len <= skip || wire_name(data + skip, len - skip, text, sizeof(text)) < 0 ||
-		    SPF_dns_rr_buf_realloc(rr, i, strlen(text) + 1) != SPF_E_SUCCESS)
-			return;
-		strcpy(type == ns_t_mx ? rr->rr[i]->mx : rr->rr[i]->ptr, text);
-		break;
-	}
-	case ns_t_txt: {
-		/* the character-strings of one record, joined (RFC 7208 3.3) */
-		char *joined = xmalloc(len + 1);
-		size_t pos = 0, o = 0;
-		while (pos < len) {
-			size_t n = data[pos++];
-			if (n > len - pos)
-				n = len - pos;
-			memcpy(joined + o, data + pos, n);
-			o += n;
-			pos += n;
-		}
-		joined[o] = '\0';
-		/* libspf2 (1.2.10) reads a literal space in an explanation (exp=) as a broken '%' escape:
-		 * hand it every TXT record that is not an SPF record with its spaces written as the macro
-		 * "%_", which means the same (RFC 7208 7.1). SPF records go through unchanged. */
-		bool spf_record =
-		    strncasecmp(joined, "v=spf1", 6) == 0 && (joined[6] == ' ' || joined[6] == '\0');
-		size_t spaces = 0;
-		for (size_t k = 0; !spf_record && k < o; k++)
-			spaces += joined[k] == ' ';
-		if (SPF_dns_rr_buf_realloc(rr, i, o + spaces + 1) != SPF_E_SUCCESS) {
-			free(joined);
-			return;
-		}
-		char *out = rr->rr[i]->txt;
-		for (size_t k = 0, w = 0; k <= o; k++) {
-			if (!spf_record && joined[k] == ' ') {
-				out[w++] = '%';
-				out[w++] = '_';
-			} else {
-				out[w++] = joined[k];
-			}
-		}
-		free(joined);
-		break;
-	}
-	default:
-		return;
-	}
-	rr->num_rr++;
-}
-
-static SPF_dns_rr_t *rr_new(SPF_dns_server_t *layer, const char *name, ns_type type, SPF_dns_stat_t herrno)
-{
-	SPF_dns_rr_t *rr = SPF_dns_rr_new_init(layer, name, type, 0, herrno);
-	if (rr == NULL)
-		abort(); /* out of memory, as xmalloc */
-	return rr;
-}
-
-static SPF_dns_rr_t *layer_lookup(SPF_dns_server_t *layer, const char *name, ns_type type, int should_cache)
-{
-	struct spf_worker *w = layer->hook;
-	switch (type) {
-	case ns_t_a:
-	case ns_t_aaaa:
-	case ns_t_mx:
-	case ns_t_txt:
-	case ns_t_ptr:
-		break;
-	default:
-		/* the SPF RR type (99) is obsolete (RFC 7208 3.1): answer "no such data" without asking */
-		return rr_new(layer, name, type, NO_DATA);
-	}
-	if (!name_ok(name))
-		return rr_new(layer, name, type, HOST_NOT_FOUND);
-	struct ub_result *res = resolve(w, name, type);
-	if (res == NULL)
-		return rr_new(layer, name, type, TRY_AGAIN);
-	SPF_dns_rr_t *rr;
-	if (res->rcode == 3 /* NXDOMAIN */) {
-		rr = rr_new(layer, name, type, HOST_NOT_FOUND);
-	} else if (res->rcode != 0 || res->bogus) {
-		rr = rr_new(layer, name, type, TRY_AGAIN); /* SERVFAIL, REFUSED, ... */
-	} else {
-		rr = rr_new(layer, name, type, NETDB_SUCCESS);
-		for (int i = 0; res->havedata && res->data[i] != NULL; i++)
-			rr_add(rr, type, (const unsigned char *)res->data[i], (size_t)res->len[i]);
-		if (rr->num_rr == 0)
-			rr->herrno = NO_DATA;
-	}
-	ub_resolve_free(res);
-	return rr;
-}
-
 /* --- one check (worker threads) --------------------------------------------------------------- */
-
-/* The first error libspf2 recorded, else its text for err. */
-static char *response_problem(SPF_response_t *resp, SPF_errcode_t err)
-{
-	for (int i = 0; i < SPF_response_messages(resp); i++) {
-		SPF_error_t *e = SPF_response_message(resp, i);
-		if (e->is_error && e->message != NULL)
-			return printable(e->message);
-	}
-	return printable(SPF_strerror(err));
-}
-
-/* The verdict when libspf2 found no record to evaluate (RFC 7208 4.5): none, unless the lookup failed
- * (temperror) or the record is there but broken (permerror: several records, a syntax error). */
-static enum spf_status no_record_status(SPF_response_t *resp, SPF_errcode_t err)
-{
-	if (resp->result == SPF_RESULT_PERMERROR)
-		return SPF_STATUS_PERMERROR;
-	if (err == SPF_E_DNS_ERROR)
-		return SPF_STATUS_TEMPERROR;
-	for (int i = 0; i < SPF_response_messages(resp); i++) {
-		SPF_error_t *e = SPF_response_message(resp, i);
-		if (e->is_error && e->code != SPF_E_NOT_SPF && e->code != SPF_E_DNS_ERROR)
-			return SPF_STATUS_PERMERROR; /* the record did not compile */
-	}
-	return SPF_STATUS_NONE;
-}
-
-static enum spf_status status_of(SPF_result_t result)
-{
-	switch (result) {
-	case SPF_RESULT_PASS:
-		return SPF_STATUS_PASS;
-	case SPF_RESULT_FAIL:
-		return SPF_STATUS_FAIL;
-	case SPF_RESULT_SOFTFAIL:
-		return SPF_STATUS_SOFTFAIL;
-	case SPF_RESULT_NEUTRAL:
-		return SPF_STATUS_NEUTRAL;
-	case SPF_RESULT_NONE:
-		return SPF_STATUS_NONE;
-	case SPF_RESULT_TEMPERROR:
-		return SPF_STATUS_TEMPERROR;
-	default:
-		return SPF_STATUS_PERMERROR;
-	}
-}
 
 /* A result for check c without a verdict yet (status none): who asked, for what identity. Reads only
  * what spf_check_start() wrote, so any thread may call it. */
@@ -441,6 +266,54 @@ static struct spf_result *result_temperror(const struct spf_check *c, const char
 	return r;
 }
 
+/* The answer to the helper's query for (name, type), built in w->out: looked up through unbound, or at
+ * once for what is not to be looked up. */
+static void answer_query(struct spf_worker *w, const char *name, unsigned type)
+{
+	struct spf_proto_buf *b = w->out;
+	spf_proto_begin(b, SPF_PROTO_ANSWER);
+	if (type != ns_t_a && type != ns_t_aaaa && type != ns_t_mx && type != ns_t_txt && type != ns_t_ptr) {
+		spf_proto_put_u8(b, SPF_PROTO_DNS_OK); /* no such data, without asking */
+		spf_proto_put_u16(b, 0);
+		spf_proto_end(b);
+		return;
+	}
+	if (!name_ok(name)) {
+		spf_proto_put_u8(b, SPF_PROTO_DNS_NXDOMAIN);
+		spf_proto_put_u16(b, 0);
+		spf_proto_end(b);
+		return;
+	}
+	struct ub_result *res = resolve(w, name, (int)type);
+	if (res == NULL || (res->rcode != 0 && res->rcode != 3) || res->bogus) {
+		spf_proto_put_u8(b, SPF_PROTO_DNS_TRYAGAIN); /* timeout, stop, SERVFAIL, REFUSED, ... */
+		spf_proto_put_u16(b, 0);
+	} else if (res->rcode == 3 /* NXDOMAIN */) {
+		spf_proto_put_u8(b, SPF_PROTO_DNS_NXDOMAIN);
+		spf_proto_put_u16(b, 0);
+	} else {
+		spf_proto_put_u8(b, SPF_PROTO_DNS_OK);
+		size_t count_at = b->len, count = 0;
+		spf_proto_put_u16(b, 0);
+		for (int i = 0; res->havedata && res->data[i] != NULL && count < SPF_PROTO_RR_MAX; i++) {
+			size_t len = (size_t)res->len[i];
+			if (len > 0xffff || b->len + 2 + len > sizeof(b->data))
+				break; /* what does not fit is left out, as a truncated answer */
+			spf_proto_put_u16(b, (unsigned)len);
+			spf_proto_put_bytes(b, res->data[i], len);
+			count++;
+		}
+		b->data[count_at] = (unsigned char)(count >> 8);
+		b->data[count_at + 1] = (unsigned char)count;
+	}
+	if (res != NULL)
+		ub_resolve_free(res);
+	spf_proto_end(b);
+}
+
+/* Give check c to the helper, answer its lookups, read its verdict into c->result. Whatever goes wrong
+ * with the helper (it crashed, hung, or said something malformed) makes the check a temperror, and the
+ * helper is killed and restarted. */
 static void check_run(struct spf_worker *w, struct spf_check *c)
 {
 	struct spf_result *r = result_new(c);
@@ -449,40 +322,62 @@ static void check_run(struct spf_worker *w, struct spf_check *c)
 		r->status = SPF_STATUS_NONE; /* an address literal or no domain: nothing to look up */
 		return;
 	}
-
-	SPF_request_t *req = SPF_request_new(w->server);
-	if (c->family == AF_INET)
-		SPF_request_set_ipv4(req, c->v4);
-	else
-		SPF_request_set_ipv6(req, c->v6);
-	if (c->helo[0] != '\0')
-		SPF_request_set_helo_dom(req, c->helo);
-	SPF_request_set_env_from(req, r->sender);
-	/* What SPF_request_query_mailfrom() does, without its free pass for loopback clients. */
-	req->use_helo = r->helo_identity;
-	req->cur_dom = req->env_from_dp;
-	SPF_response_t *resp = SPF_response_new(req);
-	SPF_record_t *record = NULL;
-	SPF_errcode_t err = SPF_server_get_record(w->server, req, resp, &record);
-	if (err == SPF_E_SUCCESS && record != NULL) {
-		resp->spf_record_exp = record;
-		err = SPF_record_interpret(record, req, resp, 0);
-		resp->spf_record_exp = NULL;
-		SPF_record_free(record);
-		r->status = status_of(resp->result);
-	} else {
-		if (record != NULL)
-			SPF_record_free(record);
-		r->status = no_record_status(resp, err);
+	if (strlen(c->helo) > SPF_PROTO_IDENT_MAX || strlen(c->sender) > SPF_PROTO_IDENT_MAX) {
+		r->status = SPF_STATUS_PERMERROR;
+		r->problem = xstrdup("the identity is too long to check");
+		return;
 	}
+	const char *error;
+	if (spf_link_open(&w->link, &error) < 0) {
+		r->status = SPF_STATUS_TEMPERROR;
+		r->problem = xstrdup(error);
+		return;
+	}
+	/* after the deadline every lookup fails at once, and the helper has a moment to say so */
+	int64_t wait_until = c->deadline + HELPER_GRACE_MSEC;
+	struct spf_proto_buf *b = w->out;
+	spf_proto_begin(b, SPF_PROTO_CHECK);
+	spf_proto_put_u8(b, c->family == AF_INET ? 4 : 6);
+	if (c->family == AF_INET)
+		spf_proto_put_bytes(b, &c->v4, sizeof(c->v4));
+	else
+		spf_proto_put_bytes(b, &c->v6, sizeof(c->v6));
+	spf_proto_put_str16(b, c->helo, SPF_PROTO_IDENT_MAX);
+	spf_proto_put_str16(b, c->sender, SPF_PROTO_IDENT_MAX);
+	spf_proto_end(b);
+	w->link_lost = false;
+	if (spf_link_send(&w->link, b, wait_until, &error) < 0)
+		goto broken;
+	for (;;) {
+		if (spf_link_recv(&w->link, w->msg, wait_until, &error) < 0)
+			goto broken;
+		if (w->msg->type == SPF_PROTO_RESULT)
+			break;
+		answer_query(w, w->msg->name, w->msg->qtype); /* QUERY: the only other frame it may send */
+		if (w->link_lost) {
+			error = "it hung up during a lookup";
+			goto broken;
+		}
+		if (spf_link_send(&w->link, b, wait_until, &error) < 0)
+			goto broken;
+	}
+	spf_link_ok(&w->link);
+	r->status = (enum spf_status)w->msg->status;
 	if (r->status == SPF_STATUS_FAIL)
-		r->explanation = printable(resp->explanation != NULL ? resp->explanation : "");
+		r->explanation = printable(w->msg->explanation);
 	if (r->status == SPF_STATUS_TEMPERROR && c->timed_out)
 		r->problem = xasprintf("DNS lookups for %s timed out", r->domain);
 	else if (r->status == SPF_STATUS_TEMPERROR || r->status == SPF_STATUS_PERMERROR)
-		r->problem = response_problem(resp, err != SPF_E_SUCCESS ? err : resp->err);
-	SPF_response_free(resp);
-	SPF_request_free(req);
+		r->problem = printable(w->msg->problem[0] != '\0' ? w->msg->problem : "unknown error");
+	return;
+broken:
+	if (!atomic_load(&w->spf->stopping))
+		spf_link_fail(&w->link, error);
+	r->status = SPF_STATUS_TEMPERROR;
+	if (c->timed_out)
+		r->problem = xasprintf("DNS lookups for %s timed out", r->domain);
+	else
+		r->problem = xasprintf("the SPF evaluation failed (%s)", error);
 }
 
 /* --- the pool ---------------------------------------------------------------------------------- */
@@ -566,42 +461,30 @@ static void done_cb(evutil_socket_t fd, short what, void *arg)
 	}
 }
 
-static void log_spf_message(const char *file, int line, const char *msg)
+static int worker_init(struct spf_worker *w, const char *resolver, const char **error_r)
 {
-	log_debug(SPF_LOG, "libspf2: %s", msg);
-}
-
-static int worker_init(struct spf_worker *w, const char *resolver, const char *receiver, const char **error_r)
-{
+	w->out = xmalloc(sizeof(*w->out));
+	w->msg = xmalloc(sizeof(*w->msg));
 	w->ub = ub_ctx_create();
 	if (w->ub == NULL) {
 		*error_r = "resolver: libunbound cannot create a context";
 		return -1;
 	}
-	if (dns_configure_unbound(w->ub, resolver, error_r) < 0)
-		return -1;
-	/* ours, freed after the server: without a destructor libspf2 leaves it alone */
-	SPF_dns_server_t *layer = xcalloc(1, sizeof(*layer));
-	w->layer = layer;
-	layer->lookup = layer_lookup;
-	layer->name = "mxd-unbound";
-	layer->hook = w;
-	w->server = SPF_server_new_dns(layer, 0);
-	if (w->server == NULL) {
-		*error_r = "libspf2 cannot create a server";
-		return -1;
+	return dns_configure_unbound(w->ub, resolver, error_r);
+}
+
+/* The environment of the helpers: only what the sanitizers read (a test build's reports). */
+static char **helper_environment(void)
+{
+	static const char *const keep[] = {"ASAN_OPTIONS=", "UBSAN_OPTIONS=", "LSAN_OPTIONS="};
+	char **envp = xcalloc(MXD_ARRAY_SIZE(keep) + 1, sizeof(*envp));
+	size_t n = 0;
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(keep); i++) {
+		const char *v = getenv(strndupa(keep[i], strlen(keep[i]) - 1));
+		if (v != NULL)
+			envp[n++] = xasprintf("%s%s", keep[i], v);
 	}
-	SPF_response_t *resp = NULL;
-	SPF_server_set_rec_dom(w->server, receiver);
-	SPF_server_set_sanitize(w->server, 1);
-	SPF_errcode_t err = SPF_server_set_explanation(w->server, DEFAULT_EXPLANATION, &resp);
-	if (resp != NULL)
-		SPF_response_free(resp);
-	if (err != SPF_E_SUCCESS) {
-		*error_r = "libspf2 refuses the default explanation";
-		return -1;
-	}
-	return 0;
+	return envp;
 }
 
 void spf_free(struct spf **spfp)
@@ -618,9 +501,9 @@ void spf_free(struct spf **spfp)
 			pthread_join(spf->workers[i].thread, NULL);
 	for (unsigned i = 0; i < spf->nworkers; i++) {
 		struct spf_worker *w = &spf->workers[i];
-		if (w->server != NULL)
-			SPF_server_free(w->server);
-		free(w->layer);
+		spf_link_close(&w->link);
+		free(w->out);
+		free(w->msg);
 		if (w->ub != NULL)
 			ub_ctx_delete(w->ub);
 		orphans_sweep(w, true);
@@ -641,6 +524,11 @@ void spf_free(struct spf **spfp)
 	pthread_cond_destroy(&spf->cond);
 	pthread_mutex_destroy(&spf->lock);
 	free(spf->workers);
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(spf->argv); i++)
+		free(spf->argv[i]);
+	for (size_t i = 0; spf->envp != NULL && spf->envp[i] != NULL; i++)
+		free(spf->envp[i]);
+	free(spf->envp);
 	free(spf);
 	*spfp = NULL;
 }
@@ -650,6 +538,7 @@ int spf_new(struct event_base *base, const char *resolver, const char *receiver,
 {
 	struct spf *spf = xcalloc(1, sizeof(*spf));
 	spf->base = base;
+	spf->efd = -1;
 	spf->nworkers = opts != NULL && opts->threads > 0 ? opts->threads : SPF_DEFAULT_THREADS;
 	spf->lookup_timeout_msec = opts != NULL && opts->lookup_timeout_msec > 0
 	                               ? opts->lookup_timeout_msec
@@ -667,7 +556,25 @@ int spf_new(struct event_base *base, const char *resolver, const char *receiver,
 	spf->done_tail = &spf->done;
 	pthread_mutex_init(&spf->lock, NULL);
 	pthread_cond_init(&spf->cond, NULL);
+	/* the helpers run this very program again (spf_helper.h) */
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	spf->argv[0] = xstrdup(exe);
+	spf->argv[1] = xstrdup(SPF_HELPER_ARG);
+	spf->argv[2] = xstrdup(receiver);
+	spf->argv[3] = xstrdup(opts != NULL && opts->helper_user != NULL ? opts->helper_user : "");
+	spf->envp = helper_environment();
+	spf->spawn = (struct spf_link_spawn){spf->argv[0], spf->argv, spf->envp};
 	spf->workers = xcalloc(spf->nworkers, sizeof(*spf->workers));
+	for (unsigned i = 0; i < spf->nworkers; i++) {
+		spf->workers[i].spf = spf;
+		spf_link_init(&spf->workers[i].link, &spf->spawn, &spf->stopping);
+	}
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1) {
+		*error_r = "spf: cannot find our own program (/proc/self/exe) to run the SPF helper";
+		goto fail;
+	}
 	spf->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (spf->efd < 0) {
 		*error_r = "spf: cannot create an eventfd";
@@ -678,13 +585,8 @@ int spf_new(struct event_base *base, const char *resolver, const char *receiver,
 		*error_r = "spf: cannot watch the eventfd";
 		goto fail;
 	}
-	/* libspf2's messages go to stdout and stderr unless told otherwise (process-wide settings). */
-	SPF_warning_handler = log_spf_message;
-	SPF_info_handler = log_spf_message;
-	SPF_debug_handler = log_spf_message;
 	for (unsigned i = 0; i < spf->nworkers; i++) {
-		spf->workers[i].spf = spf;
-		if (worker_init(&spf->workers[i], resolver, receiver, error_r) < 0)
+		if (worker_init(&spf->workers[i], resolver, error_r) < 0)
 			goto fail;
 	}
 	for (unsigned i = 0; i < spf->nworkers; i++) {

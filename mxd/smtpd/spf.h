@@ -3,10 +3,15 @@
  * the event loop; and the Received-SPF (RFC 7208 9.1) and Authentication-Results (RFC 8601) header
  * fields that record the verdict.
  *
- * OWNS a small pool of worker threads (SPF_DEFAULT_THREADS), each with its own libspf2 server and
- * libunbound context. Checks wait in a queue (mutex and condition variable); a worker runs one at a
- * time and posts the verdict back through an eventfd that the event loop watches. So that senders
- * whose DNS never answers cannot starve the others, the checks in flight (queued or running) are
+ * OWNS a small pool of worker threads (SPF_DEFAULT_THREADS), each with its own libunbound context and
+ * its own helper process (spf_helper.h), where libspf2 runs: libspf2 is never called in this process.
+ * A worker hands its check to its helper, looks up what the helper asks for and writes the answers
+ * back (spf_proto.h), and takes the verdict; it only shuttles messages, with non-blocking I/O bounded
+ * by the check's deadline (spf_link.h). A helper that crashes, hangs past the deadline or says
+ * anything malformed makes its check a temperror and is killed; the next check starts another (with a
+ * backoff when they keep failing). Checks wait in a queue (mutex and condition variable); a worker runs
+ * one at a time and posts the verdict back through an eventfd that the event loop watches. So that
+ * senders whose DNS never answers cannot starve the others, the checks in flight (queued or running) are
  * bounded in all (max_checks) and per client (max_client_checks; IPv6 clients counted by their
  * ipv6_prefix network, client_count.h): a check over a bound is a temperror at once, a check's
  * deadline counts from when it was queued, and one still queued at its deadline is a temperror
@@ -83,12 +88,13 @@ struct spf_options {
 	unsigned max_checks;          /* checks in flight in all; 0: SPF_DEFAULT_MAX_CHECKS */
 	unsigned max_client_checks;   /* checks in flight per client; 0: SPF_DEFAULT_MAX_CLIENT_CHECKS */
 	unsigned ipv6_prefix;         /* an IPv6 client is its network of this many bits; 0: 64 */
+	const char *helper_user; /* the helpers' user when we run as root (mail_owner); NULL, "": nobody */
 };
 
-/* A checker on base. resolver is the "resolver" setting ("" reads /etc/resolv.conf; else forwarders
- * "addr", "addr:port", "[v6addr]:port"); receiver (myhostname) names us in explanations and comments;
- * opts may be NULL for the defaults. 0, or -1 with *error_r (static) on a bad setting or when a thread
- * or libunbound cannot start. */
+/* A checker on base. The program must call spf_helper_dispatch() first thing in main(). resolver is the
+ * "resolver" setting ("" reads /etc/resolv.conf; else forwarders "addr", "addr:port", "[v6addr]:port");
+ * receiver (myhostname) names us in explanations and comments; opts may be NULL for the defaults. 0, or -1
+ * with *error_r (static) on a bad setting or when a thread or libunbound cannot start. */
 int spf_new(struct event_base *base, const char *resolver, const char *receiver,
             const struct spf_options *opts, struct spf **spf_r, const char **error_r);
 

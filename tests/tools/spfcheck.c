@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "mxd/smtpd/spf.h"
+#include "mxd/smtpd/spf_helper.h"
 
 #define RECEIVER "spfcheck.mxd.test"
 
@@ -31,6 +32,7 @@ static void on_result(struct spf_result *result, void *ctx)
 
 int main(int argc, char **argv)
 {
+	spf_helper_dispatch(argc, argv); /* the SPF helper process: never returns */
 	if (argc != 5) {
 		fprintf(stderr, "usage: spfcheck RESOLVER CLIENT-IP HELO SENDER\n");
 		return 2;
@@ -58,7 +60,8 @@ int main(int argc, char **argv)
 		event_base_free(base);
 		return 1;
 	}
-	struct spf_check *check = spf_check_start(spf, (struct sockaddr *)&ss, argv[3], argv[4], on_result, base);
+	struct spf_check *check =
+	    spf_check_start(spf, (struct sockaddr *)&ss, argv[3], argv[4], on_result, base);
 	if (check == NULL) {
 		fprintf(stderr, "spfcheck: the check did not start\n");
 		spf_free(&spf);

@@ -22,10 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "mxd/smtpd/spf.h"
+#include "mxd/smtpd/spf_helper.h"
+#include "mxd/smtpd/spf_sandbox.h"
 #include "mxd/common/util.h"
 #include "unit_fixtures.h"
 
@@ -522,12 +525,60 @@ static void test_bad_resolver(void **state)
 	event_base_free(base);
 }
 
-int main(void)
+/* --- the helper's sandbox ---------------------------------------------------------------------- */
+
+enum sandbox_try { TRY_NOTHING, TRY_OPEN, TRY_SOCKET, TRY_KILL_PARENT };
+
+/* What becomes of a child that enters the sandbox and then tries what. */
+static int sandboxed_child(enum sandbox_try what)
 {
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		const char *error;
+		if (spf_sandbox_enter("", &error) < 0)
+			_exit(3);
+		switch (what) {
+		case TRY_OPEN:
+			_exit(open("/etc/passwd", O_RDONLY) >= 0 ? 4 : 5);
+		case TRY_SOCKET:
+			_exit(socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 4 : 5);
+		case TRY_KILL_PARENT:
+			_exit(kill(parent, 0) == 0 ? 4 : 5);
+		default:
+			_exit(write(STDERR_FILENO, "", 0) == 0 ? 0 : 6); /* what it may do still works */
+		}
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void test_sandbox(void **state)
+{
+	int status = sandboxed_child(TRY_NOTHING);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	const enum sandbox_try denied[] = {TRY_OPEN, TRY_SOCKET, TRY_KILL_PARENT};
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(denied); i++) {
+		status = sandboxed_child(denied[i]);
+		if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS)
+			fail_msg("try %d: status %#x, expected death by SIGSYS", (int)denied[i], status);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	spf_helper_dispatch(argc, argv); /* the SPF helper process: never returns */
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_verdicts),           cmocka_unit_test(test_slow_name_does_not_block),
-	    cmocka_unit_test(test_cancel_and_stop),    cmocka_unit_test(test_headers),
-	    cmocka_unit_test(test_headers_from_check), cmocka_unit_test(test_bad_resolver),
+	    cmocka_unit_test(test_sandbox),
+	    cmocka_unit_test(test_verdicts),
+	    cmocka_unit_test(test_slow_name_does_not_block),
+	    cmocka_unit_test(test_cancel_and_stop),
+	    cmocka_unit_test(test_headers),
+	    cmocka_unit_test(test_headers_from_check),
+	    cmocka_unit_test(test_bad_resolver),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
