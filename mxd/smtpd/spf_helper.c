@@ -173,8 +173,8 @@ static void rr_add(SPF_dns_rr_t *rr, int type, const unsigned char *data, size_t
 		/* libspf2 (1.2.10) reads a literal space in an explanation (exp=) as a broken '%' escape:
 		 * hand it every TXT record that is not an SPF record with its spaces written as the macro
 		 * "%_", which means the same (RFC 7208 7.1). SPF records go through unchanged. */
-		bool spf_record =
-		    strncasecmp(joined, "v=spf1", 6) == 0 && (joined[6] == ' ' || joined[6] == '\0');
+		bool spf_record = o >= 6 && strncasecmp(joined, "v=spf1", 6) == 0 &&
+		                  (joined[6] == ' ' || joined[6] == '\0');
 		size_t spaces = 0;
 		for (size_t k = 0; !spf_record && k < o; k++)
 			spaces += joined[k] == ' ';
