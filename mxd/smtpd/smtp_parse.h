@@ -4,7 +4,9 @@
  * ORCPT). No I/O, no policy: it says what was sent and whether it is well-formed; the session decides.
  *
  * Every failure carries the reply to send (code, enhanced status code, text) in struct smtp_parse_error.
- * Addresses with CR, LF, NUL, or shell metacharacters outside quotes are refused (CVE-2020-7247 class);
+ * Addresses with CR, LF, NUL or anything else RFC 5321's grammar refuses are refused; every character
+ * that grammar allows is taken (mxd runs no shell: "|&$`{}" are legal atext, as in
+ * ~jack&jill=up-a_b3.c@e8.example.com);
  * source routes, '%' and '!' in a local part, quoted local parts hiding an '@', and address literals
  * are reported as flags so that the session can refuse them in RCPT (no relay tricks); so is a domain
  * of one label, which the session takes only from trusted clients (Postfix's reject_non_fqdn_sender
@@ -87,7 +89,7 @@ struct smtp_path {
  * Enforces the RFC 5321 limits (local 64, domain 255, path 256 with its brackets) and well-formed
  * UTF-8. On success *params_r points at the parameters ("" when none). 0, or -1 with *err:
  * 501 5.5.4 without the keyword or the brackets; 501 5.1.7 (MAIL) or 5.1.3 (RCPT) for bad syntax and
- * excess length; 553 5.1.7 / 5.1.3 for a shell metacharacter (|&$`{}) outside quotes. */
+ * excess length. */
 int smtp_parse_path(const char *arg, const char *keyword, struct smtp_path *path, const char **params_r,
 		    struct smtp_parse_error *err);
 
