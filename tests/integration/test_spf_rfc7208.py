@@ -22,7 +22,7 @@ import spfsuite  # noqa: E402
 # Issue #20 asks for 202 of 203 (GOAL); MIN_AGREE is what mxd reaches today, raised with each fix so a
 # regression fails at once.
 GOAL = 202
-MIN_AGREE = 139
+MIN_AGREE = 198
 PARALLEL = 16
 
 

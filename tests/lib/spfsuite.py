@@ -4,6 +4,7 @@ namespace holding every client address of the suite, and one case run end to end
 
     scenarios = spfsuite.load()                 # [Scenario(name, zone, cases)], in the file's order
     dns = spfsuite.SuiteDNS()                   # 127.0.0.1:dns.port, UDP and TCP; dns.set_zone(zone)
+    spfsuite.SuiteDNS(shuffle=True)             # records of an answer in a random order each time
     ns = spfsuite.Namespace(scenarios)          # needs root; ns.enter() / ns.leave() / ns.remove()
     verdict = spfsuite.run_case(inst, sink, case)
 
@@ -26,6 +27,7 @@ that address is on the wire.
 import ctypes
 import ipaddress
 import os
+import random
 import re
 import socket
 import subprocess
@@ -122,7 +124,8 @@ class _Resolver(BaseResolver):
         reply = request.reply()
         reply.header.aa = 1
         q = request.q
-        name = str(q.qname).rstrip(".").lower()
+        # the labels as sent (str() would write a space as \032)
+        name = b".".join(q.qname.label).decode("utf-8", "replace").lower()
         with self.server.lock:
             zone = self.server.zone
             self.server.queries.append((name, QTYPE.get(q.qtype)))
@@ -159,9 +162,10 @@ class _Resolver(BaseResolver):
                 reply.add_answer(RR(DNSLabel(name + "."), rtype, rdata=rd, ttl=60))
                 name = str(cname[0][1]).rstrip(".").lower()
                 continue
-            for r in rrs:
-                if r == "TIMEOUT" or r[0] != qtype:
-                    continue
+            found = [r for r in rrs if r != "TIMEOUT" and r[0] == qtype]
+            if self.server.shuffle:
+                random.shuffle(found)
+            for r in found:
                 rtype, rd = _rdata(r[0], r[1])
                 reply.add_answer(RR(DNSLabel(name + "."), rtype, rdata=rd, ttl=60))
             break
@@ -179,8 +183,9 @@ class _Quiet(DNSLogger):
 class SuiteDNS:
     """An authoritative server for one scenario's zone at a time, on 127.0.0.1 (UDP and TCP)."""
 
-    def __init__(self):
+    def __init__(self, shuffle=False):
         self.lock = threading.Lock()
+        self.shuffle = shuffle  # answer records in a random order each time, as real servers may
         self.zone = {}
         self.queries = []
         for _ in range(20):
