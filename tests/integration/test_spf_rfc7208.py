@@ -5,8 +5,8 @@ from the Received-SPF field of the copy mxd forwards to a sink (spf_policy = tag
 of the suite (16; a scenario's cases share one zone, and names mean other things in other scenarios, so
 no cached answer may outlive its scenario); the cases of a scenario run in parallel sessions.
 
-A case agrees when mxd's verdict is one the suite accepts. The test fails below MIN_AGREE and prints
-every case that disagrees, with what mxd said. Needs root (ip netns add); skipped otherwise.
+A case agrees when mxd's verdict is one the suite accepts. The test fails when a case that reached an
+SPF check disagrees, or below MIN_AGREE, and prints every case that does not agree, with what mxd said. Needs root (ip netns add); skipped otherwise.
 """
 import concurrent.futures
 import os
@@ -19,8 +19,11 @@ import mxtest  # noqa: E402
 import sink  # noqa: E402
 import spfsuite  # noqa: E402
 
-# Issue #20 asks for 202 of 203 (GOAL); MIN_AGREE is what mxd reaches today, raised with each fix so a
-# regression fails at once.
+# Issue #20 asks for 202 of 203 (GOAL). MIN_AGREE is what mxd reaches: every case that SMTP can carry.
+# The other 5 are refused with 501 by RFC 5321's grammar before any SPF check (toolonglabel and
+# emptylabel: a domain with a 64-octet or an empty label, for which RFC 7208 4.3 says "none" anyway;
+# nolocalpart: "<@example.net>"; invalid-hello-macro and invalid-domain-long-via-macro: a HELO that is no
+# domain); reaching 202 would mean taking such input, which is a policy decision of its own (README, SPF).
 GOAL = 202
 MIN_AGREE = 198
 PARALLEL = 16
@@ -101,19 +104,26 @@ class RFC7208Suite(unittest.TestCase):
                 dns.stop()
         finally:
             ns.remove()
-        agree, disagree = 0, []
+        agree, disagree, unsendable = 0, [], []
         for c in cases:
             verdict, detail = results[c.name]
             if verdict in c.results:
                 agree += 1
+            elif verdict == "refused" and detail.split(" -> ")[1].startswith("501"):
+                unsendable.append("%s: suite %s; %s" % (c.name, "|".join(c.results), detail))
             else:
                 disagree.append("%s: suite %s, mxd %s %s" % (c.name, "|".join(c.results), verdict, detail))
         print("\nRFC 7208 suite: mxd agrees on %d of %d cases (%.1f s; goal %d)"
               % (agree, len(cases), time.time() - t0, GOAL))
+        for d in unsendable:
+            print("  refused by SMTP's grammar before any SPF check: " + d)
         for d in disagree:
             print("  disagrees: " + d)
-        self.assertGreaterEqual(agree, MIN_AGREE, "\n".join(disagree))
-
+        # every case that reaches an SPF check agrees; what RFC 5321's grammar refuses (a HELO that is no
+        # domain, "<@example.net>", a label of 64 octets or an empty one) never gets that far
+        self.assertEqual(disagree, [])
+        self.assertLessEqual(len(unsendable), len(cases) - MIN_AGREE, "\n".join(unsendable))
+        self.assertGreaterEqual(agree, MIN_AGREE, "\n".join(disagree + unsendable))
 
 if __name__ == "__main__":
     unittest.main()
