@@ -289,9 +289,10 @@ def received_spf(data):
     return m.group(1).lower() if m else None
 
 
-def send_case(port, case, timeout=30):
+def send_case(port, case, timeout=30, timings=None):
     """One SMTP session from the case's client address; ("sent", None) once DATA is accepted, else
-    ("smtp", "<reply>") for the reply that ended it."""
+    ("smtp", "<reply>") for the reply that ended it. With a dict as timings, timings["MAIL"] is the
+    seconds from sending MAIL to its reply (the SPF check runs in between)."""
     src = case.source()
     family = socket.AF_INET6 if ":" in src else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
@@ -322,7 +323,10 @@ def send_case(port, case, timeout=30):
         reply()
         for line, want in (("EHLO " + case.helo, "250"), ("MAIL FROM:" + smtp_path(case.mailfrom), "250"),
                            ("RCPT TO:<%s>" % RCPT, "250"), ("DATA", "354")):
+            t0 = time.perf_counter()
             r = cmd(line)
+            if timings is not None:
+                timings[line.split(":")[0].split(" ")[0]] = time.perf_counter() - t0
             if not r.startswith(want):
                 return "smtp", "%s -> %s" % (line.split(":")[0].split(" ")[0], r)
         r = cmd("From: <suite@spf.test>\r\nTo: <%s>\r\nMessage-ID: <%s@spf.test>\r\nSubject: %s\r\n\r\n%s\r\n."
