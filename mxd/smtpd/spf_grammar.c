@@ -373,15 +373,13 @@ bool spf_grammar_is_record(const char *text, size_t len)
 	       (len == VERSION_LEN || text[VERSION_LEN] == ' ');
 }
 
-int spf_grammar_rewrite(const char *text, size_t len, int family, char *out, size_t out_size, char *exp_r,
-                        size_t exp_size, const char **error_r)
+int spf_grammar_rewrite(const char *text, size_t len, int family, char *out, size_t out_size,
+                        const char **error_r)
 {
 	struct out o = {out, 0, out_size, false};
 	const char *redirect = NULL;
 	size_t redirect_len = 0;
 	bool has_all = false, has_exp = false;
-	if (exp_r != NULL && exp_size > 0)
-		exp_r[0] = '\0';
 	if (out_size < SPF_GRAMMAR_OUT_SIZE(len)) {
 		*error_r = "record too long";
 		return -1;
@@ -437,10 +435,6 @@ int spf_grammar_rewrite(const char *text, size_t len, int family, char *out, siz
 				has_exp = true;
 				put_str(&o, " exp=");
 				put(&o, v, vn);
-				if (exp_r != NULL && memchr(v, '%', vn) == NULL && vn < exp_size) {
-					memcpy(exp_r, v, vn);
-					exp_r[vn] = '\0';
-				}
 			} else {
 				size_t macro_end;
 				bool ends_in_macro;

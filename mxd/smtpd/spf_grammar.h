@@ -40,10 +40,9 @@
 bool spf_grammar_is_record(const char *text, size_t len);
 
 /* Check the record text[0..len) and write its rewrite for a client of family (AF_INET, AF_INET6) into
- * out (out_size >= SPF_GRAMMAR_OUT_SIZE(len)), NUL-terminated. If exp_r is not NULL, the exp= target
- * when it holds no macro ("" otherwise) goes into exp_r (exp_size octets). 0, or -1 with *error_r
- * (static text naming the fault) when the record breaks RFC 7208's grammar. */
-int spf_grammar_rewrite(const char *text, size_t len, int family, char *out, size_t out_size, char *exp_r,
-                        size_t exp_size, const char **error_r);
+ * out (out_size >= SPF_GRAMMAR_OUT_SIZE(len)), NUL-terminated. 0, or -1 with *error_r (static text
+ * naming the fault) when the record breaks RFC 7208's grammar. */
+int spf_grammar_rewrite(const char *text, size_t len, int family, char *out, size_t out_size,
+                        const char **error_r);
 
 #endif

@@ -195,14 +195,13 @@ static void rr_add_txt(SPF_dns_rr_t *rr, const char *text, size_t len, bool spf_
 
 /* --- RFC 7208's processing limits (4.6.4), kept per check -------------------------------------------
  * At most 10 terms that query DNS (include, a, mx, ptr, exists, redirect: each TXT lookup after the
- * check's first, each A/AAAA lookup that is not for a name an MX or PTR answer gave, each MX lookup, the
- * first PTR lookup), at most 2 lookups that find nothing (NXDOMAIN or no data; TXT lookups aside), at
- * most 10 names in an MX answer (more: permerror), the first 10 PTR names in DNS order of their names
- * (more are dropped; sorted, so that the verdict never depends on the order answers come in). Past a
- * limit the check is a permerror, and nothing more is asked. */
+ * check's first whose answer holds an SPF record, each A/AAAA lookup that is not for a name an MX or PTR
+ * answer gave, each MX lookup, the first PTR lookup), at most 2 lookups that find nothing (NXDOMAIN or no
+ * data; TXT lookups aside), at most 10 names in an MX answer (more: permerror), the first 10 PTR names in DNS
+ * order of their names (more are dropped; sorted, so that the verdict never depends on the order answers come
+ * in). Past a limit the check is a permerror, and nothing more is asked. */
 #define TERMS_MAX 10
 #define VOIDS_MAX 2
-#define EXP_NAMES 4
 
 typedef char name_buf[SPF_PROTO_NAME_MAX + 2];
 
@@ -214,8 +213,6 @@ static struct {
 	const char *permerror;                /* set: the verdict is permerror */
 	name_buf follow[SPF_PROTO_NAMES_MAX]; /* names the last MX or PTR answer gave */
 	size_t nfollow;
-	name_buf exp[EXP_NAMES]; /* exp= targets: their TXT lookups are no terms */
-	size_t nexp;
 	char problem[SPF_PROTO_TEXT_MAX + 1];
 } budget;
 
@@ -405,12 +402,10 @@ static int cidr0_kind(const char *name, size_t len, size_t *target_len_r)
  * that breaks it makes the check a permerror (and reaches libspf2 as "v=spf1"). */
 static SPF_dns_rr_t *txt_lookup(SPF_dns_server_t *layer, const char *name, size_t len)
 {
-	if (budget.txt_lookups++ > 0 && !name_in(budget.exp, budget.nexp, name, len) && !budget_term())
-		return rr_new(layer, name, ns_t_txt, HOST_NOT_FOUND);
+	bool first = budget.txt_lookups++ == 0;
 	enum spf_proto_outcome outcome = ask(name, len, ns_t_txt);
 	if (outcome != SPF_PROTO_DNS_OK)
 		return rr_new(layer, name, ns_t_txt, herrno_of(outcome));
-	SPF_dns_rr_t *rr = rr_new(layer, name, ns_t_txt, NETDB_SUCCESS);
 	size_t records = 0;
 	for (size_t i = 0; i < answer.count; i++) {
 		size_t tl;
@@ -418,6 +413,11 @@ static SPF_dns_rr_t *txt_lookup(SPF_dns_server_t *layer, const char *name, size_
 		records += spf_grammar_is_record(text, tl);
 		free(text);
 	}
+	/* an include or a redirect; an explanation (exp=) holds no SPF record, and an include or redirect
+	 * target without one is an error of its own (RFC 7208 5.2, 6.1) */
+	if (!first && records > 0 && !budget_term())
+		return rr_new(layer, name, ns_t_txt, HOST_NOT_FOUND);
+	SPF_dns_rr_t *rr = rr_new(layer, name, ns_t_txt, NETDB_SUCCESS);
 	for (size_t i = 0; i < answer.count; i++) {
 		size_t tl;
 		char *text = txt_join(answer.rdata[i], answer.rdlen[i], &tl);
@@ -431,15 +431,12 @@ static SPF_dns_rr_t *txt_lookup(SPF_dns_server_t *layer, const char *name, size_
 		char *out = malloc(size);
 		if (out == NULL)
 			abort();
-		name_buf exp;
 		const char *error;
-		if (spf_grammar_rewrite(text, tl, budget.family, out, size, exp, sizeof(exp), &error) < 0) {
+		if (spf_grammar_rewrite(text, tl, budget.family, out, size, &error) < 0) {
 			snprintf(budget.problem, sizeof(budget.problem), "SPF record of %.*s: %s", (int)len,
 			         name, error);
 			budget_fail(budget.problem);
 			strcpy(out, "v=spf1");
-		} else if (exp[0] != '\0' && budget.nexp < EXP_NAMES) {
-			memcpy(budget.exp[budget.nexp++], exp, sizeof(exp));
 		}
 		rr_add_txt(rr, out, strlen(out), true);
 		free(out);
