@@ -263,8 +263,10 @@ static int parse_local(const char **pp, struct smtp_path *path, const char *enh,
 	return 0;
 }
 
-/* The domain after '@': a name or an address literal, stored lower-cased. */
-static int parse_domain(const char **pp, struct smtp_path *path, const char *enh,
+/* The domain after '@': a name or an address literal, stored lower-cased. loose_ok: a name whose only
+ * fault is a label over 63 octets is flagged SMTP_PATH_MALFORMED_DOMAIN (the reason in path->malformed)
+ * instead of refused. */
+static int parse_domain(const char **pp, struct smtp_path *path, const char *enh, bool loose_ok,
                         struct smtp_parse_error *err)
 {
 	const char *s = *pp, *p = s;
@@ -290,8 +292,13 @@ static int parse_domain(const char **pp, struct smtp_path *path, const char *enh
 		path->domain[i] = ascii_lower(s[i]);
 	path->domain[n] = '\0';
 	if (!(path->flags & SMTP_PATH_ADDRESS_LITERAL)) {
-		if (addr_hostname_valid(path->domain, &derr) < 0)
-			return fail(err, 501, enh, derr);
+		if (addr_hostname_valid(path->domain, &derr) < 0) {
+			const char *lerr;
+			if (!loose_ok || addr_hostname_loose_valid(path->domain, &lerr) < 0)
+				return fail(err, 501, enh, derr);
+			path->flags |= SMTP_PATH_MALFORMED_DOMAIN;
+			path->malformed = derr;
+		}
 		if (strchr(path->domain, '.') == NULL)
 			path->flags |= SMTP_PATH_NON_FQDN;
 		if (!utf8_valid((const unsigned char *)s, n))
@@ -341,7 +348,7 @@ int smtp_parse_path(const char *arg, const char *keyword, struct smtp_path *path
 			       "postmaster"); /* RFC 5321 4.5.1: "<Postmaster>" with no domain */
 		} else if (*p == '@') {
 			p++;
-			if (parse_domain(&p, path, enh, err) < 0)
+			if (parse_domain(&p, path, enh, !rcpt, err) < 0)
 				return -1;
 		} else if (*p == '\0') {
 			return fail(err, 501, "5.5.4", usage);

@@ -19,13 +19,15 @@ import mxtest  # noqa: E402
 import sink  # noqa: E402
 import spfsuite  # noqa: E402
 
-# Issue #20 asks for 202 of 203 (GOAL). MIN_AGREE is what mxd reaches: every case that SMTP can carry.
-# The other 5 are refused with 501 by RFC 5321's grammar before any SPF check (toolonglabel and
-# emptylabel: a domain with a 64-octet or an empty label, for which RFC 7208 4.3 says "none" anyway;
-# nolocalpart: "<@example.net>"; invalid-hello-macro and invalid-domain-long-via-macro: a HELO that is no
-# domain); reaching 202 would mean taking such input, which is a policy decision of its own (README, SPF).
+# Issue #20 asks for 202 of 203 (GOAL). mxd runs the suite with smtpd_helo_restrictions = permit and
+# strict_sender_domain_syntax = no (both Postfix's behaviour by default; mxd's defaults are stricter), so
+# that a HELO that is no host name (invalid-hello-macro, invalid-domain-long-via-macro) and a sender
+# domain with a 64-octet label (toolonglabel) reach the SPF check: 201. Two cases are refused with 501
+# before any check, as RFC 5321's grammar refuses them: nolocalpart ("<@example.net>") and emptylabel
+# ("lyme.eater@A...example.com"). Taking the latter was tried: the forward then carries a reverse path
+# that the next hop refuses (this test's sink did), so the message would be accepted and then lost.
 GOAL = 202
-MIN_AGREE = 198
+MIN_AGREE = 201
 PARALLEL = 16
 
 
@@ -35,6 +37,8 @@ def start_mxd(dns_port, sink_port):
         "relayhost": "[127.0.0.1]:%d" % sink_port,
         "smtp_tls_security_level": "none",
         "spf_policy": "tag",
+        "smtpd_helo_restrictions": "permit",
+        "strict_sender_domain_syntax": "no",
         "spf_check_limit": "1000",
         "spf_client_check_limit": "1000",
         "mynetworks": "127.0.0.2/32",
@@ -119,8 +123,7 @@ class RFC7208Suite(unittest.TestCase):
             print("  refused by SMTP's grammar before any SPF check: " + d)
         for d in disagree:
             print("  disagrees: " + d)
-        # every case that reaches an SPF check agrees; what RFC 5321's grammar refuses (a HELO that is no
-        # domain, "<@example.net>", a label of 64 octets or an empty one) never gets that far
+        # every case that reaches an SPF check agrees; only "<@example.net>" never gets that far
         self.assertEqual(disagree, [])
         self.assertLessEqual(len(unsendable), len(cases) - MIN_AGREE, "\n".join(unsendable))
         self.assertGreaterEqual(agree, MIN_AGREE, "\n".join(disagree + unsendable))

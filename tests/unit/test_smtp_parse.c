@@ -182,6 +182,7 @@ enum {
 	LIT = SMTP_PATH_ADDRESS_LITERAL,
 	U8 = SMTP_PATH_UTF8,
 	NF = SMTP_PATH_NON_FQDN,
+	MD = SMTP_PATH_MALFORMED_DOMAIN,
 };
 
 static const struct path_row path_rows[] = {
@@ -274,6 +275,15 @@ static const struct path_row path_rows[] = {
     P_OK(F "<root@host> SIZE=10", F, "root", "host", "root@host", NF, "SIZE=10"),
     P_ERR(F "<a@-host>", F, 501, "5.1.7"),
     P_ERR(F "<a@host.>", F, 501, "5.1.7"),
+    /* MAIL: a label over 63 octets is flagged, not refused (strict_sender_domain_syntax decides);
+     * everything else wrong with a domain is refused, and RCPT refuses them all */
+    P_ERR(F "<a@x..example>", F, 501, "5.1.7"),
+    P_ERR(F "<a@.x.example>", F, 501, "5.1.7"),
+    P_OK(F "<a@" X64 ".example>", F, "a", X64 ".example", "a@" X64 ".example", MD, ""),
+    P_ERR(T "<a@" X64 ".example>", T, 501, "5.1.3"),
+    P_ERR(F "<a@" X64 "-.example>", F, 501, "5.1.7"),
+    P_ERR(F "<a@" X64 ".example.>", F, 501, "5.1.7"),
+    P_ERR(F "<a@" X64 "._example>", F, 501, "5.1.7"),
     P_ERR(T "<a@>", T, 501, "5.1.3"),
     P_ERR(T "<a@-x.example>", T, 501, "5.1.3"),
     P_ERR(T "<a@x..example>", T, 501, "5.1.3"),
