@@ -12,8 +12,9 @@ bool addr_is_atext(unsigned char c)
 	return c != '\0' && strchr("!#$%&'*+-/=?^_`{|}~", c) != NULL;
 }
 
-/* The syntax check of both; the number of labels into *labels_r. */
-static int domain_check(const char *domain, size_t *labels_r, const char **error_r)
+/* The syntax check of all three; the number of labels into *labels_r. loose: labels over 63 octets pass
+ * (RFC 5321's grammar allows them; no DNS query can carry them). */
+static int domain_check(const char *domain, bool loose, size_t *labels_r, const char **error_r)
 {
 	size_t len = strlen(domain), labels = 0;
 	if (len == 0) {
@@ -42,7 +43,7 @@ static int domain_check(const char *domain, size_t *labels_r, const char **error
 			*error_r = "domain has an empty label";
 			return -1;
 		}
-		if (n > 63) {
+		if (n > 63 && !loose) {
 			*error_r = "domain label longer than 63 octets";
 			return -1;
 		}
@@ -66,7 +67,7 @@ static int domain_check(const char *domain, size_t *labels_r, const char **error
 int addr_domain_valid(const char *domain, const char **error_r)
 {
 	size_t labels;
-	if (domain_check(domain, &labels, error_r) < 0)
+	if (domain_check(domain, false, &labels, error_r) < 0)
 		return -1;
 	if (labels < 2) {
 		*error_r = "domain needs at least two labels (example.com)";
@@ -78,7 +79,13 @@ int addr_domain_valid(const char *domain, const char **error_r)
 int addr_hostname_valid(const char *domain, const char **error_r)
 {
 	size_t labels;
-	return domain_check(domain, &labels, error_r);
+	return domain_check(domain, false, &labels, error_r);
+}
+
+int addr_hostname_loose_valid(const char *domain, const char **error_r)
+{
+	size_t labels;
+	return domain_check(domain, true, &labels, error_r);
 }
 
 int addr_local_valid(const char *local, const char **error_r)

@@ -28,6 +28,10 @@ int addr_domain_valid(const char *domain, const char **error_r);
  * the demand for a fully-qualified name to policy. */
 int addr_hostname_valid(const char *domain, const char **error_r);
 
+/* As addr_hostname_valid(), but labels over 63 octets pass: RFC 5321's grammar allows them, no DNS query
+ * can carry them, and RFC 7208 4.3 gives such a sender SPF "none". */
+int addr_hostname_loose_valid(const char *domain, const char **error_r);
+
 /* A valid dot-atom local part (1-64 octets, no leading, trailing or double dot). 0 or -1 with *error_r. */
 int addr_local_valid(const char *local, const char **error_r);
 

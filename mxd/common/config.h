@@ -46,6 +46,8 @@ struct mxd_config {
 	int64_t smtpd_min_data_rate; /* DATA: bytes/s that move the deadline by a second; 0: idle time */
 	int64_t smtpd_hard_error_limit;
 	int64_t smtpd_greet_pause;
+	char *smtpd_helo_restrictions;    /* reject_invalid_helo_hostname (default) or permit (any text) */
+	bool strict_sender_domain_syntax; /* refuse MAIL FROM domains with labels over 63 octets */
 	int64_t hopcount_limit;
 	char *smtpd_tls_cert_file;
 	char *smtpd_tls_key_file;

@@ -564,6 +564,43 @@ static int dns_set_forwarders(struct ub_ctx *ub, const char *resolver, const cha
 	return ret;
 }
 
+/* unbound's default local zones for addresses a site's own resolver may know (unbound.conf(5)):
+ * RFC 1918, RFC 6598 (100.64.0.0/10), link-local, the documentation ranges, fd00::/8 (unbound's part of
+ * fc00::/7), fe80::/10 and 2001:db8::/32. Loopback, "this network" and broadcast stay unbound's. */
+static const char *const forwarded_reverse_zones[] = {
+    "10.in-addr.arpa.",        "16.172.in-addr.arpa.",      "17.172.in-addr.arpa.",
+    "18.172.in-addr.arpa.",    "19.172.in-addr.arpa.",      "20.172.in-addr.arpa.",
+    "21.172.in-addr.arpa.",    "22.172.in-addr.arpa.",      "23.172.in-addr.arpa.",
+    "24.172.in-addr.arpa.",    "25.172.in-addr.arpa.",      "26.172.in-addr.arpa.",
+    "27.172.in-addr.arpa.",    "28.172.in-addr.arpa.",      "29.172.in-addr.arpa.",
+    "30.172.in-addr.arpa.",    "31.172.in-addr.arpa.",      "168.192.in-addr.arpa.",
+    "254.169.in-addr.arpa.",   "2.0.192.in-addr.arpa.",     "100.51.198.in-addr.arpa.",
+    "113.0.203.in-addr.arpa.", "64.100.in-addr.arpa.",      "65.100.in-addr.arpa.",
+    "66.100.in-addr.arpa.",    "67.100.in-addr.arpa.",      "68.100.in-addr.arpa.",
+    "69.100.in-addr.arpa.",    "70.100.in-addr.arpa.",      "71.100.in-addr.arpa.",
+    "72.100.in-addr.arpa.",    "73.100.in-addr.arpa.",      "74.100.in-addr.arpa.",
+    "75.100.in-addr.arpa.",    "76.100.in-addr.arpa.",      "77.100.in-addr.arpa.",
+    "78.100.in-addr.arpa.",    "79.100.in-addr.arpa.",      "80.100.in-addr.arpa.",
+    "81.100.in-addr.arpa.",    "82.100.in-addr.arpa.",      "83.100.in-addr.arpa.",
+    "84.100.in-addr.arpa.",    "85.100.in-addr.arpa.",      "86.100.in-addr.arpa.",
+    "87.100.in-addr.arpa.",    "88.100.in-addr.arpa.",      "89.100.in-addr.arpa.",
+    "90.100.in-addr.arpa.",    "91.100.in-addr.arpa.",      "92.100.in-addr.arpa.",
+    "93.100.in-addr.arpa.",    "94.100.in-addr.arpa.",      "95.100.in-addr.arpa.",
+    "96.100.in-addr.arpa.",    "97.100.in-addr.arpa.",      "98.100.in-addr.arpa.",
+    "99.100.in-addr.arpa.",    "100.100.in-addr.arpa.",     "101.100.in-addr.arpa.",
+    "102.100.in-addr.arpa.",   "103.100.in-addr.arpa.",     "104.100.in-addr.arpa.",
+    "105.100.in-addr.arpa.",   "106.100.in-addr.arpa.",     "107.100.in-addr.arpa.",
+    "108.100.in-addr.arpa.",   "109.100.in-addr.arpa.",     "110.100.in-addr.arpa.",
+    "111.100.in-addr.arpa.",   "112.100.in-addr.arpa.",     "113.100.in-addr.arpa.",
+    "114.100.in-addr.arpa.",   "115.100.in-addr.arpa.",     "116.100.in-addr.arpa.",
+    "117.100.in-addr.arpa.",   "118.100.in-addr.arpa.",     "119.100.in-addr.arpa.",
+    "120.100.in-addr.arpa.",   "121.100.in-addr.arpa.",     "122.100.in-addr.arpa.",
+    "123.100.in-addr.arpa.",   "124.100.in-addr.arpa.",     "125.100.in-addr.arpa.",
+    "126.100.in-addr.arpa.",   "127.100.in-addr.arpa.",     "d.f.ip6.arpa.",
+    "8.e.f.ip6.arpa.",         "9.e.f.ip6.arpa.",           "a.e.f.ip6.arpa.",
+    "b.e.f.ip6.arpa.",         "8.b.d.0.1.0.0.2.ip6.arpa.",
+};
+
 int dns_configure_unbound(struct ub_ctx *ub, const char *resolver, const char **error_r)
 {
 	static __thread char err[256];
@@ -584,6 +621,15 @@ int dns_configure_unbound(struct ub_ctx *ub, const char *resolver, const char **
 		r = ub_ctx_resolvconf(ub, NULL);
 	} else if (r == 0 && dns_set_forwarders(ub, resolver, error_r) < 0) {
 		return -1;
+	}
+	/* The reverse zones of private, link-local and documentation ranges (RFC 6303, RFC 5737, RFC 3849,
+	 * RFC 6598), which unbound answers itself (NXDOMAIN) unless told otherwise: they go to the resolver
+	 * like any other name, so "ptr" and %{p} see the PTR records that a site's resolver (on EC2, the
+	 * VPC's) publishes for its private addresses. A transparent zone without data is resolved normally.
+	 */
+	for (size_t i = 0; r == 0 && i < MXD_ARRAY_SIZE(forwarded_reverse_zones); i++) {
+		what = forwarded_reverse_zones[i];
+		r = ub_ctx_zone_add(ub, forwarded_reverse_zones[i], "transparent");
 	}
 	if (r == 0) {
 		/* Finalizes the configuration, so that its errors show now rather than at the first lookup.

@@ -8,10 +8,6 @@
 #include <string.h>
 #include <strings.h>
 
-/* Characters that are legal atext but that we refuse outside quotes: a local part reaches logs, maps
- * and, in other software down the line, shells (CVE-2020-7247). */
-#define SHELL_META "|&$`{}"
-
 static const struct {
 	const char *name;
 	enum smtp_verb verb;
@@ -44,11 +40,6 @@ static char ascii_lower(char c)
 static bool is_alnum(unsigned char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-}
-
-static bool is_shell_meta(unsigned char c)
-{
-	return c != '\0' && strchr(SHELL_META, c) != NULL;
 }
 
 /* Well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF)? */
@@ -90,8 +81,7 @@ static bool utf8_valid(const unsigned char *s, size_t n)
 	return true;
 }
 
-/* A dot-string (RFC 5321 4.1.2, with RFC 6531 UTF-8): atoms of atext or UTF-8 joined by single dots.
- * Shell metacharacters are checked apart. */
+/* A dot-string (RFC 5321 4.1.2, with RFC 6531 UTF-8): atoms of atext or UTF-8 joined by single dots. */
 static bool dot_string_valid(const char *s, size_t n)
 {
 	if (n == 0 || s[0] == '.' || s[n - 1] == '.')
@@ -208,7 +198,6 @@ static int parse_quoted(const char **pp, struct smtp_path *path, const char *enh
 	const unsigned char *s = (const unsigned char *)*pp + 1, *p = s;
 	char plain[ADDR_LOCAL_MAX + 1];
 	size_t pn = 0;
-	bool meta = false;
 	while (*p != '"') {
 		unsigned char c = *p;
 		if (c == '\0')
@@ -229,7 +218,6 @@ static int parse_quoted(const char **pp, struct smtp_path *path, const char *enh
 		plain[pn++] = (char)c;
 		if (c == '@')
 			path->flags |= SMTP_PATH_QUOTED_AT;
-		meta = meta || is_shell_meta(c);
 		local_flags(path, c);
 	}
 	size_t n = (size_t)(p - s);
@@ -238,7 +226,7 @@ static int parse_quoted(const char **pp, struct smtp_path *path, const char *enh
 	if (!utf8_valid((const unsigned char *)plain, pn))
 		return fail(err, 501, enh, "Bad address syntax: invalid UTF-8 in local part");
 	path->flags |= SMTP_PATH_QUOTED;
-	if (!meta && dot_string_valid(plain, pn)) {
+	if (dot_string_valid(plain, pn)) {
 		memcpy(path->local, plain, pn);
 		path->local[pn] = '\0';
 	} else {
@@ -256,12 +244,10 @@ static int parse_local(const char **pp, struct smtp_path *path, const char *enh,
 	if (**pp == '"')
 		return parse_quoted(pp, path, enh, err);
 	const char *s = *pp, *p = s;
-	bool meta = false;
 	for (; *p != '\0' && *p != '@' && *p != '>'; p++) {
 		unsigned char c = (unsigned char)*p;
 		if (!(addr_is_atext(c) || c == '.' || c >= 0x80))
 			return fail(err, 501, enh, "Bad address syntax: invalid character in local part");
-		meta = meta || is_shell_meta(c);
 		local_flags(path, c);
 	}
 	size_t n = (size_t)(p - s);
@@ -271,16 +257,16 @@ static int parse_local(const char **pp, struct smtp_path *path, const char *enh,
 		return fail(err, 501, enh, "Bad address syntax: local part too long");
 	if (!dot_string_valid(s, n))
 		return fail(err, 501, enh, "Bad address syntax: malformed local part");
-	if (meta)
-		return fail(err, 553, enh, "Address rejected: shell metacharacter in local part");
 	memcpy(path->local, s, n);
 	path->local[n] = '\0';
 	*pp = p;
 	return 0;
 }
 
-/* The domain after '@': a name or an address literal, stored lower-cased. */
-static int parse_domain(const char **pp, struct smtp_path *path, const char *enh,
+/* The domain after '@': a name or an address literal, stored lower-cased. loose_ok: a name whose only
+ * fault is a label over 63 octets is flagged SMTP_PATH_MALFORMED_DOMAIN (the reason in path->malformed)
+ * instead of refused. */
+static int parse_domain(const char **pp, struct smtp_path *path, const char *enh, bool loose_ok,
                         struct smtp_parse_error *err)
 {
 	const char *s = *pp, *p = s;
@@ -306,8 +292,13 @@ static int parse_domain(const char **pp, struct smtp_path *path, const char *enh
 		path->domain[i] = ascii_lower(s[i]);
 	path->domain[n] = '\0';
 	if (!(path->flags & SMTP_PATH_ADDRESS_LITERAL)) {
-		if (addr_hostname_valid(path->domain, &derr) < 0)
-			return fail(err, 501, enh, derr);
+		if (addr_hostname_valid(path->domain, &derr) < 0) {
+			const char *lerr;
+			if (!loose_ok || addr_hostname_loose_valid(path->domain, &lerr) < 0)
+				return fail(err, 501, enh, derr);
+			path->flags |= SMTP_PATH_MALFORMED_DOMAIN;
+			path->malformed = derr;
+		}
 		if (strchr(path->domain, '.') == NULL)
 			path->flags |= SMTP_PATH_NON_FQDN;
 		if (!utf8_valid((const unsigned char *)s, n))
@@ -357,7 +348,7 @@ int smtp_parse_path(const char *arg, const char *keyword, struct smtp_path *path
 			       "postmaster"); /* RFC 5321 4.5.1: "<Postmaster>" with no domain */
 		} else if (*p == '@') {
 			p++;
-			if (parse_domain(&p, path, enh, err) < 0)
+			if (parse_domain(&p, path, enh, !rcpt, err) < 0)
 				return -1;
 		} else if (*p == '\0') {
 			return fail(err, 501, "5.5.4", usage);

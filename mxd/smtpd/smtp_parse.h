@@ -4,7 +4,9 @@
  * ORCPT). No I/O, no policy: it says what was sent and whether it is well-formed; the session decides.
  *
  * Every failure carries the reply to send (code, enhanced status code, text) in struct smtp_parse_error.
- * Addresses with CR, LF, NUL, or shell metacharacters outside quotes are refused (CVE-2020-7247 class);
+ * Addresses with CR, LF, NUL or anything else RFC 5321's grammar refuses are refused; every character
+ * that grammar allows is taken (mxd runs no shell: "|&$`{}" are legal atext, as in
+ * ~jack&jill=up-a_b3.c@e8.example.com);
  * source routes, '%' and '!' in a local part, quoted local parts hiding an '@', and address literals
  * are reported as flags so that the session can refuse them in RCPT (no relay tricks); so is a domain
  * of one label, which the session takes only from trusted clients (Postfix's reject_non_fqdn_sender
@@ -69,6 +71,7 @@ enum smtp_path_flags {
 	SMTP_PATH_QUOTED = 1 << 5,        /* local part was a quoted string */
 	SMTP_PATH_UTF8 = 1 << 6,          /* octets >= 0x80 present (needs SMTPUTF8) */
 	SMTP_PATH_NON_FQDN = 1 << 7,      /* the domain has a single label ("root@host") */
+	SMTP_PATH_MALFORMED_DOMAIN = 1 << 8, /* MAIL only: a label over 63 octets (see malformed) */
 };
 
 struct smtp_path {
@@ -77,17 +80,20 @@ struct smtp_path {
 	char domain[ADDR_DOMAIN_MAX + 1];
 	char address[ADDR_PATH_MAX + 1]; /* "local@domain" with the domain lower-cased; "" for <> */
 	unsigned flags;
+	const char *malformed; /* SMTP_PATH_MALFORMED_DOMAIN: what is wrong with the domain (static) */
 };
 
 /* Parse "FROM:<path> params" (MAIL) or "TO:<path> params" (RCPT): arg is smtp_command.arg, keyword is
  * "FROM:" or "TO:" (either case). One space after the keyword is tolerated ("MAIL FROM: <a@b>"); the
  * angle brackets are required. Accepts "<>" only for MAIL, the bare "<Postmaster>" (any case) only for
  * RCPT, giving address "postmaster" and an empty domain. A source route is checked, flagged and dropped.
+ * A MAIL domain whose only fault is a label over 63 octets is flagged SMTP_PATH_MALFORMED_DOMAIN
+ * rather than refused (refusing it is policy: strict_sender_domain_syntax).
  * A quoted local part is stored unquoted when its content is a plain dot-string, else as sent.
  * Enforces the RFC 5321 limits (local 64, domain 255, path 256 with its brackets) and well-formed
  * UTF-8. On success *params_r points at the parameters ("" when none). 0, or -1 with *err:
  * 501 5.5.4 without the keyword or the brackets; 501 5.1.7 (MAIL) or 5.1.3 (RCPT) for bad syntax and
- * excess length; 553 5.1.7 / 5.1.3 for a shell metacharacter (|&$`{}) outside quotes. */
+ * excess length. */
 int smtp_parse_path(const char *arg, const char *keyword, struct smtp_path *path, const char **params_r,
 		    struct smtp_parse_error *err);
 
@@ -114,7 +120,7 @@ int smtp_parse_mail_params(const char *params, bool smtputf8_ok, struct smtp_mai
 			   struct smtp_parse_error *err);
 int smtp_parse_rcpt_params(const char *params, struct smtp_rcpt_params *out, struct smtp_parse_error *err);
 
-/* HELO/EHLO argument: a host name (LDH labels, '_' and UTF-8 tolerated, single labels and a final dot
+/* HELO/EHLO argument, as reject_invalid_helo_hostname checks it: a host name (LDH labels, '_' and UTF-8 tolerated, single labels and a final dot
  * allowed: whether to demand a FQDN is policy) or an address literal, no control characters or spaces;
  * trailing spaces are ignored. 0, or -1 with *err (501 5.5.4). */
 int smtp_parse_helo(const char *arg, struct smtp_parse_error *err);

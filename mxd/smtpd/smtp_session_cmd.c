@@ -1,6 +1,7 @@
 /* smtp_session_cmd: the command table and one handler per SMTP command. See smtp_session.h. */
 #include "mxd/smtpd/smtp_session_private.h"
 
+#include "mxd/common/addr.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/smtpd/policy.h"
@@ -119,7 +120,10 @@ static bool greet(struct smtp_session *s, const char *arg, const char *verb)
 		session_reply(s, 501, "5.5.4", "Syntax: %s hostname", verb);
 		return false;
 	}
-	if (smtp_parse_helo(arg, &err) < 0) {
+	/* Postfix's smtpd_helo_restrictions, of which mxd knows two: reject_invalid_helo_hostname (the
+	 * default) and permit, which takes any text (the command line holds no control characters), for
+	 * SPF's HELO identity as sent (RFC 7208 2.3). */
+	if (smtp_parse_helo(arg, &err) < 0 && strcmp(s->env->cfg->smtpd_helo_restrictions, "permit") != 0) {
 		session_reply(s, err.code, err.enh, "%s", err.text);
 		return false;
 	}
@@ -188,6 +192,12 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	}
 	if ((path.flags & SMTP_PATH_UTF8) && !params.smtputf8) {
 		session_reply(s, 553, "5.6.7", "Error: SMTPUTF8 is required for this address");
+		return;
+	}
+	/* a label over 63 octets: RFC 5321's grammar takes it, the DNS cannot, SPF says "none" (RFC 7208
+	 * 4.3); strict_sender_domain_syntax = no takes it, as Postfix does */
+	if ((path.flags & SMTP_PATH_MALFORMED_DOMAIN) && s->env->cfg->strict_sender_domain_syntax) {
+		session_reply(s, 501, "5.1.7", "Bad address syntax: %s", path.malformed);
 		return;
 	}
 	/* "root@host" from a host without a dot in its name (swaks, cron): our own networks and peers
@@ -366,16 +376,33 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 	session_reply(s, 250, "2.1.5", "Ok");
 }
 
+/* The HELO name for the Received: header: as sent when it is a name or an address literal; under
+ * smtpd_helo_restrictions = permit, any other octet than those of names, literals and atext becomes
+ * '?', so that the text cannot close the header's comment or look like another clause. */
+static void received_helo(const char *helo, char *out, size_t size)
+{
+	size_t i = 0;
+	for (; helo[i] != '\0' && i + 1 < size; i++) {
+		unsigned char c = (unsigned char)helo[i];
+		out[i] = (addr_is_atext(c) || c == '.' || c == '[' || c == ']' || c == ':' || c >= 0x80)
+		             ? (char)c
+		             : '?';
+	}
+	out[i] = '\0';
+}
+
 /* The Received: header that opens the stored message (RFC 5321 4.4). Every value in it was checked
- * for syntax (HELO, addresses), so nothing the client sent can start a new header line. */
+ * for syntax (addresses) or made safe (HELO), so nothing the client sent can start a new header line. */
 static void add_received(struct smtp_session *s, struct evbuffer *body)
 {
+	char helo[sizeof(s->helo)];
+	received_helo(s->helo, helo, sizeof(helo));
 	char date[64];
 	time_t now = time(NULL);
 	struct tm tm;
 	localtime_r(&now, &tm);
 	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm);
-	evbuffer_add_printf(body, "Received: from %s (%s [%s])\r\n", s->helo, s->name, s->addr);
+	evbuffer_add_printf(body, "Received: from %s (%s [%s])\r\n", helo, s->name, s->addr);
 	if (s->tls)
 		evbuffer_add_printf(body, "\t(using %s)\r\n", s->tls_info);
 	evbuffer_add_printf(body, "\tby %s (mxd) with %s id %s", s->env->cfg->myhostname, session_proto(s),

@@ -266,6 +266,27 @@ static struct spf_result *result_temperror(const struct spf_check *c, const char
 	return r;
 }
 
+/* name in the text form unbound reads (out: 4 octets per octet of name, and one): every octet but a
+ * letter, a digit, '-', '_' and the dots between labels as \DDD, so a name with spaces, '%' or '\\'
+ * (what macro expansion may yield, RFC 7208 7.3) is asked as it is. */
+static void unbound_name(const char *name, char *out)
+{
+	size_t o = 0;
+	for (const unsigned char *p = (const unsigned char *)name; *p != '\0'; p++) {
+		unsigned char c = *p;
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+		    c == '_' || c == '.') {
+			out[o++] = (char)c;
+		} else {
+			out[o++] = '\\';
+			out[o++] = (char)('0' + c / 100);
+			out[o++] = (char)('0' + c / 10 % 10);
+			out[o++] = (char)('0' + c % 10);
+		}
+	}
+	out[o] = '\0';
+}
+
 /* The answer to the helper's query for (name, type), built in w->out: looked up through unbound, or at
  * once for what is not to be looked up. */
 static void answer_query(struct spf_worker *w, const char *name, unsigned type)
@@ -278,13 +299,15 @@ static void answer_query(struct spf_worker *w, const char *name, unsigned type)
 		spf_proto_end(b);
 		return;
 	}
-	if (!name_ok(name)) {
+	if (!spf_proto_name_ok(name, strlen(name))) {
 		spf_proto_put_u8(b, SPF_PROTO_DNS_NXDOMAIN);
 		spf_proto_put_u16(b, 0);
 		spf_proto_end(b);
 		return;
 	}
-	struct ub_result *res = resolve(w, name, (int)type);
+	char escaped[SPF_PROTO_NAME_MAX * 4 + 1];
+	unbound_name(name, escaped);
+	struct ub_result *res = resolve(w, escaped, (int)type);
 	if (res == NULL || (res->rcode != 0 && res->rcode != 3) || res->bogus) {
 		spf_proto_put_u8(b, SPF_PROTO_DNS_TRYAGAIN); /* timeout, stop, SERVFAIL, REFUSED, ... */
 		spf_proto_put_u16(b, 0);

@@ -103,10 +103,9 @@ static int reader_finish(struct reader *r, const char *what, const char **error_
 	return 0;
 }
 
-/* A DNS name as text: printable ASCII without space or '\', labels of 1-63 octets. */
-static bool name_ok(const char *name)
+bool spf_proto_name_ok(const char *name, size_t len)
 {
-	size_t label = 0, len = strlen(name);
+	size_t label = 0;
 	if (len == 0 || len > SPF_PROTO_NAME_MAX)
 		return false;
 	for (size_t i = 0; i < len; i++) {
@@ -115,7 +114,7 @@ static bool name_ok(const char *name)
 			if (label == 0)
 				return false;
 			label = 0;
-		} else if (c <= 0x20 || c > 0x7e || c == '\\' || ++label > 63) {
+		} else if (c < 0x20 || c == 0x7f || ++label > 63) {
 			return false;
 		}
 	}
@@ -140,7 +139,7 @@ int spf_proto_parse_helper(const unsigned char *buf, size_t len, struct spf_prot
 		get_str(&r, n, msg->name, SPF_PROTO_NAME_MAX);
 		if (reader_finish(&r, "malformed QUERY", error_r) < 0)
 			return -1;
-		if (!name_ok(msg->name)) {
+		if (!spf_proto_name_ok(msg->name, strlen(msg->name))) {
 			*error_r = "QUERY for a malformed name";
 			return -1;
 		}

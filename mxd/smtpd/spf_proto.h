@@ -27,6 +27,7 @@
 #define SPF_PROTO_PAYLOAD_MAX 65532
 #define SPF_PROTO_FRAME_MAX   (SPF_PROTO_HEADER + SPF_PROTO_PAYLOAD_MAX)
 #define SPF_PROTO_NAME_MAX    253  /* a DNS name as text, without the final dot */
+#define SPF_PROTO_NAMES_MAX   10   /* names one MX or PTR answer may give (RFC 7208 4.6.4) */
 #define SPF_PROTO_TEXT_MAX    1024 /* an explanation or a problem */
 #define SPF_PROTO_IDENT_MAX   1024 /* a HELO name or a sender */
 
@@ -87,6 +88,11 @@ int spf_proto_frame_len(const unsigned char *buf, size_t len, size_t *frame_len_
 
 /* mxd's side: the helper's frame buf[0..len) (as spf_proto_frame_len() delimited it) into *msg.
  * 0, or -1 with *error_r (static) when it is malformed or of a type the helper does not send. */
+/* Could name[0..len) (no final dot) be asked: labels of 1-63 octets, 253 in all, no control character
+ * (RFC 7208 7.3: a name is queried as macro expansion yields it, spaces and all; mxd escapes what
+ * unbound's text form needs). */
+bool spf_proto_name_ok(const char *name, size_t len);
+
 int spf_proto_parse_helper(const unsigned char *buf, size_t len, struct spf_proto_helper_msg *msg,
                            const char **error_r);
 

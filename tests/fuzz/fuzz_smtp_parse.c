@@ -3,7 +3,7 @@
  * it over). It goes through smtp_parse_command and, by verb, on to smtp_parse_path and the parameter
  * parsers or smtp_parse_helo; the raw input is also given to each argument parser directly. Besides
  * what the sanitizers catch, it aborts when a result breaks the contract: an unterminated field, an
- * address with a control character or an unquoted shell metacharacter, a reply text that could
+ * address with a control character or an unquoted character atext does not allow, a reply text that could
  * inject a line.
  */
 #include "mxd/smtpd/smtp_parse.h"
@@ -46,7 +46,7 @@ static void check_path(const struct smtp_path *p, const char *keyword)
 			abort();
 	if (p->domain[0] == '\0' && strcmp(p->address, "postmaster") != 0)
 		abort();
-	if (p->local[0] != '"' && strpbrk(p->local, " |&$`{}<>();\"\\") != NULL)
+	if (p->local[0] != '"' && strpbrk(p->local, " <>();\"\\") != NULL)
 		abort();
 	if (strpbrk(p->domain, " |&$`{}<>();\"\\@") != NULL)
 		abort();

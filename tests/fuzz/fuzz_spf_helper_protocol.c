@@ -4,8 +4,8 @@
  * from the helper; it is cut into frames as mxd's reader does (spf_proto_frame_len) and each frame is
  * parsed (spf_proto_parse_helper). Besides what the sanitizers catch, it aborts when a parsed message
  * breaks what mxd relies on: a known type, a status in range, NUL-terminated strings within their
- * bounds, a QUERY name that is a plausible DNS name. The helper's own parsers of mxd's frames (CHECK,
- * ANSWER) get the same frames too.
+ * bounds, a QUERY name without control characters, of a DNS name's length. The helper's own parsers of mxd's
+ * frames (CHECK, ANSWER) get the same frames too.
  */
 #include "mxd/smtpd/spf_proto.h"
 
@@ -25,9 +25,9 @@ static void check_msg(const struct spf_proto_helper_msg *m)
 		if (len == 0 || len > SPF_PROTO_NAME_MAX)
 			abort();
 		for (size_t i = 0; i < len; i++)
-			if ((unsigned char)m->name[i] <= 0x20 || (unsigned char)m->name[i] > 0x7e ||
-			    m->name[i] == '\\')
-				abort();
+			if ((unsigned char)m->name[i] < 0x20 || (unsigned char)m->name[i] == 0x7f)
+				abort(); /* spaces and the like are asked (RFC 7208 7.3), escaped for unbound
+				          */
 		break;
 	}
 	case SPF_PROTO_RESULT:

@@ -58,7 +58,7 @@ COMMENT = {
 # what problem= says for the errors
 PROBLEM = {
     "temperror": r"Temporary DNS failure for 'temperror\.test'\.",
-    "permerror": r"Unknown mechanism found near 'frobnicate:x'",
+    "permerror": r"SPF record of permerror.test: unknown mechanism",
 }
 
 

@@ -12,7 +12,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
-from fixtures import hosted  # noqa: E402
+from fixtures import hosted, stop_and_cleanup  # noqa: E402
 
 
 class StartTLS(unittest.TestCase):
@@ -156,6 +156,50 @@ class NonFqdnSender(unittest.TestCase):
         self.assertTrue(r.text.startswith("501 5.1.7"), r.lines)
         self.assertIn("'host'", r.text)
         self.assertNotIn("example.com", r.text)
+        c.close()
+
+
+class HeloAndSenderSyntax(unittest.TestCase):
+    """smtpd_helo_restrictions and strict_sender_domain_syntax: by default a HELO that is no host name and
+    a sender domain with a 64-octet label are refused; with permit / no they are taken (as Postfix does
+    by default) and the HELO text cannot break the Received: header. An empty label never is."""
+
+    def start(self, **settings):
+        self.inst = mxtest.Instance(settings)
+        hosted(self.inst)
+        self.inst.start()
+
+    def tearDown(self):
+        stop_and_cleanup(self.inst)
+
+    def test_refused_by_default(self):
+        self.start()
+        c = self.inst.client()
+        c.reply()
+        self.assertTrue(c.cmd("EHLO JUMPIN' JUPITER").text.startswith("501 5.5.4"))
+        self.assertEqual(c.cmd("EHLO client.example").code, 250)
+        r = c.cmd("MAIL FROM:<a@x..example.org>")
+        self.assertTrue(r.text.startswith("501 5.1.7"), r.lines)
+        self.assertIn("empty label", r.text)
+        r = c.cmd("MAIL FROM:<a@%s.example.org>" % ("b" * 64))
+        self.assertTrue(r.text.startswith("501 5.1.7"), r.lines)
+        self.assertIn("63 octets", r.text)
+        c.close()
+
+    def test_taken_when_permitted(self):
+        self.start(smtpd_helo_restrictions="permit", strict_sender_domain_syntax="no")
+        c = self.inst.client()
+        sender = "a@%s.example.org" % ("b" * 64)
+        r = c.send_mail(sender, ["info@example.com"], mxtest.make_message("lenient@test", sender=sender),
+                        helo="JUMPIN' (JUPITER) ;x")
+        self.assertEqual(r.code, 250, r.lines)
+        show = self.inst.mxctl("queue", "show", r.text.split()[-1]).stdout
+        self.assertIn("Received: from JUMPIN'??JUPITER???x (", show)
+        self.assertTrue(c.cmd("MAIL FROM:<a@x..example.org>").text.startswith("501 5.1.7"))
+        # a recipient's domain is held to the DNS's rules whatever the settings
+        r = c.cmd("MAIL FROM:<a@example.org>")
+        self.assertEqual(r.code, 250, r.lines)
+        self.assertTrue(c.cmd("RCPT TO:<info@x..example.com>").text.startswith("501 5.1.3"))
         c.close()
 
 
