@@ -232,6 +232,29 @@ class CheckTest(unittest.TestCase):
         self.assertIn("domain 'bad..domain'", r.stderr)
         self.assertIn("not a hosted domain", self.line(self.check("nothosted.test", expect_rc=1), "domains", "FAIL"))
 
+    def test_warnings_at_start(self):
+        self.dns.set_zones(base_zones(self.good, dmarc=False))
+        settings = {k: v for k, v in self.inst.settings.items()
+                    if k in ("resolver", "srs_domain", "dkim_key_directory", "check_smtp_probe",
+                             "smtpd_tls_cert_file", "smtpd_tls_key_file")}
+        settings["srs_secret_file"] = os.path.join(self.tmp, "srs.secret")
+        settings["check_at_start"] = "yes"
+        inst = mxtest.Instance(settings)
+        if not os.path.exists(settings["srs_secret_file"]):
+            inst.mxctl("secret", "srs", settings["srs_secret_file"])
+        try:
+            inst.mxctl("domain", "add", DOMAIN)
+            inst.start()
+            wait = __import__("fixtures").wait_for
+            wait(lambda: "self-check:" in inst.read_log(), timeout=30)
+            log = inst.read_log()
+            self.assertRegex(log, r"mxd/check\[\d+\]: warning: FAIL dmarc hosted.test: no DMARC record")
+            self.assertIn("self-check: 7 OK, 0 WARN, 1 FAIL (mxctl check shows them all)", log)
+            self.assertNotIn("port25", log)  # never probed at start
+        finally:
+            inst.stop()
+            inst.cleanup()
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -1,0 +1,56 @@
+/* check_startup: see check_startup.h. */
+#include "mxd/check/check_startup.h"
+
+#include "mxd/check/check.h"
+#include "mxd/common/log.h"
+#include "db/db.h"
+
+#include <pthread.h>
+#include <string.h>
+
+static void *check_thread(void *arg)
+{
+	const struct mxd_config *cfg = arg;
+	struct check_options opt = {.skip_probe = true};
+	struct check_report report;
+	struct db *db = NULL;
+	const char *error;
+	if (db_open(cfg->database, DB_OPEN_READONLY, &db, &error) < 0) {
+		log_warn("check", "self-check: %s", error);
+		return NULL;
+	}
+	if (check_run(cfg, db, &opt, &report, &error) < 0) {
+		log_warn("check", "self-check: %s", error);
+		db_close(&db);
+		return NULL;
+	}
+	db_close(&db);
+	size_t count[3] = {0, 0, 0};
+	for (size_t i = 0; i < report.n; i++) {
+		const struct check_line *l = &report.lines[i];
+		count[l->level]++;
+		if (l->level != CHECK_OK)
+			log_warn("check", "%s %s %s: %s", check_level_str(l->level), l->check, l->subject,
+			         l->text);
+	}
+	log_info("check", "self-check: %zu OK, %zu WARN, %zu FAIL%s", count[CHECK_OK], count[CHECK_WARN],
+	         count[CHECK_FAIL],
+	         count[CHECK_WARN] + count[CHECK_FAIL] > 0 ? " (mxctl check shows them all)" : "");
+	check_report_free(&report);
+	return NULL;
+}
+
+int check_startup_start(const struct mxd_config *cfg, const char **error_r)
+{
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&t, &attr, check_thread, (void *)cfg);
+	pthread_attr_destroy(&attr);
+	if (err != 0) {
+		*error_r = strerror(err);
+		return -1;
+	}
+	return 0;
+}
