@@ -15,6 +15,8 @@ import unittest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
+from admin_client import ROOT_PW, Browser, start_mxadmin, stop_mxadmin  # noqa: E402
+from fixtures import wait_for  # noqa: E402
 
 HOST = "mx.mxd.test"
 ADDR = "198.18.0.10"  # never connected to: only its DNS records matter
@@ -245,8 +247,7 @@ class CheckTest(unittest.TestCase):
         try:
             inst.mxctl("domain", "add", DOMAIN)
             inst.start()
-            wait = __import__("fixtures").wait_for
-            wait(lambda: "self-check:" in inst.read_log(), timeout=30)
+            wait_for(lambda: "self-check:" in inst.read_log(), timeout=30)
             log = inst.read_log()
             self.assertRegex(log, r"mxd/check\[\d+\]: warning: FAIL dmarc hosted.test: no DMARC record")
             self.assertIn("self-check: 7 OK, 0 WARN, 1 FAIL (mxctl check shows them all)", log)
@@ -254,6 +255,81 @@ class CheckTest(unittest.TestCase):
         finally:
             inst.stop()
             inst.cleanup()
+
+
+class AdminCheckTest(unittest.TestCase):
+    """The admin API and pages show the same lines as mxctl check."""
+
+    def test_api_and_pages(self):
+        tmp = tempfile.mkdtemp(prefix="mxcheck-admin-")
+        dns = dnsserver.start(base_zones([]))
+        probe = Probe()
+        port = mxtest.free_port()
+        key, crt = make_cert(tmp, HOST)
+        inst = mxtest.Instance({"resolver": "127.0.0.1:%d" % dns.port, "srs_domain": SRS,
+                                "dkim_key_directory": os.path.join(tmp, "dkim"),
+                                "check_smtp_probe": "127.0.0.1:%d" % probe.port,
+                                "smtpd_tls_cert_file": crt, "smtpd_tls_key_file": key,
+                                "admin_listen": "127.0.0.1:%d" % port})
+        proc = None
+        try:
+            inst.mxctl("domain", "add", DOMAIN)
+            pw = os.path.join(tmp, "pw")
+            with open(pw, "w") as f:
+                f.write(ROOT_PW + "\n")
+            inst.mxctl("admin", "add", "root", "--password-file", pw, "--superadmin")
+            inst.mxctl("admin", "add", "doma", "--password-file", pw, "--domain", DOMAIN)
+            good = [zone_record(inst.mxctl("dkim", "keygen", DOMAIN).stdout),
+                    zone_record(inst.mxctl("dkim", "keygen", SRS).stdout)]
+            dns.set_zones(base_zones(good[1:]))  # the DKIM key of hosted.test is not published
+            token = inst.mxctl("admin", "token", "root").stdout.strip()
+            doma = inst.mxctl("admin", "token", "doma").stdout.strip()
+            proc, log = start_mxadmin(inst.conf, port)
+            b = Browser("http://127.0.0.1:%d" % port)
+
+            def run(payload):
+                r = b.api("POST", "/check", payload, token=token)
+                self.assertEqual(r.status, 202, r.body)
+                wait_for(lambda: not b.api("GET", "/check", token=token).json()["running"], timeout=40)
+                return b.api("GET", "/check", token=token).json()
+
+            state = run({})
+            self.assertEqual(state["worst"], "FAIL")
+            cli = inst.mxctl("check", check=False).stdout.splitlines()[:-1]
+            api = ["%-4s %-7s %s: %s" % (l["level"], l["check"], l["subject"], l["text"]) for l in state["lines"]]
+            self.assertEqual(api, cli)
+            fail = [l for l in state["lines"] if l["level"] == "FAIL"]
+            self.assertEqual([l["check"] for l in fail], ["dkim"])
+            self.assertIn("publish mxd._domainkey.hosted.test. IN TXT", fail[0]["text"])
+            self.assertEqual(state["counts"]["fail"], 1)
+
+            # the dashboard shows the problem, the check page every line
+            self.assertEqual(b.login("root", ROOT_PW).status, 303)
+            page = b.get("/").body
+            self.assertIn("Self-check", page)
+            self.assertIn("mxd._domainkey.hosted.test", page)
+            self.assertIn('<span class="check-FAIL">FAIL</span>', page)
+            page = b.get("/check").body
+            self.assertIn('<span class="check-OK">OK</span>', page)
+
+            # published: OK everywhere
+            dns.set_zones(base_zones(good))
+            state = run({"domain": DOMAIN})
+            self.assertEqual(state["worst"], "OK", state)
+            self.assertEqual(state["domain"], DOMAIN)
+
+            # bad input and permissions
+            r = b.api("POST", "/check", {"domain": "bad..name"}, token=token)
+            self.assertEqual(r.status, 400)
+            self.assertEqual(r.json()["error"]["field"], "domain")
+            self.assertEqual(b.api("GET", "/check", token=doma).status, 403)
+        finally:
+            if proc is not None:
+                stop_mxadmin(proc, log)
+            dns.stop()
+            probe.close()
+            inst.cleanup()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
