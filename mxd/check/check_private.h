@@ -27,6 +27,25 @@ struct check_ctx {
 /* check_spf.c: srs_domain's SPF lists every address in ctx. */
 void check_spf(struct check_ctx *ctx);
 
+/* One term of an SPF record (untrusted text from the DNS), as far as the check needs it: a mechanism
+ * that authorizes (qualifier + or none) with the network it names (ip4, ip6), or the name to look up
+ * (a, mx: domain by default; include; the redirect modifier). Anything else is SPF_TERM_OTHER. */
+enum spf_term_kind {
+	SPF_TERM_OTHER,
+	SPF_TERM_NET,
+	SPF_TERM_A,
+	SPF_TERM_MX,
+	SPF_TERM_INCLUDE,
+	SPF_TERM_REDIRECT
+};
+struct spf_term {
+	enum spf_term_kind kind;
+	char domain[256];            /* A, MX, INCLUDE, REDIRECT */
+	struct sockaddr_storage net; /* NET (the port is 0) */
+	int bits4, bits6;            /* NET, A, MX: CIDR lengths (32 and 128 when absent) */
+};
+void check_spf_term_parse(const char *term, const char *domain, struct spf_term *term_r);
+
 /* check_host.c */
 void check_fcrdns(struct check_ctx *ctx);
 void check_port25(struct check_ctx *ctx);

@@ -59,6 +59,14 @@ static bool net_match(const struct spf_net *n, const struct sockaddr_storage *ss
 	return true;
 }
 
+/* A CIDR length from text ("24", "64/..."); -1 when it is none. */
+static int cidr_len(const char *p)
+{
+	char *end;
+	long v = strtol(p, &end, 10);
+	return end == p || v < 0 || v > 128 ? -1 : (int)v;
+}
+
 /* "name/24//64" after a mechanism's ':' or '/': the domain (default dflt) and the CIDR lengths. */
 static void mech_target(const char *arg, const char *dflt, char *dom, size_t size, int *b4, int *b6)
 {
@@ -71,10 +79,10 @@ static void mech_target(const char *arg, const char *dflt, char *dom, size_t siz
 		snprintf(dom, size, "%.*s", (int)(slash != NULL ? (size_t)(slash - arg) : strlen(arg)), arg);
 	if (slash != NULL) {
 		if (slash[1] != '/')
-			*b4 = atoi(slash + 1);
+			*b4 = cidr_len(slash + 1);
 		const char *dbl = strstr(slash, "//");
 		if (dbl != NULL)
-			*b6 = atoi(dbl + 2);
+			*b6 = cidr_len(dbl + 2);
 	}
 	if (*b4 < 0 || *b4 > 32)
 		*b4 = 32;
@@ -95,57 +103,70 @@ static void add_host(struct spf_walk *w, const char *name, int b4, int b6)
 
 static int walk(struct spf_walk *w, const char *domain, bool top, char **record_r);
 
-static void term(struct spf_walk *w, const char *domain, char *t, char **redirect)
+void check_spf_term_parse(const char *t, const char *domain, struct spf_term *out)
 {
-	char dom[256];
-	int b4, b6;
+	memset(out, 0, sizeof(*out));
+	out->kind = SPF_TERM_OTHER;
 	if (*t == '+' || *t == '-' || *t == '~' || *t == '?') {
 		if (*t != '+')
 			return; /* a fail or neutral mechanism authorizes nobody */
 		t++;
 	}
-	char *colon = strchr(t, ':'), *eq = strchr(t, '=');
+	const char *colon = strchr(t, ':'), *eq = strchr(t, '=');
 	if (eq != NULL && (colon == NULL || eq < colon)) {
-		if (strncasecmp(t, "redirect=", 9) == 0)
-			*redirect = t + 9;
+		if (strncasecmp(t, "redirect=", 9) == 0 && t[9] != '\0' &&
+		    snprintf(out->domain, sizeof(out->domain), "%s", t + 9) < (int)sizeof(out->domain))
+			out->kind = SPF_TERM_REDIRECT;
 		return;
 	}
 	size_t nlen = strcspn(t, ":/");
 	const char *arg = t[nlen] != '\0' ? t + nlen + (t[nlen] == ':') : NULL;
-	if ((nlen == 3 && strncasecmp(t, "ip4", 3) == 0) || (nlen == 3 && strncasecmp(t, "ip6", 3) == 0)) {
-		struct sockaddr_storage ss;
-		socklen_t len;
-		const char *err;
-		mech_target(arg, "", dom, sizeof(dom), &b4, &b6);
-		if (dom[0] != '\0' && netaddr_parse(dom, 0, &ss, &len, &err) == 0)
-			net_add(w, &ss, b4, b6);
-		else if (dom[0] != '\0' && t[2] == '6') {
-			/* netaddr_parse wants brackets around an IPv6 address with a port; try it bare */
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			memset(&ss, 0, sizeof(ss));
-			s6->sin6_family = AF_INET6;
-			if (inet_pton(AF_INET6, dom, &s6->sin6_addr) == 1)
-				net_add(w, &ss, b4, b6);
+	if (nlen == 3 && (strncasecmp(t, "ip4", 3) == 0 || strncasecmp(t, "ip6", 3) == 0)) {
+		char text[256];
+		mech_target(arg, "", text, sizeof(text), &out->bits4, &out->bits6);
+		int family = t[2] == '4' ? AF_INET : AF_INET6;
+		void *dst = family == AF_INET ? (void *)&((struct sockaddr_in *)&out->net)->sin_addr
+		                              : (void *)&((struct sockaddr_in6 *)&out->net)->sin6_addr;
+		const char *slash = family == AF_INET6 && arg != NULL ? strchr(arg, '/') : NULL;
+		if (family == AF_INET6) /* ip6: its one "/len" is the IPv6 length */
+			out->bits6 = slash == NULL             ? 128
+			             : cidr_len(slash + 1) < 0 ? 128
+			                                       : cidr_len(slash + 1);
+		if (inet_pton(family, text, dst) == 1) {
+			out->net.ss_family = (sa_family_t)family;
+			out->kind = SPF_TERM_NET;
 		}
-	} else if (nlen == 1 && (t[0] == 'a' || t[0] == 'A')) {
-		if (++w->lookups > SPF_LOOKUP_LIMIT)
-			return;
-		mech_target(arg, domain, dom, sizeof(dom), &b4, &b6);
-		add_host(w, dom, b4, b6);
-	} else if (nlen == 2 && strncasecmp(t, "mx", 2) == 0) {
-		if (++w->lookups > SPF_LOOKUP_LIMIT)
-			return;
-		mech_target(arg, domain, dom, sizeof(dom), &b4, &b6);
+	} else if ((nlen == 1 && (t[0] == 'a' || t[0] == 'A')) ||
+	           (nlen == 2 && strncasecmp(t, "mx", 2) == 0)) {
+		mech_target(arg, domain, out->domain, sizeof(out->domain), &out->bits4, &out->bits6);
+		if (out->domain[0] != '\0') /* "a:" names no domain: a syntax error, nobody authorized */
+			out->kind = nlen == 1 ? SPF_TERM_A : SPF_TERM_MX;
+	} else if (nlen == 7 && strncasecmp(t, "include", 7) == 0 && arg != NULL && arg[0] != '\0' &&
+	           snprintf(out->domain, sizeof(out->domain), "%s", arg) < (int)sizeof(out->domain)) {
+		out->kind = SPF_TERM_INCLUDE;
+	}
+}
+
+static void term(struct spf_walk *w, const char *domain, const char *t, char *redirect, size_t size)
+{
+	struct spf_term st;
+	check_spf_term_parse(t, domain, &st);
+	if (st.kind == SPF_TERM_NET) {
+		net_add(w, &st.net, st.bits4, st.bits6);
+	} else if (st.kind == SPF_TERM_REDIRECT) {
+		snprintf(redirect, size, "%s", st.domain);
+	} else if (st.kind != SPF_TERM_OTHER && ++w->lookups <= SPF_LOOKUP_LIMIT) {
 		struct dns_sync_answer mx;
 		const char *detail;
-		if (dns_sync_mx(w->ctx->dns, dom, &mx, &detail) == DNS_OK) {
+		if (st.kind == SPF_TERM_A) {
+			add_host(w, st.domain, st.bits4, st.bits6);
+		} else if (st.kind == SPF_TERM_INCLUDE) {
+			walk(w, st.domain, false, NULL);
+		} else if (dns_sync_mx(w->ctx->dns, st.domain, &mx, &detail) == DNS_OK) {
 			for (size_t i = 0; i < mx.n && i < 10; i++)
-				add_host(w, mx.rr[i].text, b4, b6);
+				add_host(w, mx.rr[i].text, st.bits4, st.bits6);
 			dns_sync_answer_free(&mx);
 		}
-	} else if (nlen == 7 && strncasecmp(t, "include", 7) == 0 && arg != NULL) {
-		if (++w->lookups <= SPF_LOOKUP_LIMIT)
-			walk(w, arg, false, NULL);
 	}
 }
 
@@ -176,10 +197,10 @@ static int walk(struct spf_walk *w, const char *domain, bool top, char **record_
 	}
 	if (record_r != NULL)
 		*record_r = xstrdup(rec);
-	char *copy = xstrdup(rec + 6), *save = NULL, *redirect = NULL;
+	char *copy = xstrdup(rec + 6), *save = NULL, redirect[256] = "";
 	for (char *t = strtok_r(copy, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save))
-		term(w, domain, t, &redirect);
-	if (redirect != NULL && ++w->lookups <= SPF_LOOKUP_LIMIT)
+		term(w, domain, t, redirect, sizeof(redirect));
+	if (redirect[0] != '\0' && ++w->lookups <= SPF_LOOKUP_LIMIT)
 		walk(w, redirect, false, NULL);
 	free(copy);
 	dns_sync_answer_free(&txt);
