@@ -234,8 +234,7 @@ class CheckTest(unittest.TestCase):
         self.assertIn("domain 'bad..domain'", r.stderr)
         self.assertIn("not a hosted domain", self.line(self.check("nothosted.test", expect_rc=1), "domains", "FAIL"))
 
-    def test_warnings_at_start(self):
-        self.dns.set_zones(base_zones(self.good, dmarc=False))
+    def starting_instance(self):
         settings = {k: v for k, v in self.inst.settings.items()
                     if k in ("resolver", "srs_domain", "dkim_key_directory", "check_smtp_probe",
                              "smtpd_tls_cert_file", "smtpd_tls_key_file")}
@@ -244,6 +243,26 @@ class CheckTest(unittest.TestCase):
         inst = mxtest.Instance(settings)
         if not os.path.exists(settings["srs_secret_file"]):
             inst.mxctl("secret", "srs", settings["srs_secret_file"])
+        return inst
+
+    def test_stop_while_checking(self):
+        """A check waiting on a silent DNS delays neither the start nor a clean stop."""
+        self.dns.set_zones(base_zones(self.good) + "\n$ORIGIN hosted.test\n@ TIMEOUT")
+        inst = self.starting_instance()
+        try:
+            inst.mxctl("domain", "add", DOMAIN)
+            inst.start()
+            c = inst.client()
+            self.assertEqual(c.reply().code, 220)
+            c.close()
+            self.assertNotIn("self-check:", inst.read_log())
+            inst.stop()  # raises unless mxd exits 0 with the sanitizers quiet
+        finally:
+            inst.cleanup()
+
+    def test_warnings_at_start(self):
+        self.dns.set_zones(base_zones(self.good, dmarc=False))
+        inst = self.starting_instance()
         try:
             inst.mxctl("domain", "add", DOMAIN)
             inst.start()
