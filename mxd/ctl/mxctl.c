@@ -38,7 +38,7 @@ static const struct mxctl_command commands[] = {
     {"status", mxctl_cmd_status, true},
     {"secret", mxctl_cmd_secret, false},
     {"dkim", mxctl_cmd_dkim, false},
-    {"check", mxctl_cmd_check, false},
+    {"check", mxctl_cmd_check, true}, /* opens the database: as mail_owner, so no -shm file is root's */
 };
 
 static const char usage_text[] =

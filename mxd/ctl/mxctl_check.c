@@ -1,7 +1,7 @@
 /*
  * mxctl_check: mxctl check [DOMAIN] [--no-probe]: the self-check (mxd/check/check.h), one line per
  * finding: "OK|WARN|FAIL CHECK SUBJECT: text". Exit status 1 when a line is FAIL, else 0. --no-probe
- * skips the outbound port-25 connection. Runs as the invoking user; it opens the database read-only.
+ * skips the outbound port-25 connection. Runs as mail_owner (mxctl.c), as it opens the database (read-only).
  */
 #include "mxd/ctl/mxctl.h"
 

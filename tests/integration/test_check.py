@@ -186,6 +186,32 @@ class CheckTest(unittest.TestCase):
         l = self.line(self.check(expect_rc=1), "mx", "FAIL")
         self.assertIn("other.mxd.test comes before this primary", l)
 
+    def test_mx_not_ours(self):
+        zones = base_zones(self.good).replace("@ MX 10 mx.mxd.test.\n@ MX 20 other.mxd.test.",
+                                              "@ MX 20 other.mxd.test.")
+        self.dns.set_zones(zones)
+        l = self.line(self.check(expect_rc=1), "mx", "FAIL")
+        self.assertIn("do not name myhostname mx.mxd.test: publish hosted.test. IN MX 10 mx.mxd.test.", l)
+
+    def run_as(self, *overrides):
+        args = [mxtest.MXCTL, "-c", self.inst.conf]
+        for o in overrides:
+            args += ["-o", o]
+        return subprocess.run(args + ["check", "--no-probe", DOMAIN], capture_output=True, text=True, timeout=60)
+
+    def test_mx_order_secondary(self):
+        # we are MX 10, other.mxd.test MX 20: as a secondary of other.mxd.test, the order is wrong
+        r = self.run_as("role=secondary", "primary_hosts=[other.mxd.test]:25")
+        self.assertIn("this secondary mx.mxd.test (MX 10) is the best MX", self.line(r.stdout, "mx", "FAIL"))
+        self.dns.set_zones(base_zones(self.good, mx_pref=30))
+        r = self.run_as("role=secondary", "primary_hosts=[other.mxd.test]:25")
+        self.assertIn("MX 30 mx.mxd.test, the secondary, comes after the primary", self.line(r.stdout, "mx", "OK"))
+        # the secondary's SPF check covers the primary's address too
+        r = subprocess.run([mxtest.MXCTL, "-c", self.inst.conf, "-o", "role=secondary", "-o",
+                            "primary_hosts=[other.mxd.test]:25", "check", "--no-probe"],
+                           capture_output=True, text=True, timeout=60)
+        self.assertIn("does not list 198.18.0.99 (other.mxd.test)", self.line(r.stdout, "spf", "FAIL"))
+
     def test_spf_missing_host(self):
         self.dns.set_zones(base_zones(self.good, spf="v=spf1 ip4:198.18.0.99 -all"))
         l = self.line(self.check(expect_rc=1), "spf", "FAIL")
