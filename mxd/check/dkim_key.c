@@ -89,7 +89,13 @@ int dkim_key_write(const char *dir, const char *domain, const char *selector, EV
                    gid_t gid, const char **error_r)
 {
 	const char *why;
-	if (mkdir_p(dir, 0750, &why) < 0 || make_dir(dir, gid, &why) < 0)
+	/* missing parents (/etc/mxd) 0755 as usual; the directory itself 0750 (make_dir) */
+	char *parent = xstrdup(dir), *slash = strrchr(parent, '/');
+	if (slash != NULL && slash != parent)
+		*slash = '\0';
+	int rc = slash != NULL && slash != parent ? mkdir_p(parent, 0755, &why) : 0;
+	free(parent);
+	if (rc < 0 || make_dir(dir, gid, &why) < 0)
 		return fail(error_r, "dkim_key_directory: %s%s", why, "");
 	char *ddir = xasprintf("%s/%s", dir, domain);
 	char *path = dkim_key_path(dir, domain, selector);

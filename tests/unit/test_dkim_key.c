@@ -136,6 +136,8 @@ static void test_keys_on_disk(void **state)
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0640);
+	assert_int_equal(stat(keydir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0750);
 	assert_int_equal(dkim_key_load(path, &back, &error), 0);
 	assert_int_equal(dkim_key_record(back, &rec_back, &error), 0);
 	assert_string_equal(rec_back, rec_rsa);
