@@ -6,7 +6,8 @@
  *            order: a primary before every other host, a secondary after primary_hosts
  *   spf      srs_domain's SPF record lists the address of every host of ours (myhostname, primary_hosts,
  *            single addresses in trusted_peers)
- *   dkim     every key under dkim_key_directory is published as written (dkim_key.h)
+ *   dkim     every key under dkim_key_directory is published as written (dkim_key.h); myhostname has
+ *            one (it signs the bounces mxd writes)
  *   arc      the key of arc_signing_domain / arc_selector exists and is published
  *   dmarc    each hosted domain has a DMARC record
  *   fcrdns   each address of myhostname has a PTR naming myhostname

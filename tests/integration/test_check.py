@@ -100,7 +100,8 @@ class CheckTest(unittest.TestCase):
         cls.dkim_line = r.stdout.strip()
         r = cls.inst.mxctl("dkim", "keygen", SRS, "--type", "ed25519")
         cls.arc_line = r.stdout.strip()
-        cls.good = [zone_record(cls.dkim_line), zone_record(cls.arc_line)]
+        cls.host_line = cls.inst.mxctl("dkim", "keygen", HOST).stdout.strip()  # signs the bounces
+        cls.good = [zone_record(cls.dkim_line), zone_record(cls.arc_line), zone_record(cls.host_line)]
 
     @classmethod
     def tearDownClass(cls):
@@ -149,7 +150,7 @@ class CheckTest(unittest.TestCase):
     def test_list(self):
         out = self.inst.mxctl("dkim", "list").stdout
         self.assertRegex(out, r"hosted\.test\s+mxd\s+rsa\s+published")
-        self.dns.set_zones(base_zones([self.good[1]]))
+        self.dns.set_zones(base_zones(self.good[1:]))
         out = self.inst.mxctl("dkim", "list").stdout
         self.assertRegex(out, r"hosted\.test\s+mxd\s+rsa\s+NOT published: no TXT record")
 
@@ -161,7 +162,7 @@ class CheckTest(unittest.TestCase):
             self.line(out, check, "OK")
 
     def test_missing_dkim(self):
-        self.dns.set_zones(base_zones([self.good[1]]))
+        self.dns.set_zones(base_zones(self.good[1:]))
         out = self.check(expect_rc=1)
         l = self.line(out, "dkim", "FAIL")
         self.assertIn("not published", l)
@@ -169,11 +170,11 @@ class CheckTest(unittest.TestCase):
 
     def test_wrong_dkim(self):
         other = self.good[0].replace("p=MII", "p=MIJ")
-        self.dns.set_zones(base_zones([other, self.good[1]]))
+        self.dns.set_zones(base_zones([other] + self.good[1:]))
         self.assertIn("another public key", self.line(self.check(expect_rc=1), "dkim", "FAIL"))
 
     def test_missing_arc(self):
-        self.dns.set_zones(base_zones([self.good[0]]))
+        self.dns.set_zones(base_zones([self.good[0], self.good[2]]))
         self.assertIn(self.arc_line, self.line(self.check(expect_rc=1), "arc", "FAIL"))
 
     def test_missing_dmarc(self):
@@ -251,6 +252,13 @@ class CheckTest(unittest.TestCase):
         self.assertEqual(r.returncode, 1)
         self.assertIn("never synced", self.line(r.stdout, "replica", "FAIL"))
 
+    def test_no_keys(self):
+        r = subprocess.run([mxtest.MXCTL, "-c", self.inst.conf, "-o", "dkim_key_directory=" + os.path.join(
+            self.tmp, "empty"), "check", "--no-probe"], capture_output=True, text=True, timeout=60)
+        self.assertEqual(r.returncode, 0, r.stdout)  # warnings only
+        self.assertIn("mxctl dkim keygen mx.mxd.test", self.line(r.stdout, "dkim", "WARN"))
+        self.assertIn("mxctl dkim keygen srs.mxd.test --selector mxd", self.line(r.stdout, "arc", "WARN"))
+
     def test_one_domain_and_bad_argument(self):
         out = self.check(DOMAIN, expect_rc=0)
         self.assertIn("hosted.test", out)
@@ -295,7 +303,7 @@ class CheckTest(unittest.TestCase):
             wait_for(lambda: "self-check:" in inst.read_log(), timeout=30)
             log = inst.read_log()
             self.assertRegex(log, r"mxd/check\[\d+\]: warning: FAIL dmarc hosted.test: no DMARC record")
-            self.assertIn("self-check: 7 OK, 0 WARN, 1 FAIL (mxctl check shows them all)", log)
+            self.assertIn("self-check: 8 OK, 0 WARN, 1 FAIL (mxctl check shows them all)", log)
             self.assertNotIn("port25", log)  # never probed at start
         finally:
             inst.stop()
@@ -325,7 +333,8 @@ class AdminCheckTest(unittest.TestCase):
             inst.mxctl("admin", "add", "root", "--password-file", pw, "--superadmin")
             inst.mxctl("admin", "add", "doma", "--password-file", pw, "--domain", DOMAIN)
             good = [zone_record(inst.mxctl("dkim", "keygen", DOMAIN).stdout),
-                    zone_record(inst.mxctl("dkim", "keygen", SRS).stdout)]
+                    zone_record(inst.mxctl("dkim", "keygen", SRS).stdout),
+                    zone_record(inst.mxctl("dkim", "keygen", HOST).stdout)]
             dns.set_zones(base_zones(good[1:]))  # the DKIM key of hosted.test is not published
             token = inst.mxctl("admin", "token", "root").stdout.strip()
             doma = inst.mxctl("admin", "token", "doma").stdout.strip()
