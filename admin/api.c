@@ -18,6 +18,7 @@
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
  *   GET    /audit?before=ID
  *   GET    /log?address=ADDRESS or ?queue_id=ID    the delivery log (ops_log.c scopes it)
+ *   GET    /check                           POST /check {domain}: the self-check (api_check.c)
  */
 #include "admin/api.h"
 
@@ -752,6 +753,9 @@ void api_dispatch(struct http_request *req)
 	} else if (IS("log") && rest == NULL) {
 		if (api_method_ok(req, "GET"))
 			api_log(req);
+	} else if (IS("check") && rest == NULL) {
+		if (api_method_ok(req, "GET,POST"))
+			api_check(req);
 	} else {
 		api_error(req, 404, NULL, "no such endpoint");
 	}

@@ -18,4 +18,7 @@ void api_dispatch(struct http_request *req);
  * "" is written as null. http.c uses it too, for what it refuses on an API path before api_dispatch. */
 void api_error_body(struct evbuffer *out, const char *field, const char *message);
 
+/* GET and POST /api/v1/check, the self-check (api_check.c); api_dispatch() has authenticated. */
+void api_check(struct http_request *req);
+
 #endif

@@ -228,6 +228,7 @@ static const struct {
     {"log", "/log", "Delivery log", false},
     {"audit", "/audit", "Audit log", false},
     {"admins", "/admins", "Admins", true},
+    {"check", "/check", "Self-check", true},
 };
 
 void html_page_begin(struct evbuffer *out, const struct html_page *page)

@@ -140,6 +140,7 @@ int main(int argc, char **argv)
 	}
 	http_server_stop(&srv);
 	queue_store_close(&ctx.qs);
+	admin_check_stop();
 	db_close(&ctx.db);
 	config_free(&cfg);
 	return 0;

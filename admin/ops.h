@@ -26,6 +26,7 @@
 #include "db/db.h"
 #include "db/domain.h"
 #include "db/route.h"
+#include "mxd/check/check.h"
 #include "mxd/common/config.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/queue/queue_store.h"
@@ -243,5 +244,22 @@ int admin_op_admin_set_role(struct admin_ctx *ctx, const struct admin_actor *act
 /* Superadmins see every row, domain admins the rows about their domains. free() *list_r. */
 int admin_op_audit_list(struct admin_ctx *ctx, const struct admin_actor *actor, const char *before_id,
                         struct db_audit_entry **list_r, size_t *n_r, struct admin_err *err);
+
+/* The self-check (ops_check.c), superadmins only: it runs in a thread of its own, one at a time. */
+struct admin_check_view {
+	bool running;              /* a check is running: the report is the previous one's (or empty) */
+	int64_t started, finished; /* unix times of the last start and the last end (0: never) */
+	char domain[ADDR_DOMAIN_MAX + 1]; /* the domain checked ("": every hosted domain) */
+	char error[300];                  /* why the last check could not run ("" when it ran) */
+	struct check_report report;       /* the last check's findings (a copy: admin_check_view_free()) */
+};
+/* Start a check of domain (NULL or "": every hosted domain) unless one is running. 400 naming "domain". */
+int admin_op_check_start(struct admin_ctx *ctx, const struct admin_actor *actor, const char *domain,
+                         struct admin_err *err);
+int admin_op_check_get(struct admin_ctx *ctx, const struct admin_actor *actor, struct admin_check_view *view,
+                       struct admin_err *err);
+void admin_check_view_free(struct admin_check_view *view);
+/* At exit: wait for a running check. */
+void admin_check_stop(void);
 
 #endif

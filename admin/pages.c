@@ -58,6 +58,8 @@ static const struct page_route {
     {"POST", "/routes/delhop", page_route_del_hop, 0},
     {"POST", "/routes/delete", page_route_delete, 0},
     {"GET", "/log", page_log, 0},
+    {"GET", "/check", page_check, 0},
+    {"POST", "/check", page_check_run, 0},
     {"GET", "/queue", page_queue, 0},
     {"GET", "/queue/show", page_queue_show, 0},
     {"POST", "/queue/delete", page_queue_delete, 0},

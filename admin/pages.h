@@ -33,6 +33,10 @@ const char *page_url(char *buf, size_t size, const char *path, const char *name,
 
 /* Handlers (pages_*.c). */
 void page_dashboard(struct http_request *req);
+/* pages_check.c: GET /check, POST /check, and the dashboard's section (superadmins). */
+void page_check(struct http_request *req);
+void page_check_run(struct http_request *req);
+void page_check_dashboard(struct http_request *req);
 
 void page_domains(struct http_request *req);
 void page_domain_add(struct http_request *req);

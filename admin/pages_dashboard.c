@@ -2,7 +2,7 @@
  * pages_dashboard: the first page after login. Domains and aliases the administrator manages, the queue
  * (size, oldest message, recipients by state) and, for superadmins, the per-next-hop counters mxd keeps
  * in route_stats, and the deliveries, deferrals and bounces of the last 24 hours from the delivery log
- * (as the administrator may see them: ops_log.c).
+ * (as the administrator may see them: ops_log.c), and the last self-check's problems (pages_check.c).
  */
 #include "db/sync.h"
 #include "admin/html.h"
@@ -171,6 +171,7 @@ void page_dashboard(struct http_request *req)
 	if (req->actor.admin.superadmin) {
 		dashboard_replication(req);
 		dashboard_routes(req);
+		page_check_dashboard(req);
 	}
 	page_end(req);
 }

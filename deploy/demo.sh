@@ -94,6 +94,10 @@ write_conf() { # node role
 		# No DNS server in the demo network: lookups fail at once; routes use addresses.
 		echo "resolver = $(addr mbox):53"
 		echo "smtp_tls_security_level = may"
+		echo "dkim_key_directory = $DIR/$node/dkim"
+		# the demo's names are published nowhere: mxctl check shows what is missing, on demand
+		echo "check_at_start = no"
+		echo "check_smtp_probe ="
 		echo "queue_run_delay = 5s"
 		echo "minimal_backoff_time = 5s"
 		echo "maximal_backoff_time = 30s"
@@ -118,6 +122,9 @@ setup_tables() { # node
 	mxctl_node "$1" domain add example.com --description "demo domain" >/dev/null
 	mxctl_node "$1" alias add info@example.com someone@gmail.example >/dev/null
 	mxctl_node "$1" alias add postmaster@example.com someone@gmail.example >/dev/null
+	# The DKIM key of the node's own name (its bounces come from MAILER-DAEMON@NODE.demo.test) and the
+	# record that would publish it.
+	mxctl_node "$1" dkim keygen "$1.demo.test" >"$DIR/$1/dkim.zone" 2>/dev/null
 	if [ "$1" = mx1 ]; then
 		# The provider's mailboxes: everything the primary forwards goes to the sink.
 		mxctl_node "$1" route add '*' "[$(addr mbox)]:25" --description "demo mailbox provider" >/dev/null

@@ -5,6 +5,7 @@
  * consistent. SIGHUP reopens maillog_file. Any failure to start is a clear message and exit status 1.
  */
 #include "db/db.h"
+#include "mxd/check/check_startup.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/metrics/metrics.h"
@@ -375,6 +376,8 @@ int main(int argc, char **argv)
 	         config_path, m.cfg->role);
 	if (sd_notify_ready() < 0 || sd_notify_watchdog_start(m.base) < 0)
 		log_warn("master", "cannot notify the service manager: %s", strerror(errno));
+	if (m.cfg->check_at_start && check_startup_start(m.cfg, &error) < 0)
+		log_warn("master", "self-check: cannot start: %s", error);
 
 	event_base_dispatch(m.base);
 

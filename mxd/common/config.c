@@ -101,6 +101,11 @@ static const struct config_setting settings[] = {
     {"srs_secret_file", CONFIG_STR, "/etc/mxd/srs.secret", F(srs_secret_file), 0, 0, NULL},
     {"srs_exclude_domains", CONFIG_LIST, "", F(srs_exclude_domains), 0, 0, NULL},
     {"srs_bounce_only", CONFIG_BOOL, "yes", F(srs_bounce_only), 0, 0, NULL},
+    {"dkim_key_directory", CONFIG_STR, "/etc/mxd/dkim", F(dkim_key_directory), 0, 0, NULL},
+    {"arc_signing_domain", CONFIG_STR, "$srs_domain", F(arc_signing_domain), 0, 0, NULL},
+    {"arc_selector", CONFIG_STR, "mxd", F(arc_selector), 0, 0, NULL},
+    {"check_smtp_probe", CONFIG_STR, "gmail-smtp-in.l.google.com:25", F(check_smtp_probe), 0, 0, NULL},
+    {"check_at_start", CONFIG_BOOL, "yes", F(check_at_start), 0, 0, NULL},
 
     {"sync_listen", CONFIG_STR, "", F(sync_listen), 0, 0, NULL},
     {"sync_tls_cert_file", CONFIG_STR, "", F(sync_tls_cert_file), 0, 0, NULL},

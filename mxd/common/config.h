@@ -92,6 +92,13 @@ struct mxd_config {
 	char *srs_exclude_domains; /* senders at these domains keep their address */
 	bool srs_bounce_only;      /* RCPT to an SRS address only with the null sender (no relay token) */
 
+	/* DKIM and ARC keys, and the self-check (mxctl check) */
+	char *dkim_key_directory; /* DOMAIN/SELECTOR.pem private keys (mxctl dkim keygen) */
+	char *arc_signing_domain; /* ARC seals are signed for this domain ($srs_domain) */
+	char *arc_selector;       /* ... with the key of this selector */
+	char *check_smtp_probe;   /* host:port a check connects to, to see outbound port 25 open; "": skip */
+	bool check_at_start;      /* mxd runs the self-check at start and logs what is not OK */
+
 	/* admin UI (mxadmin) */
 	char *admin_listen;
 	char *admin_allow;

@@ -37,6 +37,8 @@ static const struct mxctl_command commands[] = {
     {"sync", mxctl_cmd_sync, true},
     {"status", mxctl_cmd_status, true},
     {"secret", mxctl_cmd_secret, false},
+    {"dkim", mxctl_cmd_dkim, false},
+    {"check", mxctl_cmd_check, true}, /* opens the database: as mail_owner, so no -shm file is root's */
 };
 
 static const char usage_text[] =
@@ -64,6 +66,11 @@ static const char usage_text[] =
     "  status                                  queue and live counters (from metrics_listen)\n"
     "  secret sync|srs [FILE]                  write a new random secret for sync_secret_file or\n"
     "                                          srs_secret_file (never overwrites a file)\n"
+    "  dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--force]\n"
+    "                                          a DKIM key in dkim_key_directory; prints its DNS record\n"
+    "  dkim list                               the keys, and whether the DNS publishes each\n"
+    "  check [DOMAIN] [--no-probe]             the self-check: DNS records, reverse DNS, port 25,\n"
+    "                                          certificate, replica (exit 1 on a FAIL)\n"
     "\n"
     "exit status: 0 success, 1 bad input or failed operation, 2 usage error\n";
 

@@ -27,5 +27,7 @@ int mxctl_cmd_admin(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_sync(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_status(struct mxctl *ctl, int argc, char **argv);
 int mxctl_cmd_secret(struct mxctl *ctl, int argc, char **argv);
+int mxctl_cmd_dkim(struct mxctl *ctl, int argc, char **argv);
+int mxctl_cmd_check(struct mxctl *ctl, int argc, char **argv);
 
 #endif

@@ -83,6 +83,10 @@ class Demo(unittest.TestCase):
         for node in ("mx1", "mx2", "mbox"):
             with open(os.path.join(self.dir, node + ".pid")) as f:
                 pids[node] = int(f.read())
+        for node in ("mx1", "mx2"):  # each node's DKIM key, and the record that publishes it
+            with open(os.path.join(self.dir, node, "dkim.zone")) as f:
+                self.assertRegex(f.read(), r'^mxd\._domainkey\.%s\.demo\.test\. IN TXT "v=DKIM1; k=rsa; p=' % node)
+            self.assertTrue(os.path.exists(os.path.join(self.dir, node, "dkim", node + ".demo.test", "mxd.pem")))
         status = self.demo("status").stdout
         for node, ip in (("mx1", "10.200.0.1"), ("mx2", "10.200.0.2"), ("mbox", "10.200.0.3")):
             self.assertRegex(status, r"%s %s: running .*listening: %s:25" % (node, ip, ip))

@@ -216,6 +216,7 @@ class Recipes(unittest.TestCase):
         confs = sorted(f for f in os.listdir(RECIPES) if f.endswith(".conf"))
         tested = sorted(n[len("test_"):].replace("_", "-") + ".conf" for n in dir(self)
                         if n.startswith("test_") and n not in ("test_every_recipe_is_tested", "test_zones",
+                                                               "test_zones_pass_the_check",
                                                                "test_primary_and_secondary"))
         self.assertEqual(sorted(set(confs) - {"primary.conf", "secondary.conf"}), tested)
         self.assertIn("primary.conf", confs)
@@ -301,6 +302,70 @@ class Recipes(unittest.TestCase):
         self.assertEqual(secondary["primary_hosts"], "[mx1.example.net]:25")
         with open(os.path.join(RECIPES, "primary.conf")) as f:
             self.assertIn("#srs_domain = srs.example.net", f.read())
+
+    def test_zones_pass_the_check(self):
+        """With the records mxctl dkim keygen prints pasted in, the zones make mxctl check say OK on both
+        hosts; with the examples left in, it says FAIL and prints the record to publish."""
+        import dnsserver
+        tmp = tempfile.mkdtemp(prefix="mxtest-recipe-check-")
+        zones = ""
+        for name in ("example.net.zone", "example.com.zone", "reverse.zone"):
+            with open(os.path.join(RECIPES, name)) as f:
+                zones += f.read() + "\n"
+        srv = dnsserver.start(zones, port=0)
+        try:
+            hosts = {}
+            for role, recipe in (("primary", "primary.conf"), ("secondary", "secondary.conf")):
+                with open(os.path.join(RECIPES, recipe)) as f:
+                    settings = dict(parse_settings(f.read()))
+                conf = os.path.join(tmp, role + ".conf")
+                with open(conf, "w") as f:
+                    for k in ("role", "myhostname", "trusted_peers", "primary_hosts"):
+                        if k in settings:
+                            f.write("%s = %s\n" % (k, settings[k]))
+                    f.write("srs_domain = srs.example.net\nresolver = 127.0.0.1:%d\ncheck_smtp_probe =\n"
+                            "mail_owner =\ndatabase = %s/%s.db\nqueue_directory = %s/%s.q\n"
+                            "dkim_key_directory = %s/dkim\n" % (srv.port, tmp, role, tmp, role, tmp))
+                hosts[role] = conf
+
+                def mxctl(*args, conf=conf, check=True):
+                    r = subprocess.run([mxtest.MXCTL, "-c", conf] + list(args), capture_output=True, text=True,
+                                       timeout=60)
+                    if check:
+                        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                    return r
+                mxctl("init")
+                mxctl("domain", "add", "example.com")
+                if role == "primary":
+                    records = [mxctl("dkim", "keygen", d).stdout.strip()
+                               for d in ("mx1.example.net", "srs.example.net", "mx2.example.net")]
+                    before = mxctl("check", check=False)
+                    self.assertEqual(before.returncode, 1)
+                    self.assertIn("FAIL dkim    mxd._domainkey.mx1.example.net: ", before.stdout)
+                    self.assertIn("publish " + records[0], before.stdout)
+                    self.assertIn("FAIL arc     mxd._domainkey.srs.example.net: ", before.stdout)
+                    pasted = zones
+                    for rec in records:
+                        name = rec.split(".", 3)[:3]  # mxd, _domainkey, mx1|srs|mx2
+                        pasted = re.sub(r"(?m)^%s\._domainkey\.%s IN TXT .*$" % (name[0], name[2]),
+                                        rec.replace("\\", "\\\\"), pasted)
+                    srv.set_zones(pasted)
+                out = mxctl("check", check=False).stdout
+                lines = {tuple(l.split()[:2]) for l in out.splitlines()}
+                for check in ("mx", "spf", "dmarc", "fcrdns"):
+                    self.assertIn(("OK", check), lines, "%s:\n%s" % (role, out))
+                self.assertNotIn(("FAIL", "mx"), lines, out)
+                self.assertNotIn(("FAIL", "spf"), lines, out)
+                self.assertNotIn(("FAIL", "fcrdns"), lines, out)
+                if role == "primary":
+                    self.assertEqual(mxctl("check", check=False).returncode, 0, out)
+                    self.assertIn(("OK", "dkim"), lines, out)
+                    self.assertIn(("OK", "arc"), lines, out)
+                else:
+                    self.assertRegex(out, r"OK +mx +example\.com: MX 20 mx2\.example\.net, the secondary")
+        finally:
+            srv.stop()
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 class CloudInit(unittest.TestCase):

@@ -106,6 +106,8 @@ class Instance:
             "resolver": "127.0.0.1:9",
             # and so no SPF checks unless a test asks: each would wait for its lookup timeout
             "spf_policy": "off",
+            # nor the self-check at start (mxd/check/check_startup.h): tests/integration/test_check.py runs it
+            "check_at_start": "no",
         }
         base.update(settings or {})
         self.settings = base
