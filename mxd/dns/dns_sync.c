@@ -30,18 +30,6 @@ struct dns_sync *dns_sync_new(const char *resolver, const char **error_r)
 		ub_ctx_delete(ub);
 		return NULL;
 	}
-	/* Reverse zones of private and documentation networks go to the resolver too, instead of being
-	 * answered NXDOMAIN by libunbound's built-in RFC 6303 zones: a site may serve them. */
-	static const char *const reverse[] = {"10.in-addr.arpa.", "168.192.in-addr.arpa.",
-	                                      "2.0.192.in-addr.arpa.", "100.51.198.in-addr.arpa.",
-	                                      "113.0.203.in-addr.arpa."};
-	for (size_t i = 0; i < MXD_ARRAY_SIZE(reverse); i++) {
-		if (ub_ctx_zone_add(ub, reverse[i], "transparent") != 0) {
-			ub_ctx_delete(ub);
-			*error_r = "resolver: cannot pass the private reverse zones through";
-			return NULL;
-		}
-	}
 	struct dns_sync *ds = xcalloc(1, sizeof(*ds));
 	ds->ub = ub;
 	return ds;

@@ -4,9 +4,8 @@
  *
  * OWNS a libunbound context of its own, configured as mxd resolves everywhere (dns_configure_unbound():
  * the "resolver" setting or /etc/resolv.conf), and the answers it returns. One struct dns_sync serves
- * one thread at a time. Unlike dns.h, the reverse zones of 10/8, 192.168/16 and the documentation networks
- * are asked from the resolver rather than answered NXDOMAIN by libunbound's built-in RFC 6303 zones, so
- * the PTR records a site serves for them are seen.
+ * one thread at a time. As in dns.h, the reverse zones of private and documentation networks are asked
+ * from the resolver rather than answered NXDOMAIN by libunbound's built-in RFC 6303 zones.
  *
  * ANSWERS: each lookup returns a status (dns.h): DNS_OK with at least one record, DNS_NXDOMAIN (no such
  * name), DNS_NO_ADDR (the name exists without records of the type asked) or DNS_TEMPFAIL. On anything
