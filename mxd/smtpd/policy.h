@@ -37,6 +37,10 @@ void policy_free(struct policy **policy);
 /* Is the client address in mynetworks or trusted_peers (our other MX hosts)? */
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client);
 
+/* postscreen_dnsbl_sites, parsed (possibly empty; the policy keeps its reference: take one with
+ * dnsbl_sites_ref() to keep it past a reload). */
+struct dnsbl_sites *policy_dnsbl_sites(const struct policy *policy);
+
 /* Decide rcpt, sent after MAIL FROM:<sender> ("" for the null sender). Returns 0 to accept, with
  * *exp holding its final destinations (alias chains followed on the primary; on a secondary the
  * address itself, as the primary expands it), or -1 to refuse with *reply filled ("<addr>: Recipient

@@ -80,6 +80,8 @@ void session_command(struct smtp_session *s, const char *line, size_t len)
 		return;
 	}
 	s->counts[cmd.verb]++;
+	if (session_gate_command(s, cmd.verb, cmd.name))
+		return;
 	const struct smtp_cmd_def *def = cmd_find(cmd.verb);
 	if (def == NULL) {
 		log_info("smtpd", "warning: %s[%s]: unknown command: %.40s", s->name, s->addr, cmd.name);
@@ -169,6 +171,8 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
+	if (session_gate_rate(s, ANVIL_MESSAGE))
+		return;
 	if (smtp_parse_path(arg, "FROM:", &path, &rest, &err) < 0 ||
 	    smtp_parse_mail_params(rest, s->esmtp, &params, &err) < 0) {
 		session_reply(s, err.code, err.enh, "%s", err.text);
@@ -310,6 +314,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	}
 	struct smtp_txn *t = s->txn;
+	if (session_gate_rate(s, ANVIL_RECIPIENT))
+		return;
 	if (smtp_parse_path(arg, "TO:", &path, &rest, &err) < 0 ||
 	    smtp_parse_rcpt_params(rest, &params, &err) < 0) {
 		session_reply(s, err.code, err.enh, "%s", err.text);
@@ -563,6 +569,8 @@ static void cmd_starttls(struct smtp_session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
 		return;
 	}
+	if (session_gate_rate(s, ANVIL_TLS))
+		return;
 	session_reply(s, 220, "2.0.0", "Ready to start TLS");
 	session_start_tls(s);
 }

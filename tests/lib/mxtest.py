@@ -106,6 +106,9 @@ class Instance:
             "resolver": "127.0.0.1:9",
             # and so no SPF checks unless a test asks: each would wait for its lookup timeout
             "spf_policy": "off",
+            # no pregreet pause (the default 6s for each new client address would slow every test down);
+            # the gate's own tests (test_gate, test_hostile) turn it on
+            "postscreen_greet_wait": "0s",
         }
         base.update(settings or {})
         self.settings = base
