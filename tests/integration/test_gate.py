@@ -8,6 +8,7 @@ Clients connect from their own 127.0.0.x address each, so the per-address memory
 touch another's."""
 import os
 import socket
+import subprocess
 import sys
 import time
 import unittest
@@ -235,6 +236,17 @@ class Gate(unittest.TestCase):
         out = self.inst.mxctl("status").stdout
         self.assertIn("refused at the gate:", out)
         self.assertIn('reason="pregreet"', out)
+
+
+class BadSites(unittest.TestCase):
+    def test_bad_dnsbl_sites_stop_mxd_naming_the_item(self):
+        inst = mxtest.Instance({"postscreen_dnsbl_sites": "bl.test=127.0.0.[3..2]"})
+        try:
+            r = subprocess.run(inst.command(), capture_output=True, text=True, timeout=30)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertIn("postscreen_dnsbl_sites: bad item 'bl.test=127.0.0.[3..2]'", r.stderr + inst.read_log())
+        finally:
+            inst.cleanup()
 
 
 class GateSecondary(Gate):
