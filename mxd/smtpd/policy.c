@@ -1,6 +1,7 @@
 /* policy: see policy.h. */
 #include "mxd/smtpd/policy.h"
 
+#include "db/domain.h"
 #include "db/resolve.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
@@ -75,6 +76,20 @@ void policy_free(struct policy **policyp)
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client)
 {
 	return cidr_list_match(policy->mynetworks, client) || cidr_list_match(policy->trusted_peers, client);
+}
+
+uint32_t policy_domain_hourly_limit(struct policy *policy, const char *domain)
+{
+	char lower[ADDR_DOMAIN_MAX + 1];
+	uint32_t limit = 0;
+	const char *error;
+	str_copy(lower, sizeof(lower), domain);
+	str_lower(lower);
+	if (db_domain_hourly_limit(policy->db, lower, &limit, &error) < 0) {
+		log_warn("smtpd", "hourly message limit of %s: %s", lower, error);
+		return 0;
+	}
+	return limit;
 }
 
 struct dnsbl_sites *policy_dnsbl_sites(const struct policy *policy)

@@ -4,6 +4,7 @@
 #include "mxd/smtpd/anvil.h"
 #include "mxd/smtpd/client_count.h"
 #include "mxd/smtpd/dnsbl.h"
+#include "mxd/smtpd/domain_rate.h"
 #include "mxd/smtpd/policy.h"
 
 #include "mxd/common/config.h"
@@ -127,6 +128,7 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 	srv->env.ctx = srv;
 	srv->clients = client_count_table_new();
 	srv->env.anvil = anvil_new();
+	srv->env.domains = domain_rate_new();
 	srv->listeners = xcalloc(n, sizeof(*srv->listeners));
 	if (n == 0) {
 		*error_r = "smtpd_listen: no address to listen on";
@@ -241,6 +243,7 @@ void smtp_server_free(struct smtp_server **srvp)
 	free(srv->listeners);
 	client_count_table_free(&srv->clients);
 	anvil_free(&srv->env.anvil);
+	domain_rate_free(&srv->env.domains);
 	dns_free(&srv->env.dns);
 	while (srv->sessions != NULL) {
 		struct session_node *node = srv->sessions;

@@ -25,6 +25,7 @@
 
 struct anvil;
 struct dns;
+struct domain_rate;
 struct event_base;
 struct mxd_config;
 struct policy;
@@ -43,10 +44,12 @@ enum smtp_gate_reason {
 	SMTP_GATE_MESSAGE_RATE,    /* smtpd_client_message_rate_limit: 450 4.7.1 */
 	SMTP_GATE_RECIPIENT_RATE,  /* smtpd_client_recipient_rate_limit: 450 4.7.1 */
 	SMTP_GATE_TLS_RATE,        /* smtpd_client_new_tls_session_rate_limit: 454 4.7.0 */
+	SMTP_GATE_DOMAIN_RATE,     /* a recipient domain's hourly_message_limit: 450 4.7.1 */
 	SMTP_GATE_REASONS
 };
 
-/* "pregreet", "pipelining", "dnsbl", "connection_rate", "message_rate", "recipient_rate", "tls_rate". */
+/* "pregreet", "pipelining", "dnsbl", "connection_rate", "message_rate", "recipient_rate", "tls_rate",
+ * "domain_rate". */
 const char *smtp_gate_reason_name(enum smtp_gate_reason reason);
 
 struct smtp_stats {
@@ -77,6 +80,7 @@ struct smtp_env {
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
 	struct anvil *anvil; /* per-client rates and pregreet passes */
 	struct dns *dns;     /* for DNSBL lookups; NULL until postscreen_dnsbl_sites is set */
+	struct domain_rate *domains; /* messages accepted per recipient domain this hour */
 	struct smtp_stats stats;
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);

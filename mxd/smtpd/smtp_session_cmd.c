@@ -348,6 +348,10 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	}
 	bool duplicate = strmap_get(&t->rcpt_set, path.address, NULL);
+	if (!duplicate && session_gate_domain_full(s, path.domain)) {
+		expansion_clear(&exp);
+		return;
+	}
 	if (!duplicate && t->nfinal + txn_new_finals(t, &exp) > SMTP_TXN_FINALS_MAX) {
 		expansion_clear(&exp);
 		session_reply(s, 452, "4.5.3", "Error: too many recipients");
@@ -447,6 +451,7 @@ static void data_committed(void *ctx, int result, const char *id, enum queue_err
 		         (size_t)s->txn->data.size, s->txn->nrcpt);
 		s->env->stats.messages_accepted++;
 		s->env->stats.bytes_accepted += s->txn->data.size;
+		session_gate_count_domains(s);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
 		if (s->env->on_queued != NULL)
 			s->env->on_queued(s->env->queued_ctx, id);

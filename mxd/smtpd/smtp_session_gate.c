@@ -13,6 +13,7 @@
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
 #include "mxd/smtpd/dnsbl.h"
+#include "mxd/smtpd/domain_rate.h"
 #include "mxd/smtpd/policy.h"
 
 #include <event2/buffer.h>
@@ -30,6 +31,7 @@ const char *smtp_gate_reason_name(enum smtp_gate_reason reason)
 	    [SMTP_GATE_MESSAGE_RATE] = "message_rate",
 	    [SMTP_GATE_RECIPIENT_RATE] = "recipient_rate",
 	    [SMTP_GATE_TLS_RATE] = "tls_rate",
+	    [SMTP_GATE_DOMAIN_RATE] = "domain_rate",
 	};
 	return (unsigned)reason < SMTP_GATE_REASONS ? names[reason] : "other";
 }
@@ -221,6 +223,36 @@ bool session_gate_rate(struct smtp_session *s, enum anvil_rate rate)
 		session_reply(s, 454, "4.7.0", "Error: too many new TLS sessions from %s", s->addr);
 	}
 	return true;
+}
+
+bool session_gate_domain_full(struct smtp_session *s, const char *domain)
+{
+	if (s->trusted)
+		return false;
+	uint32_t limit = policy_domain_hourly_limit(s->env->policy, domain);
+	if (limit == 0 || domain_rate_get(s->env->domains, domain, time_mono_msec()) < limit)
+		return false;
+	log_warn("smtpd", "hourly message limit (%u) of %s reached: RCPT from %s[%s] deferred", limit, domain,
+	         s->name, s->addr);
+	s->env->stats.gate[SMTP_GATE_DOMAIN_RATE]++;
+	smtp_stats_reject(&s->env->stats, "4.7.1");
+	session_reply(s, 450, "4.7.1", "Error: too much mail for %s this hour; try again later", domain);
+	return true;
+}
+
+void session_gate_count_domains(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	struct strmap seen = STRMAP_INIT;
+	int64_t now = time_mono_msec();
+	if (s->trusted)
+		return;
+	for (size_t i = 0; i < t->nrcpt; i++) {
+		const char *at = strrchr(t->rcpts[i], '@');
+		if (at != NULL && strmap_put(&seen, at + 1, 0))
+			domain_rate_add(s->env->domains, at + 1, now);
+	}
+	strmap_clear(&seen);
 }
 
 void session_gate_free(struct smtp_session *s)

@@ -111,6 +111,10 @@ void session_gate_pregreet(struct smtp_session *s);
 bool session_gate_command(struct smtp_session *s, enum smtp_verb verb, const char *name);
 /* Count one more of rate for this client: true when over its limit (refusal sent). */
 bool session_gate_rate(struct smtp_session *s, enum anvil_rate rate);
+/* RCPT to domain: true when the domain's hourly message limit is reached (refusal sent). */
+bool session_gate_domain_full(struct smtp_session *s, const char *domain);
+/* The message was queued: count it once for each recipient domain. */
+void session_gate_count_domains(struct smtp_session *s);
 /* Release what the gate holds (timer, lookups). */
 void session_gate_free(struct smtp_session *s);
 

@@ -74,6 +74,17 @@ class Gate(unittest.TestCase):
         settings.update(cls.role)
         cls.inst = mxtest.Instance(settings)
         hosted(cls.inst)
+        cls.inst.mxctl("domain", "add", "capped.example")
+        cls.inst.mxctl("alias", "add", "info@capped.example", "someone@gmail.test")
+        cls.inst.mxctl("domain", "set", "capped.example", "--hourly-message-limit", "2")
+        if cls.inst.settings.get("role") == "secondary":
+            # a secondary accepts recipients only from a fresh replica: what the sync client records
+            import sqlite3
+            db = sqlite3.connect(cls.inst.settings["database"])
+            db.execute("INSERT OR REPLACE INTO sync_state(key, value) VALUES ('last_sync', ?)",
+                       (str(int(time.time()) + 3600),))
+            db.commit()
+            db.close()
         cls.inst.start()
 
     @classmethod
@@ -214,6 +225,38 @@ class Gate(unittest.TestCase):
         c.cmd("MAIL FROM:<a@example.org>")
         self.assertNotEqual(c.cmd("RCPT TO:<info@example.com>").code, 450)
         c.close()
+
+    def test_domain_hourly_cap(self):
+        self.assertIn("messages/hour: 2", self.inst.mxctl("domain", "show", "capped.example").stdout)
+        msg = mxtest.make_message("cap@test")
+        for source in ("127.0.0.36", "127.0.0.37"):
+            c = self.client(source)
+            self.assertEqual(c.reply().code, 220)
+            self.assertEqual(c.send_mail("a@example.org", ["info@capped.example"], msg).code, 250)
+            c.close()
+        c = self.client("127.0.0.38")
+        self.assertEqual(c.reply().code, 220)
+        c.cmd("EHLO client.example")
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>").code, 250)
+        self.assertEqual(c.cmd("RCPT TO:<info@capped.example>").text,
+                         "450 4.7.1 Error: too much mail for capped.example this hour; try again later")
+        self.assertEqual(c.cmd("RCPT TO:<info@example.com>").code, 250)  # another domain: no cap
+        c.close()
+        self.assertIn("hourly message limit (2) of capped.example reached", self.inst.read_log())
+        # lifting the cap takes effect at once
+        self.inst.mxctl("domain", "set", "capped.example", "--hourly-message-limit", "0")
+        c = self.client("127.0.0.38")
+        self.assertEqual(c.reply().code, 220)
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<a@example.org>")
+        self.assertEqual(c.cmd("RCPT TO:<info@capped.example>").code, 250)
+        c.close()
+        self.inst.mxctl("domain", "set", "capped.example", "--hourly-message-limit", "2")
+
+    def test_bad_hourly_limit_named(self):
+        r = self.inst.mxctl("domain", "set", "capped.example", "--hourly-message-limit", "-3", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("hourly message limit '-3'", r.stderr)
 
     def test_counters_by_reason(self):
         early = raw_connect(self.inst, "127.0.0.40")
