@@ -2,8 +2,8 @@
 secondary alike: a client that talks before the banner (554 5.5.0, closed; a client that waited is
 remembered and not paused again), unauthorised pipelining (554 5.5.0), a client listed in a DNSBL served
 by the test DNS (550 5.7.1 to every command after the banner) while an unlisted one is served, an
-allowlisted one that skips the pause, connection, message and recipient rate limits hit from one
-address while another is still served, and the counters by reason in the metrics and mxctl status.
+allowlisted one that skips the pause, connection, message, recipient and new-TLS-session rate limits
+hit from one address while another is still served, the per-domain hourly cap, and the counters by reason in the metrics and mxctl status.
 Clients connect from their own 127.0.0.x address each, so the per-address memory of one test does not
 touch another's."""
 import os
@@ -69,10 +69,14 @@ class Gate(unittest.TestCase):
             "smtpd_client_connection_rate_limit": "3",
             "smtpd_client_message_rate_limit": "2",
             "smtpd_client_recipient_rate_limit": "3",
+            "smtpd_client_new_tls_session_rate_limit": "1",
             "metrics_listen": "127.0.0.1:%d" % cls.metrics_port,
         }
         settings.update(cls.role)
         cls.inst = mxtest.Instance(settings)
+        pki = mxtest.make_ca(cls.inst.dir)
+        cls.inst.settings.update(smtpd_tls_cert_file=pki["cert"], smtpd_tls_key_file=pki["key"])
+        cls.inst.write_conf()
         hosted(cls.inst)
         cls.inst.mxctl("domain", "add", "capped.example")
         cls.inst.mxctl("alias", "add", "info@capped.example", "someone@gmail.test")
@@ -224,6 +228,24 @@ class Gate(unittest.TestCase):
         c.cmd("EHLO client.example")
         c.cmd("MAIL FROM:<a@example.org>")
         self.assertNotEqual(c.cmd("RCPT TO:<info@example.com>").code, 450)
+        c.close()
+
+    def test_new_tls_session_rate_limit(self):
+        c = self.client("127.0.0.70")
+        self.assertEqual(c.reply().code, 220)
+        c.cmd("EHLO client.example")
+        self.assertEqual(c.cmd("STARTTLS").code, 220)
+        c.close()
+        c = self.client("127.0.0.70")
+        self.assertEqual(c.reply().code, 220)
+        c.cmd("EHLO client.example")
+        self.assertEqual(c.cmd("STARTTLS").text, "454 4.7.0 Error: too many new TLS sessions from 127.0.0.70")
+        self.assertEqual(c.cmd("MAIL FROM:<a@example.org>").code, 250)  # the session goes on in plaintext
+        c.close()
+        c = self.client("127.0.0.71")
+        self.assertEqual(c.reply().code, 220)
+        c.cmd("EHLO client.example")
+        self.assertEqual(c.cmd("STARTTLS").code, 220)
         c.close()
 
     def test_domain_hourly_cap(self):
