@@ -7,6 +7,7 @@ hit from one address while another is still served, the per-domain hourly cap, a
 Clients connect from their own 127.0.0.x address each, so the per-address memory of one test does not
 touch another's."""
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -312,6 +313,48 @@ class BadSites(unittest.TestCase):
             self.assertIn("postscreen_dnsbl_sites: bad item 'bl.test=127.0.0.[3..2]'", r.stderr + inst.read_log())
         finally:
             inst.cleanup()
+
+
+class GateReload(unittest.TestCase):
+    """SIGHUP turns DNSBL checks on (the resolver starts then); a bad list on reload is refused and the
+    running configuration stays."""
+
+    def test_reload_turns_dnsbl_on_and_keeps_it_on_a_bad_list(self):
+        dns = dnsserver.start(ZONES, port=0)
+        inst = mxtest.Instance({"resolver": "127.0.0.1:%d" % dns.port})
+        try:
+            inst.start()
+            c = self.session(inst)
+            self.assertEqual(c.cmd("EHLO client.example").code, 250)  # no lists yet
+            c.close()
+            inst.settings["postscreen_dnsbl_sites"] = "bl.test*2"
+            inst.write_conf()
+            inst.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: "reload -- configuration" in inst.read_log(), 10))
+            c = self.session(inst)
+            self.assertTrue(c.cmd("EHLO client.example").text.startswith("550 5.7.1"))
+            c.close()
+            inst.settings["postscreen_dnsbl_sites"] = "bl.test*2, =127.0.0.2"
+            inst.write_conf()
+            inst.proc.send_signal(signal.SIGHUP)
+            self.assertTrue(wait_for(lambda: "reload failed, the running configuration stays: "
+                                     "postscreen_dnsbl_sites: bad item '=127.0.0.2'" in inst.read_log(), 10),
+                            inst.read_log()[-1500:])
+            c = self.session(inst)
+            self.assertTrue(c.cmd("EHLO client.example").text.startswith("550 5.7.1"))
+            c.close()
+        finally:
+            try:
+                inst.stop()
+            finally:
+                inst.cleanup()
+                dns.stop()
+
+    @staticmethod
+    def session(inst):
+        c = mxtest.Client("127.0.0.1", inst.port, 10, "127.0.0.20")  # listed in bl.test
+        assert c.reply().code == 220
+        return c
 
 
 class GateSecondary(Gate):
