@@ -78,8 +78,8 @@ struct smtp_env {
 	struct policy *policy;
 	struct queue_store *queue;
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
-	struct anvil *anvil; /* per-client rates and pregreet passes */
-	struct dns *dns;     /* for DNSBL lookups; NULL until postscreen_dnsbl_sites is set */
+	struct anvil *anvil;         /* per-client rates and pregreet passes */
+	struct dns *dns;             /* for DNSBL lookups; NULL until postscreen_dnsbl_sites is set */
 	struct domain_rate *domains; /* messages accepted per recipient domain this hour */
 	struct smtp_stats stats;
 	/* called after each message is durably queued (NULL: nobody to tell) */
