@@ -62,7 +62,10 @@ static void refuse(struct smtp_server *srv, evutil_socket_t fd, const char *addr
 	ssize_t w = write(fd, line, (size_t)n);
 	(void)w;
 	evutil_closesocket(fd);
-	log_warn("smtpd", "%s from unknown[%s]; refused with 421", why, addr);
+	if (strstr(why, addr) != NULL) /* the reply names the client already */
+		log_warn("smtpd", "%s; refused with 421", why);
+	else
+		log_warn("smtpd", "%s from unknown[%s]; refused with 421", why, addr);
 }
 
 static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -87,6 +90,9 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 	                time_mono_msec()) < 0) {
 		char why[NETADDR_STR_MAX + 40];
 		snprintf(why, sizeof(why), "too many connections from %s", addr);
+		log_warn("smtpd", "connection rate limit exceeded from unknown[%s] (limit %lld per %llds)",
+		         addr, (long long)cfg->smtpd_client_connection_rate_limit,
+		         (long long)cfg->anvil_rate_time_unit);
 		srv->env.stats.gate[SMTP_GATE_CONNECTION_RATE]++;
 		refuse(srv, fd, addr, cfg->myhostname, why);
 		return;
