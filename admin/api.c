@@ -4,7 +4,8 @@
  *
  *   GET    /session                         who is asking (and the CSRF token, for a cookie session)
  *   GET    /domains                         POST /domains {domain, description, alias_limit}
- *   GET    /domains/{d}                     PATCH {description, alias_limit, active}   DELETE
+ *   GET    /domains/{d}                     PATCH {description, alias_limit, hourly_message_limit, active}
+ *                                           DELETE
  *                                           (a PATCH is all or nothing: ops.h, *_change())
  *   GET    /domains/{d}/aliases?q=TEXT      POST {address, destinations: [..] or "a, b"}
  *   GET    /aliases/{address}               PATCH {destinations, active}               DELETE
@@ -148,6 +149,7 @@ static void api_domain_json(struct evbuffer *out, const void *item)
 	json_kv_str(out, &first, "description", d->description);
 	json_kv_bool(out, &first, "active", d->active);
 	json_kv_int(out, &first, "alias_limit", d->alias_limit);
+	json_kv_int(out, &first, "hourly_message_limit", d->hourly_message_limit);
 	json_kv_int(out, &first, "alias_count", d->alias_count);
 	json_kv_int(out, &first, "alias_domain_count", d->alias_domain_count);
 	json_kv_int(out, &first, "created", d->created);
@@ -253,13 +255,20 @@ static void api_domain(struct http_request *req, const char *name)
 	if (has_active < 0)
 		return;
 	const char *description = api_param(req, "description"), *limit = api_param(req, "alias_limit");
-	if (description == NULL && limit == NULL && has_active == 0) {
-		api_error(req, 400, NULL, "nothing to change: give description, alias_limit or active");
+	const char *hourly = api_param(req, "hourly_message_limit");
+	if (description == NULL && limit == NULL && hourly == NULL && has_active == 0) {
+		api_error(req, 400, NULL,
+		          "nothing to change: give description, alias_limit, hourly_message_limit or active");
 		return;
 	}
 	/* All or nothing: every field is checked before any is written. */
-	if (admin_op_domain_change(req->ctx, &req->actor, name, description, limit,
-	                           has_active > 0 ? active : -1, &err) < 0) {
+	if ((hourly != NULL &&
+	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, true, &err) < 0) ||
+	    ((description != NULL || limit != NULL || has_active > 0) &&
+	     admin_op_domain_change(req->ctx, &req->actor, name, description, limit,
+	                            has_active > 0 ? active : -1, &err) < 0) ||
+	    (hourly != NULL &&
+	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0)) {
 		api_fail(req, &err);
 		return;
 	}

@@ -43,6 +43,7 @@ static const char *ops_field_of(const char *message)
 	    {"address", "address"},
 	    {"alias domain", "alias_domain"},
 	    {"alias limit", "alias_limit"},
+	    {"hourly message limit", "hourly_message_limit"},
 	    {"target domain", "target_domain"},
 	    {"domain", "domain"},
 	    {"description", "description"},
@@ -259,6 +260,34 @@ int admin_op_domain_change(struct admin_ctx *ctx, const struct admin_actor *acto
 	if (active >= 0)
 		admin_ops_audit(ctx, actor, active ? "domain.enable" : "domain.disable", domain, domain,
 		                NULL);
+	return 0;
+}
+
+int admin_op_domain_set_hourly_limit(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                                     const char *text, bool check_only, struct admin_err *err)
+{
+	char domain[ADDR_DOMAIN_MAX + 1];
+	const char *error;
+	uint32_t limit;
+
+	ops_err_clear(err);
+	if (ops_domain_allowed(ctx, actor, "domain", name, domain, err) < 0)
+		return -1;
+	if (!actor->admin.superadmin)
+		return admin_err_set(err, 403, "hourly_message_limit",
+		                     "hourly message limit: only a superadmin can change it");
+	if (text == NULL || *text == '\0')
+		text = "0";
+	if (ops_parse_u32("hourly_message_limit", "hourly message limit", text, 0, DB_HOURLY_LIMIT_MAX,
+	                  &limit, err) < 0)
+		return -1;
+	if (check_only)
+		return 0;
+	if (db_domain_set_hourly_limit(ctx->db, domain, limit, &error) < 0)
+		return ops_db_error(ctx, err, error);
+	char detail[64];
+	snprintf(detail, sizeof(detail), "hourly_message_limit=%u", limit);
+	admin_ops_audit(ctx, actor, "domain.update", domain, domain, detail);
 	return 0;
 }
 

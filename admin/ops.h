@@ -101,6 +101,10 @@ int admin_op_domain_update(struct admin_ctx *ctx, const struct admin_actor *acto
 int admin_op_domain_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                            const char *description, const char *alias_limit, int active,
                            struct admin_err *err);
+/* Superadmins: the domain's hourly message limit (domains.hourly_message_limit, "0": none); only
+ * checked when check_only (so a caller changing several fields can refuse before writing any). */
+int admin_op_domain_set_hourly_limit(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                                     const char *limit, bool check_only, struct admin_err *err);
 /* Superadmins. */
 int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                                bool active, struct admin_err *err);

@@ -106,8 +106,14 @@ void page_domain(struct http_request *req)
 		html_f(req->out,
 		       "<label>Alias limit (0: none) <input name=\"alias_limit\" value=\"%u\" "
 		       "inputmode=\"numeric\">"
-		       "</label>\n",
-		       d.alias_limit);
+		       "</label>\n"
+		       "<label>Messages per hour, on each MX host (0: no limit) <input "
+		       "name=\"hourly_message_limit\" value=\"%u\" inputmode=\"numeric\"></label>\n",
+		       d.alias_limit, d.hourly_message_limit);
+	else if (d.hourly_message_limit > 0)
+		html_f(req->out,
+		       "<p>At most %u messages per hour are accepted for this domain on each MX host.</p>\n",
+		       d.hourly_message_limit);
 	html_f(req->out, "<button type=\"submit\">Save</button>\n</form>\n");
 	if (req->actor.admin.superadmin) {
 		const char *hidden[] = {"name", d.name, NULL};
@@ -130,8 +136,13 @@ void page_domain_edit(struct http_request *req)
 	char url[URL_MAX];
 
 	page_url(url, sizeof(url), "/domain", "name", name);
-	if (admin_op_domain_update(req->ctx, &req->actor, name, page_param(req, "description"),
-	                           page_param(req, "alias_limit"), &err) < 0) {
+	const char *hourly = page_param(req, "hourly_message_limit");
+	if ((hourly != NULL &&
+	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, true, &err) < 0) ||
+	    admin_op_domain_update(req->ctx, &req->actor, name, page_param(req, "description"),
+	                           page_param(req, "alias_limit"), &err) < 0 ||
+	    (hourly != NULL &&
+	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0)) {
 		page_fail(req, &err, url);
 		return;
 	}

@@ -13,7 +13,7 @@
 #define DOMAIN_COLUMNS                                                                                       \
 	"d.name, d.description, d.active, d.alias_limit, d.created, d.modified,"                             \
 	" (SELECT count(*) FROM aliases a WHERE a.domain = d.name),"                                         \
-	" (SELECT count(*) FROM alias_domains ad WHERE ad.target_domain = d.name)"
+	" (SELECT count(*) FROM alias_domains ad WHERE ad.target_domain = d.name), d.hourly_message_limit"
 
 int db_domain_normalize(struct db *db, const char *field, const char *name, char *out, const char **error_r)
 {
@@ -49,6 +49,7 @@ static int domain_from_row(sqlite3_stmt *stmt, void *item)
 	d->modified = sqlite3_column_int64(stmt, 5);
 	d->alias_count = (uint32_t)sqlite3_column_int64(stmt, 6);
 	d->alias_domain_count = (uint32_t)sqlite3_column_int64(stmt, 7);
+	d->hourly_message_limit = (uint32_t)sqlite3_column_int64(stmt, 8);
 	return 0;
 }
 
@@ -143,6 +144,36 @@ int db_domain_change(struct db *db, const char *name, const char *description, i
 	                             active >= 0 ? DB_INT(active ? 1 : 0) : DB_NULL),
 	                   "update domain", error_r);
 	return domain_changed(db, rc, domain, error_r);
+}
+
+int db_domain_set_hourly_limit(struct db *db, const char *name, int64_t limit, const char **error_r)
+{
+	static const char sql[] =
+	    "UPDATE domains SET hourly_message_limit = ?2, modified = ?3 WHERE name = ?1";
+	char domain[ADDR_DOMAIN_MAX + 1];
+
+	if (db_domain_normalize(db, "domain", name, domain, error_r) < 0)
+		return -1;
+	if (limit < 0 || limit > DB_HOURLY_LIMIT_MAX)
+		return db_input_error(db, error_r, "hourly message limit %lld: expected 0 (no limit) to %d",
+		                      (long long)limit, DB_HOURLY_LIMIT_MAX);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(domain), DB_INT(limit), DB_INT(time_now())),
+	                   "update domain", error_r);
+	return domain_changed(db, rc, domain, error_r);
+}
+
+static int limit_from_row(sqlite3_stmt *stmt, void *limit_r)
+{
+	*(uint32_t *)limit_r = (uint32_t)sqlite3_column_int64(stmt, 0);
+	return 0;
+}
+
+int db_domain_hourly_limit(struct db *db, const char *domain, uint32_t *limit_r, const char **error_r)
+{
+	static const char sql[] = "SELECT hourly_message_limit FROM domains WHERE name = ?1";
+	*limit_r = 0;
+	return db_row_get(db, sql, DB_PARAMS(DB_TEXT(domain)), limit_from_row, limit_r, "look up domain",
+	                  error_r);
 }
 
 int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, const char **error_r)

@@ -20,6 +20,7 @@
 
 #define DB_DESCRIPTION_MAX 200       /* octets */
 #define DB_ALIAS_LIMIT_MAX 100000000 /* largest alias_limit accepted */
+#define DB_HOURLY_LIMIT_MAX 100000000 /* largest hourly_message_limit accepted */
 
 struct db_domain {
 	char name[ADDR_DOMAIN_MAX + 1];
@@ -28,6 +29,7 @@ struct db_domain {
 	uint32_t alias_limit;        /* 0: no limit */
 	uint32_t alias_count;        /* aliases in the domain, catch-all included */
 	uint32_t alias_domain_count; /* alias domains whose target is this domain */
+	uint32_t hourly_message_limit; /* messages accepted per hour for its recipients; 0: no limit */
 	int64_t created, modified;   /* unix time */
 };
 
@@ -48,6 +50,14 @@ int db_domain_update(struct db *db, const char *name, const char *description, i
  * checked first, and either all change or none does. */
 int db_domain_change(struct db *db, const char *name, const char *description, int64_t alias_limit,
                      int active, const char **error_r);
+
+/* Set the hourly message limit (0: none): what each MX host accepts per hour for the domain's
+ * recipients (a cap against one domain under attack flooding its destination). */
+int db_domain_set_hourly_limit(struct db *db, const char *name, int64_t limit, const char **error_r);
+
+/* The hot path of RCPT: the hourly message limit of domain (already lower case, as resolved), one
+ * indexed read. 0 found (*limit_r, 0 for none), 1 not a hosted domain, -1 error. */
+int db_domain_hourly_limit(struct db *db, const char *domain, uint32_t *limit_r, const char **error_r);
 
 /* Look up one domain: 0 found, 1 not hosted, -1 error. */
 int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, const char **error_r);

@@ -267,11 +267,12 @@ static void mxd_reload_apply(struct mxd *m)
 		config_free(&cfg);
 		return;
 	}
-	struct db *db;
+	struct db *db = NULL;
 	struct policy *policy;
 	if (db_open(cfg->database, DB_OPEN_READWRITE, &db, &error) < 0 ||
 	    policy_new(cfg, db, &policy, &error) < 0) {
 		log_warn("master", "reload failed, the running configuration stays: %s", error);
+		db_close(&db); /* policy_new takes it only when it succeeds */
 		if (tls != NULL)
 			SSL_CTX_free(tls);
 		config_free(&cfg);

@@ -52,6 +52,23 @@ static const struct config_setting settings[] = {
     {"smtpd_helo_restrictions", CONFIG_ENUM, "reject_invalid_helo_hostname", F(smtpd_helo_restrictions), 0, 0,
      "reject_invalid_helo_hostname|permit"},
     {"strict_sender_domain_syntax", CONFIG_BOOL, "yes", F(strict_sender_domain_syntax), 0, 0, NULL},
+    {"postscreen_greet_wait", CONFIG_TIME, "6s", F(postscreen_greet_wait), 0, 60, "s"},
+    {"postscreen_greet_ttl", CONFIG_TIME, "1d", F(postscreen_greet_ttl), 0, 86400 * 365, "s"},
+    {"postscreen_dnsbl_sites", CONFIG_LIST, "", F(postscreen_dnsbl_sites), 0, 0, NULL},
+    {"postscreen_dnsbl_threshold", CONFIG_INT, "1", F(postscreen_dnsbl_threshold), 1, 1000000, NULL},
+    {"postscreen_dnsbl_allowlist_threshold", CONFIG_INT, "0", F(postscreen_dnsbl_allowlist_threshold),
+     -1000000, 0, NULL},
+    {"postscreen_dnsbl_timeout", CONFIG_TIME, "10s", F(postscreen_dnsbl_timeout), 1, 300, "s"},
+    {"smtpd_reject_unauth_pipelining", CONFIG_BOOL, "yes", F(smtpd_reject_unauth_pipelining), 0, 0, NULL},
+    {"smtpd_client_connection_rate_limit", CONFIG_INT, "0", F(smtpd_client_connection_rate_limit), 0,
+     1000000000, NULL},
+    {"smtpd_client_message_rate_limit", CONFIG_INT, "0", F(smtpd_client_message_rate_limit), 0, 1000000000,
+     NULL},
+    {"smtpd_client_recipient_rate_limit", CONFIG_INT, "0", F(smtpd_client_recipient_rate_limit), 0,
+     1000000000, NULL},
+    {"smtpd_client_new_tls_session_rate_limit", CONFIG_INT, "0", F(smtpd_client_new_tls_session_rate_limit),
+     0, 1000000000, NULL},
+    {"anvil_rate_time_unit", CONFIG_TIME, "60s", F(anvil_rate_time_unit), 1, 86400, "s"},
     {"hopcount_limit", CONFIG_INT, "50", F(hopcount_limit), 1, 1000, NULL},
     {"smtpd_tls_cert_file", CONFIG_STR, "", F(smtpd_tls_cert_file), 0, 0, NULL},
     {"smtpd_tls_key_file", CONFIG_STR, "", F(smtpd_tls_key_file), 0, 0, NULL},
@@ -235,10 +252,12 @@ static int parse_number(const char *v, int64_t *num_r, char *suffix_r)
 {
 	char *end;
 	errno = 0;
-	if (!isdigit((unsigned char)*v))
+	/* a minus sign is read here and refused by each setting's minimum (only the DNSBL thresholds go
+	 * below zero) */
+	if (!isdigit((unsigned char)(*v == '-' ? v[1] : *v)))
 		return -1;
 	long long n = strtoll(v, &end, 10);
-	if (errno != 0 || n < 0)
+	if (errno != 0)
 		return -1;
 	*suffix_r = '\0';
 	if (*end != '\0') {

@@ -48,6 +48,19 @@ struct mxd_config {
 	int64_t smtpd_greet_pause;
 	char *smtpd_helo_restrictions;    /* reject_invalid_helo_hostname (default) or permit (any text) */
 	bool strict_sender_domain_syntax; /* refuse MAIL FROM domains with labels over 63 octets */
+	/* the connection gate (smtpd/smtp_session_gate.c) and the anvil rate limits (smtpd/anvil.h) */
+	int64_t postscreen_greet_wait; /* pause before the banner for clients without a pregreet pass */
+	int64_t postscreen_greet_ttl;  /* how long a pregreet pass is remembered */
+	char *postscreen_dnsbl_sites;  /* "domain[=filter][*weight]", ... */
+	int64_t postscreen_dnsbl_threshold;
+	int64_t postscreen_dnsbl_allowlist_threshold; /* < 0: a score at or below it skips the pause */
+	int64_t postscreen_dnsbl_timeout;
+	bool smtpd_reject_unauth_pipelining;
+	int64_t smtpd_client_connection_rate_limit;
+	int64_t smtpd_client_message_rate_limit;
+	int64_t smtpd_client_recipient_rate_limit;
+	int64_t smtpd_client_new_tls_session_rate_limit;
+	int64_t anvil_rate_time_unit;
 	int64_t hopcount_limit;
 	char *smtpd_tls_cert_file;
 	char *smtpd_tls_key_file;

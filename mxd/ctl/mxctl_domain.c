@@ -1,9 +1,10 @@
 /*
  * mxctl_domain: the table commands of mxctl: "domain", "alias", "aliasdomain" and "resolve". Each
  * family is a table of actions {name, options allowed, argument count, run}; the options
- * (--description, --alias-limit, --replace; "--name=value" or "--name value") may stand anywhere after
- * the action. Validation and transactions live in db/: this file parses arguments, prints results
- * and turns errors into "mxctl: <family> <action>: <db/ message>" on stderr. Exit status as in mxctl.h.
+ * (--description, --alias-limit, --hourly-message-limit, --replace; "--name=value" or "--name value") may
+ * stand anywhere after the action. Validation and transactions live in db/: this file parses arguments,
+ * prints results and turns errors into "mxctl: <family> <action>: <db/ message>" on stderr. Exit status as in
+ * mxctl.h.
  */
 #include "mxd/ctl/mxctl.h"
 
@@ -16,16 +17,23 @@
 #include "mxd/common/addr.h"
 #include "mxd/common/util.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum mxctl_opt { OPT_DESCRIPTION = 1 << 0, OPT_ALIAS_LIMIT = 1 << 1, OPT_REPLACE = 1 << 2 };
+enum mxctl_opt {
+	OPT_DESCRIPTION = 1 << 0,
+	OPT_ALIAS_LIMIT = 1 << 1,
+	OPT_REPLACE = 1 << 2,
+	OPT_HOURLY = 1 << 3
+};
 
 struct mxctl_opts {
 	const char *description;
 	const char *alias_limit;
+	const char *hourly_limit; /* --hourly-message-limit */
 	bool replace;
 };
 
@@ -64,8 +72,10 @@ static int parse_opts(const char *what, const char *usage, unsigned allowed, int
 	static const struct {
 		const char *name;
 		unsigned bit;
-	} names[] = {
-	    {"description", OPT_DESCRIPTION}, {"alias-limit", OPT_ALIAS_LIMIT}, {"replace", OPT_REPLACE}};
+	} names[] = {{"description", OPT_DESCRIPTION},
+	             {"alias-limit", OPT_ALIAS_LIMIT},
+	             {"replace", OPT_REPLACE},
+	             {"hourly-message-limit", OPT_HOURLY}};
 	int npos = 0;
 	bool options_end = false;
 
@@ -106,6 +116,8 @@ static int parse_opts(const char *what, const char *usage, unsigned allowed, int
 		}
 		if (bit == OPT_DESCRIPTION)
 			opts->description = value;
+		else if (bit == OPT_HOURLY)
+			opts->hourly_limit = value;
 		else
 			opts->alias_limit = value;
 	}
@@ -171,6 +183,21 @@ static int parse_alias_limit(const char *what, const char *value, int64_t *limit
 	return 0;
 }
 
+static int parse_hourly_limit(const char *what, const char *value, int64_t *limit_r)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(value, &end, 10);
+	if (errno != 0 || end == value || *end != '\0' || n < 0 || n > DB_HOURLY_LIMIT_MAX) {
+		fprintf(stderr,
+		        "mxctl: %s: hourly message limit '%s': expected a number from 0 (no limit) to %d\n",
+		        what, value, DB_HOURLY_LIMIT_MAX);
+		return -1;
+	}
+	*limit_r = (int64_t)n;
+	return 0;
+}
+
 static int domain_add(struct mxctl *ctl, struct db *db, const char *what, char **args, int nargs,
                       const struct mxctl_opts *opts)
 {
@@ -189,14 +216,22 @@ static int domain_set(struct mxctl *ctl, struct db *db, const char *what, char *
 {
 	int64_t limit = -1;
 	const char *error;
-	if (opts->description == NULL && opts->alias_limit == NULL) {
-		fprintf(stderr, "mxctl: %s: nothing to change (give --description and/or --alias-limit)\n",
+	if (opts->description == NULL && opts->alias_limit == NULL && opts->hourly_limit == NULL) {
+		fprintf(stderr,
+		        "mxctl: %s: nothing to change (give --description, --alias-limit and/or "
+		        "--hourly-message-limit)\n",
 		        what);
 		return 2;
 	}
 	if (opts->alias_limit != NULL && parse_alias_limit(what, opts->alias_limit, &limit) < 0)
 		return 1;
-	if (db_domain_update(db, args[0], opts->description, limit, &error) < 0)
+	int64_t hourly = -1;
+	if (opts->hourly_limit != NULL && parse_hourly_limit(what, opts->hourly_limit, &hourly) < 0)
+		return 1;
+	if ((opts->description != NULL || opts->alias_limit != NULL) &&
+	    db_domain_update(db, args[0], opts->description, limit, &error) < 0)
+		return fail(what, error);
+	if (hourly >= 0 && db_domain_set_hourly_limit(db, args[0], hourly, &error) < 0)
 		return fail(what, error);
 	printf("domain %s: updated\n", str_lower(args[0]));
 	return 0;
@@ -254,6 +289,10 @@ static int domain_show(struct mxctl *ctl, struct db *db, const char *what, char 
 		printf("alias limit:   none\n");
 	else
 		printf("alias limit:   %u\n", d.alias_limit);
+	if (d.hourly_message_limit == 0)
+		printf("messages/hour: no limit\n");
+	else
+		printf("messages/hour: %u (each MX host)\n", d.hourly_message_limit);
 	printf("aliases:       %u\n", d.alias_count);
 	printf("alias domains:");
 	for (size_t i = 0; i < nads; i++) {
@@ -310,8 +349,8 @@ static int domain_disable(struct mxctl *ctl, struct db *db, const char *what, ch
 static const struct mxctl_action domain_actions[] = {
     {"add", OPT_DESCRIPTION | OPT_ALIAS_LIMIT, 1, 1, domain_add,
      "domain add NAME [--description TEXT] [--alias-limit N]"},
-    {"set", OPT_DESCRIPTION | OPT_ALIAS_LIMIT, 1, 1, domain_set,
-     "domain set NAME [--description TEXT] [--alias-limit N]"},
+    {"set", OPT_DESCRIPTION | OPT_ALIAS_LIMIT | OPT_HOURLY, 1, 1, domain_set,
+     "domain set NAME [--description TEXT] [--alias-limit N] [--hourly-message-limit N]"},
     {"list", 0, 0, 0, domain_list, "domain list"},
     {"show", 0, 1, 1, domain_show, "domain show NAME"},
     {"del", 0, 1, 1, domain_del, "domain del NAME"},

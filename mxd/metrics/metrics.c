@@ -55,6 +55,13 @@ static void render_smtpd(struct evbuffer *out, const struct metrics_sources *src
 	        st->bytes_accepted);
 	counter(out, "mxd_smtpd_tls_sessions_total", "STARTTLS handshakes completed.", "counter",
 	        st->tls_sessions);
+	evbuffer_add_printf(out,
+	                    "# HELP mxd_smtpd_gate_refused_total Clients refused by the connection gate, "
+	                    "by reason.\n# TYPE mxd_smtpd_gate_refused_total counter\n");
+	for (int r = 0; r < SMTP_GATE_REASONS; r++)
+		evbuffer_add_printf(out, "mxd_smtpd_gate_refused_total{reason=\"%s\"} %llu\n",
+		                    smtp_gate_reason_name((enum smtp_gate_reason)r),
+		                    (unsigned long long)st->gate[r]);
 	evbuffer_add_printf(out, "# HELP mxd_smtpd_rejected_total Rejections by enhanced status code.\n"
 	                         "# TYPE mxd_smtpd_rejected_total counter\n");
 	for (size_t i = 0; i < SMTP_STATS_REASONS && st->rejected[i].code[0] != '\0'; i++) {

@@ -1,10 +1,12 @@
 /* policy: see policy.h. */
 #include "mxd/smtpd/policy.h"
 
+#include "db/domain.h"
 #include "db/resolve.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/common/netaddr.h"
+#include "mxd/smtpd/dnsbl.h"
 #include "mxd/smtpd/spf.h"
 #include "mxd/rewrite/srs.h"
 #include "mxd/common/util.h"
@@ -22,8 +24,9 @@ struct policy {
 	bool secondary;
 	int64_t replica_checked; /* when last_sync was last read (at most once a second) */
 	int64_t replica_last_sync;
-	struct srs *srs; /* NULL: SRS off */
-	struct spf *spf; /* not owned; NULL: no SPF checks */
+	struct srs *srs;           /* NULL: SRS off */
+	struct spf *spf;           /* not owned; NULL: no SPF checks */
+	struct dnsbl_sites *dnsbl; /* postscreen_dnsbl_sites (one reference) */
 };
 
 int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **policy_r, const char **error_r)
@@ -38,11 +41,14 @@ int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **poli
 	else if (srs_new(cfg->srs_domain, cfg->srs_secret_file, cfg->srs_exclude_domains, &p->srs, &error) <
 	         0)
 		setting = ""; /* its errors name the setting */
+	else if (dnsbl_sites_parse(cfg->postscreen_dnsbl_sites, &p->dnsbl, &error) < 0)
+		setting = "";
 	if (setting != NULL) {
 		snprintf(err, sizeof(err), "%s%s", setting, error);
 		*error_r = err;
 		cidr_list_free(&p->mynetworks);
 		cidr_list_free(&p->trusted_peers);
+		srs_free(&p->srs);
 		free(p);
 		return -1;
 	}
@@ -61,6 +67,7 @@ void policy_free(struct policy **policyp)
 	cidr_list_free(&p->mynetworks);
 	cidr_list_free(&p->trusted_peers);
 	srs_free(&p->srs);
+	dnsbl_sites_unref(&p->dnsbl);
 	db_close(&p->db);
 	free(p);
 	*policyp = NULL;
@@ -69,6 +76,25 @@ void policy_free(struct policy **policyp)
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client)
 {
 	return cidr_list_match(policy->mynetworks, client) || cidr_list_match(policy->trusted_peers, client);
+}
+
+uint32_t policy_domain_hourly_limit(struct policy *policy, const char *domain)
+{
+	char lower[ADDR_DOMAIN_MAX + 1];
+	uint32_t limit = 0;
+	const char *error;
+	str_copy(lower, sizeof(lower), domain);
+	str_lower(lower);
+	if (db_domain_hourly_limit(policy->db, lower, &limit, &error) < 0) {
+		log_warn("smtpd", "hourly message limit of %s: %s", lower, error);
+		return 0;
+	}
+	return limit;
+}
+
+struct dnsbl_sites *policy_dnsbl_sites(const struct policy *policy)
+{
+	return policy->dnsbl;
 }
 
 /* On a secondary: is the replica of the tables older than replica_max_age? Reads the sync client's

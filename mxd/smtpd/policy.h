@@ -17,6 +17,7 @@
 #include "mxd/smtpd/spf.h"
 
 #include <stdbool.h>
+#include <stdint.h>
 
 struct db;
 struct sockaddr;
@@ -36,6 +37,15 @@ void policy_free(struct policy **policy);
 
 /* Is the client address in mynetworks or trusted_peers (our other MX hosts)? */
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client);
+
+/* The hourly message limit of a hosted recipient domain (domains.hourly_message_limit); 0 for none, for
+ * a domain we do not host, and when the table cannot be read (logged: the cap fails open, as the
+ * refusal it makes is only a deferral). */
+uint32_t policy_domain_hourly_limit(struct policy *policy, const char *domain);
+
+/* postscreen_dnsbl_sites, parsed (possibly empty; the policy keeps its reference: take one with
+ * dnsbl_sites_ref() to keep it past a reload). */
+struct dnsbl_sites *policy_dnsbl_sites(const struct policy *policy);
 
 /* Decide rcpt, sent after MAIL FROM:<sender> ("" for the null sender). Returns 0 to accept, with
  * *exp holding its final destinations (alias chains followed on the primary; on a secondary the

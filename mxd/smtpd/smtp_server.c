@@ -1,12 +1,17 @@
 /* smtp_server: see smtp_server.h. */
 #include "mxd/smtpd/smtp_server.h"
 
+#include "mxd/smtpd/anvil.h"
 #include "mxd/smtpd/client_count.h"
+#include "mxd/smtpd/dnsbl.h"
+#include "mxd/smtpd/domain_rate.h"
+#include "mxd/smtpd/policy.h"
 
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/common/util.h"
+#include "mxd/dns/dns.h"
 
 #include <event2/event.h>
 #include <event2/listener.h>
@@ -57,7 +62,10 @@ static void refuse(struct smtp_server *srv, evutil_socket_t fd, const char *addr
 	ssize_t w = write(fd, line, (size_t)n);
 	(void)w;
 	evutil_closesocket(fd);
-	log_warn("smtpd", "%s from unknown[%s]; refused with 421", why, addr);
+	if (strstr(why, addr) != NULL) /* the reply names the client already */
+		log_warn("smtpd", "%s; refused with 421", why);
+	else
+		log_warn("smtpd", "%s from unknown[%s]; refused with 421", why, addr);
 }
 
 static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa, int salen,
@@ -74,6 +82,19 @@ static void server_accept(struct evconnlistener *l, evutil_socket_t fd, struct s
 	}
 	if (srv->nsessions >= (size_t)cfg->smtpd_connection_limit) {
 		refuse(srv, fd, addr, cfg->myhostname, "too many connections");
+		return;
+	}
+	if (cfg->smtpd_client_connection_rate_limit > 0 && !policy_client_trusted(srv->env.policy, sa) &&
+	    anvil_count(srv->env.anvil, sa, (unsigned)cfg->smtpd_client_ipv6_prefix_length, ANVIL_CONNECTION,
+	                (unsigned)cfg->smtpd_client_connection_rate_limit, cfg->anvil_rate_time_unit * 1000,
+	                time_mono_msec()) < 0) {
+		char why[NETADDR_STR_MAX + 40];
+		snprintf(why, sizeof(why), "too many connections from %s", addr);
+		log_warn("smtpd", "connection rate limit exceeded from unknown[%s] (limit %lld per %llds)",
+		         addr, (long long)cfg->smtpd_client_connection_rate_limit,
+		         (long long)cfg->anvil_rate_time_unit);
+		srv->env.stats.gate[SMTP_GATE_CONNECTION_RATE]++;
+		refuse(srv, fd, addr, cfg->myhostname, why);
 		return;
 	}
 	struct client_count *client;
@@ -112,6 +133,8 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 	srv->env.on_close = server_session_closed;
 	srv->env.ctx = srv;
 	srv->clients = client_count_table_new();
+	srv->env.anvil = anvil_new();
+	srv->env.domains = domain_rate_new();
 	srv->listeners = xcalloc(n, sizeof(*srv->listeners));
 	if (n == 0) {
 		*error_r = "smtpd_listen: no address to listen on";
@@ -148,12 +171,30 @@ fail:
 	return -1;
 }
 
+/* DNSBL lookups need a resolver on our event loop: started the first time postscreen_dnsbl_sites is
+ * set (after privileges are dropped), kept for the life of the server since checks may be running. */
+static void server_dns_for_dnsbl(struct smtp_server *srv)
+{
+	const char *error;
+	if (srv->env.policy == NULL || dnsbl_sites_count(policy_dnsbl_sites(srv->env.policy)) == 0)
+		return;
+	if (srv->env.dns == NULL) {
+		srv->env.dns = dns_new(srv->env.base, srv->env.cfg->resolver, &error);
+		if (srv->env.dns == NULL) {
+			log_warn("smtpd", "postscreen_dnsbl_sites: no resolver, no DNSBL checks: %s", error);
+			return;
+		}
+	}
+	dns_set_timeout(srv->env.dns, (unsigned)srv->env.cfg->postscreen_dnsbl_timeout * 1000);
+}
+
 void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,
                        SSL_CTX *tls_ctx)
 {
 	srv->env.policy = policy;
 	srv->env.queue = queue;
 	srv->env.tls_ctx = tls_ctx;
+	server_dns_for_dnsbl(srv);
 	for (size_t i = 0; i < srv->nlisteners; i++)
 		evconnlistener_enable(srv->listeners[i]);
 }
@@ -172,6 +213,7 @@ void smtp_server_reload(struct smtp_server *srv, const struct mxd_config *cfg, s
 	srv->env.cfg = cfg;
 	srv->env.policy = policy;
 	srv->env.tls_ctx = tls_ctx;
+	server_dns_for_dnsbl(srv);
 }
 
 void smtp_server_shutdown(struct smtp_server *srv)
@@ -206,6 +248,9 @@ void smtp_server_free(struct smtp_server **srvp)
 		evconnlistener_free(srv->listeners[i]);
 	free(srv->listeners);
 	client_count_table_free(&srv->clients);
+	anvil_free(&srv->env.anvil);
+	domain_rate_free(&srv->env.domains);
+	dns_free(&srv->env.dns);
 	while (srv->sessions != NULL) {
 		struct session_node *node = srv->sessions;
 		srv->sessions = node->next;

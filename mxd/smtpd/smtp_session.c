@@ -130,11 +130,8 @@ static void session_install(struct smtp_session *s)
 	bufferevent_enable(s->bev, EV_READ | EV_WRITE);
 }
 
-static void session_greet_cb(evutil_socket_t fd, short what, void *ctx)
+void session_send_banner(struct smtp_session *s)
 {
-	struct smtp_session *s = ctx;
-	event_free(s->greet_ev);
-	s->greet_ev = NULL;
 	session_reply(s, 220, NULL, "%s", s->env->cfg->smtpd_banner);
 	session_wait_input(s, 0);
 }
@@ -154,15 +151,8 @@ struct smtp_session *smtp_session_new(struct smtp_env *env, evutil_socket_t fd, 
 	log_info("smtpd", "connect from %s[%s]", s->name, s->addr);
 	s->deadline_ev = evtimer_new(env->base, session_deadline_cb, s);
 	session_install(s);
-	if (env->cfg->smtpd_greet_pause > 0 && !s->trusted) {
-		/* pregreet test: a client that talks before our banner is not a well-behaved MTA */
-		struct timeval tv = {.tv_sec = env->cfg->smtpd_greet_pause, .tv_usec = 0};
-		s->greet_ev = evtimer_new(env->base, session_greet_cb, s);
-		evtimer_add(s->greet_ev, &tv);
-		return s;
-	}
-	session_reply(s, 220, NULL, "%s", env->cfg->smtpd_banner);
-	session_wait_input(s, 0);
+	if (session_gate_start(s) == 0)
+		session_send_banner(s);
 	return s;
 }
 
@@ -269,10 +259,7 @@ static void session_log_disconnect(struct smtp_session *s)
  * commit is outstanding the struct stays until the commit callback runs. */
 static void session_end(struct smtp_session *s)
 {
-	if (s->greet_ev != NULL) {
-		event_free(s->greet_ev);
-		s->greet_ev = NULL;
-	}
+	session_gate_free(s);
 	if (s->close_ev != NULL) {
 		event_free(s->close_ev);
 		s->close_ev = NULL;
@@ -495,16 +482,7 @@ static void session_read_cb(struct bufferevent *bev, void *ctx)
 {
 	struct smtp_session *s = ctx;
 	if (s->greet_ev != NULL) {
-		event_free(s->greet_ev);
-		s->greet_ev = NULL;
-		struct evbuffer *in = bufferevent_get_input(s->bev);
-		log_info("smtpd", "PREGREET %zu from %s[%s]: talking before the greeting",
-		         evbuffer_get_length(in), s->name, s->addr);
-		evbuffer_drain(in, evbuffer_get_length(in));
-		smtp_stats_reject(&s->env->stats, "5.5.0");
-		session_reply(s, 554, "5.5.0", "%s Error: talking before the greeting",
-		              s->env->cfg->myhostname);
-		session_close_after_reply(s);
+		session_gate_pregreet(s);
 		return;
 	}
 	session_process(s);

@@ -23,6 +23,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct anvil;
+struct dns;
+struct domain_rate;
 struct event_base;
 struct mxd_config;
 struct policy;
@@ -32,6 +35,23 @@ struct smtp_session;
 /* Counters the server keeps for status and metrics. */
 #define SMTP_STATS_REASONS 24
 
+/* Why the connection gate refused a client (smtp_session_gate.c, smtp_server.c). */
+enum smtp_gate_reason {
+	SMTP_GATE_PREGREET,        /* talked before the banner: 554 5.5.0 */
+	SMTP_GATE_PIPELINING,      /* pipelined where it must wait: 554 5.5.0 */
+	SMTP_GATE_DNSBL,           /* DNSBL score at or above the threshold: 550 5.7.1 */
+	SMTP_GATE_CONNECTION_RATE, /* smtpd_client_connection_rate_limit: 421 4.7.0 */
+	SMTP_GATE_MESSAGE_RATE,    /* smtpd_client_message_rate_limit: 450 4.7.1 */
+	SMTP_GATE_RECIPIENT_RATE,  /* smtpd_client_recipient_rate_limit: 450 4.7.1 */
+	SMTP_GATE_TLS_RATE,        /* smtpd_client_new_tls_session_rate_limit: 454 4.7.0 */
+	SMTP_GATE_DOMAIN_RATE,     /* a recipient domain's hourly_message_limit: 450 4.7.1 */
+	SMTP_GATE_REASONS
+};
+
+/* "pregreet", "pipelining", "dnsbl", "connection_rate", "message_rate", "recipient_rate", "tls_rate",
+ * "domain_rate". */
+const char *smtp_gate_reason_name(enum smtp_gate_reason reason);
+
 struct smtp_stats {
 	uint64_t connections;
 	uint64_t connections_refused; /* over a connection limit */
@@ -40,6 +60,7 @@ struct smtp_stats {
 	uint64_t rejected_rcpt;
 	uint64_t rejected_data;
 	uint64_t tls_sessions;
+	uint64_t gate[SMTP_GATE_REASONS]; /* clients refused by the connection gate, by reason */
 	/* rejections by enhanced status code ("5.1.1", "5.7.1", "4.3.0", ...) */
 	struct {
 		char code[12];
@@ -57,6 +78,9 @@ struct smtp_env {
 	struct policy *policy;
 	struct queue_store *queue;
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
+	struct anvil *anvil;         /* per-client rates and pregreet passes */
+	struct dns *dns;             /* for DNSBL lookups; NULL until postscreen_dnsbl_sites is set */
+	struct domain_rate *domains; /* messages accepted per recipient domain this hour */
 	struct smtp_stats stats;
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);

@@ -81,6 +81,8 @@ void session_command(struct smtp_session *s, const char *line, size_t len)
 		return;
 	}
 	s->counts[cmd.verb]++;
+	if (session_gate_command(s, cmd.verb, cmd.name))
+		return;
 	const struct smtp_cmd_def *def = cmd_find(cmd.verb);
 	if (def == NULL) {
 		log_info("smtpd", "warning: %s[%s]: unknown command: %.40s", s->name, s->addr, cmd.name);
@@ -173,6 +175,8 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "Error: nested MAIL command");
 		return;
 	}
+	if (session_gate_rate(s, ANVIL_MESSAGE))
+		return;
 	if (smtp_parse_path(arg, "FROM:", &path, &rest, &err) < 0 ||
 	    smtp_parse_mail_params(rest, s->esmtp, &params, &err) < 0) {
 		session_reply(s, err.code, err.enh, "%s", err.text);
@@ -320,6 +324,8 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	}
 	struct smtp_txn *t = s->txn;
+	if (session_gate_rate(s, ANVIL_RECIPIENT))
+		return;
 	if (smtp_parse_path(arg, "TO:", &path, &rest, &err) < 0 ||
 	    smtp_parse_rcpt_params(rest, &params, &err) < 0) {
 		session_reply(s, err.code, err.enh, "%s", err.text);
@@ -352,6 +358,10 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 		return;
 	}
 	bool duplicate = strmap_get(&t->rcpt_set, path.address, NULL);
+	if (!duplicate && session_gate_domain_full(s, path.domain)) {
+		expansion_clear(&exp);
+		return;
+	}
 	if (!duplicate && t->nfinal + txn_new_finals(t, &exp) > SMTP_TXN_FINALS_MAX) {
 		expansion_clear(&exp);
 		session_reply(s, 452, "4.5.3", "Error: too many recipients");
@@ -468,6 +478,7 @@ static void data_committed(void *ctx, int result, const char *id, enum queue_err
 		         (size_t)s->txn->data.size, s->txn->nrcpt);
 		s->env->stats.messages_accepted++;
 		s->env->stats.bytes_accepted += s->txn->data.size;
+		session_gate_count_domains(s);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", id);
 		if (s->env->on_queued != NULL)
 			s->env->on_queued(s->env->queued_ctx, id);
@@ -590,6 +601,8 @@ static void cmd_starttls(struct smtp_session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "Error: MAIL transaction in progress");
 		return;
 	}
+	if (session_gate_rate(s, ANVIL_TLS))
+		return;
 	session_reply(s, 220, "2.0.0", "Ready to start TLS");
 	session_start_tls(s);
 }

@@ -8,6 +8,7 @@
 #include "mxd/common/netaddr.h"
 #include "mxd/common/strmap.h"
 #include "mxd/queue/queue_store.h"
+#include "mxd/smtpd/anvil.h"
 #include "mxd/smtpd/smtp_data.h"
 #include "mxd/smtpd/smtp_parse.h"
 #include "mxd/smtpd/smtp_session.h"
@@ -76,7 +77,12 @@ struct smtp_session {
 	struct smtp_txn *txn;
 	void *link;
 	struct event *close_ev; /* deferred close: waits for the last reply to leave */
-	struct event *greet_ev; /* smtpd_greet_pause: the banner is not sent yet */
+	struct event *greet_ev; /* the gate holds the banner back (pregreet pause, DNSBL lookups) */
+	bool greet_pausing;     /* the pregreet pause runs */
+	bool greet_test;        /* passing the pause is remembered (anvil_greet_pass) */
+	int64_t gate_deadline;  /* the banner waits for DNSBL answers until then */
+	struct dnsbl_check *dnsbl;
+	char dnsbl_site[208]; /* non-empty: listed, every command but QUIT gets 550 5.7.1 */
 	int64_t close_deadline;
 	/* smtpd_timeout as a deadline per command line, and for DATA one moved by smtpd_min_data_rate */
 	struct event *deadline_ev;
@@ -93,6 +99,24 @@ void session_start_tls(struct smtp_session *s);
 void session_txn_free(struct smtp_session *s);
 const char *session_proto(const struct smtp_session *s);
 void session_resume(struct smtp_session *s); /* reading stopped for SPF: take it up again */
+void session_send_banner(struct smtp_session *s); /* the 220, then wait for the first command */
+
+/* smtp_session_gate.c: the connection gate (pregreet pause, DNSBL score, unauthorised pipelining,
+ * anvil rate limits). Trusted clients (mynetworks, trusted_peers) pass every check. */
+/* At connect: 1 when the banner is held back (the gate sends it later), 0 to send it now. */
+int session_gate_start(struct smtp_session *s);
+/* Octets arrived while the banner is held back: 554 5.5.0 and close. */
+void session_gate_pregreet(struct smtp_session *s);
+/* Before a parsed command runs: true when the gate answered it (DNSBL listing, pipelining). */
+bool session_gate_command(struct smtp_session *s, enum smtp_verb verb, const char *name);
+/* Count one more of rate for this client: true when over its limit (refusal sent). */
+bool session_gate_rate(struct smtp_session *s, enum anvil_rate rate);
+/* RCPT to domain: true when the domain's hourly message limit is reached (refusal sent). */
+bool session_gate_domain_full(struct smtp_session *s, const char *domain);
+/* The message was queued: count it once for each recipient domain. */
+void session_gate_count_domains(struct smtp_session *s);
+/* Release what the gate holds (timer, lookups). */
+void session_gate_free(struct smtp_session *s);
 
 /* smtp_session_cmd.c */
 void session_command(struct smtp_session *s, const char *line, size_t len);

@@ -51,15 +51,16 @@ def free_port():
     return port
 
 
-def wait_port(port, timeout=30.0, proc=None, step=0.002):
-    """Seconds until 127.0.0.1:port accepts a connection and sends its greeting's first octets."""
+def wait_port(port, timeout=30.0, proc=None, step=0.002, greet_timeout=2):
+    """Seconds until 127.0.0.1:port accepts a connection and sends its greeting's first octets (within
+    greet_timeout: more for an mxd whose pregreet pause is on)."""
     t0 = time.monotonic()
     deadline = t0 + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError("process exited with status %s" % proc.returncode)
         try:
-            s = socket.create_connection(("127.0.0.1", port), timeout=2)
+            s = socket.create_connection(("127.0.0.1", port), timeout=greet_timeout)
             try:
                 s.recv(64)
             finally:
@@ -230,12 +231,12 @@ class Mxd:
         for a, d in ALIASES:
             self.mxctl("alias", "add", a, d)
 
-    def start(self, wrap=(), timeout=60):
+    def start(self, wrap=(), timeout=60, greet_timeout=2):
         """Start mxd; returns seconds until its port answered."""
         self.err = open(os.path.join(self.dir, "mxd.stderr"), "ab")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(list(wrap) + [MXD, "-c", self.conf], stdout=self.err, stderr=self.err)
-        wait_port(self.port, timeout=timeout, proc=self.proc)
+        wait_port(self.port, timeout=timeout, proc=self.proc, greet_timeout=greet_timeout)
         return time.monotonic() - t0
 
     @property

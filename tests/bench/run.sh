@@ -85,6 +85,7 @@ for p in $pieces; do
 	memory) run $py memory.py ;;
 	tables) run $py tables.py --aliases "$ALIASES" ;;
 	drain) run $py drain.py --msgs "$DRAIN_MSGS" ;;
+	gate) run $py gate.py --runs "$RUNS" ;;
 	*) echo "run.sh: unknown piece '$p'" >&2; exit 2 ;;
 	esac
 done

@@ -3,7 +3,8 @@
 allow_unverified_tls, against one mxadmin on a fresh database (no mxd: only the tables matter here).
 
 Covers: PATCH of a domain or an alias is all or nothing (a refused field leaves the fields before it
-unsaved, and the 400 names the refused field); a route's next hop with allow_unverified_tls through the
+unsaved, and the 400 names the refused field); a domain's hourly message limit (the per-domain cap of
+the connection gate) through the API and the UI form, superadmins only; a route's next hop with allow_unverified_tls through the
 API and the UI form, shown back by both, refused without an auth user.
 """
 import json
@@ -164,6 +165,31 @@ class AdminPatch(unittest.TestCase):
         self.assertEqual(r.status, 303, r.body)
         self.assertIs(self.hops("form.test")["[relay.test]:587"]["allow_unverified_tls"], True)
         self.assertIn("unverified-tls-ok", self.root.get("/routes").body)
+
+    # --- the per-domain hourly message limit ---
+
+    def test_domain_hourly_limit(self):
+        self.assertEqual(self.api("POST", "/domains", {"domain": "cap.test", "description": "before"}).status, 201)
+        self.assertEqual(self.api("GET", "/domains/cap.test").json()["hourly_message_limit"], 0)
+        self.assertEqual(self.api("PATCH", "/domains/cap.test", {"hourly_message_limit": 300}).status, 200)
+        self.assertEqual(self.api("GET", "/domains/cap.test").json()["hourly_message_limit"], 300)
+        # all or nothing: a bad limit leaves the description before it unsaved
+        r = self.api("PATCH", "/domains/cap.test", {"description": "after", "hourly_message_limit": "-1"})
+        self.assert_error(r, 400, "hourly_message_limit")
+        d = self.api("GET", "/domains/cap.test").json()
+        self.assertEqual((d["description"], d["hourly_message_limit"]), ("before", 300))
+        # a domain admin sees it but may not change it
+        r = self.root.api("PATCH", "/domains/own.test", {"hourly_message_limit": 5}, token=self.doma_token)
+        self.assert_error(r, 403, "hourly_message_limit")
+        self.assertIn("hourly_message_limit", self.root.api("GET", "/domains/own.test", token=self.doma_token).body)
+        # the UI form
+        page = self.root.get("/domain?name=cap.test")
+        self.assertIn('name="hourly_message_limit" value="300"', page.body)
+        r = self.root.post("/domain/edit", {"name": "cap.test", "description": "before", "alias_limit": "0",
+                                            "hourly_message_limit": "40"})
+        self.assertEqual(r.status, 303, r.body)
+        self.assertEqual(self.api("GET", "/domains/cap.test").json()["hourly_message_limit"], 40)
+        self.assertIn("messages/hour: 40", self.inst.mxctl("domain", "show", "cap.test").stdout)
 
 
 if __name__ == "__main__":

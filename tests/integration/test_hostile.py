@@ -1,6 +1,9 @@
 """Adversarial SMTP sessions against a running mxd: a million pipelined RCPTs (memory stays bounded),
 smuggling variants with NUL octets, invalid UTF-8, parameter abuse, header injection through HELO, and a
-connection flood from one address while another address is still served."""
+connection flood from one address while another address is still served; against the connection gate
+(test_gate.py has the plain cases): a burst of early talkers, a DNSBL-listed client that keeps talking,
+pipelining bots and a connection-rate flood, each while a well-behaved client from another address is
+served."""
 import os
 import socket
 import sys
@@ -9,6 +12,7 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 from fixtures import hosted, rss_kib, stop_and_cleanup  # noqa: E402
 
@@ -144,6 +148,104 @@ class Pregreet(unittest.TestCase):
         finally:
             inst.stop()
             inst.cleanup()
+
+
+class GateHostile(unittest.TestCase):
+    """Bots against the gate: none of them may keep a well-behaved client from another address out."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dns = dnsserver.start("$ORIGIN bl.test\n50.0.0.127 A 127.0.0.2\n", port=0)
+        cls.inst = mxtest.Instance({
+            "resolver": "127.0.0.1:%d" % cls.dns.port,
+            "postscreen_greet_wait": "1s",
+            "postscreen_dnsbl_sites": "bl.test",
+            "smtpd_client_connection_rate_limit": "5",
+            "smtpd_client_connection_limit": "50",
+        })
+        hosted(cls.inst)
+        cls.inst.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            stop_and_cleanup(cls.inst)
+        finally:
+            cls.dns.stop()
+
+    def connect(self, source):
+        s = socket.socket()
+        s.settimeout(10)
+        s.bind((source, 0))
+        s.connect(("127.0.0.1", self.inst.port))
+        return s
+
+    def served(self, source):
+        """A patient client from source gets its banner and a 250 to EHLO."""
+        c = mxtest.Client("127.0.0.1", self.inst.port, 10, source)
+        try:
+            return c.reply().code == 220 and c.cmd("EHLO client.example").code == 250
+        finally:
+            c.close()
+
+    def drain(self, s):
+        data = b""
+        try:
+            while True:
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+        except OSError:
+            pass
+        s.close()
+        return data
+
+    def test_burst_of_early_talkers(self):
+        bots = []
+        for i in range(40):
+            s = self.connect("127.0.1.%d" % (i + 1))  # each its own address: no rate limit in the way
+            s.sendall(b"EHLO bot.example\r\nMAIL FROM:<spam@bot.example>\r\nRCPT TO:<info@example.com>\r\n")
+            bots.append(s)
+        self.assertTrue(self.served("127.0.0.60"))
+        replies = [self.drain(s) for s in bots]
+        self.assertTrue(all(r.startswith(b"554 5.5.0") and b"250" not in r for r in replies), replies[:3])
+
+    def test_listed_client_keeps_talking_until_cut_off(self):
+        s = self.connect("127.0.0.50")
+        self.assertTrue(s.recv(1000).startswith(b"220 "))
+        s.sendall(b"".join(b"RCPT TO:<info@example.com>\r\n" for _ in range(30)))
+        data = self.drain(s)
+        self.assertGreaterEqual(data.count(b"550 5.7.1 Service unavailable; client [127.0.0.50] blocked"), 19)
+        self.assertIn(b"421 4.7.0", data)  # smtpd_hard_error_limit ends it
+        self.assertNotIn(b"250", data)
+        self.assertTrue(self.served("127.0.0.61"))
+
+    def test_pipelining_bots(self):
+        bots = [self.connect("127.0.2.%d" % (i + 1)) for i in range(10)]  # their pauses run together
+        for s in bots:
+            self.assertTrue(s.recv(1000).startswith(b"220 "))
+            s.sendall(b"HELO bot.example\r\nMAIL FROM:<spam@bot.example>\r\nRCPT TO:<info@example.com>\r\n"
+                      b"DATA\r\nSubject: spam\r\n\r\nbuy\r\n.\r\n")
+        for s in bots:
+            data = self.drain(s)
+            self.assertNotIn(b"354", data)
+            self.assertIn(b"554 5.5.0", data)
+        accepted = [line for line in self.inst.read_log().splitlines() if "client=unknown[127.0.2." in line]
+        self.assertEqual(accepted, [])
+        self.assertTrue(self.served("127.0.0.62"))
+
+    def test_connection_rate_flood(self):
+        socks = []
+        for _ in range(30):
+            socks.append(self.connect("127.0.0.63"))
+        replies = []
+        for s in socks:  # the first reply of each: a 421, or the banner after the pause
+            replies.append(s.recv(1000))
+            s.close()
+        refused = sum(1 for r in replies if r.startswith(b"421 4.7.0") and b"too many connections" in r)
+        self.assertGreaterEqual(refused, 25)
+        self.assertTrue(self.served("127.0.0.64"))
 
 
 if __name__ == "__main__":

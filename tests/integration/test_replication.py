@@ -168,6 +168,11 @@ class Replication(unittest.TestCase):
         self.assertTrue(wait_for(lambda: "relay.test" in sec.mxctl("route", "list").stdout, ENFORCE_WITHIN),
                         sec.read_log()[-2000:])
 
+        # The per-domain hourly cap travels too (migration 7's column): both MX hosts apply it.
+        self.primary.mxctl("domain", "set", "example.com", "--hourly-message-limit", "250")
+        self.assertTrue(wait_for(lambda: "messages/hour: 250" in sec.mxctl("domain", "show", "example.com").stdout,
+                                 ENFORCE_WITHIN), sec.read_log()[-2000:])
+
         # The secondary's tables are the primary's: local changes are refused with a clear message.
         r = sec.mxctl("domain", "add", "local.example", check=False)
         self.assertEqual(r.returncode, 1)

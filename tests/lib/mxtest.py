@@ -108,6 +108,9 @@ class Instance:
             "spf_policy": "off",
             # nor the self-check at start (mxd/check/check_startup.h): tests/integration/test_check.py runs it
             "check_at_start": "no",
+            # no pregreet pause (the default 6s for each new client address would slow every test down);
+            # the gate's own tests (test_gate, test_hostile) turn it on
+            "postscreen_greet_wait": "0s",
         }
         base.update(settings or {})
         self.settings = base

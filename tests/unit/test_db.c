@@ -285,6 +285,35 @@ static void test_domain_list_sorted(void **state)
 	free(list);
 }
 
+/* domains.hourly_message_limit (migration 7): set, read on the RCPT path and with the domain, refused
+ * out of range with the field named, and "not found" for a domain we do not host. */
+static void test_domain_hourly_limit(void **state)
+{
+	struct unit_db *f = *state;
+	const char *err;
+	uint32_t limit = 99;
+	assert_int_equal(db_domain_add(f->db, "capped.example", NULL, 0, &err), 0);
+	assert_int_equal(db_domain_hourly_limit(f->db, "capped.example", &limit, &err), 0);
+	assert_int_equal(limit, 0);
+	assert_int_equal(db_domain_set_hourly_limit(f->db, "Capped.Example", 500, &err), 0);
+	assert_int_equal(db_domain_hourly_limit(f->db, "capped.example", &limit, &err), 0);
+	assert_int_equal(limit, 500);
+	struct db_domain d;
+	assert_int_equal(db_domain_get(f->db, "capped.example", &d, &err), 0);
+	assert_int_equal(d.hourly_message_limit, 500);
+	assert_int_equal(db_domain_set_hourly_limit(f->db, "capped.example", -1, &err), -1);
+	assert_non_null(strstr(err, "hourly message limit -1"));
+	assert_int_equal(db_domain_set_hourly_limit(f->db, "capped.example", DB_HOURLY_LIMIT_MAX + 1LL, &err),
+	                 -1);
+	assert_int_not_equal(db_domain_set_hourly_limit(f->db, "other.example", 5, &err), 0);
+	assert_int_equal(db_domain_hourly_limit(f->db, "other.example", &limit, &err), 1);
+	assert_int_equal(limit, 0);
+	/* the other fields keep their values */
+	assert_int_equal(db_domain_update(f->db, "capped.example", "x", 7, &err), 0);
+	assert_int_equal(db_domain_hourly_limit(f->db, "capped.example", &limit, &err), 0);
+	assert_int_equal(limit, 500);
+}
+
 static void test_migrations_idempotent(void **state)
 {
 	struct unit_db *f = *state;
@@ -409,6 +438,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(test_script, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_domain_list_sorted, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_domain_hourly_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_without_init, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
