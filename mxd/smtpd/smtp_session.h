@@ -23,6 +23,8 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+struct arc_sealer;
+struct dns;
 struct event_base;
 struct mxd_config;
 struct policy;
@@ -57,6 +59,8 @@ struct smtp_env {
 	struct policy *policy;
 	struct queue_store *queue;
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
+	struct dns *dns;  /* validates the ARC chain of each message at the end of DATA; NULL: not checked */
+	struct arc_sealer *arc; /* adds our ARC set before the message is stored; NULL: no sealing */
 	struct smtp_stats stats;
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);

@@ -1,6 +1,7 @@
 /* smtp_session_cmd: the command table and one handler per SMTP command. See smtp_session.h. */
 #include "mxd/smtpd/smtp_session_private.h"
 
+#include "mxd/auth/arc_seal.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/smtpd/policy.h"
@@ -385,18 +386,54 @@ static void add_received(struct smtp_session *s, struct evbuffer *body)
 	evbuffer_add_printf(body, "; %s\r\n", date);
 }
 
-/* The SPF verdict for the hops after us (RFC 7208 9.1, RFC 8601), above our Received: header as
- * RFC 7208 asks. spf.h quotes or replaces whatever in them came from the client or the DNS. */
+/* The SPF verdict for the hops after us (RFC 7208 9.1), above our Received: header as RFC 7208 asks
+ * (Authentication-Results goes above it at the end of DATA, once ARC is known). spf.h quotes or
+ * replaces whatever in them came from the client or the DNS. */
 static void add_spf_headers(struct smtp_session *s, struct evbuffer *body)
 {
 	if (s->txn->spf == NULL)
 		return;
-	char *h = spf_header_authentication_results(s->txn->spf, s->env->cfg->myhostname);
+	char *h = spf_header_received_spf(s->txn->spf, s->env->cfg->myhostname);
 	evbuffer_add(body, h, strlen(h));
 	free(h);
-	h = spf_header_received_spf(s->txn->spf, s->env->cfg->myhostname);
-	evbuffer_add(body, h, strlen(h));
-	free(h);
+}
+
+/* Our Authentication-Results field (RFC 8601) as it stands for this transaction: SPF, and ARC once the
+ * chain was validated; NULL when nothing was checked. Every header that repeats our results (the ARC
+ * set's AAR) takes it from here. */
+static char *session_authres(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	if (t->spf == NULL && !t->arc_checked)
+		return NULL;
+	char *arc = t->arc_checked ? xasprintf("arc=%s", arc_cv_str(t->arc_cv)) : NULL;
+	const char *more[] = {arc, NULL};
+	char *h = spf_header_authentication_results_more(t->spf, s->env->cfg->myhostname, more);
+	free(arc);
+	return h;
+}
+
+/* Put Authentication-Results on top of the message and, with a key, our ARC set above it (RFC 8617
+ * 5.1), sealing the message as it will be stored. */
+static void add_auth_headers(struct smtp_session *s, bool may_seal)
+{
+	struct smtp_txn *t = s->txn;
+	char *ar = session_authres(s);
+	if (ar != NULL)
+		evbuffer_prepend(t->body, ar, strlen(ar));
+	if (s->env->arc != NULL && may_seal && ar != NULL) {
+		const char *error;
+		size_t len = evbuffer_get_length(t->body);
+		const char *msg = (const char *)evbuffer_pullup(t->body, -1);
+		char *set = arc_seal(s->env->arc, msg, len, t->arc_cv, ar + strlen("Authentication-Results:"),
+		                     (long long)time(NULL), &error);
+		if (set != NULL)
+			evbuffer_prepend(t->body, set, strlen(set));
+		else if (error != NULL)
+			log_warn("smtpd", "%s: ARC seal not added: %s", t->id, error);
+		free(set);
+	}
+	free(ar);
 }
 
 static void cmd_data(struct smtp_session *s, const char *arg)
@@ -491,15 +528,11 @@ static bool data_refused(struct smtp_session *s)
 	return true;
 }
 
-void session_data_done(struct smtp_session *s)
+/* Hand the finished message to the queue; its commit callback replies. */
+static void data_store(struct smtp_session *s, bool may_seal)
 {
-	if (data_refused(s))
-		return;
 	struct smtp_txn *t = s->txn;
-	char msgid[256];
-	smtp_data_message_id(t->body, msgid, sizeof(msgid));
-	if (msgid[0] != '\0')
-		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
+	add_auth_headers(s, may_seal);
 	struct queue_new_msg msg = {0};
 	str_copy(msg.id, sizeof(msg.id), t->id);
 	msg.sender = t->sender;
@@ -517,9 +550,50 @@ void session_data_done(struct smtp_session *s)
 	msg.smtputf8 = t->params.smtputf8;
 	msg.body = t->body;
 	t->body = NULL; /* the store owns it now */
+	queue_store_submit(s->env->queue, &msg, data_committed, s);
+}
+
+/* The verdict on the ARC chain the message came with: recorded in the transaction, then the message is
+ * sealed and stored, unless the client left meanwhile (then nothing is stored: it had no reply). */
+static void data_arc_checked(void *ctx, const struct arc_verdict *v)
+{
+	struct smtp_session *s = ctx;
+	struct smtp_txn *t = s->txn;
+	t->arc_verify = NULL;
+	t->arc_checked = true;
+	t->arc_cv = v->cv;
+	t->arc_sealers = xstrdup(v->sealers);
+	if (v->cv != ARC_CV_NONE)
+		log_info("smtpd", "%s: arc=%s%s%s%s%s", t->id, arc_cv_str(v->cv),
+		         v->sealers[0] ? " sealers=" : "", v->sealers, v->why ? ", reason=" : "",
+		         v->why ? v->why : "");
+	if (s->bev == NULL) {
+		log_info("smtpd", "%s: the client left before the reply; message not stored", t->id);
+		smtp_session_commit_done(s);
+		return;
+	}
+	data_store(s, !v->terminated);
+}
+
+void session_data_done(struct smtp_session *s)
+{
+	if (data_refused(s))
+		return;
+	struct smtp_txn *t = s->txn;
+	char msgid[256];
+	smtp_data_message_id(t->body, msgid, sizeof(msgid));
+	if (msgid[0] != '\0')
+		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
 	session_enter_state(s, SMTP_STATE_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);
-	queue_store_submit(s->env->queue, &msg, data_committed, s);
+	if (s->env->dns == NULL) {
+		data_store(s, true);
+		return;
+	}
+	/* the chain's keys come through the resolver: the loop runs on meanwhile */
+	size_t len = evbuffer_get_length(t->body);
+	const char *text = (const char *)evbuffer_pullup(t->body, -1);
+	t->arc_verify = arc_verify_start(s->env->base, s->env->dns, text, len, data_arc_checked, s);
 }
 
 static void cmd_rset(struct smtp_session *s, const char *arg)

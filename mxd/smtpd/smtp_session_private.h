@@ -5,6 +5,7 @@
 #ifndef MXD_SMTP_SESSION_PRIVATE_H
 #define MXD_SMTP_SESSION_PRIVATE_H
 
+#include "mxd/auth/arc_verify.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/common/strmap.h"
 #include "mxd/queue/queue_store.h"
@@ -49,6 +50,12 @@ struct smtp_txn {
 	struct evbuffer *body;
 	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
 	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
+	/* ARC (RFC 8617): the chain the message arrived with, validated at the end of DATA */
+	struct arc_verify *arc_verify; /* while it runs */
+	bool arc_checked;              /* arc_cv and arc_sealers hold a verdict */
+	enum arc_cv arc_cv;            /* none, pass or fail: arc= of our Authentication-Results */
+	char *arc_sealers;             /* the d= of the chain's seals, oldest first, comma separated: with
+	                                  a passing chain, whom arc_trusted_sealers may trust */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
