@@ -413,13 +413,14 @@ static char *session_authres(struct smtp_session *s)
 	return h;
 }
 
-/* Put Authentication-Results on top of the message and, with a key, our ARC set above it (RFC 8617
- * 5.1), sealing the message as it will be stored. */
+/* Put Authentication-Results on top of the message (when SPF was checked or an ARC chain came with it:
+ * "arc=none" alone tells nobody anything) and, with a key, our ARC set above it (RFC 8617 5.1), sealing
+ * the message as it will be stored. */
 static void add_auth_headers(struct smtp_session *s, bool may_seal)
 {
 	struct smtp_txn *t = s->txn;
 	char *ar = session_authres(s);
-	if (ar != NULL)
+	if (ar != NULL && (t->spf != NULL || t->arc_cv != ARC_CV_NONE))
 		evbuffer_prepend(t->body, ar, strlen(ar));
 	if (s->env->arc != NULL && may_seal && ar != NULL) {
 		const char *error;
@@ -572,6 +573,8 @@ static void data_arc_checked(void *ctx, const struct arc_verdict *v)
 		smtp_session_commit_done(s);
 		return;
 	}
+	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
 	data_store(s, !v->terminated);
 }
 
@@ -590,10 +593,14 @@ void session_data_done(struct smtp_session *s)
 		data_store(s, true);
 		return;
 	}
-	/* the chain's keys come through the resolver: the loop runs on meanwhile */
+	/* The chain's keys come through the resolver: the loop runs on meanwhile. Reading goes on, a line's
+	 * worth at most (nothing read is processed before the reply), so that a client that hangs up is
+	 * seen and its message, never answered, is not stored. */
 	size_t len = evbuffer_get_length(t->body);
 	const char *text = (const char *)evbuffer_pullup(t->body, -1);
 	t->arc_verify = arc_verify_start(s->env->base, s->env->dns, text, len, data_arc_checked, s);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_LINE_MAX);
+	bufferevent_enable(s->bev, EV_READ);
 }
 
 static void cmd_rset(struct smtp_session *s, const char *arg)
