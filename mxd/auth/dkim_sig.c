@@ -62,8 +62,11 @@ static size_t text_line(const struct text *t)
 /* Append "tag; " folding first when the line would grow past FOLD_WIDTH. */
 static void text_tag(struct text *t, const char *tag)
 {
-	if (text_line(t) + strlen(tag) + 2 > FOLD_WIDTH)
+	if (text_line(t) + strlen(tag) + 2 > FOLD_WIDTH) {
+		if (t->len > 0 && t->s[t->len - 1] == ' ')
+			t->len--; /* no blank at a line's end */
 		text_str(t, "\r\n\t");
+	}
 	text_str(t, tag);
 	text_str(t, "; ");
 }
