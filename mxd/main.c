@@ -6,6 +6,7 @@
  */
 #include "db/db.h"
 #include "mxd/auth/arc_seal.h"
+#include "mxd/auth/auth_worker.h"
 #include "mxd/dns/dns.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
@@ -44,6 +45,7 @@ struct mxd {
 	struct spf *spf; /* NULL with spf_policy = off */
 	struct dns *dns; /* the receiving side's resolver: keys of the ARC chains messages arrive with */
 	struct arc_sealer *arc; /* NULL: no key, no ARC seal */
+	struct auth_worker *auth_worker; /* ARC signatures off the event loop */
 	struct queue_store *queue;
 	struct qmgr *qmgr;
 	struct sync_server *sync_server; /* primary: the change feed */
@@ -212,7 +214,10 @@ static void arc_start(struct mxd *m)
 	else
 		log_info("master", "ARC sealing as d=%s s=%s", m->cfg->arc_signing_domain,
 		         m->cfg->arc_selector);
-	smtp_server_set_arc(m->smtp, m->dns, m->arc);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (auth_worker_new(m->base, cpus > 1 ? (unsigned)cpus : 1, &m->auth_worker, &error) < 0)
+		log_fatal("master", "%s", error);
+	smtp_server_set_arc(m->smtp, m->dns, m->arc, m->auth_worker);
 }
 
 /* Read the configuration file and the -o overrides into a new config. NULL with *error_r. */
@@ -413,6 +418,7 @@ int main(int argc, char **argv)
 	smtp_server_free(&m.smtp);
 	policy_free(&m.policy);
 	spf_free(&m.spf);
+	auth_worker_free(&m.auth_worker);
 	dns_free(&m.dns);
 	arc_sealer_free(&m.arc);
 	if (m.tls_ctx != NULL)

@@ -148,10 +148,12 @@ fail:
 	return -1;
 }
 
-void smtp_server_set_arc(struct smtp_server *srv, struct dns *dns, struct arc_sealer *sealer)
+void smtp_server_set_arc(struct smtp_server *srv, struct dns *dns, struct arc_sealer *sealer,
+                         struct auth_worker *worker)
 {
 	srv->env.dns = dns;
 	srv->env.arc = sealer;
+	srv->env.auth_worker = worker;
 }
 
 void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,

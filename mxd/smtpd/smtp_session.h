@@ -24,6 +24,7 @@
 #include <sys/socket.h>
 
 struct arc_sealer;
+struct auth_worker;
 struct dns;
 struct event_base;
 struct mxd_config;
@@ -61,6 +62,7 @@ struct smtp_env {
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
 	struct dns *dns;  /* validates the ARC chain of each message at the end of DATA; NULL: not checked */
 	struct arc_sealer *arc; /* adds our ARC set before the message is stored; NULL: no sealing */
+	struct auth_worker *auth_worker; /* signatures made and checked off the loop; NULL: in the loop */
 	struct smtp_stats stats;
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);

@@ -1,7 +1,6 @@
 /* smtp_session_cmd: the command table and one handler per SMTP command. See smtp_session.h. */
 #include "mxd/smtpd/smtp_session_private.h"
 
-#include "mxd/auth/arc_seal.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/smtpd/policy.h"
@@ -15,8 +14,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-
-void smtp_session_commit_done(struct smtp_session *s);
 
 enum cmd_flags {
 	CMD_NEEDS_HELO = 1 << 0, /* 503 before HELO/EHLO */
@@ -398,45 +395,6 @@ static void add_spf_headers(struct smtp_session *s, struct evbuffer *body)
 	free(h);
 }
 
-/* Our Authentication-Results field (RFC 8601) as it stands for this transaction: SPF, and ARC once the
- * chain was validated; NULL when nothing was checked. Every header that repeats our results (the ARC
- * set's AAR) takes it from here. */
-static char *session_authres(struct smtp_session *s)
-{
-	struct smtp_txn *t = s->txn;
-	if (t->spf == NULL && !t->arc_checked)
-		return NULL;
-	char *arc = t->arc_checked ? xasprintf("arc=%s", arc_cv_str(t->arc_cv)) : NULL;
-	const char *more[] = {arc, NULL};
-	char *h = spf_header_authentication_results_more(t->spf, s->env->cfg->myhostname, more);
-	free(arc);
-	return h;
-}
-
-/* Put Authentication-Results on top of the message (when SPF was checked or an ARC chain came with it:
- * "arc=none" alone tells nobody anything) and, with a key, our ARC set above it (RFC 8617 5.1), sealing
- * the message as it will be stored. */
-static void add_auth_headers(struct smtp_session *s, bool may_seal)
-{
-	struct smtp_txn *t = s->txn;
-	char *ar = session_authres(s);
-	if (ar != NULL && (t->spf != NULL || t->arc_cv != ARC_CV_NONE))
-		evbuffer_prepend(t->body, ar, strlen(ar));
-	if (s->env->arc != NULL && may_seal && ar != NULL) {
-		const char *error;
-		size_t len = evbuffer_get_length(t->body);
-		const char *msg = (const char *)evbuffer_pullup(t->body, -1);
-		char *set = arc_seal(s->env->arc, msg, len, t->arc_cv, ar + strlen("Authentication-Results:"),
-		                     (long long)time(NULL), &error);
-		if (set != NULL)
-			evbuffer_prepend(t->body, set, strlen(set));
-		else if (error != NULL)
-			log_warn("smtpd", "%s: ARC seal not added: %s", t->id, error);
-		free(set);
-	}
-	free(ar);
-}
-
 static void cmd_data(struct smtp_session *s, const char *arg)
 {
 	if (s->txn == NULL) {
@@ -530,10 +488,9 @@ static bool data_refused(struct smtp_session *s)
 }
 
 /* Hand the finished message to the queue; its commit callback replies. */
-static void data_store(struct smtp_session *s, bool may_seal)
+void session_data_submit(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
-	add_auth_headers(s, may_seal);
 	struct queue_new_msg msg = {0};
 	str_copy(msg.id, sizeof(msg.id), t->id);
 	msg.sender = t->sender;
@@ -554,30 +511,6 @@ static void data_store(struct smtp_session *s, bool may_seal)
 	queue_store_submit(s->env->queue, &msg, data_committed, s);
 }
 
-/* The verdict on the ARC chain the message came with: recorded in the transaction, then the message is
- * sealed and stored, unless the client left meanwhile (then nothing is stored: it had no reply). */
-static void data_arc_checked(void *ctx, const struct arc_verdict *v)
-{
-	struct smtp_session *s = ctx;
-	struct smtp_txn *t = s->txn;
-	t->arc_verify = NULL;
-	t->arc_checked = true;
-	t->arc_cv = v->cv;
-	t->arc_sealers = xstrdup(v->sealers);
-	if (v->cv != ARC_CV_NONE)
-		log_info("smtpd", "%s: arc=%s%s%s%s%s", t->id, arc_cv_str(v->cv),
-		         v->sealers[0] ? " sealers=" : "", v->sealers, v->why ? ", reason=" : "",
-		         v->why ? v->why : "");
-	if (s->bev == NULL) {
-		log_info("smtpd", "%s: the client left before the reply; message not stored", t->id);
-		smtp_session_commit_done(s);
-		return;
-	}
-	bufferevent_disable(s->bev, EV_READ);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
-	data_store(s, !v->terminated);
-}
-
 void session_data_done(struct smtp_session *s)
 {
 	if (data_refused(s))
@@ -589,18 +522,7 @@ void session_data_done(struct smtp_session *s)
 		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
 	session_enter_state(s, SMTP_STATE_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);
-	if (s->env->dns == NULL) {
-		data_store(s, true);
-		return;
-	}
-	/* The chain's keys come through the resolver: the loop runs on meanwhile. Reading goes on, a line's
-	 * worth at most (nothing read is processed before the reply), so that a client that hangs up is
-	 * seen and its message, never answered, is not stored. */
-	size_t len = evbuffer_get_length(t->body);
-	const char *text = (const char *)evbuffer_pullup(t->body, -1);
-	t->arc_verify = arc_verify_start(s->env->base, s->env->dns, text, len, data_arc_checked, s);
-	bufferevent_setwatermark(s->bev, EV_READ, 0, SMTP_LINE_MAX);
-	bufferevent_enable(s->bev, EV_READ);
+	session_auth_data(s); /* then session_data_submit() */
 }
 
 static void cmd_rset(struct smtp_session *s, const char *arg)

@@ -104,6 +104,17 @@ void session_resume(struct smtp_session *s); /* reading stopped for SPF: take it
 /* smtp_session_cmd.c */
 void session_command(struct smtp_session *s, const char *line, size_t len);
 void session_data_done(struct smtp_session *s);
+/* Hand the finished message (the session in SMTP_STATE_COMMIT) to the queue; its callback replies. */
+void session_data_submit(struct smtp_session *s);
+
+/* smtp_session_auth.c */
+/* The end of DATA once the content passed its checks (the session in SMTP_STATE_COMMIT): validate the
+ * ARC chain the message came with, put our Authentication-Results on top and our ARC set above it,
+ * then session_data_submit(); or, when the client left meanwhile, store nothing and finish the session
+ * (smtp_session_commit_done). */
+void session_auth_data(struct smtp_session *s);
+/* Called when the commit (or what stands for it) is over; in smtp_session.c. */
+void smtp_session_commit_done(struct smtp_session *s);
 /* The session's deadline passed while MAIL waited for its SPF verdict: answer as for a temperror. */
 void session_spf_expired(struct smtp_session *s);
 
