@@ -6,7 +6,7 @@
  *
  * THREADS: auth_worker_submit() and auth_worker_free() are called from the event-loop thread; job
  * functions run on a worker thread and must touch only their argument (and read-only shared data such as
- * a sealer's key); done functions run in the event-loop thread, in submission order per worker. libevent
+ * a sealer's key); done functions run in the event-loop thread, in the order the jobs finished. libevent
  * must be set up for threads (evthread_use_pthreads() before the base is made), as mxd's main does.
  *
  * LIFE: auth_worker_free() lets the jobs already submitted finish, joins the threads and drops the

@@ -37,10 +37,11 @@ static double now_s(void)
 
 static char *message(size_t body_size)
 {
-	const char *head = "From: Alice <alice@sender.test>\r\nTo: <info@example.com>\r\nSubject: bench\r\n"
-	                   "Date: Sat, 05 Dec 2026 04:00:00 +0000\r\nMessage-ID: <bench@sender.test>\r\n"
-	                   "Authentication-Results: mx.example.net; spf=pass smtp.mailfrom=alice@sender.test\r\n"
-	                   "\r\n";
+	const char *head =
+	    "From: Alice <alice@sender.test>\r\nTo: <info@example.com>\r\nSubject: bench\r\n"
+	    "Date: Sat, 05 Dec 2026 04:00:00 +0000\r\nMessage-ID: <bench@sender.test>\r\n"
+	    "Authentication-Results: mx.example.net; spf=pass smtp.mailfrom=alice@sender.test\r\n"
+	    "\r\n";
 	size_t hl = strlen(head);
 	char *m = malloc(hl + body_size + 1);
 	memcpy(m, head, hl);
@@ -70,7 +71,8 @@ static struct result seal_bench(struct arc_sealer *s, const char *msg, double se
 	unsigned n = 0;
 	double t0 = now_s(), t;
 	do {
-		char *set = arc_seal(s, msg, strlen(msg), ARC_CV_NONE, "mx.example.net; spf=pass", 1700000000, &error);
+		char *set = arc_seal(s, msg, strlen(msg), ARC_CV_NONE, "mx.example.net; spf=pass", 1700000000,
+		                     &error);
 		if (set == NULL) {
 			fprintf(stderr, "arcseal: %s\n", error);
 			exit(1);
@@ -147,8 +149,8 @@ int main(int argc, char **argv)
 		}
 		for (int z = 0; z < 2; z++) {
 			char *msg = message(sizes[z]);
-			char *set = arc_seal(s, msg, strlen(msg), ARC_CV_NONE, "mx.example.net; spf=pass", 1700000000,
-			                     &error);
+			char *set = arc_seal(s, msg, strlen(msg), ARC_CV_NONE, "mx.example.net; spf=pass",
+			                     1700000000, &error);
 			size_t sl = strlen(set), ml = strlen(msg);
 			char *sealed = malloc(sl + ml + 1);
 			memcpy(sealed, set, sl);
@@ -156,11 +158,12 @@ int main(int argc, char **argv)
 			free(set);
 			struct result rs = seal_bench(s, msg, secs), rv = verify_bench(sealed, secs),
 			              rd = dkim_bench(d, msg, secs);
-			printf("%s\n  {\"key\": \"%s\", \"size\": %zu, \"seal_us\": %.1f, \"seal_per_s\": %.0f, "
-			       "\"validate_us\": %.1f, \"validate_per_s\": %.0f, \"dkim_sign_us\": %.1f, "
-			       "\"dkim_sign_per_s\": %.0f}",
-			       k + z == 0 ? "" : ",", types[k], sizes[z], rs.us, rs.per_s, rv.us, rv.per_s, rd.us,
-			       rd.per_s);
+			printf(
+			    "%s\n  {\"key\": \"%s\", \"size\": %zu, \"seal_us\": %.1f, \"seal_per_s\": %.0f, "
+			    "\"validate_us\": %.1f, \"validate_per_s\": %.0f, \"dkim_sign_us\": %.1f, "
+			    "\"dkim_sign_per_s\": %.0f}",
+			    k + z == 0 ? "" : ",", types[k], sizes[z], rs.us, rs.per_s, rv.us, rv.per_s,
+			    rd.us, rd.per_s);
 			free(sealed);
 			free(msg);
 		}

@@ -12,7 +12,10 @@
 
 #include <cmocka.h>
 
+#include <event2/event.h>
+#include <event2/thread.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 #include <stdio.h>
@@ -22,6 +25,7 @@
 
 #include "mxd/auth/arc_chain.h"
 #include "mxd/auth/arc_seal.h"
+#include "mxd/auth/auth_worker.h"
 #include "mxd/auth/dkim_canon.h"
 #include "mxd/auth/dkim_key.h"
 #include "mxd/auth/dkim_sig.h"
@@ -404,6 +408,80 @@ static void test_arc(void **state)
 	unit_rm_tree(dir);
 }
 
+/* --- worker threads ------------------------------------------------------------------------------ */
+
+#define NJOBS 64
+
+struct job {
+	int n;
+	unsigned long square;
+	bool off_loop; /* the job ran on another thread than the loop's */
+	bool done;     /* its completion ran */
+	bool done_in_loop;
+};
+
+static pthread_t loop_thread;
+static int jobs_done;
+static struct event_base *job_base;
+
+static void job_run(void *arg)
+{
+	struct job *j = arg;
+	j->square = (unsigned long)j->n * (unsigned long)j->n;
+	j->off_loop = !pthread_equal(pthread_self(), loop_thread);
+}
+
+static void job_done(void *arg)
+{
+	struct job *j = arg;
+	j->done = true;
+	j->done_in_loop = pthread_equal(pthread_self(), loop_thread);
+	if (++jobs_done == NJOBS)
+		event_base_loopbreak(job_base);
+}
+
+static void guard_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopbreak(job_base); /* the jobs did not all finish within 20 s */
+}
+
+static void test_worker(void **state)
+{
+	(void)state;
+	evthread_use_pthreads();
+	job_base = event_base_new();
+	loop_thread = pthread_self();
+	struct auth_worker *w = NULL;
+	const char *error;
+	assert_int_equal(auth_worker_new(job_base, 3, &w, &error), 0);
+	static struct job jobs[NJOBS];
+	for (int i = 0; i < NJOBS; i++) {
+		jobs[i].n = i + 1;
+		auth_worker_submit(w, job_run, job_done, &jobs[i]);
+	}
+	struct event *guard = evtimer_new(job_base, guard_cb, NULL);
+	struct timeval tv = {20, 0};
+	evtimer_add(guard, &tv);
+	event_base_dispatch(job_base);
+	assert_int_equal(jobs_done, NJOBS);
+	for (int i = 0; i < NJOBS; i++) {
+		assert_true(jobs[i].done && jobs[i].done_in_loop && jobs[i].off_loop);
+		assert_int_equal(jobs[i].square, (unsigned long)(i + 1) * (unsigned long)(i + 1));
+	}
+	/* freeing waits for the jobs in flight and drops completions not delivered */
+	static struct job late = {.n = 7};
+	auth_worker_submit(w, job_run, job_done, &late);
+	auth_worker_free(&w);
+	assert_null(w);
+	assert_int_equal(late.square, 49);
+	assert_false(late.done);
+	event_free(guard);
+	event_base_free(job_base);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +492,7 @@ int main(void)
 	    cmocka_unit_test(test_records),
 	    cmocka_unit_test(test_sign_verify),
 	    cmocka_unit_test(test_arc),
+	    cmocka_unit_test(test_worker),
 	};
 	return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
 }
