@@ -264,6 +264,8 @@ static const char *const restart_settings[] = {
     "sync_interval",
     "sync_timeout",
     "sync_changelog_lifetime",
+    "arc_signing_domain", /* the ARC key is read once, at start */
+    "arc_selector",
 };
 
 /* SIGHUP: read the configuration again and apply it without dropping sessions: limits, mynetworks,
