@@ -8,6 +8,8 @@ keygen` writes them) at dkim_key_directory/DOMAIN/mxd.pem, and published in the 
 
 * a DKIM-signed message forwarded once keeps its DKIM signature and gains i=1, cv=none, that both accept;
 * forwarded twice it carries i=1 (fwd1.test) and i=2 (fwd2.test, cv=pass), and both accept the chain;
+* sealed with an Ed25519 key (a third instance, fwd3.test): rspamd accepts it, and so does the second
+  instance, which seals it again (python3-dkim 1.1.4's ARC code knows no ed25519-sha256);
 * a message whose existing chain was tampered with is sealed cv=fail, and arc=fail is in our
   Authentication-Results; neither verifier accepts the chain;
 * an instance without a key says so at start and forwards unsealed.
@@ -46,13 +48,16 @@ mxd._domainkey TXT TIMEOUT
 """
 
 
-def make_key(directory, name):
-    """An RSA key by the openssl command: (path of the PKCS#8 PEM, base64 of the DER public key)."""
+def make_key(directory, name, kind="rsa"):
+    """A key by the openssl command: (path of the PKCS#8 PEM, the p= of its DNS record). RSA: the DER
+    SubjectPublicKeyInfo; Ed25519 (RFC 8463): the 32 octets of the raw public key."""
     path = os.path.join(directory, name + ".pem")
-    subprocess.run(["openssl", "genpkey", "-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048", "-out", path],
-                   check=True, capture_output=True)
+    algo = ["-algorithm", "RSA", "-pkeyopt", "rsa_keygen_bits:2048"] if kind == "rsa" else ["-algorithm", "ED25519"]
+    subprocess.run(["openssl", "genpkey"] + algo + ["-out", path], check=True, capture_output=True)
     der = subprocess.run(["openssl", "pkey", "-in", path, "-pubout", "-outform", "DER"], check=True,
                          capture_output=True).stdout
+    if kind == "ed25519":
+        der = der[-32:]
     return path, base64.b64encode(der).decode("ascii")
 
 
@@ -85,17 +90,18 @@ class Arc(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="mxtest-arc-")
         cls.keys = os.path.join(cls.tmp, "dkim")
         zones = ZONES
-        for domain in ("fwd1.test", "fwd2.test"):
+        # fwd1 and fwd2 seal with RSA; fwd3 (a third instance) with Ed25519 (ed25519-sha256, RFC 8463)
+        for domain, kind in (("fwd1.test", "rsa"), ("fwd2.test", "rsa"), ("fwd3.test", "ed25519")):
             os.makedirs(os.path.join(cls.keys, domain))
-            _, public = make_key(os.path.join(cls.keys, domain), "mxd")
-            zones += "$ORIGIN %s\nmxd._domainkey TXT %s\n" % (domain, txt_value("v=DKIM1; k=rsa; p=" + public))
+            _, public = make_key(os.path.join(cls.keys, domain), "mxd", kind)
+            zones += "$ORIGIN %s\nmxd._domainkey TXT %s\n" % (domain, txt_value("v=DKIM1; k=%s; p=%s" % (kind, public)))
         path, public = make_key(cls.tmp, "sender")
         with open(path, "rb") as f:
             cls.sender_key = f.read()
         zones += "$ORIGIN sender.test\ns1._domainkey TXT %s\n" % txt_value("v=DKIM1; k=rsa; p=" + public)
         cls.dns = dnsserver.start(zones, port=0)
         cls.sink = sink.Sink("127.0.0.1", mxtest.free_port())
-        cls.first = cls.second = cls.rspamd = None
+        cls.first = cls.second = cls.third = cls.rspamd = None
         try:
             common = {
                 "resolver": "127.0.0.1:%d" % cls.dns.port,
@@ -114,6 +120,7 @@ class Arc(unittest.TestCase):
             cls.second.mxctl("alias", "add", "tamper@middle.test", "tamper@gmail.test")
             cls.second.mxctl("alias", "add", "upstream@middle.test", "upstream@gmail.test")
             cls.second.mxctl("alias", "add", "slow@middle.test", "slow@gmail.test")
+            cls.second.mxctl("alias", "add", "edrelay@middle.test", "edrelay@gmail.test")
             cls.second.mxctl("alias", "add", "slowsrc@middle.test", "slowsrc@gmail.test")
             cls.second.start()
             cls.first = mxtest.Instance(dict(common, smtp_tcp_port=str(cls.second.port),
@@ -121,6 +128,11 @@ class Arc(unittest.TestCase):
             cls.first.mxctl("domain", "add", "example.com")
             cls.first.mxctl("alias", "add", "twice@example.com", "relay@middle.test")
             cls.first.start()
+            cls.third = mxtest.Instance(dict(common, smtp_tcp_port=str(cls.sink.port),
+                                             arc_signing_domain="fwd3.test"))
+            cls.third.mxctl("domain", "add", "example.org")
+            cls.third.mxctl("alias", "add", "ed@example.org", "ed@gmail.test")
+            cls.third.start()
             cls.rspamd = rspamd.Rspamd(cls.dns.port)
         except Exception:
             cls.tearDownClass()
@@ -129,11 +141,11 @@ class Arc(unittest.TestCase):
     @classmethod
     def tearDownClass(cls):
         try:
-            for inst in (cls.first, cls.second):
+            for inst in (cls.first, cls.second, cls.third):
                 if inst is not None:
                     inst.stop()
         finally:
-            for inst in (cls.first, cls.second):
+            for inst in (cls.first, cls.second, cls.third):
                 if inst is not None:
                     inst.cleanup()
             if cls.rspamd is not None:
@@ -222,6 +234,21 @@ class Arc(unittest.TestCase):
         symbols = self.rspamd.check(data)
         self.assertIn("ARC_ALLOW", symbols, sorted(symbols))
         self.assertIn("fwd2.test:s=mxd:i=2", str(symbols["ARC_ALLOW"].get("options")), symbols["ARC_ALLOW"])
+
+    def test_ed25519(self):
+        data = self.received_after(self.third, "ed@example.org", "ed@gmail.test", "ed25519")
+        head = unfolded_head(data)
+        self.assertRegex(head, r"ARC-Seal: i=1; a=ed25519-sha256; t=\d+; cv=none; d=fwd3\.test; s=mxd;")
+        self.assertRegex(head, r"ARC-Message-Signature: i=1; a=ed25519-sha256; c=relaxed/relaxed; d=fwd3\.test;")
+        symbols = self.rspamd.check(data)
+        self.assertIn("ARC_ALLOW", symbols, sorted(symbols))
+        self.assertIn("fwd3.test:s=mxd:i=1", str(symbols["ARC_ALLOW"].get("options")))
+        self.assertNotIn("ARC_ALLOW", self.rspamd.check(data.replace(b"Hello through", b"Hello via")))
+        # the second instance validates it (cv=pass) and seals on top with RSA
+        self.send(self.second, "edrelay@middle.test", data)  # To: unchanged: it is signed
+        twice = self.received("edrelay@gmail.test")
+        self.assertRegex(unfolded_head(twice), r"ARC-Seal: i=2; a=rsa-sha256; t=\d+; cv=pass; d=fwd2\.test;")
+        self.assertIn("ARC_ALLOW", self.rspamd.check(twice))
 
     def test_tampered_chain(self):
         # a chain sealed upstream (by the second instance itself, as i=1), then changed in transit
