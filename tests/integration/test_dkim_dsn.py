@@ -4,7 +4,9 @@ verify and with rspamd (R_DKIM_ALLOW, DMARC_POLICY_ALLOW), both asking the test 
 publishes the key made at test time and "_dmarc.mx.mxd.test TXT v=DMARC1; p=reject".
 
 A message to an alias whose target domain takes no mail (null MX) bounces at once; the bounce goes to
-the sender's MX, the sink. Without a key the bounce goes out unsigned (and rspamd finds no DKIM).
+the sender's MX, the sink. A message to a domain whose DNS fails stays deferred, and after
+delay_warning_time (2 s) its sender gets a delay warning, signed too. Without a key the bounce goes out
+unsigned (and rspamd finds no DKIM, so DMARC p=reject fails).
 """
 import base64
 import os
@@ -30,6 +32,8 @@ $ORIGIN sender.test
 mx       A 127.0.0.1
 $ORIGIN nowhere.test
 @        MX 0 .
+$ORIGIN later.test
+@        SERVFAIL
 $ORIGIN mxd.test
 mx       A 127.0.0.1
 $ORIGIN mx.mxd.test
@@ -63,11 +67,14 @@ class DsnSigned(unittest.TestCase):
                     "smtp_tcp_port": str(cls.sink.port),
                     "queue_run_delay": "1s",
                     "minimal_backoff_time": "1s",
+                    "maximal_backoff_time": "1s",
+                    "delay_warning_time": "2s",
                     "smtp_tls_security_level": "none",
                     "dkim_key_directory": directory,
                 })
                 inst.mxctl("domain", "add", "example.com")
                 inst.mxctl("alias", "add", "gone@example.com", "someone@nowhere.test")
+                inst.mxctl("alias", "add", "later@example.com", "someone@later.test")
                 inst.start()
                 cls.insts.append(inst)
             cls.rspamd = rspamd.Rspamd(cls.dns.port)
@@ -101,12 +108,10 @@ class DsnSigned(unittest.TestCase):
                 return b"".join(rr.rdata.data)
         return b""
 
-    def bounce(self, inst, sender):
+    def bounce(self, inst, sender, rcpt="gone@example.com"):
         c = inst.client()
         try:
-            r = c.send_mail(sender, ["gone@example.com"], mxtest.make_message("<dsn-%s@test>" % sender,
-                                                                              sender=sender,
-                                                                              to="gone@example.com"))
+            r = c.send_mail(sender, [rcpt], mxtest.make_message("<dsn-%s@test>" % sender, sender=sender, to=rcpt))
         finally:
             c.close()
         self.assertEqual(r.code, 250, r.lines)
@@ -135,6 +140,13 @@ class DsnSigned(unittest.TestCase):
         self.assertIn("R_DKIM_ALLOW", symbols, sorted(symbols))
         self.assertIn("DMARC_POLICY_ALLOW", symbols, sorted(symbols))
         self.assertIn("notifications DKIM-signed as d=mx.mxd.test s=s2026", self.insts[0].read_log())
+
+    def test_delay_warning_is_signed(self):
+        data = self.bounce(self.insts[0], "carol@sender.test", "later@example.com")
+        self.assertIn(b"Subject: Delayed Mail (still being retried)", data)
+        self.assertTrue(data.startswith(b"DKIM-Signature: v=1; a=rsa-sha256;"), data[:200])
+        self.assertTrue(dkim.verify(data, dnsfunc=self.dnsfunc), data[:2000])
+        self.assertIn("R_DKIM_ALLOW", self.rspamd.check(data))
 
     def test_no_key_no_signature(self):
         data = self.bounce(self.insts[1], "bob@sender.test")
