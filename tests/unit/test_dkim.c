@@ -2,7 +2,8 @@
  * test_dkim: mxd/auth: dkim_canon (the examples of RFC 6376 3.4.5, and the edge cases of 3.4.3/3.4.4),
  * dkim_tag (table of lists, good and bad), dkim_key (records), dkim_sig (sign, then verify; a changed
  * header or body fails) and arc_chain/arc_seal (a chain of two sets validates; a changed body or seal
- * fails; a terminated chain gets no seal). That other verifiers accept what mxd signs is proved by
+ * fails; a terminated chain gets no seal); signatures made by python3-dkim verify (all four
+ * canonicalizations) and RFC 6376 Appendix A's body hash. That other verifiers accept what mxd signs is proved by
  * tests/integration/test_arc.py (python3-dkim and rspamd).
  */
 #include <setjmp.h>
@@ -279,6 +280,110 @@ static void test_sign_verify(void **state)
 	}
 }
 
+/* --- signatures made by another implementation ----------------------------------------------- */
+
+/* Made by python3-dkim 1.1.4 (dkim.sign) with a 1024-bit RSA key, for this test only. */
+static const char vec_record[] =
+    "v=DKIM1; k=rsa; "
+    "p=MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQCy8Rch46afC8BC0TWLvaSw4sbd7gqytzvq3uJTXA2Z481PlTBObpFYiO81o5+"
+    "ZvYK9wbpdEL2ckrDTFUP/BST8wrkULLq1f8WFnGa+5ROFpfZQJ/"
+    "VVOcFNL3KVWrlw0NvsSUSIDL+j3O87pZ5nWVOkhq8AFLRn2u3dwZl8Gv1z/wIDAQAB";
+static const char vec_msg[] = "From: Joe  SixPack <joe@football.example.com>\r\n"
+                              "To: Suzie Q <suzie@shopping.example.net>\r\n"
+                              "Subject: Is dinner ready?  \r\n"
+                              "\t(folded)\r\n"
+                              "Date: Fri, 11 Jul 2003 21:00:37 -0700 (PDT)\r\n"
+                              "Message-ID: <20030712040037.46341.5F8J@football.example.com>\r\n"
+                              "\r\n"
+                              "Hi.\r\n"
+                              "\r\n"
+                              "We lost the game.  Are you hungry yet?\t \r\n"
+                              "\r\n"
+                              "Joe.\r\n"
+                              "\r\n"
+                              "\r\n";
+static const char *const vec_sigs[] = {
+    /* simple/simple */
+    "DKIM-Signature: v=1; a=rsa-sha256; c=simple/simple; d=example.com;\r\n"
+    " i=@example.com; q=dns/txt; s=brisbane; t=1796526980; h=from : to :\r\n"
+    " subject : date : message-id;\r\n"
+    " bh=G4bcldxakLK0v/UAtJCMpLmUuv+lP3OZgLmlInC4GC4=;\r\n"
+    " b=rXCC+gpuIkVo82M3jLaxHnnMUcHzJTOS3ZfLZtB0ws26iFBVgh1JJq5UhCwkWWrp9NIip\r\n"
+    " UHbbp5DijPQQhEBh5PTpC7W8kcQ4JAhvw9S5HbA1rpgRacCNzAHVDuqBBGZrg6+6jambeRI\r\n"
+    " ad9vrdHRM1uJ8DhRr+pVvTF4DgHsSdg=\r\n",
+    /* relaxed/relaxed */
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/relaxed; d=example.com;\r\n"
+    " i=@example.com; q=dns/txt; s=brisbane; t=1796526980; h=from : to :\r\n"
+    " subject : date : message-id;\r\n"
+    " bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+    " b=k1wSeg6HCzW0pJqb8Lkz32dzZAfTo4D1/gniJv+dGU9njp5XPlCEwrcryjabLa5Rb5Q9J\r\n"
+    " J66OUAbcZVoZory18G/gNdpulou5mtIiXM9V0w/V7iLlmp56Os0BgLMxtnY7FH8MrxljIdB\r\n"
+    " QCOjI/UGQXGuuGexZJ/YHxMiDFF+wps=\r\n",
+    /* relaxed/simple */
+    "DKIM-Signature: v=1; a=rsa-sha256; c=relaxed/simple; d=example.com;\r\n"
+    " i=@example.com; q=dns/txt; s=brisbane; t=1796526980; h=from : to :\r\n"
+    " subject : date : message-id;\r\n"
+    " bh=G4bcldxakLK0v/UAtJCMpLmUuv+lP3OZgLmlInC4GC4=;\r\n"
+    " b=RhpT1btbIODKHIrZMpyUOheWjtx8Phlh5ycZiKVu7QzKQf39Ca+scJ82YJG9IsrJ+PEb8\r\n"
+    " ctrPqFAyI644CqyJ2pdKxN63HyIxwPfGUeF7Icri+pvAjZWcgNslBiKjspy/T2pOXM2BECy\r\n"
+    " H/rjkOAgYu4zyqoEc7aq2oikEeTPgfE=\r\n",
+    /* simple/relaxed */
+    "DKIM-Signature: v=1; a=rsa-sha256; c=simple/relaxed; d=example.com;\r\n"
+    " i=@example.com; q=dns/txt; s=brisbane; t=1796526980; h=from : to :\r\n"
+    " subject : date : message-id;\r\n"
+    " bh=2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=;\r\n"
+    " b=Jc55yd3MsMhmwlzCZb9pYE2V0Q3k2uVoXe2HCngIjniXyCDYtK3m0auWCbUGrZqCyB8Sv\r\n"
+    " g7vrTYH3hkuCtsLC5sBP1GbSGgaUNCdIMAoMmJaX96d+2xSxkJ1JCG7gn5EYEQ/shFyyBk6\r\n"
+    " fvJQmq3ICTjLu+SFY3xa/1+cZw+5vss=\r\n",
+};
+
+/* python3-dkim's signatures verify with dkim_sig_verify in all four canonicalizations, and a changed
+ * body or signed header makes each fail. */
+static void test_python_vectors(void **state)
+{
+	(void)state;
+	EVP_PKEY *pub = NULL;
+	const char *error;
+	assert_int_equal(dkim_key_from_record(vec_record, &pub, &error), 0);
+	static const struct {
+		const char *from, *to;
+		int want;
+	} changes[] = {
+	    {NULL, NULL, 0},
+	    {"Joe.\r\n", "Jog.\r\n", -1},    /* the body */
+	    {"Is dinner", "Is lunch ", -1},  /* a signed header */
+	};
+	for (size_t k = 0; k < sizeof(vec_sigs) / sizeof(vec_sigs[0]); k++) {
+		for (size_t c = 0; c < sizeof(changes) / sizeof(changes[0]); c++) {
+			char *msg = xasprintf("%s%s", vec_sigs[k], vec_msg);
+			if (changes[c].from != NULL) {
+				char *at = strstr(msg + strlen(vec_sigs[k]), changes[c].from);
+				if (at != NULL)
+					memcpy(at, changes[c].to, strlen(changes[c].to));
+			}
+			struct header_list m;
+			header_list_parse(msg, strlen(msg), &m);
+			struct dkim_tag_list tags;
+			size_t vl;
+			const char *v = header_field_value(&m.fields[0], &vl);
+			assert_int_equal(dkim_tag_parse(v, vl, &tags, &error), 0);
+			int r = dkim_sig_verify(&m, &m.fields[0], &tags, "simple/simple", pub, &error);
+			if (r != changes[c].want)
+				fail_msg("signature %zu, change %zu: %d (%s)", k, c, r,
+				         r < 0 ? error : "verified");
+			dkim_tag_free(&tags);
+			header_list_free(&m);
+			free(msg);
+		}
+	}
+	EVP_PKEY_free(pub);
+	/* RFC 6376 Appendix A's body and its bh= (simple) */
+	const char *body = "Hi.\r\n\r\nWe lost the game. Are you hungry yet?\r\n\r\nJoe.\r\n";
+	char *bh = dkim_sig_body_hash(body, strlen(body), false, -1);
+	assert_string_equal(bh, "2jUSOH9NhtVGCQWNr9BrIAPreKQjO6Sn7XIkfJVOzv8=");
+	free(bh);
+}
+
 /* --- ARC ---------------------------------------------------------------------------------------- */
 
 struct key_ctx {
@@ -485,13 +590,10 @@ static void test_worker(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_rfc6376_example),
-	    cmocka_unit_test(test_body_cases),
-	    cmocka_unit_test(test_header_list),
-	    cmocka_unit_test(test_tags),
-	    cmocka_unit_test(test_records),
-	    cmocka_unit_test(test_sign_verify),
-	    cmocka_unit_test(test_arc),
+	    cmocka_unit_test(test_rfc6376_example), cmocka_unit_test(test_body_cases),
+	    cmocka_unit_test(test_header_list),     cmocka_unit_test(test_tags),
+	    cmocka_unit_test(test_records),         cmocka_unit_test(test_sign_verify),
+	    cmocka_unit_test(test_python_vectors),  cmocka_unit_test(test_arc),
 	    cmocka_unit_test(test_worker),
 	};
 	return cmocka_run_group_tests(tests, keys_setup, keys_teardown);
