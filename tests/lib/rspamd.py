@@ -45,6 +45,11 @@ class Rspamd:
                             'url_tld = "%s/tld.dat";\n' % (dns_port, self.dir)),
             "logging.inc": 'type = "file";\nfilename = "%s/log/rspamd.log";\nlevel = "info";\n' % self.dir,
         }
+        # modules that would talk to servers elsewhere (their DNS goes to the test server only anyway)
+        for module in ("fuzzy_check", "rbl", "asn", "phishing", "url_redirector", "dcc", "replies",
+                       "reputation", "neural", "ratelimit", "greylist", "history_redis", "metadata_exporter",
+                       "external_services", "clickhouse", "elastic"):
+            files[module + ".conf"] = "enabled = false;\n"
         with open(os.path.join(self.dir, "tld.dat"), "w") as f:
             f.write("test\ncom\norg\nnet\nexample\n")
         for name, text in files.items():
