@@ -100,7 +100,7 @@ char *arc_seal(const struct arc_sealer *sealer, const char *msg, size_t len, enu
 		goto done;
 
 	/* The seal signs every set, oldest first, ours last with its own ARC-Seal as the signature; a failed
-	 * chain is not vouched for, so then only our set (RFC 8617 5.1.1). */
+	 * chain is not vouched for, so then only our set (RFC 8617 5.1.2). */
 	const struct header_field *fields[3 * ARC_MAX_INSTANCE];
 	size_t n = 0;
 	if (cv != ARC_CV_FAIL)
