@@ -12,11 +12,14 @@ keygen` writes them) at dkim_key_directory/DOMAIN/mxd.pem, and published in the 
   instance, which seals it again (python3-dkim 1.1.4's ARC code knows no ed25519-sha256);
 * a message whose existing chain was tampered with is sealed cv=fail, and arc=fail is in our
   Authentication-Results; neither verifier accepts the chain;
+* while a chain's key does not answer, other clients are served; a client that hangs up meanwhile gets
+  nothing stored; SIGTERM meanwhile still ends with the message stored, answered, and a clean exit;
 * an instance without a key says so at start and forwards unsealed.
 """
 import base64
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -122,6 +125,7 @@ class Arc(unittest.TestCase):
             cls.second.mxctl("alias", "add", "slow@middle.test", "slow@gmail.test")
             cls.second.mxctl("alias", "add", "edrelay@middle.test", "edrelay@gmail.test")
             cls.second.mxctl("alias", "add", "slowsrc@middle.test", "slowsrc@gmail.test")
+            cls.second.mxctl("alias", "add", "slowsrc2@middle.test", "slowsrc2@gmail.test")
             cls.second.start()
             cls.first = mxtest.Instance(dict(common, smtp_tcp_port=str(cls.second.port),
                                              arc_signing_domain="fwd1.test"))
@@ -300,6 +304,41 @@ class Arc(unittest.TestCase):
         time.sleep(1.5)
         with self.sink.lock:
             self.assertFalse([m for m in self.sink.messages if "slow@gmail.test" in m.rcpt_tos])
+
+
+    def test_stop_during_check(self):
+        """SIGTERM while a chain's key does not answer: the check ends within the shutdown grace (the
+        resolver gives up after 5 s), the message is stored and answered, and mxd exits cleanly."""
+        sealed = self.received_after(self.second, "slowsrc2@middle.test", "slowsrc2@gmail.test", "slow2")
+        body = sealed.replace(b"d=fwd2.test", b"d=slow.test")
+        inst = mxtest.Instance({"resolver": "127.0.0.1:%d" % self.dns.port, "smtp_tcp_port": str(self.sink.port),
+                                "smtp_tls_security_level": "none", "dkim_key_directory": self.keys,
+                                "arc_signing_domain": "fwd2.test"})
+        try:
+            inst.mxctl("domain", "add", "middle.test")
+            inst.mxctl("alias", "add", "slowsrc2@middle.test", "stopped@gmail.test")
+            inst.start()
+            c = inst.client(timeout=20)
+            c.reply()
+            c.cmd("EHLO client.example")
+            c.cmd("MAIL FROM:<alice@sender.test>")
+            self.assertEqual(c.cmd("RCPT TO:<slowsrc2@middle.test>").code, 250)
+            self.assertEqual(c.cmd("DATA").code, 354)
+            c.send(body + b".\r\n")
+            time.sleep(0.5)
+            start = time.time()
+            inst.proc.send_signal(signal.SIGTERM)
+            r = c.reply()
+            self.assertEqual(r.code, 250, r.lines)  # stored before the end
+            c.close()
+            self.assertEqual(inst.proc.wait(timeout=30), 0, inst.read_stderr()[-3000:])
+            self.assertLess(time.time() - start, 10)
+            self.assertIn("arc=fail sealers=slow.test", inst.read_log())
+        finally:
+            if inst.proc is not None and inst.proc.poll() is None:
+                inst.proc.kill()
+                inst.proc.wait()
+            inst.cleanup()
 
 
 class NoKey(unittest.TestCase):
