@@ -6,6 +6,9 @@
  */
 #include "db/db.h"
 #include "mxd/check/check_startup.h"
+#include "mxd/auth/arc_seal.h"
+#include "mxd/auth/auth_worker.h"
+#include "mxd/dns/dns.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/metrics/metrics.h"
@@ -41,6 +44,9 @@ struct mxd {
 	struct smtp_server *smtp;
 	struct policy *policy;
 	struct spf *spf; /* NULL with spf_policy = off */
+	struct dns *dns; /* the receiving side's resolver: keys of the ARC chains messages arrive with */
+	struct arc_sealer *arc; /* NULL: no key, no ARC seal */
+	struct auth_worker *auth_worker; /* ARC signatures off the event loop */
 	struct queue_store *queue;
 	struct qmgr *qmgr;
 	struct sync_server *sync_server; /* primary: the change feed */
@@ -138,6 +144,8 @@ static struct spf_options spf_options_of(const struct mxd_config *cfg)
 	return opts;
 }
 
+static void arc_start(struct mxd *m);
+
 static void mxd_start(struct mxd *m)
 {
 	const struct mxd_config *cfg = m->cfg;
@@ -183,6 +191,7 @@ static void mxd_start(struct mxd *m)
 	if (sync_server_start(m->sync_server, &error) < 0 || sync_client_start(m->sync_client, &error) < 0)
 		log_fatal("master", "%s", error);
 	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
+	arc_start(m);
 	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
 	if (cfg->metrics_listen[0] != '\0' &&
 	    db_open(cfg->database, DB_OPEN_READWRITE, &m->metrics_db, &error) < 0)
@@ -190,6 +199,26 @@ static void mxd_start(struct mxd *m)
 	struct metrics_sources src = {cfg, m->smtp, m->qmgr, m->queue, m->metrics_db};
 	if (metrics_start(m->base, &src, &m->metrics, &error) < 0)
 		log_fatal("master", "%s", error);
+}
+
+/* ARC: a resolver for the keys of arriving chains, and our key (read as mail_owner, once: a change of
+ * key needs a restart). No key: messages are forwarded unsealed, said once here. */
+static void arc_start(struct mxd *m)
+{
+	const char *error;
+	if ((m->dns = dns_new(m->base, m->cfg->resolver, &error)) == NULL)
+		log_fatal("master", "resolver: %s", error);
+	dns_set_timeout(m->dns, 5000); /* below the shutdown grace: a check ends before mxd does */
+	if (arc_sealer_new(m->cfg->dkim_key_directory, m->cfg->arc_signing_domain, m->cfg->arc_selector,
+	                   &m->arc, &error) < 0)
+		log_warn("master", "ARC sealing off: no key for arc_signing_domain: %s", error);
+	else
+		log_info("master", "ARC sealing as d=%s s=%s", m->cfg->arc_signing_domain,
+		         m->cfg->arc_selector);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	if (auth_worker_new(m->base, cpus > 1 ? (unsigned)cpus : 1, &m->auth_worker, &error) < 0)
+		log_fatal("master", "%s", error);
+	smtp_server_set_arc(m->smtp, m->dns, m->arc, m->auth_worker);
 }
 
 /* Read the configuration file and the -o overrides into a new config. NULL with *error_r. */
@@ -236,6 +265,8 @@ static const char *const restart_settings[] = {
     "sync_interval",
     "sync_timeout",
     "sync_changelog_lifetime",
+    "arc_signing_domain", /* the ARC key is read once, at start */
+    "arc_selector",
 };
 
 /* SIGHUP: read the configuration again and apply it without dropping sessions: limits, mynetworks,
@@ -393,6 +424,9 @@ int main(int argc, char **argv)
 	smtp_server_free(&m.smtp);
 	policy_free(&m.policy);
 	spf_free(&m.spf);
+	auth_worker_free(&m.auth_worker);
+	dns_free(&m.dns);
+	arc_sealer_free(&m.arc);
 	if (m.tls_ctx != NULL)
 		SSL_CTX_free(m.tls_ctx);
 	event_free(m.sig_term);

@@ -1,7 +1,8 @@
 /* check: see check.h. This file: the run, our hosts' addresses, MX, DMARC, and the DKIM and ARC keys. */
 #include "mxd/check/check_private.h"
 
-#include "mxd/check/dkim_key.h"
+#include "mxd/auth/dkim_key.h"
+#include "mxd/check/dkim_keydir.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/common/util.h"
 #include "db/domain.h"
@@ -270,16 +271,16 @@ static void check_key(struct check_ctx *ctx, const char *check, const char *doma
 	EVP_PKEY *key = NULL;
 	char *record = NULL, *subject = xasprintf("%s._domainkey.%s", selector, domain);
 	const char *error, *detail, *why = "no TXT record";
-	if (dkim_key_load(path, &key, &error) < 0 || dkim_key_record(key, &record, &error) < 0) {
+	if (dkim_key_load(path, &key, &error) < 0 || dkim_keydir_record(key, &record, &error) < 0) {
 		check_report_add(ctx->report, CHECK_FAIL, check, subject, "%s", error);
 		goto out;
 	}
-	char *line = dkim_key_zone_line(domain, selector, record);
+	char *line = dkim_keydir_zone_line(domain, selector, record);
 	struct dns_sync_answer txt;
 	enum dns_status st = dns_sync_txt(ctx->dns, subject, &txt, &detail);
 	bool match = false;
 	for (size_t i = 0; st == DNS_OK && i < txt.n && !match; i++)
-		match = dkim_key_record_matches(txt.rr[i].text, record, &why);
+		match = dkim_keydir_record_matches(txt.rr[i].text, record, &why);
 	if (match)
 		check_report_add(ctx->report, CHECK_OK, check, subject, "the key in %s is published", path);
 	else if (st == DNS_TEMPFAIL)
@@ -300,10 +301,10 @@ out:
 static void check_keys(struct check_ctx *ctx, const char *only)
 {
 	const struct mxd_config *cfg = ctx->cfg;
-	struct dkim_key_entry *keys;
+	struct dkim_keydir_entry *keys;
 	size_t n;
 	const char *error;
-	if (dkim_key_list(cfg->dkim_key_directory, &keys, &n, &error) < 0) {
+	if (dkim_keydir_list(cfg->dkim_key_directory, &keys, &n, &error) < 0) {
 		check_report_add(ctx->report, CHECK_FAIL, "dkim", cfg->dkim_key_directory, "%s", error);
 		return;
 	}
@@ -329,7 +330,7 @@ static void check_keys(struct check_ctx *ctx, const char *only)
 		                 ctx->hostname, ctx->hostname);
 	if (arc && !arc_seen) {
 		char *path =
-		    dkim_key_path(cfg->dkim_key_directory, cfg->arc_signing_domain, cfg->arc_selector);
+		    dkim_keydir_path(cfg->dkim_key_directory, cfg->arc_signing_domain, cfg->arc_selector);
 		check_report_add(
 		    ctx->report, CHECK_WARN, "arc", cfg->arc_signing_domain,
 		    "no ARC key %s: forwarded mail is not sealed; run mxctl dkim keygen %s --selector %s "
@@ -337,7 +338,7 @@ static void check_keys(struct check_ctx *ctx, const char *only)
 		    path, cfg->arc_signing_domain, cfg->arc_selector);
 		free(path);
 	}
-	dkim_key_list_free(&keys, n);
+	dkim_keydir_list_free(&keys, n);
 }
 
 int check_run(const struct mxd_config *cfg, struct db *db, const struct check_options *opt,

@@ -101,14 +101,14 @@ struct mxd_config {
 	int64_t spf_check_limit;   /* SPF checks in flight in all; beyond: temperror */
 	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
 	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
+	char *dkim_key_directory;  /* DKIM keys: DIRECTORY/DOMAIN/SELECTOR.pem (PEM, PKCS#8) */
+	char *arc_signing_domain;  /* ARC seals are signed as d= this domain ("" : no ARC sealing) */
+	char *arc_selector;        /* ... with the key of this selector */
 	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
 	char *srs_exclude_domains; /* senders at these domains keep their address */
 	bool srs_bounce_only;      /* RCPT to an SRS address only with the null sender (no relay token) */
 
-	/* DKIM and ARC keys, and the self-check (mxctl check) */
-	char *dkim_key_directory; /* DOMAIN/SELECTOR.pem private keys (mxctl dkim keygen) */
-	char *arc_signing_domain; /* ARC seals are signed for this domain ($srs_domain) */
-	char *arc_selector;       /* ... with the key of this selector */
+	/* the self-check (mxctl check) */
 	char *check_smtp_probe;   /* host:port a check connects to, to see outbound port 25 open; "": skip */
 	bool check_at_start;      /* mxd runs the self-check at start and logs what is not OK */
 

@@ -1,5 +1,5 @@
 /*
- * mxctl_dkim: the DKIM keys under dkim_key_directory (mxd/check/dkim_key.h).
+ * mxctl_dkim: the DKIM keys under dkim_key_directory (mxd/check/dkim_keydir.h).
  *   mxctl dkim keygen DOMAIN [--selector S] [--type rsa|ed25519] [--force]
  *       a new key (default selector mxd, RSA 2048) in dkim_key_directory/DOMAIN/S.pem, readable by mxd only
  *       (root:mail_owner's group 0640, directories 0750, when run as root); prints the zone line to
@@ -10,7 +10,8 @@
  */
 #include "mxd/ctl/mxctl.h"
 
-#include "mxd/check/dkim_key.h"
+#include "mxd/auth/dkim_key.h"
+#include "mxd/check/dkim_keydir.h"
 #include "mxd/common/addr.h"
 #include "mxd/common/util.h"
 #include "mxd/dns/dns_sync.h"
@@ -59,7 +60,7 @@ static int dkim_keygen(struct mxctl *ctl, int argc, char **argv)
 		return 1;
 	}
 	str_lower(domain);
-	if (dkim_key_selector_valid(selector, &error) < 0) {
+	if (dkim_keydir_selector_valid(selector, &error) < 0) {
 		fprintf(stderr, "mxctl: dkim keygen: --%s\n", error);
 		return 1;
 	}
@@ -79,15 +80,15 @@ static int dkim_keygen(struct mxctl *ctl, int argc, char **argv)
 	}
 	EVP_PKEY *key = NULL;
 	char *record = NULL;
-	if (dkim_key_generate(type, &key, &error) < 0 || dkim_key_record(key, &record, &error) < 0 ||
-	    dkim_key_write(ctl->cfg->dkim_key_directory, domain, selector, key, force, gid, &error) < 0) {
+	if (dkim_keydir_generate(type, &key, &error) < 0 || dkim_keydir_record(key, &record, &error) < 0 ||
+	    dkim_keydir_write(ctl->cfg->dkim_key_directory, domain, selector, key, force, gid, &error) < 0) {
 		fprintf(stderr, "mxctl: dkim keygen: %s\n", error);
 		EVP_PKEY_free(key);
 		free(record);
 		return 1;
 	}
-	char *path = dkim_key_path(ctl->cfg->dkim_key_directory, domain, selector);
-	char *line = dkim_key_zone_line(domain, selector, record);
+	char *path = dkim_keydir_path(ctl->cfg->dkim_key_directory, domain, selector);
+	char *line = dkim_keydir_zone_line(domain, selector, record);
 	fprintf(stderr, "mxctl: wrote a new %s key to %s; publish this record in the zone of %s:\n", type,
 	        path, domain);
 	printf("%s\n", line);
@@ -100,10 +101,10 @@ static int dkim_keygen(struct mxctl *ctl, int argc, char **argv)
 
 static int dkim_list(struct mxctl *ctl)
 {
-	struct dkim_key_entry *keys;
+	struct dkim_keydir_entry *keys;
 	size_t n;
 	const char *error;
-	if (dkim_key_list(ctl->cfg->dkim_key_directory, &keys, &n, &error) < 0) {
+	if (dkim_keydir_list(ctl->cfg->dkim_key_directory, &keys, &n, &error) < 0) {
 		fprintf(stderr, "mxctl: dkim list: %s\n", error);
 		return 1;
 	}
@@ -120,7 +121,7 @@ static int dkim_list(struct mxctl *ctl)
 		char *record = NULL, state[300];
 		const char *type = "?";
 		if (dkim_key_load(keys[i].path, &key, &error) < 0 ||
-		    dkim_key_record(key, &record, &error) < 0) {
+		    dkim_keydir_record(key, &record, &error) < 0) {
 			snprintf(state, sizeof(state), "unreadable: %s", error);
 		} else {
 			type = EVP_PKEY_get_base_id(key) == EVP_PKEY_ED25519 ? "ed25519" : "rsa";
@@ -131,7 +132,7 @@ static int dkim_list(struct mxctl *ctl)
 			    dns != NULL ? dns_sync_txt(dns, name, &txt, &detail) : DNS_TEMPFAIL;
 			bool match = false;
 			for (size_t k = 0; st == DNS_OK && k < txt.n && !match; k++)
-				match = dkim_key_record_matches(txt.rr[k].text, record, &why);
+				match = dkim_keydir_record_matches(txt.rr[k].text, record, &why);
 			if (st == DNS_OK)
 				dns_sync_answer_free(&txt);
 			snprintf(state, sizeof(state), "%s%s",
@@ -148,7 +149,7 @@ static int dkim_list(struct mxctl *ctl)
 		free(record);
 	}
 	dns_sync_free(&dns);
-	dkim_key_list_free(&keys, n);
+	dkim_keydir_list_free(&keys, n);
 	return 0;
 }
 

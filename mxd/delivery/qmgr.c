@@ -3,6 +3,7 @@
  * batches in qmgr_batch.c, notifications in qmgr_notify.c, the secondary's takeover in qmgr_takeover.c. */
 #include "mxd/delivery/qmgr_private.h"
 
+#include "mxd/auth/dkim_signer.h"
 #include "db/db.h"
 #include "mxd/common/addr.h"
 #include "mxd/common/config.h"
@@ -489,6 +490,7 @@ static void qmgr_free(struct qmgr *q)
 		route_table_free(&q->routes);
 	}
 	dns_free(&q->dns);
+	dkim_signer_free(&q->dkim);
 	srs_free(&q->srs);
 	if (q->kick_ev != NULL)
 		event_free(q->kick_ev);
@@ -530,6 +532,12 @@ int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct 
 	    srs_new(cfg->srs_domain, cfg->srs_secret_file, cfg->srs_exclude_domains, &q->srs, error_r) < 0)
 		goto fail;
 	const char *error;
+	/* notifications come From: MAILER-DAEMON@myhostname (dsn.c): signed for that domain when it has a key */
+	int found = dkim_signer_open(cfg->dkim_key_directory, cfg->myhostname, &q->dkim, &error);
+	if (found < 0)
+		log_warn("qmgr", "notifications will not be DKIM-signed: %s", error);
+	else if (found > 0)
+		log_info("qmgr", "notifications DKIM-signed as %s", dkim_signer_name(q->dkim));
 	if (queue_store_flush_counter(q->queue, &q->flush_counter, &error) < 0)
 		log_warn("qmgr", "%s", error);
 	q->kick_ev = event_new(q->base, -1, 0, qmgr_kick_cb, q);

@@ -2,6 +2,7 @@
  * qmgr_private.h. */
 #include "mxd/delivery/qmgr_private.h"
 
+#include "mxd/auth/dkim_signer.h"
 #include "mxd/common/config.h"
 #include "mxd/delivery/dsn.h"
 #include "mxd/delivery/dsn_policy.h"
@@ -99,6 +100,16 @@ int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *
 	bool eightbit = false;
 	const char *error;
 	int ret = dsn_compose(&rep, body, &eightbit, &error);
+	if (ret == 0 && q->dkim != NULL) {
+		const char *sign_error;
+		char *sig = dkim_signer_sign(q->dkim, (const char *)evbuffer_pullup(body, -1),
+		                             evbuffer_get_length(body), (long long)now, &sign_error);
+		if (sig != NULL)
+			evbuffer_prepend(body, sig, strlen(sig));
+		else
+			log_warn("bounce", "%s: notification not DKIM-signed: %s", info->id, sign_error);
+		free(sig);
+	}
 	if (ret == 0) {
 		struct queue_new_msg dsn = {0};
 		const char *to[] = {info->sender};

@@ -92,6 +92,8 @@ struct qdest {
 #define QMGR_ACTIVE_BUCKETS 1024 /* hash buckets of the messages in work */
 #define QMGR_NEW_MAX        1024 /* new messages handed over between two kicks; more: a whole scan */
 
+struct dkim_signer;
+
 struct qmgr {
 	const struct mxd_config *cfg;
 	pthread_t thread;
@@ -113,6 +115,7 @@ struct qmgr {
 	struct db *db;
 	struct queue_store *queue;
 	struct dns *dns;
+	struct dkim_signer *dkim; /* signs our notifications for the domain of their From:; NULL: no key */
 	struct route_table *routes;
 	SSL_CTX *tls_ctx;
 	struct qmsg *msgs;

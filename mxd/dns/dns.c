@@ -22,7 +22,7 @@
 
 #define DNS_LOG "dns"
 
-enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_HOSTS };
+enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_HOSTS, DNS_KIND_TXT };
 
 /* Index of an address family in dns_host_state. */
 enum { DNS_FAM_V6, DNS_FAM_V4, DNS_FAM_COUNT };
@@ -95,12 +95,16 @@ static void mx_answered(struct dns_lookup *l, enum dns_status status, const char
                         const struct ub_result *res);
 static void addr_answered(struct dns_lookup *l, size_t host, int rrtype, enum dns_status status,
                           const char *why, const struct ub_result *res);
+static void txt_answered(struct dns_lookup *l, enum dns_status status, const char *why,
+                         const struct ub_result *res);
 
 /* Record the outcome of a query that got no answer (resolver error, timeout). */
 static void query_failed(struct dns_lookup *l, int rrtype, size_t host, const char *why)
 {
 	if (rrtype == DNS_TYPE_MX)
 		mx_answered(l, DNS_TEMPFAIL, why, NULL);
+	else if (rrtype == DNS_TYPE_TXT)
+		txt_answered(l, DNS_TEMPFAIL, why, NULL);
 	else
 		addr_answered(l, host, rrtype, DNS_TEMPFAIL, why, NULL);
 }
@@ -109,7 +113,8 @@ static void query_failed(struct dns_lookup *l, int rrtype, size_t host, const ch
 static void query_start(struct dns_lookup *l, int rrtype, size_t host)
 {
 	struct dns *dns = l->dns;
-	const char *name = rrtype == DNS_TYPE_MX ? l->result->name : l->result->hosts[host].name;
+	const char *name =
+	    rrtype == DNS_TYPE_MX || rrtype == DNS_TYPE_TXT ? l->result->name : l->result->hosts[host].name;
 	struct dns_query *q = xcalloc(1, sizeof(*q));
 	q->dns = dns;
 	q->lookup = l;
@@ -154,6 +159,8 @@ static void ub_answer_cb(void *arg, int err, struct ub_result *res)
 		enum dns_status status = dns_result_answer_status(err, res, &why);
 		if (q->rrtype == DNS_TYPE_MX)
 			mx_answered(l, status, why, res);
+		else if (q->rrtype == DNS_TYPE_TXT)
+			txt_answered(l, status, why, res);
 		else
 			addr_answered(l, q->host, q->rrtype, status, why, res);
 	}
@@ -272,6 +279,47 @@ static void mx_answered(struct dns_lookup *l, enum dns_status status, const char
 		return;
 	}
 	dns_result_set(r, status, status == DNS_OK ? NULL : dns_result_detail(r->name, DNS_TYPE_MX, why));
+}
+
+/* --- TXT -------------------------------------------------------------------------------------- */
+
+/* Each TXT record's character-strings joined into one string (RFC 7208 3.3, RFC 6376 3.6.2.2); a record
+ * whose strings overrun it, or that holds a NUL, is malformed. */
+static enum dns_status txt_parse(struct dns_result *r, const struct ub_result *res)
+{
+	size_t n = 0;
+	for (; res->data[n] != NULL; n++)
+		;
+	r->txts = xcalloc(n + 1, sizeof(*r->txts));
+	for (size_t i = 0; i < n; i++) {
+		const unsigned char *d = (const unsigned char *)res->data[i];
+		size_t len = (size_t)res->len[i], at = 0, out = 0;
+		char *text = xmalloc(len + 1);
+		while (at < len) {
+			size_t sl = d[at++];
+			if (sl > len - at || memchr(d + at, '\0', sl) != NULL) {
+				free(text);
+				return DNS_TEMPFAIL;
+			}
+			memcpy(text + out, d + at, sl);
+			out += sl;
+			at += sl;
+		}
+		text[out] = '\0';
+		r->txts[r->ntxt++] = text;
+	}
+	return DNS_OK;
+}
+
+static void txt_answered(struct dns_lookup *l, enum dns_status status, const char *why,
+                         const struct ub_result *res)
+{
+	struct dns_result *r = l->result;
+	if (status == DNS_OK && txt_parse(r, res) != DNS_OK) {
+		status = DNS_TEMPFAIL;
+		why = "malformed TXT record";
+	}
+	dns_result_set(r, status, status == DNS_OK ? NULL : dns_result_detail(r->name, DNS_TYPE_TXT, why));
 }
 
 /* --- addresses -------------------------------------------------------------------------------- */
@@ -484,14 +532,14 @@ static struct dns_lookup *lookup_start(struct dns *dns, enum dns_kind kind, cons
 	evtimer_add(l->timer, &tv);
 
 	const char *error;
-	int rrtype = kind == DNS_KIND_ADDR ? DNS_TYPE_A : DNS_TYPE_MX;
+	int rrtype = kind == DNS_KIND_ADDR ? DNS_TYPE_A : kind == DNS_KIND_TXT ? DNS_TYPE_TXT : DNS_TYPE_MX;
 	if (dns_name_check(l->result->name, &error) < 0) {
 		dns_result_set(l->result, DNS_NXDOMAIN, dns_result_detail(l->result->name, rrtype, error));
 	} else if (kind == DNS_KIND_ADDR) {
 		dns_result_add_host(l->result, l->result->name, 0);
 		addr_stage_start(l);
 	} else {
-		query_start(l, DNS_TYPE_MX, 0);
+		query_start(l, rrtype, 0);
 	}
 	lookup_check(l);
 	return l;
@@ -510,6 +558,11 @@ struct dns_lookup *dns_lookup_addr(struct dns *dns, const char *host, dns_callba
 struct dns_lookup *dns_resolve_mx_hosts(struct dns *dns, const char *domain, dns_callback *cb, void *ctx)
 {
 	return lookup_start(dns, DNS_KIND_HOSTS, domain, cb, ctx);
+}
+
+struct dns_lookup *dns_lookup_txt(struct dns *dns, const char *name, dns_callback *cb, void *ctx)
+{
+	return lookup_start(dns, DNS_KIND_TXT, name, cb, ctx);
 }
 
 void dns_cancel(struct dns_lookup **lookupp)

@@ -80,6 +80,8 @@ struct dns_result {
 	bool implicit_mx; /* dns_resolve_mx_hosts(): no MX, hosts[0] is the domain itself */
 	size_t nhost;
 	struct dns_host *hosts;
+	size_t ntxt;
+	char **txts; /* dns_lookup_txt(): each record's strings joined, in answer order */
 };
 
 /* Called once per lookup, in the event-loop thread; owns result. */
@@ -128,6 +130,10 @@ struct dns_lookup *dns_lookup_addr(struct dns *dns, const char *host, dns_callba
  * list with their status), NXDOMAIN, NULL_MX, NO_ADDR (no host has an address and none failed
  * temporarily) or TEMPFAIL. */
 struct dns_lookup *dns_resolve_mx_hosts(struct dns *dns, const char *domain, dns_callback *cb, void *ctx);
+
+/* TXT records of name (DKIM and ARC keys). Status: OK (txts filled), NXDOMAIN, NO_ADDR (the name exists
+ * but has no TXT) or TEMPFAIL (malformed records included). */
+struct dns_lookup *dns_lookup_txt(struct dns *dns, const char *name, dns_callback *cb, void *ctx);
 
 /* Cancel a lookup that has not been delivered: its callback will not run. Sets *lookup to NULL;
  * a NULL *lookup is allowed. */

@@ -15,6 +15,7 @@ struct ub_result;
 
 #define DNS_TYPE_A         1
 #define DNS_TYPE_MX        15
+#define DNS_TYPE_TXT       16
 #define DNS_TYPE_AAAA      28
 #define DNS_CLASS_IN       1
 #define DNS_RCODE_NOERROR  0

@@ -17,6 +17,8 @@ static const char *type_name(int rrtype)
 		return "AAAA";
 	case DNS_TYPE_MX:
 		return "MX";
+	case DNS_TYPE_TXT:
+		return "TXT";
 	default:
 		return "?";
 	}
@@ -96,6 +98,9 @@ void dns_result_free(struct dns_result **resultp)
 		free(r->hosts[i].addrs);
 	}
 	free(r->hosts);
+	for (size_t i = 0; i < r->ntxt; i++)
+		free(r->txts[i]);
+	free(r->txts);
 	free(r->name);
 	free(r->detail);
 	free(r);

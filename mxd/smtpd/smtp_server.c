@@ -178,14 +178,22 @@ static void server_dns_for_dnsbl(struct smtp_server *srv)
 	const char *error;
 	if (srv->env.policy == NULL || dnsbl_sites_count(policy_dnsbl_sites(srv->env.policy)) == 0)
 		return;
-	if (srv->env.dns == NULL) {
-		srv->env.dns = dns_new(srv->env.base, srv->env.cfg->resolver, &error);
-		if (srv->env.dns == NULL) {
+	if (srv->env.dnsbl_dns == NULL) {
+		srv->env.dnsbl_dns = dns_new(srv->env.base, srv->env.cfg->resolver, &error);
+		if (srv->env.dnsbl_dns == NULL) {
 			log_warn("smtpd", "postscreen_dnsbl_sites: no resolver, no DNSBL checks: %s", error);
 			return;
 		}
 	}
-	dns_set_timeout(srv->env.dns, (unsigned)srv->env.cfg->postscreen_dnsbl_timeout * 1000);
+	dns_set_timeout(srv->env.dnsbl_dns, (unsigned)srv->env.cfg->postscreen_dnsbl_timeout * 1000);
+}
+
+void smtp_server_set_arc(struct smtp_server *srv, struct dns *dns, struct arc_sealer *sealer,
+                         struct auth_worker *worker)
+{
+	srv->env.dns = dns;
+	srv->env.arc = sealer;
+	srv->env.auth_worker = worker;
 }
 
 void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,
@@ -250,7 +258,7 @@ void smtp_server_free(struct smtp_server **srvp)
 	client_count_table_free(&srv->clients);
 	anvil_free(&srv->env.anvil);
 	domain_rate_free(&srv->env.domains);
-	dns_free(&srv->env.dns);
+	dns_free(&srv->env.dnsbl_dns); /* env.dns is main.c's */
 	while (srv->sessions != NULL) {
 		struct session_node *node = srv->sessions;
 		srv->sessions = node->next;

@@ -22,9 +22,15 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,
 		       SSL_CTX *tls_ctx);
 
+/* ARC for the sessions from now on: dns validates the chain each message arrived with, sealer (NULL: no
+ * key, no seal) adds our set, worker (NULL: the loop itself) makes and checks the signatures. All stay
+ * the caller's and must outlive the server. */
+void smtp_server_set_arc(struct smtp_server *srv, struct dns *dns, struct arc_sealer *sealer,
+                         struct auth_worker *worker);
+
 /* Who to tell after each message is queued, and on ETRN (the queue manager). */
-void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void (*etrn)(void *ctx),
-			   void *ctx);
+void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id),
+                           void (*etrn)(void *ctx), void *ctx);
 
 /* SIGHUP: sessions use cfg, policy and tls_ctx from now on (the caller keeps the old cfg alive; the old
  * policy and TLS context are the caller's to free once this returns). */

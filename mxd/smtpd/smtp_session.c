@@ -220,6 +220,8 @@ void session_txn_free(struct smtp_session *s)
 		evbuffer_free(t->body);
 	spf_cancel(&t->spf_check);
 	spf_result_free(&t->spf);
+	arc_verify_cancel(&t->arc_verify);
+	free(t->arc_sealers);
 	free(t);
 	s->txn = NULL;
 }

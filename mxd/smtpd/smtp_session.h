@@ -24,6 +24,8 @@
 #include <sys/socket.h>
 
 struct anvil;
+struct arc_sealer;
+struct auth_worker;
 struct dns;
 struct domain_rate;
 struct event_base;
@@ -79,8 +81,11 @@ struct smtp_env {
 	struct queue_store *queue;
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
 	struct anvil *anvil;         /* per-client rates and pregreet passes */
-	struct dns *dns;             /* for DNSBL lookups; NULL until postscreen_dnsbl_sites is set */
+	struct dns *dnsbl_dns;       /* DNSBL lookups (owned, postscreen_dnsbl_timeout); NULL until sites are set */
 	struct domain_rate *domains; /* messages accepted per recipient domain this hour */
+	struct dns *dns;  /* validates the ARC chain of each message at the end of DATA; NULL: not checked */
+	struct arc_sealer *arc; /* adds our ARC set before the message is stored; NULL: no sealing */
+	struct auth_worker *auth_worker; /* signatures made and checked off the loop; NULL: in the loop */
 	struct smtp_stats stats;
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);

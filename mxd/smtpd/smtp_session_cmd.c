@@ -16,8 +16,6 @@
 #include <strings.h>
 #include <time.h>
 
-void smtp_session_commit_done(struct smtp_session *s);
-
 enum cmd_flags {
 	CMD_NEEDS_HELO = 1 << 0, /* 503 before HELO/EHLO */
 	CMD_NO_ARG = 1 << 1,     /* 501 when an argument is given */
@@ -422,16 +420,14 @@ static void add_received(struct smtp_session *s, struct evbuffer *body)
 	evbuffer_add_printf(body, "; %s\r\n", date);
 }
 
-/* The SPF verdict for the hops after us (RFC 7208 9.1, RFC 8601), above our Received: header as
- * RFC 7208 asks. spf.h quotes or replaces whatever in them came from the client or the DNS. */
+/* The SPF verdict for the hops after us (RFC 7208 9.1), above our Received: header as RFC 7208 asks
+ * (Authentication-Results goes above it at the end of DATA, once ARC is known). spf.h quotes or
+ * replaces whatever in them came from the client or the DNS. */
 static void add_spf_headers(struct smtp_session *s, struct evbuffer *body)
 {
 	if (s->txn->spf == NULL)
 		return;
-	char *h = spf_header_authentication_results(s->txn->spf, s->env->cfg->myhostname);
-	evbuffer_add(body, h, strlen(h));
-	free(h);
-	h = spf_header_received_spf(s->txn->spf, s->env->cfg->myhostname);
+	char *h = spf_header_received_spf(s->txn->spf, s->env->cfg->myhostname);
 	evbuffer_add(body, h, strlen(h));
 	free(h);
 }
@@ -529,15 +525,10 @@ static bool data_refused(struct smtp_session *s)
 	return true;
 }
 
-void session_data_done(struct smtp_session *s)
+/* Hand the finished message to the queue; its commit callback replies. */
+void session_data_submit(struct smtp_session *s)
 {
-	if (data_refused(s))
-		return;
 	struct smtp_txn *t = s->txn;
-	char msgid[256];
-	smtp_data_message_id(t->body, msgid, sizeof(msgid));
-	if (msgid[0] != '\0')
-		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
 	struct queue_new_msg msg = {0};
 	str_copy(msg.id, sizeof(msg.id), t->id);
 	msg.sender = t->sender;
@@ -555,9 +546,21 @@ void session_data_done(struct smtp_session *s)
 	msg.smtputf8 = t->params.smtputf8;
 	msg.body = t->body;
 	t->body = NULL; /* the store owns it now */
+	queue_store_submit(s->env->queue, &msg, data_committed, s);
+}
+
+void session_data_done(struct smtp_session *s)
+{
+	if (data_refused(s))
+		return;
+	struct smtp_txn *t = s->txn;
+	char msgid[256];
+	smtp_data_message_id(t->body, msgid, sizeof(msgid));
+	if (msgid[0] != '\0')
+		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
 	session_enter_state(s, SMTP_STATE_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);
-	queue_store_submit(s->env->queue, &msg, data_committed, s);
+	session_auth_data(s); /* then session_data_submit() */
 }
 
 static void cmd_rset(struct smtp_session *s, const char *arg)

@@ -5,6 +5,7 @@
 #ifndef MXD_SMTP_SESSION_PRIVATE_H
 #define MXD_SMTP_SESSION_PRIVATE_H
 
+#include "mxd/auth/arc_verify.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/common/strmap.h"
 #include "mxd/queue/queue_store.h"
@@ -50,6 +51,12 @@ struct smtp_txn {
 	struct evbuffer *body;
 	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
 	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
+	/* ARC (RFC 8617): the chain the message arrived with, validated at the end of DATA */
+	struct arc_verify *arc_verify; /* while it runs */
+	bool arc_checked;              /* arc_cv and arc_sealers hold a verdict */
+	enum arc_cv arc_cv;            /* none, pass or fail: arc= of our Authentication-Results */
+	char *arc_sealers;             /* the d= of the chain's seals, oldest first, comma separated: with
+	                                  a passing chain, whom arc_trusted_sealers may trust */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
@@ -121,6 +128,17 @@ void session_gate_free(struct smtp_session *s);
 /* smtp_session_cmd.c */
 void session_command(struct smtp_session *s, const char *line, size_t len);
 void session_data_done(struct smtp_session *s);
+/* Hand the finished message (the session in SMTP_STATE_COMMIT) to the queue; its callback replies. */
+void session_data_submit(struct smtp_session *s);
+
+/* smtp_session_auth.c */
+/* The end of DATA once the content passed its checks (the session in SMTP_STATE_COMMIT): validate the
+ * ARC chain the message came with, put our Authentication-Results on top and our ARC set above it,
+ * then session_data_submit(); or, when the client left meanwhile, store nothing and finish the session
+ * (smtp_session_commit_done). */
+void session_auth_data(struct smtp_session *s);
+/* Called when the commit (or what stands for it) is over; in smtp_session.c. */
+void smtp_session_commit_done(struct smtp_session *s);
 /* The session's deadline passed while MAIL waited for its SPF verdict: answer as for a temperror. */
 void session_spf_expired(struct smtp_session *s);
 

@@ -91,6 +91,8 @@ static void header_add_pair(struct header *h, const char *key, const char *value
 	free(v);
 }
 
+static void spf_resinfo(struct header *h, const struct spf_result *r, bool semicolon);
+
 char *spf_header_received_spf(const struct spf_result *r, const char *receiver)
 {
 	char *comment;
@@ -138,15 +140,42 @@ char *spf_header_received_spf(const struct spf_result *r, const char *receiver)
 
 char *spf_header_authentication_results(const struct spf_result *r, const char *authserv_id)
 {
+	return spf_header_authentication_results_more(r, authserv_id, NULL);
+}
+
+char *spf_header_authentication_results_more(const struct spf_result *r, const char *authserv_id,
+                                             const char *const *more)
+{
 	struct header h = {0};
 	char *id = value_text(authserv_id);
+	bool any = r != NULL || (more != NULL && more[0] != NULL);
 	char *word = xasprintf("%s;", id);
 	header_add(&h, "Authentication-Results:");
 	header_add(&h, word);
 	free(word);
 	free(id);
-	word = xasprintf("spf=%s", spf_status_str(r->status));
+	if (!any)
+		header_add(&h, "none"); /* RFC 8601 2.2: no result */
+	if (r != NULL)
+		spf_resinfo(&h, r, more != NULL && more[0] != NULL);
+	for (size_t i = 0; more != NULL && more[i] != NULL; i++) {
+		char *copy = xstrdup(more[i]), *save = NULL;
+		for (char *w = strtok_r(copy, " ", &save); w != NULL; w = strtok_r(NULL, " ", &save)) {
+			bool last_word = save == NULL || *save == '\0';
+			word = xasprintf("%s%s", w, last_word && more[i + 1] != NULL ? ";" : "");
 	header_add(&h, word);
+	free(word);
+		}
+		free(copy);
+	}
+	return header_end(&h);
+}
+
+/* "spf=RESULT smtp.mailfrom=..." (with a final ';' when more results follow). */
+static void spf_resinfo(struct header *h, const struct spf_result *r, bool semicolon)
+{
+	char *word = xasprintf("spf=%s", spf_status_str(r->status));
+	header_add(h, word);
 	free(word);
 	/* RFC 8601 2.7.2: smtp.mailfrom is an addr-spec (or a domain), smtp.helo a domain */
 	const char *value = r->helo_identity ? r->helo : r->sender;
@@ -162,9 +191,8 @@ char *spf_header_authentication_results(const struct spf_result *r, const char *
 		free(lv);
 		free(dv);
 	}
-	word = xasprintf("smtp.%s=%s", r->helo_identity ? "helo" : "mailfrom", v);
-	header_add(&h, word);
+	word = xasprintf("smtp.%s=%s%s", r->helo_identity ? "helo" : "mailfrom", v, semicolon ? ";" : "");
+	header_add(h, word);
 	free(word);
 	free(v);
-	return header_end(&h);
 }

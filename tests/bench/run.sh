@@ -4,7 +4,7 @@
 # benchmarks and prints a summary table. Not part of CI: it prints figures, it asserts nothing.
 #
 #   sh tests/bench/run.sh                         # everything (about 8 minutes on 2 cores, 11 with RUNS=5)
-#   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory tables drain
+#   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory tables drain arc
 #
 # Environment: RUNS (3), MSGS (2000), CASES (throughput cases, see throughput.py), DRAIN_MSGS (10000),
 # ALIASES (1000000), MXD_BENCH_BUILD (build-bench), MXD_BENCH_WORK (/tmp/mxd-bench),
@@ -25,7 +25,7 @@ ALIASES="${ALIASES:-1000000}"
 py=/usr/bin/python3
 
 pieces="$*"
-[ -n "$pieces" ] || pieces="throughput latency memory tables drain"
+[ -n "$pieces" ] || pieces="throughput latency memory tables drain arc"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run.sh: run as root (Postfix instance, smtp-sink -u nobody)" >&2
@@ -65,6 +65,8 @@ mkdir -p "$MXD_BENCH_WORK/bin" "$MXD_BENCH_RESULTS"
 cc -O2 -Wall -Wextra -pthread -o "$MXD_BENCH_WORK/bin/acceptlat" "$here/acceptlat.c"
 cc -O2 -Wall -Wextra -D_GNU_SOURCE -I "$src" -I "$MXD_BENCH_BUILD/include/mxd_rewrite" -I "$MXD_BENCH_BUILD/include/mxdb" -I "$MXD_BENCH_BUILD/include/mxd_common" -o "$MXD_BENCH_WORK/bin/lookup" "$here/lookup.c" \
 	"$MXD_BENCH_BUILD/lib/libmxd_rewrite.a" "$MXD_BENCH_BUILD/lib/libmxdb.a" "$MXD_BENCH_BUILD/lib/libmxd_common.a" -lsqlite3 -lsodium -lpthread
+cc -O2 -Wall -Wextra -I "$src" -o "$MXD_BENCH_WORK/bin/arcseal" "$here/arcseal.c" "$MXD_BENCH_BUILD/lib/libmxd_auth.a" \
+	"$MXD_BENCH_BUILD/lib/libmxd_dns.a" "$MXD_BENCH_BUILD/lib/libmxd_common.a" -lssl -lcrypto -levent -lunbound -lpthread
 
 # 3. 10,000 connections need descriptors on both sides: raise the limits as far as allowed
 ulimit -Hn 65536 2>/dev/null || true
@@ -86,6 +88,7 @@ for p in $pieces; do
 	tables) run $py tables.py --aliases "$ALIASES" ;;
 	drain) run $py drain.py --msgs "$DRAIN_MSGS" ;;
 	gate) run $py gate.py --runs "$RUNS" ;;
+	arc) run "$MXD_BENCH_WORK/bin/arcseal" 2 | $py -c 'import benchlib, json, sys; benchlib.save("arc", json.load(sys.stdin))' ;;
 	*) echo "run.sh: unknown piece '$p'" >&2; exit 2 ;;
 	esac
 done

@@ -1,12 +1,12 @@
 /*
  * Fuzz target for the TXT records the self-check reads from the DNS (mxd/check): anyone who controls a
- * zone writes them. First octet: 0 = a DKIM key record compared with ours (dkim_key_record_matches()),
+ * zone writes them. First octet: 0 = a DKIM key record compared with ours (dkim_keydir_record_matches()),
  * else an SPF record cut into terms (check_spf_term_parse()). Besides what the sanitizers catch, it
  * aborts on a match of a record that does not hold our p= value, a term whose domain is not
  * NUL-terminated within its buffer or is empty, or CIDR lengths outside 0..32 and 0..128.
  */
 #include "mxd/check/check_private.h"
-#include "mxd/check/dkim_key.h"
+#include "mxd/check/dkim_keydir.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -25,7 +25,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	text[size - 1] = '\0';
 	if (data[0] == 0) {
 		const char *why = NULL;
-		bool m = dkim_key_record_matches(text, ours, &why);
+		bool m = dkim_keydir_record_matches(text, ours, &why);
 		if (!m && why == NULL)
 			abort();
 		if (m) {

@@ -72,7 +72,11 @@ static const char zone_text[] = "$ORIGIN gmail.test\n"
                                 "@        A 127.0.0.40\n"
                                 "@        AAAA SERVFAIL\n"
                                 "$ORIGIN slowmx.test\n"
-                                "@        MX 10 mx.slow.test.\n";
+                                "@        MX 10 mx.slow.test.\n"
+                                "$ORIGIN keys.test\n"
+                                "s1._domainkey TXT \"v=DKIM1; k=rsa; \" \"p=AbC\"\n"
+                                "two      TXT \"first\"\n"
+                                "two      TXT \"second\"\n";
 
 struct fixture {
 	struct event_base *base;
@@ -230,7 +234,7 @@ static void run_loop(struct fixture *f, struct waiter *w, size_t n, int msec, bo
 	event_free(timer);
 }
 
-enum kind { MX, ADDR, HOSTS };
+enum kind { MX, ADDR, HOSTS, TXT };
 
 /* One lookup to its end. The callback must not have run when the starting call returns. */
 static struct dns_result *lookup(struct fixture *f, enum kind kind, const char *name)
@@ -238,6 +242,7 @@ static struct dns_result *lookup(struct fixture *f, enum kind kind, const char *
 	struct waiter w = {0};
 	struct dns_lookup *l = kind == MX     ? dns_lookup_mx(f->dns, name, on_result, &w)
 	                       : kind == ADDR ? dns_lookup_addr(f->dns, name, on_result, &w)
+	                       : kind == TXT  ? dns_lookup_txt(f->dns, name, on_result, &w)
 	                                      : dns_resolve_mx_hosts(f->dns, name, on_result, &w);
 	assert_non_null(l);
 	assert_int_equal(w.calls, 0);
@@ -422,6 +427,40 @@ static void test_nxdomain(void **state)
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(rows); i++) {
 		struct dns_result *r = lookup(f, rows[i].kind, rows[i].name);
 		assert_status(r, rows[i].status);
+		dns_result_free(&r);
+	}
+}
+
+/* TXT (DKIM and ARC keys): a record's strings joined, every record, and the failures. */
+static void test_txt(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_result *r = lookup(f, TXT, "s1._domainkey.keys.test");
+	assert_status(r, DNS_OK);
+	assert_int_equal(r->ntxt, 1);
+	assert_string_equal(r->txts[0], "v=DKIM1; k=rsa; p=AbC");
+	dns_result_free(&r);
+	r = lookup(f, TXT, "two.keys.test");
+	assert_status(r, DNS_OK);
+	assert_int_equal(r->ntxt, 2);
+	assert_true((strcmp(r->txts[0], "first") == 0 && strcmp(r->txts[1], "second") == 0) ||
+	            (strcmp(r->txts[0], "second") == 0 && strcmp(r->txts[1], "first") == 0));
+	dns_result_free(&r);
+	static const struct {
+		const char *name;
+		enum dns_status status;
+	} rows[] = {
+	    {"mx0.gmail.test", DNS_NO_ADDR}, /* the name exists, without TXT */
+	    {"nope._domainkey.keys.test", DNS_NXDOMAIN},
+	    {"broken.test", DNS_TEMPFAIL},
+	    {"bad..name.test", DNS_NXDOMAIN},
+	};
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(rows); i++) {
+		r = lookup(f, TXT, rows[i].name);
+		assert_status(r, rows[i].status);
+		assert_int_equal(r->ntxt, 0);
+		if (rows[i].status == DNS_TEMPFAIL)
+			assert_non_null(strstr(r->detail, "type=TXT"));
 		dns_result_free(&r);
 	}
 }
@@ -648,6 +687,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_null_mx, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_nxdomain, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_servfail, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_txt, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_addresses, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_ipv6_only, setup, teardown),

@@ -488,6 +488,26 @@ static void test_headers(void **state)
 		free(h);
 	}
 	free(long_sender);
+
+	/* further results after SPF's (arc=), without SPF, and with nothing at all (RFC 8601 "none") */
+	const char *arc[] = {"arc=pass", NULL}, *two[] = {"arc=fail", "x=y z=w", NULL};
+	h = spf_header_authentication_results_more(&r, RECEIVER, arc);
+	assert_one_field(h);
+	assert_string_equal(unfold(h), "Authentication-Results: mx.mxd.test; spf=pass "
+	                               "smtp.mailfrom=alice@sender.test; arc=pass");
+	free(h);
+	h = spf_header_authentication_results_more(NULL, RECEIVER, two);
+	assert_string_equal(h, "Authentication-Results: mx.mxd.test; arc=fail; x=y z=w\r\n");
+	free(h);
+	h = spf_header_authentication_results_more(NULL, RECEIVER, NULL);
+	assert_string_equal(h, "Authentication-Results: mx.mxd.test; none\r\n");
+	free(h);
+	r.sender = long_local; /* long enough to fold: still one field, the results intact once unfolded */
+	h = spf_header_authentication_results_more(&r, RECEIVER, arc);
+	assert_one_field(h);
+	assert_non_null(strstr(unfold(h), "; arc=pass"));
+	free(h);
+	r.sender = "alice@sender.test";
 	for (enum spf_status s = SPF_STATUS_NONE; s <= SPF_STATUS_PERMERROR; s++) {
 		r.status = s;
 		h = spf_header_received_spf(&r, RECEIVER);

@@ -11,7 +11,8 @@
 #include <cmocka.h>
 
 #include "mxd/check/check_private.h"
-#include "mxd/check/dkim_key.h"
+#include "mxd/auth/dkim_key.h"
+#include "mxd/check/dkim_keydir.h"
 #include "mxd/common/util.h"
 
 #include <arpa/inet.h>
@@ -34,7 +35,7 @@ static void test_selectors(void **state)
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const char *error = NULL;
-		int rc = dkim_key_selector_valid(rows[i].selector, &error);
+		int rc = dkim_keydir_selector_valid(rows[i].selector, &error);
 		if ((rc == 0) != rows[i].ok)
 			fail_msg("selector '%s': expected %s", rows[i].selector,
 			         rows[i].ok ? "valid" : "invalid");
@@ -45,19 +46,19 @@ static void test_selectors(void **state)
 	memset(long_sel, 'a', 64);
 	long_sel[64] = '\0';
 	const char *error;
-	assert_int_equal(dkim_key_selector_valid(long_sel, &error), -1);
+	assert_int_equal(dkim_keydir_selector_valid(long_sel, &error), -1);
 }
 
 static void test_zone_line(void **state)
 {
 	(void)state;
-	char *line = dkim_key_zone_line("example.com", "mxd", "v=DKIM1; k=rsa; p=AB");
+	char *line = dkim_keydir_zone_line("example.com", "mxd", "v=DKIM1; k=rsa; p=AB");
 	assert_string_equal(line, "mxd._domainkey.example.com. IN TXT \"v=DKIM1; k=rsa; p=AB\"");
 	free(line);
 	char rec[601];
 	memset(rec, 'x', 600);
 	rec[600] = '\0';
-	line = dkim_key_zone_line("example.com", "s", rec);
+	line = dkim_keydir_zone_line("example.com", "s", rec);
 	/* 255 + 255 + 90 octets in three strings */
 	const char *p = strchr(line, '"');
 	size_t lens[3], n = 0;
@@ -98,7 +99,7 @@ static void test_record_matches(void **state)
 	};
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		const char *why = NULL;
-		bool m = dkim_key_record_matches(rows[i].published, expected, &why);
+		bool m = dkim_keydir_record_matches(rows[i].published, expected, &why);
 		if (m != rows[i].match)
 			fail_msg("'%s': expected %s", rows[i].published,
 			         rows[i].match ? "a match" : "no match");
@@ -116,37 +117,37 @@ static void test_keys_on_disk(void **state)
 	const char *error;
 	EVP_PKEY *rsa = NULL, *ed = NULL, *back = NULL;
 	char *rec_rsa = NULL, *rec_ed = NULL, *rec_back = NULL;
-	assert_int_equal(dkim_key_generate("rsa", &rsa, &error), 0);
-	assert_int_equal(dkim_key_generate("ed25519", &ed, &error), 0);
-	assert_int_equal(dkim_key_generate("dsa", &back, &error), -1);
-	assert_int_equal(dkim_key_record(rsa, &rec_rsa, &error), 0);
-	assert_int_equal(dkim_key_record(ed, &rec_ed, &error), 0);
+	assert_int_equal(dkim_keydir_generate("rsa", &rsa, &error), 0);
+	assert_int_equal(dkim_keydir_generate("ed25519", &ed, &error), 0);
+	assert_int_equal(dkim_keydir_generate("dsa", &back, &error), -1);
+	assert_int_equal(dkim_keydir_record(rsa, &rec_rsa, &error), 0);
+	assert_int_equal(dkim_keydir_record(ed, &rec_ed, &error), 0);
 	assert_int_equal(
 	    strncmp(rec_rsa, "v=DKIM1; k=rsa; p=MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEA", 60), 0);
 	assert_int_equal(strncmp(rec_ed, "v=DKIM1; k=ed25519; p=", 22), 0);
 	assert_int_equal(strlen(rec_ed), 22 + 44); /* 32 octets of raw public key, base64 (RFC 8463) */
 
-	assert_int_equal(dkim_key_write(keydir, "example.com", "mxd", rsa, false, (gid_t)-1, &error), 0);
-	assert_int_equal(dkim_key_write(keydir, "example.com", "mxd", ed, false, (gid_t)-1, &error), -1);
+	assert_int_equal(dkim_keydir_write(keydir, "example.com", "mxd", rsa, false, (gid_t)-1, &error), 0);
+	assert_int_equal(dkim_keydir_write(keydir, "example.com", "mxd", ed, false, (gid_t)-1, &error), -1);
 	assert_non_null(strstr(error, "exists already"));
-	assert_int_equal(dkim_key_write(keydir, "example.com", "ed", ed, false, (gid_t)-1, &error), 0);
-	assert_int_equal(dkim_key_write(keydir, "a.example", "mxd", ed, false, (gid_t)-1, &error), 0);
+	assert_int_equal(dkim_keydir_write(keydir, "example.com", "ed", ed, false, (gid_t)-1, &error), 0);
+	assert_int_equal(dkim_keydir_write(keydir, "a.example", "mxd", ed, false, (gid_t)-1, &error), 0);
 
-	char *path = dkim_key_path(keydir, "example.com", "mxd");
+	char *path = dkim_keydir_path(keydir, "example.com", "mxd");
 	struct stat st;
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0640);
 	assert_int_equal(stat(keydir, &st), 0);
 	assert_int_equal(st.st_mode & 0777, 0750);
 	assert_int_equal(dkim_key_load(path, &back, &error), 0);
-	assert_int_equal(dkim_key_record(back, &rec_back, &error), 0);
+	assert_int_equal(dkim_keydir_record(back, &rec_back, &error), 0);
 	assert_string_equal(rec_back, rec_rsa);
 	EVP_PKEY_free(back);
 	free(rec_back);
 	/* --force replaces it */
-	assert_int_equal(dkim_key_write(keydir, "example.com", "mxd", ed, true, (gid_t)-1, &error), 0);
+	assert_int_equal(dkim_keydir_write(keydir, "example.com", "mxd", ed, true, (gid_t)-1, &error), 0);
 	assert_int_equal(dkim_key_load(path, &back, &error), 0);
-	assert_int_equal(dkim_key_record(back, &rec_back, &error), 0);
+	assert_int_equal(dkim_keydir_record(back, &rec_back, &error), 0);
 	assert_string_equal(rec_back, rec_ed);
 
 	/* junk beside the keys is not listed; a file that is no key is not loaded */
@@ -157,9 +158,9 @@ static void test_keys_on_disk(void **state)
 	f = fopen(bad, "w");
 	fputs("not a key\n", f);
 	fclose(f);
-	struct dkim_key_entry *keys;
+	struct dkim_keydir_entry *keys;
 	size_t n;
-	assert_int_equal(dkim_key_list(keydir, &keys, &n, &error), 0);
+	assert_int_equal(dkim_keydir_list(keydir, &keys, &n, &error), 0);
 	assert_int_equal(n, 4);
 	assert_string_equal(keys[0].domain, "a.example");
 	assert_string_equal(keys[1].selector, "bad");
@@ -168,8 +169,8 @@ static void test_keys_on_disk(void **state)
 	EVP_PKEY *none = NULL;
 	assert_int_equal(dkim_key_load(keys[1].path, &none, &error), -1);
 	assert_non_null(strstr(error, "not a PEM"));
-	dkim_key_list_free(&keys, n);
-	assert_int_equal(dkim_key_list("/nonexistent/dkim", &keys, &n, &error), 0);
+	dkim_keydir_list_free(&keys, n);
+	assert_int_equal(dkim_keydir_list("/nonexistent/dkim", &keys, &n, &error), 0);
 	assert_int_equal(n, 0);
 
 	char *cmd = xasprintf("rm -rf %s", dir);

@@ -1,5 +1,5 @@
 /* dkim_key: see dkim_key.h. */
-#include "mxd/check/dkim_key.h"
+#include "mxd/check/dkim_keydir.h"
 
 #include "mxd/common/addr.h"
 #include "mxd/common/util.h"
@@ -27,7 +27,7 @@ static int fail(const char **error_r, const char *fmt, const char *a, const char
 	return -1;
 }
 
-int dkim_key_selector_valid(const char *selector, const char **error_r)
+int dkim_keydir_selector_valid(const char *selector, const char **error_r)
 {
 	size_t label = 0, len = strlen(selector);
 	if (len == 0 || len > DKIM_SELECTOR_MAX)
@@ -50,12 +50,12 @@ int dkim_key_selector_valid(const char *selector, const char **error_r)
 	return 0;
 }
 
-char *dkim_key_path(const char *dir, const char *domain, const char *selector)
+char *dkim_keydir_path(const char *dir, const char *domain, const char *selector)
 {
 	return xasprintf("%s/%s/%s.pem", dir, domain, selector);
 }
 
-int dkim_key_generate(const char *type, EVP_PKEY **key_r, const char **error_r)
+int dkim_keydir_generate(const char *type, EVP_PKEY **key_r, const char **error_r)
 {
 	EVP_PKEY *key = NULL;
 	if (strcmp(type, "rsa") == 0)
@@ -85,7 +85,7 @@ static int make_dir(const char *path, gid_t gid, const char **error_r)
 	return 0;
 }
 
-int dkim_key_write(const char *dir, const char *domain, const char *selector, EVP_PKEY *key, bool force,
+int dkim_keydir_write(const char *dir, const char *domain, const char *selector, EVP_PKEY *key, bool force,
                    gid_t gid, const char **error_r)
 {
 	const char *why;
@@ -98,7 +98,7 @@ int dkim_key_write(const char *dir, const char *domain, const char *selector, EV
 	if (rc < 0 || make_dir(dir, gid, &why) < 0)
 		return fail(error_r, "dkim_key_directory: %s%s", why, "");
 	char *ddir = xasprintf("%s/%s", dir, domain);
-	char *path = dkim_key_path(dir, domain, selector);
+	char *path = dkim_keydir_path(dir, domain, selector);
 	char *tmp = xasprintf("%s.new", path);
 	int ret = -1, fd = -1;
 	BIO *bio = BIO_new(BIO_s_mem());
@@ -138,24 +138,7 @@ out:
 	return ret;
 }
 
-int dkim_key_load(const char *path, EVP_PKEY **key_r, const char **error_r)
-{
-	FILE *f = fopen(path, "re");
-	if (f == NULL)
-		return fail(error_r, "%s: %s", path, strerror(errno));
-	EVP_PKEY *key = PEM_read_PrivateKey(f, NULL, NULL, NULL);
-	fclose(f);
-	if (key == NULL ||
-	    (EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA && EVP_PKEY_get_base_id(key) != EVP_PKEY_ED25519)) {
-		EVP_PKEY_free(key);
-		ERR_clear_error();
-		return fail(error_r, "%s: not a PEM RSA or Ed25519 private key%s", path, "");
-	}
-	*key_r = key;
-	return 0;
-}
-
-int dkim_key_record(EVP_PKEY *key, char **record_r, const char **error_r)
+int dkim_keydir_record(EVP_PKEY *key, char **record_r, const char **error_r)
 {
 	unsigned char raw[8192], *p = raw;
 	size_t len = sizeof(raw);
@@ -176,7 +159,7 @@ int dkim_key_record(EVP_PKEY *key, char **record_r, const char **error_r)
 	return 0;
 }
 
-char *dkim_key_zone_line(const char *domain, const char *selector, const char *record)
+char *dkim_keydir_zone_line(const char *domain, const char *selector, const char *record)
 {
 	size_t len = strlen(record);
 	char *out = xasprintf("%s._domainkey.%s. IN TXT ", selector, domain);
@@ -193,12 +176,12 @@ char *dkim_key_zone_line(const char *domain, const char *selector, const char *r
 
 static int entry_cmp(const void *a, const void *b)
 {
-	const struct dkim_key_entry *x = a, *y = b;
+	const struct dkim_keydir_entry *x = a, *y = b;
 	int c = strcmp(x->domain, y->domain);
 	return c != 0 ? c : strcmp(x->selector, y->selector);
 }
 
-int dkim_key_list(const char *dir, struct dkim_key_entry **keys_r, size_t *n_r, const char **error_r)
+int dkim_keydir_list(const char *dir, struct dkim_keydir_entry **keys_r, size_t *n_r, const char **error_r)
 {
 	*keys_r = NULL;
 	*n_r = 0;
@@ -218,12 +201,12 @@ int dkim_key_list(const char *dir, struct dkim_key_entry **keys_r, size_t *n_r, 
 			if (l <= 4 || strcmp(f->d_name + l - 4, ".pem") != 0)
 				continue;
 			char *sel = xstrndup(f->d_name, l - 4);
-			if (dkim_key_selector_valid(sel, &why) < 0) {
+			if (dkim_keydir_selector_valid(sel, &why) < 0) {
 				free(sel);
 				continue;
 			}
 			*keys_r = xrealloc(*keys_r, (*n_r + 1) * sizeof(**keys_r));
-			struct dkim_key_entry *e = &(*keys_r)[(*n_r)++];
+			struct dkim_keydir_entry *e = &(*keys_r)[(*n_r)++];
 			e->domain = str_lower(xstrdup(d->d_name));
 			e->selector = sel;
 			e->path = xasprintf("%s/%s", sub, f->d_name);
@@ -238,7 +221,7 @@ int dkim_key_list(const char *dir, struct dkim_key_entry **keys_r, size_t *n_r, 
 	return 0;
 }
 
-void dkim_key_list_free(struct dkim_key_entry **keys, size_t n)
+void dkim_keydir_list_free(struct dkim_keydir_entry **keys, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		free((*keys)[i].domain);
@@ -280,7 +263,7 @@ static bool tag_value(const char *rec, const char *tag, char *out, size_t size)
 	return false;
 }
 
-bool dkim_key_record_matches(const char *published, const char *expected, const char **why_r)
+bool dkim_keydir_record_matches(const char *published, const char *expected, const char **why_r)
 {
 	static __thread char a[2048], b[2048];
 	if (!tag_value(published, "v", a, sizeof(a)) || strcmp(a, "DKIM1") != 0) {
