@@ -22,7 +22,7 @@
 
 #define DNS_LOG "dns"
 
-enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_HOSTS };
+enum dns_kind { DNS_KIND_MX, DNS_KIND_ADDR, DNS_KIND_HOSTS, DNS_KIND_TXT };
 
 /* Index of an address family in dns_host_state. */
 enum { DNS_FAM_V6, DNS_FAM_V4, DNS_FAM_COUNT };
@@ -95,12 +95,16 @@ static void mx_answered(struct dns_lookup *l, enum dns_status status, const char
                         const struct ub_result *res);
 static void addr_answered(struct dns_lookup *l, size_t host, int rrtype, enum dns_status status,
                           const char *why, const struct ub_result *res);
+static void txt_answered(struct dns_lookup *l, enum dns_status status, const char *why,
+                         const struct ub_result *res);
 
 /* Record the outcome of a query that got no answer (resolver error, timeout). */
 static void query_failed(struct dns_lookup *l, int rrtype, size_t host, const char *why)
 {
 	if (rrtype == DNS_TYPE_MX)
 		mx_answered(l, DNS_TEMPFAIL, why, NULL);
+	else if (rrtype == DNS_TYPE_TXT)
+		txt_answered(l, DNS_TEMPFAIL, why, NULL);
 	else
 		addr_answered(l, host, rrtype, DNS_TEMPFAIL, why, NULL);
 }
@@ -109,7 +113,8 @@ static void query_failed(struct dns_lookup *l, int rrtype, size_t host, const ch
 static void query_start(struct dns_lookup *l, int rrtype, size_t host)
 {
 	struct dns *dns = l->dns;
-	const char *name = rrtype == DNS_TYPE_MX ? l->result->name : l->result->hosts[host].name;
+	const char *name =
+	    rrtype == DNS_TYPE_MX || rrtype == DNS_TYPE_TXT ? l->result->name : l->result->hosts[host].name;
 	struct dns_query *q = xcalloc(1, sizeof(*q));
 	q->dns = dns;
 	q->lookup = l;
@@ -154,6 +159,8 @@ static void ub_answer_cb(void *arg, int err, struct ub_result *res)
 		enum dns_status status = dns_result_answer_status(err, res, &why);
 		if (q->rrtype == DNS_TYPE_MX)
 			mx_answered(l, status, why, res);
+		else if (q->rrtype == DNS_TYPE_TXT)
+			txt_answered(l, status, why, res);
 		else
 			addr_answered(l, q->host, q->rrtype, status, why, res);
 	}
@@ -272,6 +279,25 @@ static void mx_answered(struct dns_lookup *l, enum dns_status status, const char
 		return;
 	}
 	dns_result_set(r, status, status == DNS_OK ? NULL : dns_result_detail(r->name, DNS_TYPE_MX, why));
+}
+
+/* --- TXT -------------------------------------------------------------------------------------- */
+
+static void txt_answered(struct dns_lookup *l, enum dns_status status, const char *why,
+                         const struct ub_result *res)
+{
+	struct dns_result *r = l->result;
+	for (size_t i = 0; status == DNS_OK && res->data[i] != NULL; i++) {
+		if (dns_result_add_txt(r, (const unsigned char *)res->data[i], (size_t)res->len[i]) < 0) {
+			status = DNS_TEMPFAIL;
+			why = "malformed TXT record";
+		}
+	}
+	if (status == DNS_OK && r->ntxt == 0) {
+		status = DNS_NO_ADDR;
+		why = "no TXT record holding text";
+	}
+	dns_result_set(r, status, status == DNS_OK ? NULL : dns_result_detail(r->name, DNS_TYPE_TXT, why));
 }
 
 /* --- addresses -------------------------------------------------------------------------------- */
@@ -484,14 +510,14 @@ static struct dns_lookup *lookup_start(struct dns *dns, enum dns_kind kind, cons
 	evtimer_add(l->timer, &tv);
 
 	const char *error;
-	int rrtype = kind == DNS_KIND_ADDR ? DNS_TYPE_A : DNS_TYPE_MX;
+	int rrtype = kind == DNS_KIND_ADDR ? DNS_TYPE_A : kind == DNS_KIND_TXT ? DNS_TYPE_TXT : DNS_TYPE_MX;
 	if (dns_name_check(l->result->name, &error) < 0) {
 		dns_result_set(l->result, DNS_NXDOMAIN, dns_result_detail(l->result->name, rrtype, error));
 	} else if (kind == DNS_KIND_ADDR) {
 		dns_result_add_host(l->result, l->result->name, 0);
 		addr_stage_start(l);
 	} else {
-		query_start(l, DNS_TYPE_MX, 0);
+		query_start(l, rrtype, 0);
 	}
 	lookup_check(l);
 	return l;
@@ -505,6 +531,11 @@ struct dns_lookup *dns_lookup_mx(struct dns *dns, const char *domain, dns_callba
 struct dns_lookup *dns_lookup_addr(struct dns *dns, const char *host, dns_callback *cb, void *ctx)
 {
 	return lookup_start(dns, DNS_KIND_ADDR, host, cb, ctx);
+}
+
+struct dns_lookup *dns_lookup_txt(struct dns *dns, const char *name, dns_callback *cb, void *ctx)
+{
+	return lookup_start(dns, DNS_KIND_TXT, name, cb, ctx);
 }
 
 struct dns_lookup *dns_resolve_mx_hosts(struct dns *dns, const char *domain, dns_callback *cb, void *ctx)

@@ -15,6 +15,7 @@ struct ub_result;
 
 #define DNS_TYPE_A         1
 #define DNS_TYPE_MX        15
+#define DNS_TYPE_TXT       16
 #define DNS_TYPE_AAAA      28
 #define DNS_CLASS_IN       1
 #define DNS_RCODE_NOERROR  0
@@ -44,6 +45,8 @@ enum dns_status dns_result_answer_status(int err, const struct ub_result *res, c
 /* Append a host (name copied) to r, status DNS_OK and no address yet; the pointer lasts until the next
  * append. */
 struct dns_host *dns_result_add_host(struct dns_result *r, const char *name, unsigned preference);
+/* Append the TXT record data[0..len) (character-strings) to r as one string. 0, or -1 when malformed. */
+int dns_result_add_txt(struct dns_result *r, const unsigned char *data, size_t len);
 /* Set r's status and its detail (taken; NULL for none), freeing the old detail. */
 void dns_result_set(struct dns_result *r, enum dns_status status, char *detail);
 

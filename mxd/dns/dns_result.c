@@ -17,6 +17,8 @@ static const char *type_name(int rrtype)
 		return "AAAA";
 	case DNS_TYPE_MX:
 		return "MX";
+	case DNS_TYPE_TXT:
+		return "TXT";
 	default:
 		return "?";
 	}
@@ -79,6 +81,30 @@ struct dns_host *dns_result_add_host(struct dns_result *r, const char *name, uns
 	return h;
 }
 
+int dns_result_add_txt(struct dns_result *r, const unsigned char *data, size_t len)
+{
+	char *text = xmalloc(len + 1);
+	size_t n = 0;
+	for (size_t i = 0; i < len;) {
+		size_t sl = data[i++];
+		if (sl > len - i) {
+			free(text);
+			return -1;
+		}
+		memcpy(text + n, data + i, sl);
+		n += sl;
+		i += sl;
+	}
+	text[n] = '\0';
+	if (memchr(text, '\0', n) != NULL) {
+		free(text);
+		return 0; /* not text: left out */
+	}
+	r->txts = xrealloc(r->txts, (r->ntxt + 1) * sizeof(*r->txts));
+	r->txts[r->ntxt++] = text;
+	return 0;
+}
+
 void dns_result_set(struct dns_result *r, enum dns_status status, char *detail)
 {
 	r->status = status;
@@ -96,6 +122,9 @@ void dns_result_free(struct dns_result **resultp)
 		free(r->hosts[i].addrs);
 	}
 	free(r->hosts);
+	for (size_t i = 0; i < r->ntxt; i++)
+		free(r->txts[i]);
+	free(r->txts);
 	free(r->name);
 	free(r->detail);
 	free(r);

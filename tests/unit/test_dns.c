@@ -72,7 +72,13 @@ static const char zone_text[] = "$ORIGIN gmail.test\n"
                                 "@        A 127.0.0.40\n"
                                 "@        AAAA SERVFAIL\n"
                                 "$ORIGIN slowmx.test\n"
-                                "@        MX 10 mx.slow.test.\n";
+                                "@        MX 10 mx.slow.test.\n"
+                                "$ORIGIN txt.test\n"
+                                "mxd._domainkey TXT \"v=DKIM1; k=rsa; \" \"p=AAAA\"\n"
+                                "_dmarc   TXT \"v=DMARC1; p=reject\"\n"
+                                "_dmarc   TXT \"second\"\n"
+                                "@        A 127.0.0.50\n"
+                                "bad      TXT SERVFAIL\n";
 
 struct fixture {
 	struct event_base *base;
@@ -230,7 +236,7 @@ static void run_loop(struct fixture *f, struct waiter *w, size_t n, int msec, bo
 	event_free(timer);
 }
 
-enum kind { MX, ADDR, HOSTS };
+enum kind { MX, ADDR, HOSTS, TXT };
 
 /* One lookup to its end. The callback must not have run when the starting call returns. */
 static struct dns_result *lookup(struct fixture *f, enum kind kind, const char *name)
@@ -238,6 +244,7 @@ static struct dns_result *lookup(struct fixture *f, enum kind kind, const char *
 	struct waiter w = {0};
 	struct dns_lookup *l = kind == MX     ? dns_lookup_mx(f->dns, name, on_result, &w)
 	                       : kind == ADDR ? dns_lookup_addr(f->dns, name, on_result, &w)
+	                       : kind == TXT  ? dns_lookup_txt(f->dns, name, on_result, &w)
 	                                      : dns_resolve_mx_hosts(f->dns, name, on_result, &w);
 	assert_non_null(l);
 	assert_int_equal(w.calls, 0);
@@ -623,6 +630,36 @@ static void test_free_pending(void **state)
 	assert_int_equal(w[0].calls, 0);
 }
 
+/* TXT: the strings of a record joined, every record kept, and each failure with its status. */
+static void test_txt(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_result *r = lookup(f, TXT, "mxd._domainkey.TXT.test");
+	assert_status(r, DNS_OK);
+	assert_int_equal(r->ntxt, 1);
+	assert_string_equal(r->txts[0], "v=DKIM1; k=rsa; p=AAAA");
+	dns_result_free(&r);
+	r = lookup(f, TXT, "_dmarc.txt.test");
+	assert_status(r, DNS_OK);
+	assert_int_equal(r->ntxt, 2);
+	assert_true(strcmp(r->txts[0], "second") == 0 || strcmp(r->txts[1], "second") == 0);
+	dns_result_free(&r);
+	r = lookup(f, TXT, "txt.test");
+	assert_status(r, DNS_NO_ADDR);
+	assert_int_equal(r->ntxt, 0);
+	assert_non_null(strstr(r->detail, "type=TXT"));
+	dns_result_free(&r);
+	r = lookup(f, TXT, "_dmarc.none.txt.test");
+	assert_status(r, DNS_NXDOMAIN);
+	dns_result_free(&r);
+	r = lookup(f, TXT, "bad.txt.test");
+	assert_status(r, DNS_TEMPFAIL);
+	dns_result_free(&r);
+	r = lookup(f, TXT, "bad..txt.test");
+	assert_status(r, DNS_NXDOMAIN);
+	dns_result_free(&r);
+}
+
 static void test_free_in_callback(void **state)
 {
 	struct fixture *f = *state;
@@ -657,6 +694,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_in_callback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_txt, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
