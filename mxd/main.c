@@ -8,6 +8,7 @@
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/metrics/metrics.h"
+#include "mxd/smtpd/msg_auth.h"
 #include "mxd/smtpd/policy.h"
 #include "mxd/common/privs.h"
 #include "mxd/delivery/qmgr.h"
@@ -39,7 +40,8 @@ struct mxd {
 	struct event_base *base;
 	struct smtp_server *smtp;
 	struct policy *policy;
-	struct spf *spf; /* NULL with spf_policy = off */
+	struct spf *spf;       /* NULL with spf_policy = off */
+	struct msg_auth *auth; /* DKIM and DMARC of received content (dmarc_policy decides per message) */
 	struct queue_store *queue;
 	struct qmgr *qmgr;
 	struct sync_server *sync_server; /* primary: the change feed */
@@ -181,6 +183,10 @@ static void mxd_start(struct mxd *m)
 		log_fatal("master", "queue manager: %s", error);
 	if (sync_server_start(m->sync_server, &error) < 0 || sync_client_start(m->sync_client, &error) < 0)
 		log_fatal("master", "%s", error);
+	m->auth = msg_auth_new(m->base, cfg->resolver, cfg->dmarc_public_suffix_list, &error);
+	if (m->auth == NULL)
+		log_fatal("master", "DKIM/DMARC checks: %s", error);
+	smtp_server_set_auth(m->smtp, m->auth);
 	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
 	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
 	if (cfg->metrics_listen[0] != '\0' &&
@@ -389,6 +395,7 @@ int main(int argc, char **argv)
 	smtp_server_free(&m.smtp);
 	policy_free(&m.policy);
 	spf_free(&m.spf);
+	msg_auth_free(&m.auth);
 	if (m.tls_ctx != NULL)
 		SSL_CTX_free(m.tls_ctx);
 	event_free(m.sig_term);

@@ -90,6 +90,11 @@ struct mxd_config {
 	char *srs_exclude_domains; /* senders at these domains keep their address */
 	bool srs_bounce_only;      /* RCPT to an SRS address only with the null sender (no relay token) */
 
+	/* DKIM and DMARC of received content: mxd/smtpd/msg_auth.c */
+	char *dmarc_policy;             /* "off" (no checks), "tag" (headers), "enforce" (550 p=reject) */
+	bool dmarc_from_rewrite;        /* p=reject, DMARC passed by SPF only: From becomes the alias */
+	char *dmarc_public_suffix_list; /* organizational domains (Debian's publicsuffix package) */
+
 	/* admin UI (mxadmin) */
 	char *admin_listen;
 	char *admin_allow;

@@ -22,6 +22,10 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,
 		       SSL_CTX *tls_ctx);
 
+/* The DKIM/DMARC checker for the end of DATA (not owned; NULL: none). */
+struct msg_auth;
+void smtp_server_set_auth(struct smtp_server *srv, struct msg_auth *auth);
+
 /* Who to tell after each message is queued, and on ETRN (the queue manager). */
 void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id), void (*etrn)(void *ctx),
 			   void *ctx);

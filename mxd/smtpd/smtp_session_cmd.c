@@ -3,6 +3,7 @@
 
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
+#include "mxd/smtpd/auth_results.h"
 #include "mxd/smtpd/policy.h"
 #include "mxd/common/util.h"
 
@@ -223,6 +224,14 @@ static void log_reject(struct smtp_session *s, const char *stage, const struct p
 	         s->helo);
 }
 
+void session_log_reject(struct smtp_session *s, const char *stage, int code, const char *enh,
+                        const char *text)
+{
+	struct policy_reply r = {.code = code, .enh = enh};
+	str_copy(r.text, sizeof(r.text), text);
+	log_reject(s, stage, &r, s->txn != NULL && s->txn->nrcpt > 0 ? s->txn->rcpts[0] : "");
+}
+
 /* The SPF verdict on MAIL FROM: the reply that waited for it, then reading resumes. */
 static void mail_spf_done(struct spf_result *result, void *ctx)
 {
@@ -385,16 +394,14 @@ static void add_received(struct smtp_session *s, struct evbuffer *body)
 	evbuffer_add_printf(body, "; %s\r\n", date);
 }
 
-/* The SPF verdict for the hops after us (RFC 7208 9.1, RFC 8601), above our Received: header as
- * RFC 7208 asks. spf.h quotes or replaces whatever in them came from the client or the DNS. */
+/* The SPF verdict for the hops after us (RFC 7208 9.1), above our Received: header as RFC 7208 asks.
+ * spf.h quotes or replaces whatever in it came from the client or the DNS. Authentication-Results
+ * goes on top at the end of DATA (session_data_submit), with the DKIM and DMARC results. */
 static void add_spf_headers(struct smtp_session *s, struct evbuffer *body)
 {
 	if (s->txn->spf == NULL)
 		return;
-	char *h = spf_header_authentication_results(s->txn->spf, s->env->cfg->myhostname);
-	evbuffer_add(body, h, strlen(h));
-	free(h);
-	h = spf_header_received_spf(s->txn->spf, s->env->cfg->myhostname);
+	char *h = spf_header_received_spf(s->txn->spf, s->env->cfg->myhostname);
 	evbuffer_add(body, h, strlen(h));
 	free(h);
 }
@@ -421,6 +428,7 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 	t->body = xevbuffer_new();
 	add_spf_headers(s, t->body);
 	add_received(s, t->body);
+	t->content_offset = evbuffer_get_length(t->body);
 	smtp_data_init(&t->data, (uint64_t)s->env->cfg->message_size_limit);
 	session_enter_state(s, SMTP_STATE_DATA);
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
@@ -500,6 +508,26 @@ void session_data_done(struct smtp_session *s)
 	smtp_data_message_id(t->body, msgid, sizeof(msgid));
 	if (msgid[0] != '\0')
 		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
+	if (s->env->auth != NULL && strcmp(s->env->cfg->dmarc_policy, "off") != 0) {
+		session_auth_start(s);
+		return;
+	}
+	session_data_submit(s, NULL);
+}
+
+void session_data_submit(struct smtp_session *s, struct auth_results *ar)
+{
+	struct smtp_txn *t = s->txn;
+	if (ar == NULL && t->spf != NULL) {
+		ar = auth_results_new(s->env->cfg->myhostname);
+		spf_header_auth_results_add(ar, t->spf);
+	}
+	if (ar != NULL) {
+		char *h = auth_results_header(ar);
+		evbuffer_prepend(t->body, h, strlen(h));
+		free(h);
+		auth_results_free(&ar);
+	}
 	struct queue_new_msg msg = {0};
 	str_copy(msg.id, sizeof(msg.id), t->id);
 	msg.sender = t->sender;

@@ -11,6 +11,7 @@
 #include "mxd/smtpd/smtp_data.h"
 #include "mxd/smtpd/smtp_parse.h"
 #include "mxd/smtpd/smtp_session.h"
+#include "mxd/smtpd/msg_auth.h"
 #include "mxd/smtpd/spf.h"
 
 #include <stdbool.h>
@@ -23,6 +24,7 @@ enum smtp_state {
 	SMTP_STATE_MAIL,      /* MAIL accepted, no recipient yet */
 	SMTP_STATE_RCPT,      /* at least one recipient accepted */
 	SMTP_STATE_DATA,      /* receiving content after 354 */
+	SMTP_STATE_CHECK,     /* content received, its DKIM/DMARC check running: no reading until then */
 	SMTP_STATE_COMMIT,    /* content handed to the queue, waiting for its fsync */
 	SMTP_STATE_CLOSING,   /* last reply written; closing once it is flushed */
 };
@@ -41,14 +43,16 @@ struct smtp_txn {
 	size_t rcpt_accepted; /* RCPT commands answered 250, duplicates included (smtpd_recipient_limit) */
 	/* final destinations (alias chains followed), parallel arrays, de-duplicated */
 	char **finals, **final_orig;
-	int *final_state;           /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
+	int *final_state; /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
 	const char **final_dsn, **final_reason;
 	size_t nfinal, final_cap;
 	struct strmap rcpt_set, final_set; /* the addresses in rcpts and finals, for O(1) de-duplication */
 	struct smtp_data data;
 	struct evbuffer *body;
-	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
-	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
+	struct spf_check *spf_check;       /* the SPF check of MAIL FROM while it runs */
+	struct spf_result *spf;            /* its verdict; NULL when the client was not checked */
+	size_t content_offset;             /* body octets before the client's content (our trace headers) */
+	struct msg_auth_check *auth_check; /* the DKIM/DMARC check at the end of DATA while it runs */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
@@ -63,7 +67,7 @@ struct smtp_session {
 	char helo[256];
 	bool esmtp;
 	bool tls;
-	bool trusted; /* client in mynetworks */
+	bool trusted;    /* client in mynetworks */
 	bool discarding; /* inside an over-long command line */
 	bool dead;       /* connection gone while committing */
 	bool paused;     /* reading stopped until replies drain */
@@ -86,7 +90,7 @@ struct smtp_session {
 /* smtp_session.c */
 void session_enter_state(struct smtp_session *s, enum smtp_state state);
 void session_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void session_write(struct smtp_session *s, const char *text);
 void session_close_after_reply(struct smtp_session *s);
 void session_start_tls(struct smtp_session *s);
@@ -99,5 +103,15 @@ void session_command(struct smtp_session *s, const char *line, size_t len);
 void session_data_done(struct smtp_session *s);
 /* The session's deadline passed while MAIL waited for its SPF verdict: answer as for a temperror. */
 void session_spf_expired(struct smtp_session *s);
+/* Hand the finished message to the queue; 250 comes from the commit. auth: the Authentication-Results
+ * to put on top (taken; NULL: only SPF's, if any). */
+struct auth_results;
+void session_data_submit(struct smtp_session *s, struct auth_results *auth);
+void session_log_reject(struct smtp_session *s, const char *stage, int code, const char *enh,
+                        const char *text);
+
+/* smtp_session_auth.c */
+/* Start the DKIM/DMARC check of the received message (state CHECK); its end submits or refuses. */
+void session_auth_start(struct smtp_session *s);
 
 #endif
