@@ -101,6 +101,8 @@ char *auth_results_header(const struct auth_results *ar)
 		const struct auth_result *r = &ar->items[i];
 		bool last_item = i + 1 == ar->n;
 		bool bare = r->comment == NULL && r->nprop == 0;
+		if (ar->n > 1)
+			header_field_break(&h); /* one result per line when there are several */
 		word = xasprintf("%s=%s%s", r->method, r->result, bare && !last_item ? ";" : "");
 		header_field_add(&h, word);
 		free(word);

@@ -7,6 +7,7 @@
 #include <opendmarc/dmarc.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/random.h>
 
 /* Exported by libopendmarc, missing from its header. */
@@ -116,9 +117,25 @@ void dmarc_eval_run(const struct dmarc_eval_input *in, struct dmarc_eval_verdict
 	(void)opendmarc_policy_fetch_p(p, &pub);
 	(void)opendmarc_policy_fetch_sp(p, &sp);
 	(void)opendmarc_policy_fetch_pct(p, &pct);
+	int adkim = 0, aspf = 0;
+	(void)opendmarc_policy_fetch_adkim(p, &adkim);
+	(void)opendmarc_policy_fetch_aspf(p, &aspf);
 	opendmarc_policy_connect_shutdown(p);
 	v->spf_aligned = spf_al == DMARC_POLICY_SPF_ALIGNMENT_PASS;
 	v->dkim_aligned = dkim_al == DMARC_POLICY_DKIM_ALIGNMENT_PASS;
+	/* libopendmarc 1.4 takes a domain whose organizational domain is the From: domain as aligned even
+	 * under aspf=s / adkim=s; strict alignment is an exact match (RFC 7489 3.1) */
+	if (aspf == DMARC_RECORD_A_STRICT && v->spf_aligned)
+		v->spf_aligned = strcasecmp(in->spf_domain, in->from_domain) == 0;
+	if (adkim == DMARC_RECORD_A_STRICT && v->dkim_aligned) {
+		v->dkim_aligned = false;
+		for (size_t i = 0; i < in->nsig; i++)
+			if (strcmp(in->sigs[i].result, "pass") == 0 &&
+			    strcasecmp(in->sigs[i].domain, in->from_domain) == 0)
+				v->dkim_aligned = true;
+	}
+	if (st == DMARC_POLICY_PASS && !v->spf_aligned && !v->dkim_aligned)
+		st = DMARC_POLICY_REJECT; /* failed: the disposition follows from the policy below */
 	int applies = in->record_at_org && sp != DMARC_RECORD_P_UNSPECIFIED ? sp : pub;
 	v->policy = applies == DMARC_RECORD_P_REJECT ? 'r' : applies == DMARC_RECORD_P_QUARANTINE ? 'q' : 'n';
 	switch (st) {

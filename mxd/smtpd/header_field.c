@@ -25,6 +25,11 @@ void header_field_add(struct header_field *h, const char *word)
 	h->text[h->len] = '\0';
 }
 
+void header_field_break(struct header_field *h)
+{
+	h->line = HEADER_WIDTH; /* the next word does not fit */
+}
+
 void header_field_add_comment(struct header_field *h, const char *text)
 {
 	char *copy = xasprintf("(%s)", text);

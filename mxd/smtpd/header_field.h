@@ -17,6 +17,8 @@ struct header_field {
 
 /* Append word, after a space or a fold. */
 void header_field_add(struct header_field *h, const char *word);
+/* Make the next word start a new (folded) line. */
+void header_field_break(struct header_field *h);
 /* Append "(text)" split into words; octets a comment cannot hold become '?'. */
 void header_field_add_comment(struct header_field *h, const char *text);
 /* Append "key=value;" ("key=value" when last), the value as header_field_value() gives it. */
