@@ -106,6 +106,8 @@ class Instance:
             "resolver": "127.0.0.1:9",
             # and so no SPF checks unless a test asks: each would wait for its lookup timeout
             "spf_policy": "off",
+            # nor DKIM/DMARC checks at the end of DATA (test_dmarc.py turns them on)
+            "dmarc_policy": "off",
         }
         base.update(settings or {})
         self.settings = base
