@@ -508,7 +508,9 @@ void session_data_done(struct smtp_session *s)
 	smtp_data_message_id(t->body, msgid, sizeof(msgid));
 	if (msgid[0] != '\0')
 		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
-	if (s->env->auth != NULL && strcmp(s->env->cfg->dmarc_policy, "off") != 0) {
+	/* mynetworks and trusted_peers (our other MX host, which checked the mail it relays) are not
+	 * checked, as for SPF */
+	if (s->env->auth != NULL && !s->trusted && strcmp(s->env->cfg->dmarc_policy, "off") != 0) {
 		session_auth_start(s);
 		return;
 	}

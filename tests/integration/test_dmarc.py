@@ -91,6 +91,7 @@ def unfolded(data):
 
 class Dmarc(unittest.TestCase):
     policy = "enforce"
+    extra = {}
 
     @classmethod
     def setUpClass(cls):
@@ -108,6 +109,7 @@ class Dmarc(unittest.TestCase):
                 "spf_policy": "tag",
                 "dmarc_policy": cls.policy,
                 "dmarc_from_rewrite": "yes",
+                **cls.extra,
             })
             hosted(cls.inst)
             cls.inst.start()
@@ -266,6 +268,19 @@ class Tag(Dmarc):
                       self.ar(head))
         self.assertIn("X-mxd-DMARC: reject (p=reject; header.from=reject.test)", head)
         self.assertRegex(self.inst.read_log(), r"spf=fail dkim=none dmarc=fail\(reject\.test\)")
+
+
+class Trusted(Dmarc):
+    """Our other MX host (trusted_peers) relays what it checked already: not judged again, so a message
+    that passed by SPF at the secondary is not refused at the primary."""
+    extra = {"trusted_peers": "127.0.0.1/32"}
+
+    def test_trusted_peer_is_not_checked(self):
+        r = self.send("mallory@evil.test", message("ceo@reject.test", "trust-1@test"))
+        self.assertEqual(r.code, 250, r.lines)
+        head, _ = self.received("trust-1@test")
+        self.assertNotIn("dmarc=", head)
+        self.assertNotIn("X-mxd-DMARC", head)
 
 
 if __name__ == "__main__":
