@@ -1,6 +1,7 @@
 /* policy: see policy.h. */
 #include "mxd/smtpd/policy.h"
 
+#include "db/domain.h"
 #include "db/resolve.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
@@ -69,6 +70,17 @@ void policy_free(struct policy **policyp)
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client)
 {
 	return cidr_list_match(policy->mynetworks, client) || cidr_list_match(policy->trusted_peers, client);
+}
+
+bool policy_dmarc_from_rewrite(struct policy *policy, const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@'), *error;
+	bool value = policy->cfg->dmarc_from_rewrite;
+	if (at != NULL && db_domain_dmarc_from_rewrite(policy->db, at + 1, value, &value, &error) < 0) {
+		log_warn("smtpd", "dmarc_from_rewrite of %s: %s", at + 1, error);
+		value = policy->cfg->dmarc_from_rewrite;
+	}
+	return value;
 }
 
 /* On a secondary: is the replica of the tables older than replica_max_age? Reads the sync client's

@@ -13,6 +13,7 @@
 #include "mxd/common/util.h"
 #include "mxd/smtpd/auth_results.h"
 #include "mxd/smtpd/msg_header.h"
+#include "mxd/smtpd/policy.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -130,8 +131,8 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 		t->content_offset += strlen(mark);
 		free(mark);
 	}
-	if (cfg->dmarc_from_rewrite && v->result == DMARC_RESULT_PASS && v->policy == 'r' && v->spf_aligned &&
-	    !v->dkim_aligned && t->nrcpt > 0) {
+	if (v->result == DMARC_RESULT_PASS && v->policy == 'r' && v->spf_aligned && !v->dkim_aligned &&
+	    t->nrcpt > 0 && policy_dmarc_from_rewrite(s->env->policy, t->rcpts[0])) {
 		/* passed by SPF alone: after our forward it cannot pass again, so From: becomes the alias */
 		char orig[512];
 		if (rewrite_from(s, t->rcpts[0], orig, sizeof(orig)) == 0)

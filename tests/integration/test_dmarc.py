@@ -112,6 +112,10 @@ class Dmarc(unittest.TestCase):
                 **cls.extra,
             })
             hosted(cls.inst)
+            # a second hosted domain that says no to the From rewrite the setting asks for
+            cls.inst.mxctl("domain", "add", "example.net")
+            cls.inst.mxctl("alias", "add", "info@example.net", "other@gmail.test")
+            cls.inst.mxctl("domain", "option", "example.net", "dmarc_from_rewrite", "no")
             cls.inst.start()
         except Exception:
             cls.tearDownClass()
@@ -128,10 +132,10 @@ class Dmarc(unittest.TestCase):
             cls.sink.stop()
             cls.dns.stop()
 
-    def send(self, sender, msg):
+    def send(self, sender, msg, rcpt="info@example.com"):
         c = self.inst.client()
         try:
-            r = c.send_mail(sender, ["info@example.com"], msg)
+            r = c.send_mail(sender, [rcpt], msg)
             c.cmd("QUIT")
         finally:
             c.close()
@@ -221,6 +225,19 @@ class Enforce(Dmarc):
         self.assertIn("dmarc=pass (p=reject dis=none) header.from=spfonly.test", self.ar(head))
         self.assertRegex(self.inst.read_log(), r"from rewritten: <info@example\.com> replaces Alice "
                          r"<news@spfonly\.test> \(DMARC p=reject of spfonly\.test, SPF only\)")
+
+    def test_from_rewrite_off_for_one_domain(self):
+        r = self.send("bounces@spfonly.test", message("news@spfonly.test", "enf-13@test"), rcpt="info@example.net")
+        self.assertEqual(r.code, 250, r.lines)
+        head, _ = self.received("enf-13@test")
+        self.assertRegex(head, r"(?m)^From: Alice <news@spfonly\.test>$")
+        self.assertNotIn("Reply-To", head)
+        show = self.inst.mxctl("domain", "show", "example.net").stdout
+        self.assertIn("dmarc_from_rewrite: no", show)
+        self.assertIn("dmarc_from_rewrite: yes (the setting)", self.inst.mxctl("domain", "show", "example.com").stdout)
+        r = self.inst.mxctl("domain", "option", "example.net", "dmarc_from_rewrite", "maybe", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("dmarc_from_rewrite 'maybe': expected yes, no or default", r.stderr)
 
     def test_dkim_aligned_pass_keeps_from(self):
         msg = signed("reject.test", message("ceo@reject.test", "enf-8@test"))
