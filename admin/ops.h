@@ -100,6 +100,11 @@ int admin_op_domain_update(struct admin_ctx *ctx, const struct admin_actor *acto
 int admin_op_domain_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                            const char *description, const char *alias_limit, int active,
                            struct admin_err *err);
+/* Superadmins: the domain's dmarc_from_rewrite, "yes", "no" or "default" (the setting's). */
+int admin_op_domain_set_from_rewrite(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                                     const char *value, struct admin_err *err);
+/* "yes", "no" or "default" for a db_domain's dmarc_from_rewrite. */
+const char *admin_from_rewrite_str(int value);
 /* Superadmins. */
 int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                                bool active, struct admin_err *err);
