@@ -231,6 +231,7 @@ void session_txn_free(struct smtp_session *s)
 	spf_cancel(&t->spf_check);
 	spf_result_free(&t->spf);
 	msg_auth_cancel(&t->auth_check);
+	free(t->auth_note);
 	free(t);
 	s->txn = NULL;
 }

@@ -104,7 +104,7 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 	struct auth_results *ar = results_of(s, r);
 	char *summary = auth_results_summary(ar);
 	log_info("smtpd", "%s: %s", t->id, summary);
-	free(summary);
+	t->auth_note = summary; /* the delivery log's 'received' rows */
 
 	bool failed = v->result == DMARC_RESULT_FAIL;
 	if (failed && v->disposition == 'r' && strcmp(cfg->dmarc_policy, "enforce") == 0) {
@@ -135,10 +135,14 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 	    t->nrcpt > 0 && policy_dmarc_from_rewrite(s->env->policy, t->rcpts[0])) {
 		/* passed by SPF alone: after our forward it cannot pass again, so From: becomes the alias */
 		char orig[512];
-		if (rewrite_from(s, t->rcpts[0], orig, sizeof(orig)) == 0)
+		if (rewrite_from(s, t->rcpts[0], orig, sizeof(orig)) == 0) {
 			log_info("cleanup",
 			         "%s: from rewritten: <%s> replaces %s (DMARC p=reject of %s, SPF only)",
 			         t->id, t->rcpts[0], orig, r->from_domain);
+			char *note = xasprintf("%s; from rewritten to <%s>", t->auth_note, t->rcpts[0]);
+			free(t->auth_note);
+			t->auth_note = note;
+		}
 	}
 	msg_auth_result_free(&r);
 	session_data_submit(s, ar);

@@ -545,6 +545,7 @@ void session_data_submit(struct smtp_session *s, struct auth_results *ar)
 	msg.proto = session_proto(s);
 	msg.arrival = time_now();
 	msg.smtputf8 = t->params.smtputf8;
+	msg.received_note = t->auth_note;
 	msg.body = t->body;
 	t->body = NULL; /* the store owns it now */
 	session_enter_state(s, SMTP_STATE_COMMIT);

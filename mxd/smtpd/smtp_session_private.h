@@ -53,6 +53,7 @@ struct smtp_txn {
 	struct spf_result *spf;            /* its verdict; NULL when the client was not checked */
 	size_t content_offset;             /* body octets before the client's content (our trace headers) */
 	struct msg_auth_check *auth_check; /* the DKIM/DMARC check at the end of DATA while it runs */
+	char *auth_note; /* its verdicts (and a From rewrite) for the delivery log; NULL: none */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)

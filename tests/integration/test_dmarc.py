@@ -9,6 +9,7 @@ back at the sink."""
 import base64
 import os
 import re
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -225,6 +226,20 @@ class Enforce(Dmarc):
         self.assertIn("dmarc=pass (p=reject dis=none) header.from=spfonly.test", self.ar(head))
         self.assertRegex(self.inst.read_log(), r"from rewritten: <info@example\.com> replaces Alice "
                          r"<news@spfonly\.test> \(DMARC p=reject of spfonly\.test, SPF only\)")
+        self.assertEqual(self.delivery_log_received("enf-7@test"),
+                         "spf=pass dkim=none dmarc=pass(spfonly.test); from rewritten to <info@example.com>")
+
+    def delivery_log_received(self, msgid):
+        """The reply of the delivery log's 'received' row of the message with msgid (queue.db)."""
+        qid = re.search(r"(\w+): message-id=<%s>" % re.escape(msgid), self.inst.read_log()).group(1)
+        con = sqlite3.connect(os.path.join(self.inst.dir, "queue", "queue.db"))
+        try:
+            rows = con.execute("SELECT reply FROM delivery_log WHERE queue_id = ? AND event = 'received'",
+                               (qid,)).fetchall()
+        finally:
+            con.close()
+        self.assertEqual(len(rows), 1, rows)
+        return rows[0][0]
 
     def test_from_rewrite_off_for_one_domain(self):
         r = self.send("bounces@spfonly.test", message("news@spfonly.test", "enf-13@test"), rcpt="info@example.net")
@@ -258,6 +273,8 @@ class Enforce(Dmarc):
         self.received("enf-10@test")
         self.assertRegex(self.inst.read_log(), r"smtpd\[\d+\]: \w+: spf=fail dkim=pass\(reject\.test\) "
                          r"dmarc=pass\(reject\.test\)")
+        self.assertEqual(self.delivery_log_received("enf-10@test"),
+                         "spf=fail dkim=pass(reject.test) dmarc=pass(reject.test)")
 
     def test_client_leaving_during_the_check(self):
         # the check waits on a silent DNS name; the client leaves; nothing is queued, mxd goes on
