@@ -95,6 +95,8 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 	struct smtp_session *s = ctx;
 	struct smtp_txn *t = s->txn;
 	t->auth_check = NULL;
+	if (s->bev != NULL)
+		bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
 	if (s->state != SMTP_STATE_CHECK) {
 		msg_auth_result_free(&r); /* closing meanwhile (write timeout): no reply is due */
 		return;
@@ -148,10 +150,14 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 	session_data_submit(s, ar);
 }
 
+/* Input kept while the check runs: reading goes on so that a client leaving is seen (its session ends,
+ * which cancels the check: nothing is queued), but what it pipelines meanwhile is held, up to this. */
+#define SESSION_CHECK_INPUT_MAX (64 * 1024)
+
 void session_auth_start(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
 	session_enter_state(s, SMTP_STATE_CHECK);
-	bufferevent_disable(s->bev, EV_READ);
+	bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_CHECK_INPUT_MAX);
 	t->auth_check = msg_auth_start(s->env->auth, t->body, t->content_offset, t->spf, auth_checked, s);
 }

@@ -285,7 +285,18 @@ class Enforce(Dmarc):
         self.assertEqual(c.cmd("RCPT TO:<info@example.com>").code, 250)
         self.assertEqual(c.cmd("DATA").code, 354)
         c.send(message("ceo@slow.test", "enf-11@test") + b".\r\n")
+        deadline = time.time() + 10
+        while "message-id=<enf-11@test>" not in self.inst.read_log() and time.time() < deadline:
+            time.sleep(0.05)
         c.close()
+        deadline = time.time() + 10
+        while "lost connection after CHECK" not in self.inst.read_log() and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertIn("lost connection after CHECK", self.inst.read_log())
+        # the check was dropped with the session: past the lookup's 10 s deadline, nothing was queued
+        time.sleep(11)
+        qid = re.search(r"(\w+): message-id=<enf-11@test>", self.inst.read_log()).group(1)
+        self.assertNotRegex(self.inst.read_log(), r"%s: from=<.*queue active" % qid)
         self.assert_not_delivered("enf-11@test")
         r = self.send("mallory@evil.test", message("ceo@none.test", "enf-12@test"))
         self.assertEqual(r.code, 250, r.lines)
