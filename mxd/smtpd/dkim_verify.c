@@ -138,11 +138,18 @@ int dkim_verify_message(struct dkim_verify *v, struct evbuffer *msg, size_t offs
 
 	/* the header, field by field, then the body in the buffer's own chunks */
 	size_t total = evbuffer_get_length(msg);
+	if (offset > total) {
+		dkim_free(dkim);
+		*error_r = "content offset past the end of the message";
+		return -1;
+	}
 	struct evbuffer_ptr eoh = evbuffer_search(msg, "\r\n\r\n", 4, NULL);
 	size_t hdr_end = eoh.pos >= 0 ? (size_t)eoh.pos + 2 : total;
 	if (hdr_end < offset)
 		hdr_end = offset;
-	const char *hdr = (const char *)evbuffer_pullup(msg, (ssize_t)hdr_end) + offset;
+	/* an empty buffer has no contiguous memory to point into: an empty header then */
+	const char *base = hdr_end > 0 ? (const char *)evbuffer_pullup(msg, (ssize_t)hdr_end) : "";
+	const char *hdr = base + (hdr_end > 0 ? offset : 0);
 	size_t hlen = hdr_end - offset, pos = 0;
 	struct msg_field f;
 	bool ok = true;

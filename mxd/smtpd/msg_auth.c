@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MSG_AUTH_DNS_TIMEOUT_MSEC 10000 /* as OpenDKIM's DNSTimeout */
+#define MSG_AUTH_DNS_TIMEOUT_MSEC 10000         /* as OpenDKIM's DNSTimeout */
 #define MSG_AUTH_HEADER_MAX       (1024 * 1024) /* header octets read for signatures and From: */
 
 struct msg_auth {
@@ -208,13 +208,16 @@ static void query_start(struct msg_auth_check *c, size_t i, const char *name)
 static void read_header(struct msg_auth_check *c)
 {
 	size_t total = evbuffer_get_length(c->msg);
+	if (c->offset > total)
+		c->offset = total;
 	struct evbuffer_ptr eoh = evbuffer_search(c->msg, "\r\n\r\n", 4, NULL);
 	size_t end = eoh.pos >= 0 ? (size_t)eoh.pos + 2 : total;
 	if (end < c->offset)
 		end = c->offset;
 	if (end - c->offset > MSG_AUTH_HEADER_MAX)
 		end = c->offset + MSG_AUTH_HEADER_MAX;
-	const char *hdr = (const char *)evbuffer_pullup(c->msg, (ssize_t)end) + c->offset;
+	const char *base = end > 0 ? (const char *)evbuffer_pullup(c->msg, (ssize_t)end) : "";
+	const char *hdr = base + (end > 0 ? c->offset : 0);
 	size_t len = end - c->offset, pos = 0;
 	struct msg_field f;
 	unsigned nfrom = 0;
