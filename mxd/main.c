@@ -183,6 +183,9 @@ static void mxd_start(struct mxd *m)
 		log_fatal("master", "queue manager: %s", error);
 	if (sync_server_start(m->sync_server, &error) < 0 || sync_client_start(m->sync_client, &error) < 0)
 		log_fatal("master", "%s", error);
+	if (strcmp(cfg->dmarc_policy, "enforce") == 0 && strcmp(cfg->spf_policy, "off") == 0)
+		log_warn("master", "dmarc_policy = enforce with spf_policy = off: DMARC failures are only tagged, "
+		                   "since a DMARC verdict without SPF would refuse mail that passes by SPF");
 	m->auth = msg_auth_new(m->base, cfg->resolver, cfg->dmarc_public_suffix_list, &error);
 	if (m->auth == NULL)
 		log_fatal("master", "DKIM/DMARC checks: %s", error);

@@ -109,7 +109,8 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 	t->auth_note = summary; /* the delivery log's 'received' rows */
 
 	bool failed = v->result == DMARC_RESULT_FAIL;
-	if (failed && v->disposition == 'r' && strcmp(cfg->dmarc_policy, "enforce") == 0) {
+	/* Without an SPF verdict (spf_policy = off) DMARC saw only half the evidence: never refused then. */
+	if (failed && v->disposition == 'r' && strcmp(cfg->dmarc_policy, "enforce") == 0 && t->spf != NULL) {
 		char text[400];
 		snprintf(text, sizeof(text), "Error: DMARC policy of %s rejects this message (%s)",
 		         r->from_domain, v->reason);

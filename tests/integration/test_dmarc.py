@@ -328,5 +328,18 @@ class Trusted(Dmarc):
         self.assertNotIn("X-mxd-DMARC", head)
 
 
+class NoSpf(Dmarc):
+    """enforce without SPF checks: DMARC sees only DKIM, so its failures are tagged, never refused."""
+    extra = {"spf_policy": "off"}
+
+    def test_failure_without_spf_is_not_refused(self):
+        r = self.send("ceo@reject.test", message("ceo@reject.test", "nospf-1@test"))
+        self.assertEqual(r.code, 250, r.lines)
+        head, _ = self.received("nospf-1@test")
+        self.assertIn("dmarc=fail (p=reject dis=reject) header.from=reject.test", self.ar(head))
+        self.assertIn("X-mxd-DMARC: reject", head)
+        self.assertIn("dmarc_policy = enforce with spf_policy = off", self.inst.read_log())
+
+
 if __name__ == "__main__":
     unittest.main()
