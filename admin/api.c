@@ -4,8 +4,8 @@
  *
  *   GET    /session                         who is asking (and the CSRF token, for a cookie session)
  *   GET    /domains                         POST /domains {domain, description, alias_limit}
- *   GET    /domains/{d}                     PATCH {description, alias_limit, hourly_message_limit, active}
- *                                           DELETE
+ *   GET    /domains/{d}                     PATCH {description, alias_limit, hourly_message_limit, active,
+ *                                           dmarc_from_rewrite (yes, no, default)}   DELETE
  *                                           (a PATCH is all or nothing: ops.h, *_change())
  *   GET    /domains/{d}/aliases?q=TEXT      POST {address, destinations: [..] or "a, b"}
  *   GET    /aliases/{address}               PATCH {destinations, active}               DELETE
@@ -152,6 +152,7 @@ static void api_domain_json(struct evbuffer *out, const void *item)
 	json_kv_int(out, &first, "hourly_message_limit", d->hourly_message_limit);
 	json_kv_int(out, &first, "alias_count", d->alias_count);
 	json_kv_int(out, &first, "alias_domain_count", d->alias_domain_count);
+	json_kv_str(out, &first, "dmarc_from_rewrite", admin_from_rewrite_str(d->dmarc_from_rewrite));
 	json_kv_int(out, &first, "created", d->created);
 	json_kv_int(out, &first, "modified", d->modified);
 	evbuffer_add(out, "}", 1);
@@ -256,9 +257,20 @@ static void api_domain(struct http_request *req, const char *name)
 		return;
 	const char *description = api_param(req, "description"), *limit = api_param(req, "alias_limit");
 	const char *hourly = api_param(req, "hourly_message_limit");
-	if (description == NULL && limit == NULL && hourly == NULL && has_active == 0) {
+	const char *rewrite = api_param(req, "dmarc_from_rewrite");
+	if (description == NULL && limit == NULL && hourly == NULL && has_active == 0 && rewrite == NULL) {
 		api_error(req, 400, NULL,
-		          "nothing to change: give description, alias_limit, hourly_message_limit or active");
+		          "nothing to change: give description, alias_limit, hourly_message_limit, active or "
+		          "dmarc_from_rewrite");
+		return;
+	}
+	if (rewrite != NULL && strcmp(rewrite, "yes") != 0 && strcmp(rewrite, "no") != 0 &&
+	    strcmp(rewrite, "default") != 0) {
+		api_error(req, 400, "dmarc_from_rewrite", "dmarc_from_rewrite: expected yes, no or default");
+		return;
+	}
+	if (rewrite != NULL && !req->actor.admin.superadmin) {
+		api_error(req, 403, "dmarc_from_rewrite", "dmarc_from_rewrite: only a superadmin can change it");
 		return;
 	}
 	/* All or nothing: every field is checked before any is written. */
@@ -268,7 +280,8 @@ static void api_domain(struct http_request *req, const char *name)
 	     admin_op_domain_change(req->ctx, &req->actor, name, description, limit,
 	                            has_active > 0 ? active : -1, &err) < 0) ||
 	    (hourly != NULL &&
-	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0)) {
+	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0) ||
+	    (rewrite != NULL && admin_op_domain_set_from_rewrite(req->ctx, &req->actor, name, rewrite, &err) < 0)) {
 		api_fail(req, &err);
 		return;
 	}

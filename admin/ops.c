@@ -291,6 +291,35 @@ int admin_op_domain_set_hourly_limit(struct admin_ctx *ctx, const struct admin_a
 	return 0;
 }
 
+const char *admin_from_rewrite_str(int value)
+{
+	return value < 0 ? "default" : value ? "yes" : "no";
+}
+
+int admin_op_domain_set_from_rewrite(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                                     const char *value, struct admin_err *err)
+{
+	char domain[ADDR_DOMAIN_MAX + 1], detail[64];
+	const char *error;
+
+	ops_err_clear(err);
+	if (ops_superadmin(actor, err) < 0 || ops_domain_allowed(ctx, actor, "domain", name, domain, err) < 0)
+		return -1;
+	int v = value == NULL                     ? -2
+	        : strcmp(value, "yes") == 0       ? 1
+	        : strcmp(value, "no") == 0        ? 0
+	        : strcmp(value, "default") == 0   ? -1
+	                                          : -2;
+	if (v == -2)
+		return admin_err_set(err, 400, "dmarc_from_rewrite",
+		                     "dmarc_from_rewrite: expected yes, no or default");
+	if (db_domain_set_dmarc_from_rewrite(ctx->db, domain, v, &error) < 0)
+		return ops_db_error(ctx, err, error);
+	snprintf(detail, sizeof(detail), "dmarc_from_rewrite=%s", value);
+	admin_ops_audit(ctx, actor, "domain.update", domain, domain, detail);
+	return 0;
+}
+
 int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                                bool active, struct admin_err *err)
 {

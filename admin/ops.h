@@ -105,6 +105,11 @@ int admin_op_domain_change(struct admin_ctx *ctx, const struct admin_actor *acto
  * checked when check_only (so a caller changing several fields can refuse before writing any). */
 int admin_op_domain_set_hourly_limit(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                                      const char *limit, bool check_only, struct admin_err *err);
+/* Superadmins: the domain's dmarc_from_rewrite, "yes", "no" or "default" (the setting's). */
+int admin_op_domain_set_from_rewrite(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                                     const char *value, struct admin_err *err);
+/* "yes", "no" or "default" for a db_domain's dmarc_from_rewrite. */
+const char *admin_from_rewrite_str(int value);
 /* Superadmins. */
 int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                                bool active, struct admin_err *err);

@@ -9,6 +9,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #define URL_MAX 1200
 
@@ -102,7 +103,7 @@ void page_domain(struct http_request *req)
 	       "<input type=\"hidden\" name=\"name\" value=\"%s\">\n"
 	       "<label>Description <input name=\"description\" value=\"%s\" maxlength=\"200\"></label>\n",
 	       d.name, d.description);
-	if (req->actor.admin.superadmin)
+	if (req->actor.admin.superadmin) {
 		html_f(req->out,
 		       "<label>Alias limit (0: none) <input name=\"alias_limit\" value=\"%u\" "
 		       "inputmode=\"numeric\">"
@@ -110,10 +111,19 @@ void page_domain(struct http_request *req)
 		       "<label>Messages per hour, on each MX host (0: no limit) <input "
 		       "name=\"hourly_message_limit\" value=\"%u\" inputmode=\"numeric\"></label>\n",
 		       d.alias_limit, d.hourly_message_limit);
-	else if (d.hourly_message_limit > 0)
+		html_f(req->out, "<label>DMARC From rewrite (p=reject senders passing by SPF only) "
+		                 "<select name=\"dmarc_from_rewrite\">");
+		static const char *const choices[] = {"default", "yes", "no"};
+		for (size_t i = 0; i < 3; i++)
+			html_f(req->out, "<option value=\"%s\"%s>%s</option>", choices[i],
+			       strcmp(choices[i], admin_from_rewrite_str(d.dmarc_from_rewrite)) == 0 ? " selected" : "",
+			       i == 0 ? "default (dmarc_from_rewrite setting)" : choices[i]);
+		html_f(req->out, "</select></label>\n");
+	} else if (d.hourly_message_limit > 0) {
 		html_f(req->out,
 		       "<p>At most %u messages per hour are accepted for this domain on each MX host.</p>\n",
 		       d.hourly_message_limit);
+	}
 	html_f(req->out, "<button type=\"submit\">Save</button>\n</form>\n");
 	if (req->actor.admin.superadmin) {
 		const char *hidden[] = {"name", d.name, NULL};
@@ -137,12 +147,14 @@ void page_domain_edit(struct http_request *req)
 
 	page_url(url, sizeof(url), "/domain", "name", name);
 	const char *hourly = page_param(req, "hourly_message_limit");
+	const char *rewrite = page_param(req, "dmarc_from_rewrite");
 	if ((hourly != NULL &&
 	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, true, &err) < 0) ||
 	    admin_op_domain_update(req->ctx, &req->actor, name, page_param(req, "description"),
 	                           page_param(req, "alias_limit"), &err) < 0 ||
 	    (hourly != NULL &&
-	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0)) {
+	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0) ||
+	    (rewrite != NULL && admin_op_domain_set_from_rewrite(req->ctx, &req->actor, name, rewrite, &err) < 0)) {
 		page_fail(req, &err, url);
 		return;
 	}

@@ -230,18 +230,22 @@ static const char *const migrations[] = {
     " WHERE tbl = 'route_hops' AND row IS NOT NULL AND json_extract(row, '$.auth_password') <> ''"
     "   AND seq < (SELECT max(c.seq) FROM changelog c WHERE c.tbl = 'route_hops' AND c.pk = changelog.pk);",
 
-    /* 7: domains.hourly_message_limit: messages accepted per hour for the domain's recipients, on each
-     * MX host (0: no limit; mxctl domain set --hourly-message-limit, the admin UI and API). Replicated,
-     * so the change-log triggers of domains are made again with it (db/sync_tables.c has the same row). */
+    /* 7: two columns of domains, both replicated (so the change-log triggers of domains are made again
+     * with them; db/sync_tables.c has the same row): hourly_message_limit, messages accepted per hour for
+     * the domain's recipients on each MX host (0: no limit; mxctl domain set --hourly-message-limit, the
+     * admin UI and API), and dmarc_from_rewrite, the domain's own choice for dmarc_from_rewrite (NULL:
+     * the setting; mxctl domain option). */
     // clang-format off
     "ALTER TABLE domains ADD COLUMN hourly_message_limit INTEGER NOT NULL DEFAULT 0"
     "  CHECK (hourly_message_limit >= 0);"
+    "ALTER TABLE domains ADD COLUMN dmarc_from_rewrite INTEGER CHECK (dmarc_from_rewrite IN (0, 1));"
     "DROP TRIGGER domains_log_insert;"
     "DROP TRIGGER domains_log_update;"
     "DROP TRIGGER domains_log_delete;"
     M4_LOG("domains", "name",
            "json_object('name', NEW.name, 'description', NEW.description, 'active', NEW.active,"
            " 'alias_limit', NEW.alias_limit, 'hourly_message_limit', NEW.hourly_message_limit,"
+           " 'dmarc_from_rewrite', NEW.dmarc_from_rewrite,"
            " 'created', NEW.created, 'modified', NEW.modified)"),
     // clang-format on
 };

@@ -13,7 +13,8 @@
 #define DOMAIN_COLUMNS                                                                                       \
 	"d.name, d.description, d.active, d.alias_limit, d.created, d.modified,"                             \
 	" (SELECT count(*) FROM aliases a WHERE a.domain = d.name),"                                         \
-	" (SELECT count(*) FROM alias_domains ad WHERE ad.target_domain = d.name), d.hourly_message_limit"
+	" (SELECT count(*) FROM alias_domains ad WHERE ad.target_domain = d.name), d.hourly_message_limit,"  \
+	" d.dmarc_from_rewrite"
 
 int db_domain_normalize(struct db *db, const char *field, const char *name, char *out, const char **error_r)
 {
@@ -50,6 +51,8 @@ static int domain_from_row(sqlite3_stmt *stmt, void *item)
 	d->alias_count = (uint32_t)sqlite3_column_int64(stmt, 6);
 	d->alias_domain_count = (uint32_t)sqlite3_column_int64(stmt, 7);
 	d->hourly_message_limit = (uint32_t)sqlite3_column_int64(stmt, 8);
+	d->dmarc_from_rewrite =
+	    sqlite3_column_type(stmt, 9) == SQLITE_NULL ? -1 : sqlite3_column_int(stmt, 9) != 0;
 	return 0;
 }
 
@@ -203,6 +206,32 @@ int db_domain_set_active(struct db *db, const char *name, bool active, const cha
 	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(domain), DB_INT(active ? 1 : 0), DB_INT(time_now())),
 	                   active ? "enable domain" : "disable domain", error_r);
 	return domain_changed(db, rc, domain, error_r);
+}
+
+int db_domain_set_dmarc_from_rewrite(struct db *db, const char *name, int value, const char **error_r)
+{
+	static const char sql[] = "UPDATE domains SET dmarc_from_rewrite = ?2, modified = ?3 WHERE name = ?1";
+	char domain[ADDR_DOMAIN_MAX + 1];
+
+	if (db_domain_normalize(db, "domain", name, domain, error_r) < 0)
+		return -1;
+	if (value < -1 || value > 1)
+		return db_input_error(db, error_r, "dmarc_from_rewrite: %d is not -1, 0 or 1", value);
+	int rc = db_change(
+	    db, sql, DB_PARAMS(DB_TEXT(domain), value >= 0 ? DB_INT(value) : DB_NULL, DB_INT(time_now())),
+	    "set dmarc_from_rewrite", error_r);
+	return domain_changed(db, rc, domain, error_r);
+}
+
+int db_domain_dmarc_from_rewrite(struct db *db, const char *name, bool fallback, bool *value_r,
+                                 const char **error_r)
+{
+	struct db_domain d;
+	int rc = db_domain_get(db, name, &d, error_r);
+	if (rc < 0)
+		return -1;
+	*value_r = rc == 0 && d.dmarc_from_rewrite >= 0 ? d.dmarc_from_rewrite == 1 : fallback;
+	return 0;
 }
 
 int db_domain_del(struct db *db, const char *name, const char **error_r)

@@ -31,6 +31,7 @@ struct db_domain {
 	uint32_t alias_domain_count; /* alias domains whose target is this domain */
 	uint32_t hourly_message_limit; /* messages accepted per hour for its recipients; 0: no limit */
 	int64_t created, modified;   /* unix time */
+	int dmarc_from_rewrite;      /* the domain's dmarc_from_rewrite: 1 yes, 0 no, -1 the setting's */
 };
 
 /* Validate name and write it lower-cased into out (ADDR_DOMAIN_MAX + 1 octets). field names the value
@@ -67,6 +68,14 @@ int db_domain_list(struct db *db, struct db_domain **domains_r, size_t *n_r, con
 
 /* Enable or disable a domain: an inactive domain resolves nothing (mail to it is not accepted). */
 int db_domain_set_active(struct db *db, const char *name, bool active, const char **error_r);
+
+/* The domain's dmarc_from_rewrite: 1 yes, 0 no, -1 (stored as NULL) as the setting says. */
+int db_domain_set_dmarc_from_rewrite(struct db *db, const char *name, int value, const char **error_r);
+
+/* Whether mail to name gets From: rewritten (smtpd): the domain's choice, else fallback (the setting;
+ * also for a name that is not hosted). 0 or -1. */
+int db_domain_dmarc_from_rewrite(struct db *db, const char *name, bool fallback, bool *value_r,
+                                 const char **error_r);
 
 /* Delete a domain with its aliases and the alias domains that target it. */
 int db_domain_del(struct db *db, const char *name, const char **error_r);

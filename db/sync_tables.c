@@ -18,7 +18,8 @@
 /* The row of each table as json_object(). */
 #define DOMAINS_ROW                                                                                          \
 	"json_object('name', name, 'description', description, 'active', active, 'alias_limit', alias_limit," \
-	" 'hourly_message_limit', hourly_message_limit, 'created', created, 'modified', modified)"
+	" 'hourly_message_limit', hourly_message_limit, 'dmarc_from_rewrite', dmarc_from_rewrite,"           \
+	" 'created', created, 'modified', modified)"
 #define ALIASES_ROW                                                                                          \
 	"json_object('address', address, 'domain', domain, 'destinations', destinations, 'active', active,"  \
 	" 'created', created, 'modified', modified)"
@@ -44,11 +45,14 @@
 #define J(col) "json_extract(?1, '$." col "')"
 
 static const char domains_upsert_sql[] =
-    "INSERT INTO domains (name, description, active, alias_limit, hourly_message_limit, created, modified)"
+    "INSERT INTO domains (name, description, active, alias_limit, hourly_message_limit, dmarc_from_rewrite,"
+    " created, modified)"
     " SELECT " J("name") ", " J("description") ", " J("active") ", " J("alias_limit") ","
-    " coalesce(" J("hourly_message_limit") ", 0), " J("created") ", " J("modified") " WHERE true"
+    " coalesce(" J("hourly_message_limit") ", 0), " J("dmarc_from_rewrite") ", " J("created") ", "
+    J("modified") " WHERE true"
     " ON CONFLICT (name) DO UPDATE SET description = excluded.description, active = excluded.active,"
     " alias_limit = excluded.alias_limit, hourly_message_limit = excluded.hourly_message_limit,"
+    " dmarc_from_rewrite = excluded.dmarc_from_rewrite,"
     " created = excluded.created, modified = excluded.modified";
 
 static const char aliases_upsert_sql[] =

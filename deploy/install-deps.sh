@@ -4,6 +4,7 @@ set -eu
 export DEBIAN_FRONTEND=noninteractive
 PKGS="build-essential cmake pkg-config ca-certificates openssl sqlite3 \
  libevent-dev libssl-dev libsqlite3-dev libunbound-dev libsodium-dev libmicrohttpd-dev libspf2-dev \
+ libopendkim-dev libopendmarc-dev publicsuffix \
  libcmocka-dev python3 python3-aiosmtpd python3-dnslib python3-dkim swaks pflogsumm \
  dpkg-dev file adduser systemd iproute2 groff-base python3-yaml postfix valgrind \
  chromium chromium-driver python3-selenium clang libclang-rt-14-dev rspamd"

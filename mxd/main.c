@@ -12,6 +12,7 @@
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/metrics/metrics.h"
+#include "mxd/smtpd/msg_auth.h"
 #include "mxd/smtpd/policy.h"
 #include "mxd/common/privs.h"
 #include "mxd/delivery/qmgr.h"
@@ -47,6 +48,7 @@ struct mxd {
 	struct dns *dns; /* the receiving side's resolver: keys of the ARC chains messages arrive with */
 	struct arc_sealer *arc; /* NULL: no key, no ARC seal */
 	struct auth_worker *auth_worker; /* ARC signatures off the event loop */
+	struct msg_auth *auth; /* DKIM and DMARC of received content (dmarc_policy decides per message) */
 	struct queue_store *queue;
 	struct qmgr *qmgr;
 	struct sync_server *sync_server; /* primary: the change feed */
@@ -190,6 +192,13 @@ static void mxd_start(struct mxd *m)
 		log_fatal("master", "queue manager: %s", error);
 	if (sync_server_start(m->sync_server, &error) < 0 || sync_client_start(m->sync_client, &error) < 0)
 		log_fatal("master", "%s", error);
+	if (strcmp(cfg->dmarc_policy, "enforce") == 0 && strcmp(cfg->spf_policy, "off") == 0)
+		log_warn("master", "dmarc_policy = enforce with spf_policy = off: DMARC failures are only tagged, "
+		                   "since a DMARC verdict without SPF would refuse mail that passes by SPF");
+	m->auth = msg_auth_new(m->base, cfg->resolver, cfg->dmarc_public_suffix_list, &error);
+	if (m->auth == NULL)
+		log_fatal("master", "DKIM/DMARC checks: %s", error);
+	smtp_server_set_auth(m->smtp, m->auth);
 	smtp_server_on_queued(m->smtp, on_queued, on_etrn, m->qmgr);
 	arc_start(m);
 	smtp_server_start(m->smtp, m->policy, m->queue, m->tls_ctx);
@@ -427,6 +436,7 @@ int main(int argc, char **argv)
 	auth_worker_free(&m.auth_worker);
 	dns_free(&m.dns);
 	arc_sealer_free(&m.arc);
+	msg_auth_free(&m.auth);
 	if (m.tls_ctx != NULL)
 		SSL_CTX_free(m.tls_ctx);
 	event_free(m.sig_term);

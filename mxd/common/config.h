@@ -111,6 +111,11 @@ struct mxd_config {
 	/* the self-check (mxctl check) */
 	char *check_smtp_probe;   /* host:port a check connects to, to see outbound port 25 open; "": skip */
 	bool check_at_start;      /* mxd runs the self-check at start and logs what is not OK */
+	/* DKIM and DMARC of received content: mxd/smtpd/msg_auth.c */
+	char *dmarc_policy;             /* "off" (no checks), "tag" (headers), "enforce" (550 p=reject) */
+	bool dmarc_from_rewrite;        /* p=reject, DMARC passed by SPF only: From becomes the alias */
+	char *arc_trusted_sealers;      /* forwarders whose passing ARC chain overrides a DMARC failure */
+	char *dmarc_public_suffix_list; /* organizational domains (Debian's publicsuffix package) */
 
 	/* admin UI (mxadmin) */
 	char *admin_listen;

@@ -294,6 +294,11 @@ static int domain_show(struct mxctl *ctl, struct db *db, const char *what, char 
 	else
 		printf("messages/hour: %u (each MX host)\n", d.hourly_message_limit);
 	printf("aliases:       %u\n", d.alias_count);
+	printf("dmarc_from_rewrite: %s\n",
+	       d.dmarc_from_rewrite < 0
+	           ? (ctl->cfg->dmarc_from_rewrite ? "yes (the setting)" : "no (the setting)")
+	       : d.dmarc_from_rewrite ? "yes"
+	                              : "no");
 	printf("alias domains:");
 	for (size_t i = 0; i < nads; i++) {
 		if (strcmp(ads[i].target_domain, d.name) == 0)
@@ -346,11 +351,40 @@ static int domain_disable(struct mxctl *ctl, struct db *db, const char *what, ch
 	return domain_simple(db, what, args[0], "disabled", domain_disable_op);
 }
 
+/* mxctl domain option NAME OPTION VALUE: the per-domain choices that override a setting. */
+static int domain_option(struct mxctl *ctl, struct db *db, const char *what, char **args, int nargs,
+                         const struct mxctl_opts *opts)
+{
+	const char *error;
+	if (strcmp(args[1], "dmarc_from_rewrite") != 0) {
+		fprintf(stderr, "mxctl: %s: unknown option '%s' (known: dmarc_from_rewrite)\n", what,
+		        args[1]);
+		return 2;
+	}
+	int value = strcmp(args[2], "yes") == 0       ? 1
+	            : strcmp(args[2], "no") == 0      ? 0
+	            : strcmp(args[2], "default") == 0 ? -1
+	                                              : -2;
+	if (value == -2) {
+		fprintf(stderr, "mxctl: %s: dmarc_from_rewrite '%s': expected yes, no or default\n", what,
+		        args[2]);
+		return 2;
+	}
+	if (db_domain_set_dmarc_from_rewrite(db, args[0], value, &error) < 0)
+		return fail(what, error);
+	printf("domain %s: dmarc_from_rewrite %s\n", str_lower(args[0]),
+	       value < 0 ? "as the setting says"
+	       : value   ? "yes"
+	                 : "no");
+	return 0;
+}
+
 static const struct mxctl_action domain_actions[] = {
     {"add", OPT_DESCRIPTION | OPT_ALIAS_LIMIT, 1, 1, domain_add,
      "domain add NAME [--description TEXT] [--alias-limit N]"},
     {"set", OPT_DESCRIPTION | OPT_ALIAS_LIMIT | OPT_HOURLY, 1, 1, domain_set,
      "domain set NAME [--description TEXT] [--alias-limit N] [--hourly-message-limit N]"},
+    {"option", 0, 3, 3, domain_option, "domain option NAME dmarc_from_rewrite yes|no|default"},
     {"list", 0, 0, 0, domain_list, "domain list"},
     {"show", 0, 1, 1, domain_show, "domain show NAME"},
     {"del", 0, 1, 1, domain_del, "domain del NAME"},

@@ -555,14 +555,14 @@ struct dns_lookup *dns_lookup_addr(struct dns *dns, const char *host, dns_callba
 	return lookup_start(dns, DNS_KIND_ADDR, host, cb, ctx);
 }
 
-struct dns_lookup *dns_resolve_mx_hosts(struct dns *dns, const char *domain, dns_callback *cb, void *ctx)
-{
-	return lookup_start(dns, DNS_KIND_HOSTS, domain, cb, ctx);
-}
-
 struct dns_lookup *dns_lookup_txt(struct dns *dns, const char *name, dns_callback *cb, void *ctx)
 {
 	return lookup_start(dns, DNS_KIND_TXT, name, cb, ctx);
+}
+
+struct dns_lookup *dns_resolve_mx_hosts(struct dns *dns, const char *domain, dns_callback *cb, void *ctx)
+{
+	return lookup_start(dns, DNS_KIND_HOSTS, domain, cb, ctx);
 }
 
 void dns_cancel(struct dns_lookup **lookupp)

@@ -18,8 +18,8 @@
  * started the lookup, even when the answer is in the cache or the name is invalid. libunbound's own
  * thread touches none of this module's data.
  *
- * LOOKUPS: dns_lookup_mx(), dns_lookup_addr() and dns_resolve_mx_hosts() always start and return a
- * handle; every outcome, failures included, arrives through the callback exactly once, unless the
+ * LOOKUPS: dns_lookup_mx(), dns_lookup_addr(), dns_lookup_txt() and dns_resolve_mx_hosts() always start and
+ * return a handle; every outcome, failures included, arrives through the callback exactly once, unless the
  * lookup is cancelled first with dns_cancel(), after which the callback never runs. The handle is
  * valid until the callback starts or dns_cancel() returns (clear your copy at the top of the callback).
  * Each lookup has a deadline (dns_set_timeout(), default 30 s) after which it ends as DNS_TEMPFAIL
@@ -123,6 +123,10 @@ struct dns_lookup *dns_lookup_mx(struct dns *dns, const char *domain, dns_callba
 /* A and AAAA of host, both asked at once; hosts[0] carries the addresses. Status: OK (at least one
  * address, even when the other type failed), NXDOMAIN, NO_ADDR or TEMPFAIL. */
 struct dns_lookup *dns_lookup_addr(struct dns *dns, const char *host, dns_callback *cb, void *ctx);
+
+/* TXT records of name (DKIM keys, DMARC policies: "_" is allowed in labels). Status: OK (txts holds
+ * them), NXDOMAIN, NO_ADDR (the name exists but has no TXT record) or TEMPFAIL. */
+struct dns_lookup *dns_lookup_txt(struct dns *dns, const char *name, dns_callback *cb, void *ctx);
 
 /* Where to deliver mail for domain: the MX hosts in the order to try them (as dns_lookup_mx()), each
  * with its addresses and its own status, or the domain itself as implicit MX when it has no MX

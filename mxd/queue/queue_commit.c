@@ -33,7 +33,7 @@ struct queue_fail {
 struct queue_pending {
 	struct queue_pending *next;
 	char id[QUEUE_ID_SIZE];
-	char *sender, *client_name, *client_addr, *helo, *proto;
+	char *sender, *client_name, *client_addr, *helo, *proto, *received_note;
 	char **rcpts, **orig_rcpts, **rcpt_dsn, **rcpt_reasons;
 	int *rcpt_states;
 	size_t nrcpt;
@@ -61,6 +61,8 @@ static void queue_pending_release_payload(struct queue_pending *p)
 	free(p->client_addr);
 	free(p->helo);
 	free(p->proto);
+	free(p->received_note);
+	p->received_note = NULL;
 	for (size_t i = 0; i < p->nrcpt; i++) {
 		free(p->rcpts[i]);
 		free(p->orig_rcpts[i]);
@@ -93,6 +95,7 @@ void queue_store_submit(struct queue_store *qs, struct queue_new_msg *msg, queue
 	p->client_addr = queue_strdup_null(msg->client_addr);
 	p->helo = queue_strdup_null(msg->helo);
 	p->proto = queue_strdup_null(msg->proto);
+	p->received_note = queue_strdup_null(msg->received_note);
 	p->rcpts = xcalloc(msg->nrcpt, sizeof(*p->rcpts));
 	p->orig_rcpts = xcalloc(msg->nrcpt, sizeof(*p->orig_rcpts));
 	p->rcpt_dsn = xcalloc(msg->nrcpt, sizeof(*p->rcpt_dsn));
@@ -246,6 +249,7 @@ static int queue_commit_insert(struct queue_store *qs, const struct queue_pendin
 
 	st = qs->ins_log; /* the delivery log's 'received' rows, in the same transaction */
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, p->received_note, -1, SQLITE_STATIC); /* NULL: '' */
 	if (queue_commit_step(db, st, "write delivery log", f) < 0)
 		return -1;
 

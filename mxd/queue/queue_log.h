@@ -1,7 +1,7 @@
 /*
  * queue_log: the delivery log, table delivery_log of queue.db (queue schema version 4). One row per
  * recipient and event: 'received' (written by the committer in the message's own transaction, relay =
- * the client's address), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
+ * the client's address, reply = the message's received_note: smtpd's SPF/DKIM/DMARC verdicts), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
  * each delivery attempt) and 'removed' (queue_store_remove() in queue_store.h, in the deleting transaction:
  * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which). The queue
  * manager deletes rows older than delivery_log_retention once an hour. mxadmin reads it (the /log page,
@@ -45,12 +45,13 @@ int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_
 /* Delete the rows older than before; *deleted_r (may be NULL) gets how many. 0 or -1. */
 int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *deleted_r, const char **error_r);
 
-/* The committer's SQL: log 'received' for each recipient of message ?1 (and 'bounced' for those refused
- * at once), inside the message's transaction. */
+/* The committer's SQL: log 'received' for each recipient of message ?1 with reply ?2 (NULL: ''), and
+ * 'bounced' for those refused at once, inside the message's transaction. */
 #define QUEUE_LOG_RECEIVED_SQL                                                                               \
 	"INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay, dsn, reply)"    \
 	" SELECT m.arrival, m.id, 'received', m.sender, r.address, r.orig_address,"                          \
-	" coalesce(m.client_addr, ''), '', '' FROM messages m JOIN recipients r ON r.msg_id = m.id"          \
+	" coalesce(m.client_addr, ''), '', coalesce(?2, '') FROM messages m JOIN recipients r"                \
+	" ON r.msg_id = m.id"                                                                                \
 	" WHERE m.id = ?1 UNION ALL"                                                                         \
 	" SELECT m.arrival, m.id, 'bounced', m.sender, r.address, r.orig_address, 'none',"                   \
 	" coalesce(r.dsn, ''), coalesce(r.last_reason, '') FROM messages m JOIN recipients r"                \

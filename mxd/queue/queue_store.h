@@ -65,6 +65,8 @@ struct queue_new_msg {
 	int64_t arrival; /* seconds since the epoch */
 	bool smtputf8;
 	struct evbuffer *body; /* the whole message, trace headers included; the store takes it */
+	const char *received_note; /* the delivery log's 'received' rows keep it as their reply (smtpd: the
+	                              SPF/DKIM/DMARC verdicts, a From rewrite); NULL: none */
 };
 
 struct queue_rcpt_info {

@@ -27,6 +27,7 @@ struct policy {
 	struct srs *srs;           /* NULL: SRS off */
 	struct spf *spf;           /* not owned; NULL: no SPF checks */
 	struct dnsbl_sites *dnsbl; /* postscreen_dnsbl_sites (one reference) */
+	char **arc_trusted;        /* arc_trusted_sealers */
 };
 
 int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **policy_r, const char **error_r)
@@ -52,6 +53,8 @@ int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **poli
 		free(p);
 		return -1;
 	}
+	size_t n;
+	p->arc_trusted = config_list(cfg->arc_trusted_sealers, &n);
 	p->secondary = strcmp(cfg->role, "secondary") == 0;
 	p->cfg = cfg;
 	p->db = db;
@@ -68,6 +71,7 @@ void policy_free(struct policy **policyp)
 	cidr_list_free(&p->trusted_peers);
 	srs_free(&p->srs);
 	dnsbl_sites_unref(&p->dnsbl);
+	config_list_free(&p->arc_trusted);
 	db_close(&p->db);
 	free(p);
 	*policyp = NULL;
@@ -95,6 +99,25 @@ uint32_t policy_domain_hourly_limit(struct policy *policy, const char *domain)
 struct dnsbl_sites *policy_dnsbl_sites(const struct policy *policy)
 {
 	return policy->dnsbl;
+}
+
+bool policy_arc_trusted_sealer(const struct policy *policy, const char *domain)
+{
+	for (size_t i = 0; policy->arc_trusted != NULL && policy->arc_trusted[i] != NULL; i++)
+		if (strcasecmp(policy->arc_trusted[i], domain) == 0)
+			return true;
+	return false;
+}
+
+bool policy_dmarc_from_rewrite(struct policy *policy, const char *rcpt)
+{
+	const char *at = strrchr(rcpt, '@'), *error;
+	bool value = policy->cfg->dmarc_from_rewrite;
+	if (at != NULL && db_domain_dmarc_from_rewrite(policy->db, at + 1, value, &value, &error) < 0) {
+		log_warn("smtpd", "dmarc_from_rewrite of %s: %s", at + 1, error);
+		value = policy->cfg->dmarc_from_rewrite;
+	}
+	return value;
 }
 
 /* On a secondary: is the replica of the tables older than replica_max_age? Reads the sync client's

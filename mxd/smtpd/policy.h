@@ -35,6 +35,13 @@ struct policy_reply {
 int policy_new(const struct mxd_config *cfg, struct db *db, struct policy **policy_r, const char **error_r);
 void policy_free(struct policy **policy);
 
+/* dmarc_from_rewrite for mail to rcpt: its domain's choice in the tables (mxctl domain option), else
+ * the setting. A table error is logged and the setting holds. */
+bool policy_dmarc_from_rewrite(struct policy *policy, const char *rcpt);
+
+/* Is domain (the d= of an ARC seal) in arc_trusted_sealers (case-insensitive)? */
+bool policy_arc_trusted_sealer(const struct policy *policy, const char *domain);
+
 /* Is the client address in mynetworks or trusted_peers (our other MX hosts)? */
 bool policy_client_trusted(const struct policy *policy, const struct sockaddr *client);
 

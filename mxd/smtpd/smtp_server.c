@@ -207,6 +207,11 @@ void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct qu
 		evconnlistener_enable(srv->listeners[i]);
 }
 
+void smtp_server_set_auth(struct smtp_server *srv, struct msg_auth *auth)
+{
+	srv->env.auth = auth;
+}
+
 void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id),
                            void (*etrn)(void *ctx), void *ctx)
 {

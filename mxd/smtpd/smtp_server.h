@@ -27,6 +27,9 @@ void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct qu
  * the caller's and must outlive the server. */
 void smtp_server_set_arc(struct smtp_server *srv, struct dns *dns, struct arc_sealer *sealer,
                          struct auth_worker *worker);
+/* The DKIM/DMARC checker for the end of DATA (not owned; NULL: none). */
+struct msg_auth;
+void smtp_server_set_auth(struct smtp_server *srv, struct msg_auth *auth);
 
 /* Who to tell after each message is queued, and on ETRN (the queue manager). */
 void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const char *id),

@@ -26,8 +26,8 @@ static void session_process(struct smtp_session *s);
 
 static const char *state_name(enum smtp_state state)
 {
-	static const char *const names[] = {"CONNECTED", "READY", "SPF",    "MAIL",
-	                                    "RCPT",      "DATA",  "COMMIT", "CLOSING"};
+	static const char *const names[] = {"CONNECTED", "READY", "SPF",    "MAIL",   "RCPT",
+	                                    "DATA",      "CHECK", "COMMIT", "CLOSING"};
 	return names[state];
 }
 
@@ -222,6 +222,8 @@ void session_txn_free(struct smtp_session *s)
 	spf_result_free(&t->spf);
 	arc_verify_cancel(&t->arc_verify);
 	free(t->arc_sealers);
+	msg_auth_cancel(&t->auth_check);
+	free(t->auth_note);
 	free(t);
 	s->txn = NULL;
 }
@@ -362,6 +364,8 @@ void smtp_session_shutdown(struct smtp_session *s)
 		s->dead = true;
 		return;
 	}
+	if (s->state == SMTP_STATE_CHECK)
+		session_txn_free(s); /* nothing was accepted: the check is dropped */
 	session_reply(s, 421, "4.3.2", "%s Service shutting down, closing transmission channel",
 	              s->env->cfg->myhostname);
 	session_close_after_reply(s);
@@ -446,7 +450,7 @@ static void session_process(struct smtp_session *s)
 {
 	uint64_t data_octets = 0;
 	while (s->bev != NULL && s->state != SMTP_STATE_COMMIT && s->state != SMTP_STATE_CLOSING &&
-	       s->state != SMTP_STATE_SPF) {
+	       s->state != SMTP_STATE_SPF && s->state != SMTP_STATE_CHECK) {
 		struct evbuffer *in = bufferevent_get_input(s->bev);
 		if (evbuffer_get_length(bufferevent_get_output(s->bev)) > SESSION_OUTPUT_HIGH) {
 			/* The client does not read its replies: stop reading until they drain (the write

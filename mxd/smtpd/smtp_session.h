@@ -74,6 +74,8 @@ struct smtp_stats {
 void smtp_stats_reject(struct smtp_stats *stats, const char *enh);
 
 /* What every session of a server shares (owned by smtp_server). */
+struct msg_auth;
+
 struct smtp_env {
 	struct event_base *base;
 	const struct mxd_config *cfg;
@@ -95,6 +97,7 @@ struct smtp_env {
 	/* called once when a session ends, before it is freed */
 	void (*on_close)(void *ctx, struct smtp_session *session);
 	void *ctx;
+	struct msg_auth *auth; /* DKIM and DMARC checks at the end of DATA (NULL: none) */
 };
 
 /* Start a session on an accepted socket (which it takes); sends the greeting. */

@@ -4,6 +4,7 @@
 #include "mxd/common/addr.h"
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
+#include "mxd/smtpd/auth_results.h"
 #include "mxd/smtpd/policy.h"
 #include "mxd/common/util.h"
 
@@ -235,6 +236,14 @@ static void log_reject(struct smtp_session *s, const char *stage, const struct p
 	         s->helo);
 }
 
+void session_log_reject(struct smtp_session *s, const char *stage, int code, const char *enh,
+                        const char *text)
+{
+	struct policy_reply r = {.code = code, .enh = enh};
+	str_copy(r.text, sizeof(r.text), text);
+	log_reject(s, stage, &r, s->txn != NULL && s->txn->nrcpt > 0 ? s->txn->rcpts[0] : "");
+}
+
 /* The SPF verdict on MAIL FROM: the reply that waited for it, then reading resumes. */
 static void mail_spf_done(struct spf_result *result, void *ctx)
 {
@@ -420,9 +429,9 @@ static void add_received(struct smtp_session *s, struct evbuffer *body)
 	evbuffer_add_printf(body, "; %s\r\n", date);
 }
 
-/* The SPF verdict for the hops after us (RFC 7208 9.1), above our Received: header as RFC 7208 asks
- * (Authentication-Results goes above it at the end of DATA, once ARC is known). spf.h quotes or
- * replaces whatever in them came from the client or the DNS. */
+/* The SPF verdict for the hops after us (RFC 7208 9.1), above our Received: header as RFC 7208 asks.
+ * spf.h quotes or replaces whatever in it came from the client or the DNS. Authentication-Results
+ * goes on top at the end of DATA (smtp_session_auth.c), with the DKIM, DMARC and ARC results. */
 static void add_spf_headers(struct smtp_session *s, struct evbuffer *body)
 {
 	if (s->txn->spf == NULL)
@@ -454,6 +463,7 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 	t->body = xevbuffer_new();
 	add_spf_headers(s, t->body);
 	add_received(s, t->body);
+	t->content_offset = evbuffer_get_length(t->body);
 	smtp_data_init(&t->data, (uint64_t)s->env->cfg->message_size_limit);
 	session_enter_state(s, SMTP_STATE_DATA);
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
@@ -544,6 +554,7 @@ void session_data_submit(struct smtp_session *s)
 	msg.proto = session_proto(s);
 	msg.arrival = time_now();
 	msg.smtputf8 = t->params.smtputf8;
+	msg.received_note = t->auth_note;
 	msg.body = t->body;
 	t->body = NULL; /* the store owns it now */
 	queue_store_submit(s->env->queue, &msg, data_committed, s);
@@ -558,9 +569,7 @@ void session_data_done(struct smtp_session *s)
 	smtp_data_message_id(t->body, msgid, sizeof(msgid));
 	if (msgid[0] != '\0')
 		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
-	session_enter_state(s, SMTP_STATE_COMMIT);
-	bufferevent_disable(s->bev, EV_READ);
-	session_auth_data(s); /* then session_data_submit() */
+	session_auth_start(s); /* then session_data_submit() */
 }
 
 static void cmd_rset(struct smtp_session *s, const char *arg)

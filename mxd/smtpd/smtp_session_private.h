@@ -13,6 +13,7 @@
 #include "mxd/smtpd/smtp_data.h"
 #include "mxd/smtpd/smtp_parse.h"
 #include "mxd/smtpd/smtp_session.h"
+#include "mxd/smtpd/msg_auth.h"
 #include "mxd/smtpd/spf.h"
 
 #include <stdbool.h>
@@ -25,6 +26,7 @@ enum smtp_state {
 	SMTP_STATE_MAIL,      /* MAIL accepted, no recipient yet */
 	SMTP_STATE_RCPT,      /* at least one recipient accepted */
 	SMTP_STATE_DATA,      /* receiving content after 354 */
+	SMTP_STATE_CHECK,     /* content received, its DKIM/DMARC check running: no reading until then */
 	SMTP_STATE_COMMIT,    /* content handed to the queue, waiting for its fsync */
 	SMTP_STATE_CLOSING,   /* last reply written; closing once it is flushed */
 };
@@ -43,7 +45,7 @@ struct smtp_txn {
 	size_t rcpt_accepted; /* RCPT commands answered 250, duplicates included (smtpd_recipient_limit) */
 	/* final destinations (alias chains followed), parallel arrays, de-duplicated */
 	char **finals, **final_orig;
-	int *final_state;           /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
+	int *final_state; /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
 	const char **final_dsn, **final_reason;
 	size_t nfinal, final_cap;
 	struct strmap rcpt_set, final_set; /* the addresses in rcpts and finals, for O(1) de-duplication */
@@ -51,12 +53,16 @@ struct smtp_txn {
 	struct evbuffer *body;
 	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
 	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
+	size_t content_offset;       /* body octets before the client's content (our trace headers) */
 	/* ARC (RFC 8617): the chain the message arrived with, validated at the end of DATA */
 	struct arc_verify *arc_verify; /* while it runs */
-	bool arc_checked;              /* arc_cv and arc_sealers hold a verdict */
+	bool arc_checked;              /* arc_cv, arc_terminated and arc_sealers hold a verdict */
 	enum arc_cv arc_cv;            /* none, pass or fail: arc= of our Authentication-Results */
+	bool arc_terminated;           /* the chain's last seal says cv=fail: no seal of ours */
 	char *arc_sealers;             /* the d= of the chain's seals, oldest first, comma separated: with
 	                                  a passing chain, whom arc_trusted_sealers may trust */
+	struct msg_auth_check *auth_check; /* the DKIM/DMARC check at the end of DATA while it runs */
+	char *auth_note; /* its verdicts (and a From rewrite) for the delivery log; NULL: none */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
@@ -71,7 +77,7 @@ struct smtp_session {
 	char helo[256];
 	bool esmtp;
 	bool tls;
-	bool trusted; /* client in mynetworks */
+	bool trusted;    /* client in mynetworks */
 	bool discarding; /* inside an over-long command line */
 	bool dead;       /* connection gone while committing */
 	bool paused;     /* reading stopped until replies drain */
@@ -99,7 +105,7 @@ struct smtp_session {
 /* smtp_session.c */
 void session_enter_state(struct smtp_session *s, enum smtp_state state);
 void session_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void session_write(struct smtp_session *s, const char *text);
 void session_close_after_reply(struct smtp_session *s);
 void session_start_tls(struct smtp_session *s);
@@ -128,18 +134,22 @@ void session_gate_free(struct smtp_session *s);
 /* smtp_session_cmd.c */
 void session_command(struct smtp_session *s, const char *line, size_t len);
 void session_data_done(struct smtp_session *s);
-/* Hand the finished message (the session in SMTP_STATE_COMMIT) to the queue; its callback replies. */
+/* Hand the finished message (the session in SMTP_STATE_COMMIT) to the queue; 250 comes from the
+ * commit callback. */
 void session_data_submit(struct smtp_session *s);
-
-/* smtp_session_auth.c */
-/* The end of DATA once the content passed its checks (the session in SMTP_STATE_COMMIT): validate the
- * ARC chain the message came with, put our Authentication-Results on top and our ARC set above it,
- * then session_data_submit(); or, when the client left meanwhile, store nothing and finish the session
- * (smtp_session_commit_done). */
-void session_auth_data(struct smtp_session *s);
-/* Called when the commit (or what stands for it) is over; in smtp_session.c. */
-void smtp_session_commit_done(struct smtp_session *s);
+void session_log_reject(struct smtp_session *s, const char *stage, int code, const char *enh,
+                        const char *text);
 /* The session's deadline passed while MAIL waited for its SPF verdict: answer as for a temperror. */
 void session_spf_expired(struct smtp_session *s);
+
+/* smtp_session_auth.c */
+/* The end of DATA once the content passed the checks before it: ARC chain, DKIM and DMARC (state
+ * CHECK), then Authentication-Results and our ARC seal (state COMMIT) and session_data_submit(); or a
+ * refusal (DMARC), or nothing stored when the client left meanwhile. */
+void session_auth_start(struct smtp_session *s);
+
+/* smtp_session.c */
+/* Called when the commit (or what stands for it) is over. */
+void smtp_session_commit_done(struct smtp_session *s);
 
 #endif

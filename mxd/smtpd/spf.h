@@ -123,10 +123,8 @@ const char *spf_status_str(enum spf_status status);
  * ending in CRLF), newly allocated. receiver / authserv_id is our host name (myhostname). */
 char *spf_header_received_spf(const struct spf_result *result, const char *receiver);
 char *spf_header_authentication_results(const struct spf_result *result, const char *authserv_id);
-/* The same with further results after SPF's (e.g. "arc=pass"), each a string of words, NULL-terminated
- * (more may be NULL); result may be NULL (no SPF check), and with nothing to say the field says "none".
- * The text of more is mxd's own, not the client's. */
-char *spf_header_authentication_results_more(const struct spf_result *result, const char *authserv_id,
-                                             const char *const *more);
+/* Add the spf= result (smtp.mailfrom or smtp.helo) to an Authentication-Results list. */
+struct auth_results;
+void spf_header_auth_results_add(struct auth_results *ar, const struct spf_result *result);
 
 #endif

@@ -4,7 +4,8 @@ allow_unverified_tls, against one mxadmin on a fresh database (no mxd: only the 
 
 Covers: PATCH of a domain or an alias is all or nothing (a refused field leaves the fields before it
 unsaved, and the 400 names the refused field); a domain's hourly message limit (the per-domain cap of
-the connection gate) through the API and the UI form, superadmins only; a route's next hop with allow_unverified_tls through the
+the connection gate) and its dmarc_from_rewrite (yes, no, default) through the API and the UI form,
+superadmins only; a route's next hop with allow_unverified_tls through the
 API and the UI form, shown back by both, refused without an auth user.
 """
 import json
@@ -190,6 +191,34 @@ class AdminPatch(unittest.TestCase):
         self.assertEqual(r.status, 303, r.body)
         self.assertEqual(self.api("GET", "/domains/cap.test").json()["hourly_message_limit"], 40)
         self.assertIn("messages/hour: 40", self.inst.mxctl("domain", "show", "cap.test").stdout)
+
+
+    def test_domain_dmarc_from_rewrite(self):
+        self.assertEqual(self.api("POST", "/domains", {"domain": "rw.test"}).status, 201)
+        self.assertEqual(self.api("GET", "/domains/rw.test").json()["dmarc_from_rewrite"], "default")
+        r = self.api("PATCH", "/domains/rw.test", {"dmarc_from_rewrite": "yes"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.api("GET", "/domains/rw.test").json()["dmarc_from_rewrite"], "yes")
+        self.assertIn("dmarc_from_rewrite: yes", self.inst.mxctl("domain", "show", "rw.test").stdout)
+        # a bad value is refused with the field named, and the other fields stay
+        r = self.api("PATCH", "/domains/rw.test", {"description": "new", "dmarc_from_rewrite": "sometimes"})
+        self.assert_error(r, 400, "dmarc_from_rewrite")
+        d = self.api("GET", "/domains/rw.test").json()
+        self.assertEqual((d["description"], d["dmarc_from_rewrite"]), ("", "yes"))
+        # a domain admin may not change it
+        r = self.root.api("PATCH", "/domains/own.test", {"dmarc_from_rewrite": "no"}, token=self.doma_token)
+        self.assertEqual(r.status, 403, r.body)
+        self.assertEqual(self.api("GET", "/domains/own.test").json()["dmarc_from_rewrite"], "default")
+        # the domain page's form
+        page = self.root.get("/domain?name=rw.test")
+        self.assertIn('<option value="yes" selected>', page.body)
+        r = self.root.post("/domain/edit", {"name": "rw.test", "description": "", "alias_limit": "0",
+                                            "dmarc_from_rewrite": "no"})
+        self.assertEqual(r.status, 303, r.body)
+        self.assertEqual(self.api("GET", "/domains/rw.test").json()["dmarc_from_rewrite"], "no")
+        r = self.api("PATCH", "/domains/rw.test", {"dmarc_from_rewrite": "default"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertIn("dmarc_from_rewrite: no (the setting)", self.inst.mxctl("domain", "show", "rw.test").stdout)
 
 
 if __name__ == "__main__":

@@ -111,6 +111,8 @@ class Instance:
             # no pregreet pause (the default 6s for each new client address would slow every test down);
             # the gate's own tests (test_gate, test_hostile) turn it on
             "postscreen_greet_wait": "0s",
+            # nor DKIM/DMARC checks at the end of DATA (test_dmarc.py turns them on)
+            "dmarc_policy": "off",
         }
         base.update(settings or {})
         self.settings = base

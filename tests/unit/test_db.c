@@ -314,6 +314,49 @@ static void test_domain_hourly_limit(void **state)
 	assert_int_equal(limit, 500);
 }
 
+/* The per-domain dmarc_from_rewrite (migration 7): unset means the setting, and the change is logged
+ * for the secondaries with the column. */
+static void test_domain_dmarc_from_rewrite(void **state)
+{
+	struct unit_db *f = *state;
+	const char *err;
+	struct db_domain d;
+	bool v;
+	assert_int_equal(db_domain_add(f->db, "example.com", NULL, 0, &err), 0);
+	assert_int_equal(db_domain_get(f->db, "example.com", &d, &err), 0);
+	assert_int_equal(d.dmarc_from_rewrite, -1);
+	assert_int_equal(db_domain_dmarc_from_rewrite(f->db, "example.com", true, &v, &err), 0);
+	assert_true(v);
+	assert_int_equal(db_domain_set_dmarc_from_rewrite(f->db, "Example.COM", 0, &err), 0);
+	assert_int_equal(db_domain_dmarc_from_rewrite(f->db, "example.com", true, &v, &err), 0);
+	assert_false(v);
+	assert_int_equal(db_domain_set_dmarc_from_rewrite(f->db, "example.com", 1, &err), 0);
+	assert_int_equal(db_domain_dmarc_from_rewrite(f->db, "example.com", false, &v, &err), 0);
+	assert_true(v);
+	assert_int_equal(db_domain_get(f->db, "example.com", &d, &err), 0);
+	assert_int_equal(d.dmarc_from_rewrite, 1);
+	assert_int_equal(db_domain_set_dmarc_from_rewrite(f->db, "example.com", -1, &err), 0);
+	assert_int_equal(db_domain_dmarc_from_rewrite(f->db, "example.com", false, &v, &err), 0);
+	assert_false(v);
+	/* not hosted: the setting; errors name the domain */
+	assert_int_equal(db_domain_dmarc_from_rewrite(f->db, "other.example", true, &v, &err), 0);
+	assert_true(v);
+	assert_int_equal(db_domain_set_dmarc_from_rewrite(f->db, "other.example", 1, &err), -1);
+	assert_non_null(strstr(err, "other.example"));
+	assert_int_equal(db_domain_set_dmarc_from_rewrite(f->db, "example.com", 2, &err), -1);
+	assert_non_null(strstr(err, "dmarc_from_rewrite"));
+	/* the change log carries the column to the secondaries */
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db_handle(f->db),
+	                                    "SELECT count(*) FROM changelog WHERE tbl = 'domains' AND"
+	                                    " json_extract(row, '$.dmarc_from_rewrite') = 1",
+	                                    -1, &st, NULL),
+	                 SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	assert_int_equal(sqlite3_column_int(st, 0), 1);
+	sqlite3_finalize(st);
+}
+
 static void test_migrations_idempotent(void **state)
 {
 	struct unit_db *f = *state;
@@ -440,6 +483,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_domain_list_sorted, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_domain_hourly_limit, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_migrations_idempotent, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_domain_dmarc_from_rewrite, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_open_without_init, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 	    cmocka_unit_test(test_split_destinations),

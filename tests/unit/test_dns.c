@@ -76,7 +76,13 @@ static const char zone_text[] = "$ORIGIN gmail.test\n"
                                 "$ORIGIN keys.test\n"
                                 "s1._domainkey TXT \"v=DKIM1; k=rsa; \" \"p=AbC\"\n"
                                 "two      TXT \"first\"\n"
-                                "two      TXT \"second\"\n";
+                                "two      TXT \"second\"\n"
+                                "$ORIGIN txt.test\n"
+                                "mxd._domainkey TXT \"v=DKIM1; k=rsa; \" \"p=AAAA\"\n"
+                                "_dmarc   TXT \"v=DMARC1; p=reject\"\n"
+                                "_dmarc   TXT \"second\"\n"
+                                "@        A 127.0.0.50\n"
+                                "bad      TXT SERVFAIL\n";
 
 struct fixture {
 	struct event_base *base;
@@ -662,6 +668,36 @@ static void test_free_pending(void **state)
 	assert_int_equal(w[0].calls, 0);
 }
 
+/* TXT: the strings of a record joined, every record kept, and each failure with its status. */
+static void test_txt_dmarc(void **state)
+{
+	struct fixture *f = *state;
+	struct dns_result *r = lookup(f, TXT, "mxd._domainkey.TXT.test");
+	assert_status(r, DNS_OK);
+	assert_int_equal(r->ntxt, 1);
+	assert_string_equal(r->txts[0], "v=DKIM1; k=rsa; p=AAAA");
+	dns_result_free(&r);
+	r = lookup(f, TXT, "_dmarc.txt.test");
+	assert_status(r, DNS_OK);
+	assert_int_equal(r->ntxt, 2);
+	assert_true(strcmp(r->txts[0], "second") == 0 || strcmp(r->txts[1], "second") == 0);
+	dns_result_free(&r);
+	r = lookup(f, TXT, "txt.test");
+	assert_status(r, DNS_NO_ADDR);
+	assert_int_equal(r->ntxt, 0);
+	assert_non_null(strstr(r->detail, "type=TXT"));
+	dns_result_free(&r);
+	r = lookup(f, TXT, "_dmarc.none.txt.test");
+	assert_status(r, DNS_NXDOMAIN);
+	dns_result_free(&r);
+	r = lookup(f, TXT, "bad.txt.test");
+	assert_status(r, DNS_TEMPFAIL);
+	dns_result_free(&r);
+	r = lookup(f, TXT, "bad..txt.test");
+	assert_status(r, DNS_NXDOMAIN);
+	dns_result_free(&r);
+}
+
 static void test_free_in_callback(void **state)
 {
 	struct fixture *f = *state;
@@ -697,6 +733,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_free_in_callback, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_txt_dmarc, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
