@@ -230,6 +230,7 @@ void session_txn_free(struct smtp_session *s)
 		evbuffer_free(t->body);
 	spf_cancel(&t->spf_check);
 	spf_result_free(&t->spf);
+	session_milter_free(t);
 	free(t);
 	s->txn = NULL;
 }

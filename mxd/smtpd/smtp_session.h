@@ -18,6 +18,8 @@
 #ifndef MXD_SMTP_SESSION_H
 #define MXD_SMTP_SESSION_H
 
+#include "mxd/smtpd/milter.h"
+
 #include <event2/util.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
@@ -40,6 +42,9 @@ struct smtp_stats {
 	uint64_t rejected_rcpt;
 	uint64_t rejected_data;
 	uint64_t tls_sessions;
+	/* milter verdicts (smtpd_milters): refused 5xx, refused 4xx, discarded, held, and milters that
+	 * failed (down, timeout, garbage: milter_default_action applied) */
+	uint64_t milter_rejected, milter_tempfailed, milter_discarded, milter_quarantined, milter_failed;
 	/* rejections by enhanced status code ("5.1.1", "5.7.1", "4.3.0", ...) */
 	struct {
 		char code[12];
@@ -58,6 +63,7 @@ struct smtp_env {
 	struct queue_store *queue;
 	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
 	struct smtp_stats stats;
+	struct milter_settings milters; /* n == 0: no milters */
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);
 	/* called for an accepted ETRN (NULL: ETRN is not offered) */

@@ -214,8 +214,8 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	session_reply(s, 250, "2.1.0", "Ok");
 }
 
-static void log_reject(struct smtp_session *s, const char *stage, const struct policy_reply *r,
-                       const char *to)
+void session_log_reject(struct smtp_session *s, const char *stage, const struct policy_reply *r,
+                        const char *to)
 {
 	log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> proto=%s helo=<%s>",
 	         s->txn != NULL && s->txn->id[0] != '\0' ? s->txn->id : "NOQUEUE", stage, s->name, s->addr,
@@ -239,7 +239,7 @@ static void mail_spf_done(struct spf_result *result, void *ctx)
 		return; /* closing meanwhile (shutdown, error limit): no reply is due */
 	if (policy_check_sender_result(s->env->policy, result, &reply) < 0) {
 		smtp_stats_reject(&s->env->stats, reply.enh);
-		log_reject(s, "MAIL", &reply, "");
+		session_log_reject(s, "MAIL", &reply, "");
 		session_reply(s, reply.code, reply.enh, "%s", reply.text);
 		session_txn_free(s);
 		session_enter_state(s, SMTP_STATE_READY);
@@ -269,8 +269,7 @@ static size_t txn_new_finals(const struct smtp_txn *t, const struct expansion *e
 	return n;
 }
 
-/* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
-static void txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp)
+void session_txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp)
 {
 	for (size_t i = 0; i < exp->n; i++) {
 		const struct expand_final *f = &exp->finals[i];
@@ -337,7 +336,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 	if (policy_check_rcpt(s->env->policy, &path, t->sender, s->trusted, &reply, &exp) < 0) {
 		s->env->stats.rejected_rcpt++;
 		smtp_stats_reject(&s->env->stats, reply.enh);
-		log_reject(s, "RCPT", &reply, path.address);
+		session_log_reject(s, "RCPT", &reply, path.address);
 		session_reply(s, reply.code, reply.enh, "%s", reply.text);
 		return;
 	}
@@ -359,7 +358,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 			t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(char *));
 		}
 		t->rcpts[t->nrcpt++] = xstrdup(path.address);
-		txn_add_finals(t, path.address, &exp);
+		session_txn_add_finals(t, path.address, &exp);
 	}
 	expansion_clear(&exp);
 	session_enter_state(s, SMTP_STATE_RCPT);
@@ -485,7 +484,7 @@ static bool data_refused(struct smtp_session *s)
 		return false;
 	s->env->stats.rejected_data++;
 	smtp_stats_reject(&s->env->stats, r.enh);
-	log_reject(s, "END-OF-MESSAGE", &r, t->nrcpt > 0 ? t->rcpts[0] : "");
+	session_log_reject(s, "END-OF-MESSAGE", &r, t->nrcpt > 0 ? t->rcpts[0] : "");
 	session_reply(s, r.code, r.enh, "%s", r.text);
 	reset_transaction(s);
 	return true;
@@ -500,6 +499,16 @@ void session_data_done(struct smtp_session *s)
 	smtp_data_message_id(t->body, msgid, sizeof(msgid));
 	if (msgid[0] != '\0')
 		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
+	if (s->env->milters.n > 0) {
+		session_milter_start(s);
+		return;
+	}
+	session_data_store(s, NULL);
+}
+
+void session_data_store(struct smtp_session *s, const char *hold_reason)
+{
+	struct smtp_txn *t = s->txn;
 	struct queue_new_msg msg = {0};
 	str_copy(msg.id, sizeof(msg.id), t->id);
 	msg.sender = t->sender;
@@ -516,6 +525,8 @@ void session_data_done(struct smtp_session *s)
 	msg.arrival = time_now();
 	msg.smtputf8 = t->params.smtputf8;
 	msg.body = t->body;
+	msg.held = hold_reason != NULL;
+	msg.hold_reason = hold_reason;
 	t->body = NULL; /* the store owns it now */
 	session_enter_state(s, SMTP_STATE_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);

@@ -9,6 +9,7 @@
 #include "mxd/common/strmap.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/smtpd/smtp_data.h"
+#include "mxd/smtpd/policy.h"
 #include "mxd/smtpd/smtp_parse.h"
 #include "mxd/smtpd/smtp_session.h"
 #include "mxd/smtpd/spf.h"
@@ -49,6 +50,7 @@ struct smtp_txn {
 	struct evbuffer *body;
 	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
 	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
+	struct milter_message *milter; /* what the milters see and change while they run (NULL: none) */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
@@ -99,5 +101,17 @@ void session_command(struct smtp_session *s, const char *line, size_t len);
 void session_data_done(struct smtp_session *s);
 /* The session's deadline passed while MAIL waited for its SPF verdict: answer as for a temperror. */
 void session_spf_expired(struct smtp_session *s);
+/* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
+void session_txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp);
+/* Hand the finished message to the queue (held with hold_reason when not NULL); the reply follows from
+ * the commit callback. */
+void session_data_store(struct smtp_session *s, const char *hold_reason);
+void session_log_reject(struct smtp_session *s, const char *stage, const struct policy_reply *r,
+                        const char *to);
+
+/* smtp_session_milter.c */
+/* Run the finished message past smtpd_milters, then store it, refuse it or drop it. */
+void session_milter_start(struct smtp_session *s);
+void session_milter_free(struct smtp_txn *t);
 
 #endif
