@@ -201,7 +201,7 @@ static void run_fail(struct milter_run *r, const char *fmt, const char *detail)
 {
 	char why[300];
 	snprintf(why, sizeof(why), fmt, detail);
-	log_warn("smtpd", "warning: milter %s: %s%s", run_name(r), why,
+	log_warn("smtpd", "milter %s: %s%s", run_name(r), why,
 	         r->lenient ? " (our own network: the milter is skipped)" : "");
 	if (r->lenient || r->set->default_action == MILTER_DEFAULT_ACCEPT) {
 		run_next(r);
@@ -539,6 +539,7 @@ static bool run_reply(struct milter_run *r, const struct milter_reply *rep)
 		if (!allowed(r, MILTER_ACT_QUARANTINE))
 			break;
 		str_copy(r->result.quarantine, sizeof(r->result.quarantine), rep->text);
+		str_copy(r->result.milter, sizeof(r->result.milter), run_name(r));
 		run_arm(r, r->set->content_ms);
 		return true;
 	default:

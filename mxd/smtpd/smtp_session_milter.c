@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 void smtp_session_commit_done(struct smtp_session *s);
 
@@ -108,6 +109,20 @@ static void log_milter(struct smtp_session *s, const char *what, const char *det
 	         session_proto(s), s->helo);
 }
 
+/* Whether the client closed its side while we did not read (reading stops while the milters run). */
+static bool client_gone(struct smtp_session *s)
+{
+	if (s->bev == NULL)
+		return true;
+	char c;
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+	if (fd < 0) {
+		struct bufferevent *under = bufferevent_get_underlying(s->bev);
+		fd = under != NULL ? bufferevent_getfd(under) : -1;
+	}
+	return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
 static void milter_done(void *ctx, const struct milter_result *res)
 {
 	struct smtp_session *s = ctx;
@@ -115,9 +130,15 @@ static void milter_done(void *ctx, const struct milter_result *res)
 	struct smtp_stats *st = &s->env->stats;
 	if (res->failed)
 		st->milter_failed++;
-	if (s->bev == NULL) {
+	if (client_gone(s)) {
+		/* no 250 can reach the client: storing the message would deliver it twice when it retries */
 		log_info("smtpd", "%s: lost connection while the milters ran: nothing stored", t->id);
 		session_txn_free(s);
+		if (s->bev != NULL) {
+			session_enter_state(s, SMTP_STATE_READY);
+			session_close_after_reply(s);
+			return;
+		}
 		smtp_session_commit_done(s);
 		return;
 	}
