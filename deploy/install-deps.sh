@@ -6,7 +6,7 @@ PKGS="build-essential cmake pkg-config ca-certificates openssl sqlite3 \
  libevent-dev libssl-dev libsqlite3-dev libunbound-dev libsodium-dev libmicrohttpd-dev libspf2-dev \
  libcmocka-dev python3 python3-aiosmtpd python3-dnslib python3-dkim swaks pflogsumm \
  dpkg-dev file adduser systemd iproute2 groff-base python3-yaml postfix valgrind \
- chromium chromium-driver python3-selenium clang libclang-rt-14-dev"
+ chromium chromium-driver python3-selenium clang libclang-rt-14-dev rspamd"
 missing=""
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

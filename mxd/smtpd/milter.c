@@ -145,6 +145,7 @@ int milter_specs_parse(const char *list, struct milter_spec **specs_r, size_t *n
 	return 0;
 }
 
+
 static const char *run_name(const struct milter_run *r)
 {
 	return r->set->specs[r->idx].name;
@@ -152,6 +153,14 @@ static const char *run_name(const struct milter_run *r)
 
 static void run_close(struct milter_run *r)
 {
+	if (r->bev != NULL && r->step != STEP_CONNECTING &&
+	    evbuffer_get_length(bufferevent_get_output(r->bev)) == 0) {
+		/* a goodbye, so the milter sees the end as normal (not waited for, not retried) */
+		static const uint8_t quit[5] = {0, 0, 0, 1, MILTER_CMD_QUIT};
+		evutil_socket_t fd = bufferevent_getfd(r->bev);
+		if (fd >= 0 && send(fd, quit, sizeof(quit), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+			log_debug("smtpd", "milter %s: quit: %s", run_name(r), strerror(errno));
+	}
 	if (r->bev != NULL) {
 		bufferevent_free(r->bev);
 		r->bev = NULL;
@@ -174,12 +183,6 @@ static void run_begin(struct milter_run *r);
 /* This milter is done with the message: say goodbye and go on to the next one. */
 static void run_next(struct milter_run *r)
 {
-	if (r->bev != NULL && evbuffer_get_length(bufferevent_get_output(r->bev)) == 0) {
-		static const uint8_t quit[5] = {0, 0, 0, 1, MILTER_CMD_QUIT};
-		evutil_socket_t fd = bufferevent_getfd(r->bev);
-		if (fd >= 0 && send(fd, quit, sizeof(quit), MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
-			log_debug("smtpd", "milter %s: quit: %s", run_name(r), strerror(errno));
-	}
 	run_close(r);
 	r->idx++;
 	run_begin(r);
