@@ -210,11 +210,12 @@ const struct evbuffer *milter_message_body(const struct milter_message *m, size_
 
 void milter_message_replace_body(struct milter_message *m, const void *data, size_t len, bool first)
 {
-	if (first) {
-		if (m->new_body != NULL)
-			evbuffer_free(m->new_body);
-		m->new_body = xevbuffer_new();
+	if (first && m->new_body != NULL) {
+		evbuffer_free(m->new_body);
+		m->new_body = NULL;
 	}
+	if (m->new_body == NULL)
+		m->new_body = xevbuffer_new();
 	evbuffer_add(m->new_body, data, len);
 	m->content_changed = true;
 }
