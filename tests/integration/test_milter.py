@@ -294,6 +294,70 @@ class Milter(unittest.TestCase):
         self.assertEqual(self.send("clean").code, 250)
 
 
+class MilterQuarantineAdmin(unittest.TestCase):
+    """The quarantine in the admin UI and API: reasons shown, domain admins see and release only their
+    domains' messages."""
+
+    def test_quarantine_in_ui_and_api(self):
+        from admin_client import DOMA_PW, ROOT_PW, Browser, start_mxadmin, stop_mxadmin
+        milter = TestMilter()
+        self.addCleanup(milter.stop)
+        port = mxtest.free_port()
+        inst = mxtest.Instance({"smtpd_milters": "inet:127.0.0.1:%d" % milter.port,
+                                "admin_listen": "127.0.0.1:%d" % port})
+        self.addCleanup(inst.cleanup)
+        pwfile = os.path.join(inst.dir, "pw")
+        for d in ("a.test", "b.test"):
+            inst.mxctl("domain", "add", d)
+            inst.mxctl("alias", "add", "info@" + d, "someone-%s@ext.test" % d[0])
+        for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("doma", DOMA_PW, ["--domain", "a.test"])):
+            with open(pwfile, "w") as f:
+                f.write(pw + "\n")
+            inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+        inst.start()
+        self.addCleanup(inst.stop)
+        proc, log = start_mxadmin(inst.conf, port)
+        self.addCleanup(stop_mxadmin, proc, log)
+        ids = {}
+        for d in ("a.test", "b.test"):
+            c = inst.client()
+            self.addCleanup(c.close)
+            r = c.send_mail("sender@example.org", ["info@" + d], msg("quarantine"))
+            self.assertEqual(r.code, 250, r)
+            ids[d] = r.text.split()[-1]
+        c = inst.client()
+        self.addCleanup(c.close)
+        self.assertEqual(c.send_mail("sender@example.org", ["info@a.test"], msg("clean")).code, 250)
+        base = "http://127.0.0.1:%d" % port
+        root, doma = Browser(base), Browser(base)
+        self.assertEqual(root.login("root", ROOT_PW).status, 303)
+        self.assertEqual(doma.login("doma", DOMA_PW).status, 303)
+        root_token = inst.mxctl("admin", "token", "root").stdout.strip()
+        doma_token = inst.mxctl("admin", "token", "doma").stdout.strip()
+
+        q = root.api("GET", "/queue?quarantine=1", token=root_token).json()
+        self.assertEqual(sorted(m["id"] for m in q["messages"]), sorted(ids.values()))
+        self.assertTrue(all(m["held"] and m["quarantine"].startswith("looks like phishing (milter inet:")
+                            for m in q["messages"]))
+        self.assertEqual(len(root.api("GET", "/queue", token=root_token).json()["messages"]), 3)
+        q = doma.api("GET", "/queue?quarantine=1", token=doma_token).json()
+        self.assertEqual([m["id"] for m in q["messages"]], [ids["a.test"]])
+        page = root.get("/queue?quarantine=1").body
+        self.assertIn("quarantine: looks like phishing", page)
+        self.assertIn(ids["b.test"], page)
+        page = doma.get("/queue?quarantine=1").body
+        self.assertIn(ids["a.test"], page)
+        self.assertNotIn(ids["b.test"], page)
+        self.assertIn("looks like phishing", doma.get("/queue/show?id=" + ids["a.test"]).body)
+
+        self.assertEqual(doma.api("POST", "/queue/%s/release" % ids["b.test"], token=doma_token).status, 404)
+        self.assertEqual(doma.api("POST", "/queue/%s/release" % ids["a.test"], token=doma_token).status, 200)
+        self.assertEqual(root.api("DELETE", "/queue/" + ids["b.test"], token=root_token).status, 200)
+        self.assertEqual(root.api("GET", "/queue?quarantine=1", token=root_token).json()["messages"], [])
+        m = root.api("GET", "/queue/" + ids["a.test"], token=root_token).json()
+        self.assertEqual((m["held"], m["quarantine"]), (False, ""))
+
+
 class MilterDown(unittest.TestCase):
     def start(self, settings):
         port = mxtest.free_port()  # nobody listens there
