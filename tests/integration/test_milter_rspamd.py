@@ -3,79 +3,15 @@ started here on loopback with a minimal configuration in a temporary directory: 
 the 250 with rspamd's reply, a clean message is stored with rspamd's headers added, and with rspamd
 stopped the message gets milter_default_action (451 4.7.1). Skipped when rspamd is not installed."""
 import os
-import shutil
-import signal
-import subprocess
 import sys
-import tempfile
-import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
+import rspamd_runner  # noqa: E402
 
-RSPAMD = shutil.which("rspamd")
+RSPAMD = rspamd_runner.RSPAMD
 GTUBE = "XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE-STANDARD-ANTI-UBE-TEST-EMAIL*C.34X"
-
-# Only what the test needs: no redis (the modules that need it stay unconfigured, so disabled), no
-# hyperscan cache, DNS to a loopback port nobody answers on (nothing leaves the machine), the headers
-# routine of milter_headers for local clients too.
-CONF = """
-options {
-  pidfile = "%(dir)s/rspamd.pid";
-  dbdir = "%(dir)s/db";
-  disable_hyperscan = true;
-  dns { nameserver = ["127.0.0.1:9"]; timeout = 1s; retransmits = 1; }
-}
-logging { type = "file"; filename = "%(dir)s/rspamd.log"; level = "info"; }
-actions { reject = 15; add_header = 6; greylist = 4; }
-lua = "/usr/share/rspamd/rules/rspamd.lua";
-modules { path = "/usr/share/rspamd/plugins"; }
-milter_headers {
-  use = ["x-spamd-result", "x-rspamd-queue-id", "x-spam-status"];
-  extended_spam_headers = true;
-  skip_local = false;
-  skip_authenticated = false;
-}
-worker "rspamd_proxy" {
-  bind_socket = "127.0.0.1:%(port)d";
-  milter = yes;
-  timeout = 30s;
-  count = 1;
-  upstream "local" { default = yes; self_scan = yes; }
-}
-"""
-
-
-class Rspamd:
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="mxtest-rspamd-")
-        os.mkdir(os.path.join(self.dir, "db"))
-        self.port = mxtest.free_port()
-        self.conf = os.path.join(self.dir, "rspamd.conf")
-        with open(self.conf, "w") as f:
-            f.write(CONF % {"dir": self.dir, "port": self.port})
-        argv = [RSPAMD, "-f", "-i", "-c", self.conf]
-        if os.getuid() == 0:
-            argv += ["-u", "root", "-g", "root"]
-        self.out = open(os.path.join(self.dir, "stdout"), "wb")
-        self.proc = subprocess.Popen(argv, stdout=self.out, stderr=subprocess.STDOUT, start_new_session=True)
-        mxtest.wait_port("127.0.0.1", self.port, timeout=60, proc=self.proc)
-
-    def stop(self):
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)  # its own session: the main process and its workers
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.proc = None
-
-    def cleanup(self):
-        self.stop()
-        self.out.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
 
 
 def msg(msgid, body):
@@ -87,7 +23,7 @@ def msg(msgid, body):
 class RspamdMilter(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.rspamd = Rspamd()
+        cls.rspamd = rspamd_runner.Rspamd()
 
     @classmethod
     def tearDownClass(cls):
