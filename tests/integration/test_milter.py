@@ -77,6 +77,8 @@ class TestMilter:
                     headers.append((name.decode(), value.decode()))
                     if name.lower() == b"subject":
                         subject = value.decode()
+                elif cmd == b"R" and b"blocked@" in data:
+                    writer.write(self.packet(b"y", b"550 5.7.1 <blocked@example.com>: recipient refused by milter\0"))
                 elif cmd in (b"C", b"H", b"M", b"R", b"T", b"N", b"B"):
                     writer.write(self.packet(b"c"))
                 elif cmd == b"E":
@@ -145,6 +147,7 @@ class Milter(unittest.TestCase):
         self.inst.mxctl("domain", "add", "example.com")
         self.inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
         self.inst.mxctl("alias", "add", "sales@example.com", "other@gmail.test")
+        self.inst.mxctl("alias", "add", "blocked@example.com", "third@gmail.test")
         self.inst.start()
         self.addCleanup(self.inst.stop)
 
@@ -216,6 +219,11 @@ class Milter(unittest.TestCase):
         log = self.inst.read_log()
         self.assertIn("%s: milter: recipient <info@example.com> deleted" % qid, log)
         self.assertIn("%s: milter: recipient <sales@example.com> added" % qid, log)
+
+    def test_reject_at_rcpt_step(self):
+        r = self.send("clean", rcpts=("info@example.com", "blocked@example.com"))
+        self.assertEqual((r.code, r.text[4:]), (550, "5.7.1 <blocked@example.com>: recipient refused by milter"), r)
+        self.assertEqual(queue_ids(self.inst), [])
 
     def test_discard(self):
         r = self.send("discard")
