@@ -10,6 +10,7 @@
 #include "mxd/common/config.h"
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
+#include "mxd/queue/queue_batch.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -101,6 +102,41 @@ static void apply_envelope(struct smtp_session *s)
 	}
 }
 
+static void delivery_log_written(void *ctx, struct queue_batch *b)
+{
+	(void)ctx;
+	const char *error;
+	if (queue_batch_result(b, &error) < 0)
+		log_warn("smtpd", "delivery log: cannot record a milter verdict: %s", error);
+	queue_batch_free(&b); /* the committer's thread: nothing else holds b */
+}
+
+/* The verdict in the delivery log (one row per recipient, event milter-reject, milter-discard or
+ * milter-hold), so the admin UI's log and mxctl show refusals by reason. Written by the queue's committer
+ * with its next transaction: the event loop does not wait for it. */
+static void delivery_log_verdict(struct smtp_session *s, const char *event, const char *dsn,
+                                 const char *reply)
+{
+	struct smtp_txn *t = s->txn;
+	if (s->env->queue == NULL || t->nrcpt == 0)
+		return;
+	struct queue_log_event *ev = xcalloc(t->nrcpt, sizeof(*ev));
+	for (size_t i = 0; i < t->nrcpt; i++) {
+		ev[i].queue_id = t->id;
+		ev[i].event = event;
+		ev[i].sender = t->sender;
+		ev[i].address = t->rcpts[i];
+		ev[i].orig_address = t->rcpts[i];
+		ev[i].relay = s->addr;
+		ev[i].dsn = dsn;
+		ev[i].reply = reply;
+	}
+	struct queue_batch *b = queue_batch_new();
+	queue_batch_log(b, ev, t->nrcpt);
+	free(ev);
+	queue_batch_submit(b, s->env->queue, delivery_log_written, NULL);
+}
+
 static void log_milter(struct smtp_session *s, const char *what, const char *detail)
 {
 	struct smtp_txn *t = s->txn;
@@ -156,6 +192,7 @@ static void milter_done(void *ctx, const struct milter_result *res)
 		snprintf(detail, sizeof(detail), "%d %s %s%s (milter %s)", res->code, res->enh, res->text,
 		         res->failed ? ", milter_default_action" : "", res->milter);
 		log_milter(s, "milter-reject", detail);
+		delivery_log_verdict(s, "milter-reject", res->enh, detail);
 		session_reply(s, r.code, r.enh, "%s", r.text);
 		break;
 	}
@@ -163,6 +200,7 @@ static void milter_done(void *ctx, const struct milter_result *res)
 		st->milter_discarded++;
 		snprintf(detail, sizeof(detail), "milter triggers DISCARD action (milter %s)", res->milter);
 		log_milter(s, "milter-discard", detail);
+		delivery_log_verdict(s, "milter-discard", "", detail);
 		session_reply(s, 250, "2.0.0", "Ok: queued as %s", t->id);
 		break;
 	case MILTER_VERDICT_ACCEPT:
@@ -186,6 +224,7 @@ static void milter_done(void *ctx, const struct milter_result *res)
 			snprintf(detail, sizeof(detail), "milter triggers HOLD action: %s (milter %s)",
 			         res->quarantine, res->milter);
 			log_milter(s, "milter-hold", detail);
+			delivery_log_verdict(s, "milter-hold", "", detail);
 			char reason[MILTER_PROTO_TEXT_MAX + 200];
 			snprintf(reason, sizeof(reason), "%s (milter %s)", res->quarantine, res->milter);
 			session_data_store(s, reason);

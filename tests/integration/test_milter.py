@@ -336,6 +336,7 @@ class MilterQuarantineAdmin(unittest.TestCase):
         c = inst.client()
         self.addCleanup(c.close)
         self.assertEqual(c.send_mail("sender@example.org", ["info@a.test"], msg("clean")).code, 250)
+        self.assertEqual(c.send_mail("sender@example.org", ["info@b.test"], msg("reject")).code, 550)
         base = "http://127.0.0.1:%d" % port
         root, doma = Browser(base), Browser(base)
         self.assertEqual(root.login("root", ROOT_PW).status, 303)
@@ -357,6 +358,17 @@ class MilterQuarantineAdmin(unittest.TestCase):
         self.assertIn(ids["a.test"], page)
         self.assertNotIn(ids["b.test"], page)
         self.assertIn("looks like phishing", doma.get("/queue/show?id=" + ids["a.test"]).body)
+
+        # refusals by reason in the delivery log, scoped like everything else
+        time.sleep(0.5)  # the committer writes the rows with its next transaction
+        rows = root.api("GET", "/log?address=info@b.test", token=root_token).json()["entries"]
+        events = {(e["event"], e["dsn"]) for e in rows}
+        self.assertIn(("milter-reject", "5.7.1"), events, rows)
+        self.assertIn(("milter-hold", ""), events, rows)
+        self.assertTrue(any("Rejected by the test milter" in e["reply"] for e in rows))
+        rows = doma.api("GET", "/log?address=info@b.test", token=doma_token)
+        self.assertNotIn("milter-reject", rows.body)
+        self.assertIn("milter-reject", root.get("/log?address=info@b.test").body)
 
         self.assertEqual(doma.api("POST", "/queue/%s/release" % ids["b.test"], token=doma_token).status, 404)
         self.assertEqual(doma.api("POST", "/queue/%s/release" % ids["a.test"], token=doma_token).status, 200)
