@@ -4,7 +4,8 @@
  * the client's address), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
  * each delivery attempt) and 'removed' (queue_store_remove() in queue_store.h, in the deleting transaction:
  * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which). The queue
- * manager deletes rows older than delivery_log_retention once an hour. mxadmin reads it (the /log page,
+ * manager deletes rows older than delivery_log_retention once an hour. smtpd adds 'milter-reject',
+ * 'milter-discard' and 'milter-hold' (a milter's verdict, reply = what it said) through queue_batch. mxadmin reads it (the /log page,
  * GET /api/v1/log and the dashboard's 24-hour figures).
  */
 #ifndef MXD_QUEUE_LOG_H
