@@ -6,6 +6,7 @@ a milter that is down, the macros it is given, and the counters."""
 import asyncio
 import os
 import re
+import signal
 import socket
 import struct
 import sys
@@ -285,6 +286,25 @@ class Milter(unittest.TestCase):
         status = self.inst.mxctl("status").stdout
         self.assertIn("milter verdicts:", status)
         self.assertIn('{verdict="quarantine"} 1', status)
+
+    def test_reload(self):
+        def reload(expect):
+            n = self.inst.read_log().count(expect)
+            self.inst.write_conf()
+            self.inst.proc.send_signal(signal.SIGHUP)
+            deadline = time.monotonic() + 10
+            while self.inst.read_log().count(expect) == n and time.monotonic() < deadline:
+                time.sleep(0.05)
+            self.assertGreater(self.inst.read_log().count(expect), n)
+        self.inst.settings["smtpd_milters"] = "inet:milter.example:1"
+        reload("reload failed, the running configuration stays: smtpd_milters: 'inet:milter.example:1'")
+        self.assertEqual(self.send("reject").code, 550)  # the milter still runs
+        self.inst.settings["smtpd_milters"] = ""
+        reload("reload -- configuration")
+        self.assertEqual(self.send("reject").code, 250)  # no milter any more
+        self.inst.settings["smtpd_milters"] = "inet:127.0.0.1:%d" % self.milter.port
+        reload("reload -- configuration")
+        self.assertEqual(self.send("reject").code, 550)
 
     def test_client_leaves_while_the_milter_works(self):
         c = self.inst.client()
