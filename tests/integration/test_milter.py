@@ -322,6 +322,38 @@ class Milter(unittest.TestCase):
         self.assertEqual(self.send("clean").code, 250)
 
 
+class MilterSecondary(unittest.TestCase):
+    """The secondary refuses what the primary would: the same milters, the same verdicts."""
+
+    def test_secondary_role(self):
+        import sqlite3
+        milter = TestMilter()
+        self.addCleanup(milter.stop)
+        inst = mxtest.Instance({
+            "role": "secondary",
+            "myhostname": "mx2.example.com",
+            "primary_hosts": "[127.0.0.1]:%d" % mxtest.free_port(),
+            "smtpd_milters": "inet:127.0.0.1:%d" % milter.port,
+        })
+        self.addCleanup(inst.cleanup)
+        inst.mxctl("domain", "add", "example.com")
+        inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        db = sqlite3.connect(inst.settings["database"])
+        db.execute("CREATE TABLE IF NOT EXISTS sync_state(key TEXT PRIMARY KEY, value TEXT)")
+        db.execute("INSERT OR REPLACE INTO sync_state(key, value) VALUES ('last_sync', ?)", (str(int(time.time())),))
+        db.commit()
+        db.close()
+        inst.start()
+        self.addCleanup(inst.stop)
+        c = inst.client()
+        self.addCleanup(c.close)
+        r = c.send_mail("sender@example.org", ["info@example.com"], msg("reject"))
+        self.assertEqual((r.code, r.text[4:]), (550, "5.7.1 Rejected by the test milter"))
+        r = c.send_mail("sender@example.org", ["info@example.com"], msg("quarantine"))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(queue_ids(inst, quarantine=True), [r.text.split()[-1]])
+
+
 class MilterQuarantineAdmin(unittest.TestCase):
     """The quarantine in the admin UI and API: reasons shown, domain admins see and release only their
     domains' messages."""
