@@ -2,14 +2,18 @@
 (version 6) with asyncio: quarantine (held in the queue with its reason, listed, released, deleted),
 header edits, recipient edits, discard, reject with the milter's reply, a milter that sends garbage and
 one that hangs (milter_default_action within milter_content_timeout, while another session is served),
-a milter that is down, the macros it is given, and the counters."""
+a milter that is down, the macros it is given, the counters, two milters in order (inet and unix:
+sockets, the second seeing the first one's edits), a reject at the RCPT step, reload, the secondary role, and the
+quarantine and refusals in the admin UI and API."""
 import asyncio
 import os
 import re
+import shutil
 import signal
 import socket
 import struct
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -24,7 +28,8 @@ SMFIP_NR_HDR = 0x80
 class TestMilter:
     """A milter on 127.0.0.1:port; what it does at the end of a message depends on its Subject."""
 
-    def __init__(self):
+    def __init__(self, unix_path=None):
+        self.unix_path = unix_path
         self.loop = asyncio.new_event_loop()
         self.macros = {}
         self.headers = []
@@ -41,7 +46,11 @@ class TestMilter:
 
     def _run(self, ready):
         asyncio.set_event_loop(self.loop)
-        self.server = self.loop.run_until_complete(asyncio.start_server(self._conn, "127.0.0.1", self.port))
+        if self.unix_path is not None:
+            server = asyncio.start_unix_server(self._conn, self.unix_path)
+        else:
+            server = asyncio.start_server(self._conn, "127.0.0.1", self.port)
+        self.server = self.loop.run_until_complete(server)
         ready.set()
         self.loop.run_forever()
 
@@ -320,6 +329,34 @@ class Milter(unittest.TestCase):
         self.assertEqual(queue_ids(self.inst), [])
         self.assertIn("lost connection while the milters ran: nothing stored", self.inst.read_log())
         self.assertEqual(self.send("clean").code, 250)
+
+
+class MilterUnixSocket(unittest.TestCase):
+    def test_unix_socket_milter_after_an_inet_one(self):
+        first = TestMilter()
+        self.addCleanup(first.stop)
+        d = tempfile.mkdtemp(prefix="mxtest-milter-")
+        self.addCleanup(shutil.rmtree, d, True)
+        second = TestMilter(unix_path=os.path.join(d, "milter.sock"))
+        self.addCleanup(second.stop)
+        inst = mxtest.Instance({"smtpd_milters": "inet:127.0.0.1:%d, unix:%s" % (first.port, second.unix_path)})
+        self.addCleanup(inst.cleanup)
+        inst.mxctl("domain", "add", "example.com")
+        inst.mxctl("alias", "add", "info@example.com", "someone@gmail.test")
+        inst.start()
+        self.addCleanup(inst.stop)
+        c = inst.client()
+        self.addCleanup(c.close)
+        r = c.send_mail("sender@example.org", ["info@example.com"], msg("headers"))
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual((first.connections, second.connections), (1, 1))
+        # the second milter saw the first one's edits
+        self.assertIn(("Subject", "changed by milter"), second.headers)
+        self.assertIn(("X-Milter-First", "top"), second.headers)
+        r = c.send_mail("sender@example.org", ["info@example.com"], msg("reject"))
+        self.assertEqual(r.code, 550, r)
+        self.assertEqual(first.connections, 2)
+        self.assertEqual(second.connections, 1)  # the first one's reject ends the run
 
 
 class MilterSecondary(unittest.TestCase):
