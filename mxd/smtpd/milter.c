@@ -145,7 +145,6 @@ int milter_specs_parse(const char *list, struct milter_spec **specs_r, size_t *n
 	return 0;
 }
 
-
 static const char *run_name(const struct milter_run *r)
 {
 	return r->set->specs[r->idx].name;
@@ -663,4 +662,19 @@ struct milter_run *milter_run_start(struct event_base *base, const struct milter
 	struct timeval zero = {0, 0};
 	evtimer_add(r->timer, &zero); /* never from inside this call */
 	return r;
+}
+
+void milter_run_cancel(struct milter_run **rp)
+{
+	struct milter_run *r = *rp;
+	if (r == NULL)
+		return;
+	*rp = NULL;
+	if (r->bev != NULL) {
+		bufferevent_free(r->bev); /* no goodbye: the milter sees an abort */
+		r->bev = NULL;
+	}
+	event_free(r->timer);
+	free(r->settings.specs);
+	free(r);
 }

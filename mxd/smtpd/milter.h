@@ -74,4 +74,8 @@ struct milter_run;
 struct milter_run *milter_run_start(struct event_base *base, const struct milter_settings *settings,
                                     struct milter_message *msg, bool lenient, milter_done_cb *cb, void *ctx);
 
+/* Stop a run without its callback (the session is closing); the milter's connection is closed. Clears
+ * *run. */
+void milter_run_cancel(struct milter_run **run);
+
 #endif

@@ -370,7 +370,7 @@ void smtp_session_shutdown(struct smtp_session *s)
 {
 	if (s->state == SMTP_STATE_CLOSING)
 		return;
-	if (s->state == SMTP_STATE_COMMIT) {
+	if (s->state == SMTP_STATE_COMMIT && !session_milter_shutdown(s)) {
 		s->dead = true;
 		return;
 	}

@@ -25,6 +25,7 @@ void smtp_session_commit_done(struct smtp_session *s);
 
 void session_milter_free(struct smtp_txn *t)
 {
+	milter_run_cancel(&t->milter_run);
 	if (t->milter == NULL)
 		return;
 	milter_message_clear(t->milter);
@@ -164,6 +165,7 @@ static void milter_done(void *ctx, const struct milter_result *res)
 	struct smtp_session *s = ctx;
 	struct smtp_txn *t = s->txn;
 	struct smtp_stats *st = &s->env->stats;
+	t->milter_run = NULL; /* it frees itself after this call */
 	if (res->failed)
 		st->milter_failed++;
 	if (client_gone(s)) {
@@ -257,5 +259,15 @@ void session_milter_start(struct smtp_session *s)
 	t->milter = m;
 	session_enter_state(s, SMTP_STATE_COMMIT);
 	bufferevent_disable(s->bev, EV_READ);
-	milter_run_start(s->env->base, &s->env->milters, m, s->trusted, milter_done, s);
+	t->milter_run = milter_run_start(s->env->base, &s->env->milters, m, s->trusted, milter_done, s);
+}
+
+bool session_milter_shutdown(struct smtp_session *s)
+{
+	if (s->txn == NULL || s->txn->milter_run == NULL || s->bev == NULL)
+		return false;
+	log_info("smtpd", "%s: milter run cancelled: shutting down; nothing stored", s->txn->id);
+	session_txn_free(s);         /* cancels the run */
+	session_enter_state(s, SMTP_STATE_READY); /* out of COMMIT, so that the close goes ahead */
+	return true;
 }

@@ -42,15 +42,16 @@ struct smtp_txn {
 	size_t rcpt_accepted; /* RCPT commands answered 250, duplicates included (smtpd_recipient_limit) */
 	/* final destinations (alias chains followed), parallel arrays, de-duplicated */
 	char **finals, **final_orig;
-	int *final_state;           /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
+	int *final_state; /* QUEUE_RCPT_PENDING, or QUEUE_RCPT_BOUNCED for loops and dead ends */
 	const char **final_dsn, **final_reason;
 	size_t nfinal, final_cap;
 	struct strmap rcpt_set, final_set; /* the addresses in rcpts and finals, for O(1) de-duplication */
 	struct smtp_data data;
 	struct evbuffer *body;
-	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
-	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
+	struct spf_check *spf_check;   /* the SPF check of MAIL FROM while it runs */
+	struct spf_result *spf;        /* its verdict; NULL when the client was not checked */
 	struct milter_message *milter; /* what the milters see and change while they run (NULL: none) */
+	struct milter_run *milter_run; /* the milters at work (NULL: none) */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
@@ -65,7 +66,7 @@ struct smtp_session {
 	char helo[256];
 	bool esmtp;
 	bool tls;
-	bool trusted; /* client in mynetworks */
+	bool trusted;    /* client in mynetworks */
 	bool discarding; /* inside an over-long command line */
 	bool dead;       /* connection gone while committing */
 	bool paused;     /* reading stopped until replies drain */
@@ -88,7 +89,7 @@ struct smtp_session {
 /* smtp_session.c */
 void session_enter_state(struct smtp_session *s, enum smtp_state state);
 void session_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 void session_write(struct smtp_session *s, const char *text);
 void session_close_after_reply(struct smtp_session *s);
 void session_start_tls(struct smtp_session *s);
@@ -113,5 +114,8 @@ void session_log_reject(struct smtp_session *s, const char *stage, const struct 
 /* Run the finished message past smtpd_milters, then store it, refuse it or drop it. */
 void session_milter_start(struct smtp_session *s);
 void session_milter_free(struct smtp_txn *t);
+/* Shutdown while the milters run: stop them, answer 421 4.3.2 and close (nothing stored). Returns false
+ * when no milter runs. */
+bool session_milter_shutdown(struct smtp_session *s);
 
 #endif

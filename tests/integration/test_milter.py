@@ -296,6 +296,27 @@ class Milter(unittest.TestCase):
         self.assertIn("milter verdicts:", status)
         self.assertIn('{verdict="quarantine"} 1', status)
 
+    def test_shutdown_while_a_milter_hangs(self):
+        self.inst.settings["milter_content_timeout"] = "60s"
+        self.inst.write_conf()
+        self.inst.stop()
+        self.inst.start()
+        c = self.inst.client(timeout=30)
+        self.addCleanup(c.close)
+        c.reply()
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<sender@example.org>")
+        c.cmd("RCPT TO:<info@example.com>")
+        c.cmd("DATA")
+        c.send(msg("hang").encode() + b".\r\n")
+        time.sleep(0.3)
+        start = time.monotonic()
+        self.inst.stop()  # SIGTERM: a clean exit (status 0, sanitizers quiet) is required
+        self.assertLess(time.monotonic() - start, 5)
+        r = c.reply()
+        self.assertEqual((r.code, r.text[4:9]), (421, "4.3.2"), r)
+        self.assertIn("milter run cancelled: shutting down; nothing stored", self.inst.read_log())
+
     def test_reload(self):
         def reload(expect):
             n = self.inst.read_log().count(expect)
