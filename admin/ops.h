@@ -228,6 +228,11 @@ void admin_log_free(struct admin_log_entry *list, size_t n);
 int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
                         int64_t *sent_r, int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);
 
+/* Milter verdicts logged since since (recipient rows of milter-reject, milter-discard, milter-hold), as
+ * the actor may see them: counts_r[0..2]. */
+int admin_op_log_milter_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                               int64_t counts_r[3], struct admin_err *err);
+
 /* --- administrators and the audit log (ops_admin.c) --- */
 
 int admin_op_admin_list(struct admin_ctx *ctx, const struct admin_actor *actor, struct db_admin **list_r,

@@ -43,6 +43,10 @@ int queue_store_log_search(struct queue_store *qs, const char *address, const ch
 int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_r, int64_t *deferred_r,
                            int64_t *bounced_r, const char **error_r);
 
+/* Count the rows of one event (e.g. "milter-reject") at or after since. 0 or -1. */
+int queue_store_log_count_event(struct queue_store *qs, const char *event, int64_t since, int64_t *count_r,
+                                const char **error_r);
+
 /* Delete the rows older than before; *deleted_r (may be NULL) gets how many. 0 or -1. */
 int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *deleted_r, const char **error_r);
 

@@ -479,6 +479,14 @@ class MilterQuarantineAdmin(unittest.TestCase):
         rows = doma.api("GET", "/log?address=info@b.test", token=doma_token)
         self.assertNotIn("milter-reject", rows.body)
         self.assertIn("milter-reject", root.get("/log?address=info@b.test").body)
+        # the dashboard's 24-hour figures: refused 1 (b.test), discarded 0, quarantined 2 (a and b) for
+        # root; domain admin of a.test: only its quarantined one
+        dash = re.sub(r"\s+", " ", root.get("/").body)
+        self.assertIn("<dt>Refused by milters</dt><dd>1</dd> <dt>Discarded</dt><dd>0</dd> "
+                      "<dt>Quarantined</dt><dd>2</dd>", dash)
+        dash = re.sub(r"\s+", " ", doma.get("/").body)
+        self.assertIn("<dt>Refused by milters</dt><dd>0</dd> <dt>Discarded</dt><dd>0</dd> "
+                      "<dt>Quarantined</dt><dd>1</dd>", dash)
 
         self.assertEqual(doma.api("POST", "/queue/%s/release" % ids["b.test"], token=doma_token).status, 404)
         self.assertEqual(doma.api("POST", "/queue/%s/release" % ids["a.test"], token=doma_token).status, 200)
