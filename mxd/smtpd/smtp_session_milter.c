@@ -157,6 +157,9 @@ static bool client_gone(struct smtp_session *s)
 		struct bufferevent *under = bufferevent_get_underlying(s->bev);
 		fd = under != NULL ? bufferevent_getfd(under) : -1;
 	}
+	/* commands pipelined after the message (QUIT) and then a half-close: the client still reads */
+	if (evbuffer_get_length(bufferevent_get_input(s->bev)) > 0)
+		return false;
 	return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 

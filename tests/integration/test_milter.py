@@ -296,6 +296,21 @@ class Milter(unittest.TestCase):
         self.assertIn("milter verdicts:", status)
         self.assertIn('{verdict="quarantine"} 1', status)
 
+    def test_pipelined_quit_and_half_close_still_get_the_verdict(self):
+        c = self.inst.client()
+        self.addCleanup(c.close)
+        c.reply()
+        c.cmd("EHLO client.example")
+        c.cmd("MAIL FROM:<sender@example.org>")
+        c.cmd("RCPT TO:<info@example.com>")
+        c.cmd("DATA")
+        c.send(msg("slow").encode() + b".\r\nQUIT\r\n")
+        c.sock.shutdown(socket.SHUT_WR)
+        r = c.reply()
+        self.assertEqual(r.code, 250, r)
+        self.assertEqual(c.reply().code, 221)
+        self.assertEqual(len(queue_ids(self.inst)), 1)
+
     def test_shutdown_while_a_milter_hangs(self):
         self.inst.settings["milter_content_timeout"] = "60s"
         self.inst.write_conf()
