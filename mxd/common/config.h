@@ -86,7 +86,7 @@ struct mxd_config {
 	int64_t spf_check_limit;   /* SPF checks in flight in all; beyond: temperror */
 	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
 	char *smtpd_milters;            /* content filters: inet:addr:port, unix:/path, in order */
-	char *milter_default_action;    /* a milter that fails: "tempfail", "accept" or "reject" */
+	char *milter_default_action;    /* a milter that fails: "tempfail", "accept", "reject", "quarantine" */
 	int64_t milter_connect_timeout; /* seconds */
 	int64_t milter_command_timeout; /* seconds, each command up to DATA */
 	int64_t milter_content_timeout; /* seconds, each header, body chunk and end of message */

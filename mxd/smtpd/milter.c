@@ -209,6 +209,13 @@ static void run_fail(struct milter_run *r, const char *fmt, const char *detail)
 		run_next(r);
 		return;
 	}
+	if (r->set->default_action == MILTER_DEFAULT_QUARANTINE) {
+		r->result.failed = true;
+		snprintf(r->result.quarantine, sizeof(r->result.quarantine), "milter failed: %s", why);
+		str_copy(r->result.milter, sizeof(r->result.milter), run_name(r));
+		run_next(r); /* the next milters still judge it */
+		return;
+	}
 	r->result.failed = true;
 	if (r->set->default_action == MILTER_DEFAULT_REJECT)
 		run_verdict(r, MILTER_VERDICT_REJECT, 550, "5.7.1", "Command rejected");

@@ -34,7 +34,12 @@ struct milter_spec {
 	socklen_t salen;
 };
 
-enum milter_default { MILTER_DEFAULT_TEMPFAIL, MILTER_DEFAULT_ACCEPT, MILTER_DEFAULT_REJECT };
+enum milter_default {
+	MILTER_DEFAULT_TEMPFAIL,
+	MILTER_DEFAULT_ACCEPT,
+	MILTER_DEFAULT_REJECT,
+	MILTER_DEFAULT_QUARANTINE, /* accept, on hold, with the failure as the reason */
+};
 
 struct milter_settings {
 	struct milter_spec *specs;

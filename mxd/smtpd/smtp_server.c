@@ -110,10 +110,11 @@ static int server_milters(struct smtp_env *env, const struct mxd_config *cfg, co
 	free(env->milters.specs);
 	env->milters.specs = specs;
 	env->milters.n = n;
-	env->milters.default_action =
-	    strcmp(cfg->milter_default_action, "accept") == 0   ? MILTER_DEFAULT_ACCEPT
-	    : strcmp(cfg->milter_default_action, "reject") == 0 ? MILTER_DEFAULT_REJECT
-	                                                        : MILTER_DEFAULT_TEMPFAIL;
+	const char *action = cfg->milter_default_action;
+	env->milters.default_action = strcmp(action, "accept") == 0       ? MILTER_DEFAULT_ACCEPT
+	                              : strcmp(action, "reject") == 0     ? MILTER_DEFAULT_REJECT
+	                              : strcmp(action, "quarantine") == 0 ? MILTER_DEFAULT_QUARANTINE
+	                                                                  : MILTER_DEFAULT_TEMPFAIL;
 	env->milters.connect_ms = cfg->milter_connect_timeout * 1000;
 	env->milters.command_ms = cfg->milter_command_timeout * 1000;
 	env->milters.content_ms = cfg->milter_content_timeout * 1000;

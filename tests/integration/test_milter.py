@@ -539,6 +539,12 @@ class MilterDown(unittest.TestCase):
         _, r = self.start({"milter_default_action": "accept"})
         self.assertEqual(r.code, 250)
 
+    def test_default_quarantine(self):
+        inst, r = self.start({"milter_default_action": "quarantine"})
+        self.assertEqual(r.code, 250, r)
+        out = inst.mxctl("queue", "quarantine").stdout
+        self.assertIn("(quarantine: milter failed: Connection refused (milter inet:127.0.0.1:", out)
+
     def test_our_networks_go_through(self):
         inst, r = self.start({"mynetworks": "127.0.0.0/8"})
         self.assertEqual(r.code, 250)
