@@ -510,6 +510,7 @@ static void api_queue_msg_members(struct evbuffer *out, bool *fp, const struct a
 	json_kv_str(out, &first, "client_addr", m->client_addr);
 	json_kv_str(out, &first, "helo", m->helo);
 	json_kv_bool(out, &first, "held", m->held);
+	json_kv_str(out, &first, "quarantine", m->hold_reason);
 	json_kv_int(out, &first, "recipients_total", (int64_t)m->nrcpt_total);
 	json_kv_list(out, &first, "recipients", m->rcpts, m->nrcpt, sizeof(*m->rcpts), api_queue_rcpt_json);
 	*fp = first;
@@ -548,6 +549,9 @@ static void api_queue(struct http_request *req, const char *rest)
 			api_fail(req, &err);
 			return;
 		}
+		const char *q = http_query(req, "quarantine");
+		if (q != NULL && strcmp(q, "1") == 0)
+			admin_queue_list_keep_quarantined(&list);
 		api_open(req, 200);
 		json_kv_int(req->out, &first, "total", list.total);
 		json_kv_int(req->out, &first, "oldest", list.oldest);

@@ -187,6 +187,7 @@ struct admin_queue_msg {
 	char *sender;
 	char *client_addr, *helo;
 	bool held;
+	char *hold_reason;              /* a milter's quarantine reason, "" when none */
 	size_t nrcpt_total;             /* recipients in all */
 	struct admin_queue_rcpt *rcpts; /* those the actor may see */
 	size_t nrcpt;
@@ -204,6 +205,8 @@ struct admin_queue_list {
 int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
                         struct admin_queue_list *list_r, struct admin_err *err);
 void admin_queue_list_free(struct admin_queue_list *list);
+/* Keep only the messages a milter quarantined (hold_reason set); total becomes their number. */
+void admin_queue_list_keep_quarantined(struct admin_queue_list *list);
 /* One message with its header section appended to headers (the body is never shown). */
 int admin_op_queue_get(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
                        struct admin_queue_msg *msg_r, struct evbuffer *headers, struct admin_err *err);
@@ -232,8 +235,13 @@ int admin_op_log_search(struct admin_ctx *ctx, const struct admin_actor *actor, 
                         struct admin_err *err);
 void admin_log_free(struct admin_log_entry *list, size_t n);
 /* Deliveries, deferrals and bounces (expiries included) logged since since, as the actor may see them. */
-int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since, int64_t *sent_r,
-                        int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);
+int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                        int64_t *sent_r, int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);
+
+/* Milter verdicts logged since since (recipient rows of milter-reject, milter-discard, milter-hold), as
+ * the actor may see them: counts_r[0..2]. */
+int admin_op_log_milter_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                               int64_t counts_r[3], struct admin_err *err);
 
 /* --- administrators and the audit log (ops_admin.c) --- */
 

@@ -22,7 +22,10 @@ struct ops_log_walk {
 	struct admin_log_entry *list;
 	size_t n, alloc;
 	int64_t sent, deferred, bounced;
+	int64_t milter[3]; /* milter-reject, milter-discard, milter-hold */
 };
+
+static const char *const milter_events[3] = {"milter-reject", "milter-discard", "milter-hold"};
 
 /* Does the actor manage the domain of address (through an alias domain too)? */
 static bool ops_log_address_visible(const struct ops_log_walk *w, const char *address)
@@ -86,6 +89,9 @@ static int ops_log_count(void *ctx, const struct queue_log_event *ev)
 		w->deferred++;
 	else if (strcmp(ev->event, "bounced") == 0 || strcmp(ev->event, "expired") == 0)
 		w->bounced++;
+	for (size_t i = 0; i < 3; i++)
+		if (strcmp(ev->event, milter_events[i]) == 0)
+			w->milter[i]++;
 	return 0;
 }
 
@@ -184,5 +190,32 @@ int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, 
 	*sent_r = w.sent;
 	*deferred_r = w.deferred;
 	*bounced_r = w.bounced;
+	return 0;
+}
+
+int admin_op_log_milter_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                               int64_t counts_r[3], struct admin_err *err)
+{
+	struct ops_log_walk w;
+	const char *error;
+	int rc = 0;
+
+	ops_err_clear(err);
+	counts_r[0] = counts_r[1] = counts_r[2] = 0;
+	if (ops_log_begin(ctx, actor, &w, err) < 0)
+		return -1;
+	if (ctx->qs != NULL && actor->admin.superadmin) {
+		for (size_t i = 0; i < 3 && rc == 0; i++)
+			rc = queue_store_log_count_event(ctx->qs, milter_events[i], since, &w.milter[i],
+			                                 &error);
+	} else if (ctx->qs != NULL) {
+		rc = queue_store_log_search(ctx->qs, NULL, NULL, since, LOG_COUNT_SCAN_MAX, ops_log_count, &w,
+		                            &error);
+	}
+	free(w.ads);
+	if (rc < 0)
+		return admin_err_set(err, 503, "", "delivery log: %s", error);
+	for (size_t i = 0; i < 3; i++)
+		counts_r[i] = w.milter[i];
 	return 0;
 }

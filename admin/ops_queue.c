@@ -108,6 +108,7 @@ static bool ops_queue_copy(const struct ops_visibility *vis, const struct queue_
 	msg->client_addr = xstrdup(info->client_addr);
 	msg->helo = xstrdup(info->helo);
 	msg->held = info->held;
+	msg->hold_reason = xstrdup(info->hold_reason != NULL ? info->hold_reason : "");
 	msg->nrcpt_total = info->nrcpt;
 	msg->all_visible = visible == info->nrcpt;
 	msg->rcpts = xcalloc(visible, sizeof(*msg->rcpts));
@@ -137,7 +138,22 @@ void admin_queue_msg_clear(struct admin_queue_msg *msg)
 	free(msg->sender);
 	free(msg->client_addr);
 	free(msg->helo);
+	free(msg->hold_reason);
 	memset(msg, 0, sizeof(*msg));
+}
+
+void admin_queue_list_keep_quarantined(struct admin_queue_list *list)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < list->n; i++) {
+		if (list->msgs[i].hold_reason[0] == '\0') {
+			admin_queue_msg_clear(&list->msgs[i]);
+			continue;
+		}
+		list->msgs[k++] = list->msgs[i];
+	}
+	list->n = k;
+	list->total = (int64_t)k;
 }
 
 struct ops_queue_walk {

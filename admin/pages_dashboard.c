@@ -77,6 +77,16 @@ static void dashboard_log(struct http_request *req)
 		    "outcomes from the <a href=\"/log\">delivery log</a> (a recipient deferred twice counts "
 		    "twice).</p>\n",
 		    (long long)sent, (long long)deferred, (long long)bounced);
+	int64_t milter[3];
+	if (admin_op_log_milter_counts(req->ctx, &req->actor, time_now() - 86400, milter, &err) == 0 &&
+	    milter[0] + milter[1] + milter[2] > 0)
+		html_f(req->out,
+		       "<dl class=\"figures\">\n<dt>Refused by milters</dt><dd>%lld</dd>\n<dt>Discarded</dt>"
+		       "<dd>%lld</dd>\n<dt>Quarantined</dt><dd>%lld</dd>\n</dl>\n<p class=\"muted\">Milter "
+		       "verdicts "
+		       "per recipient; the reasons are in the <a href=\"/log\">delivery log</a>, quarantined "
+		       "messages in the <a href=\"/queue?quarantine=1\">quarantine</a>.</p>\n",
+		       (long long)milter[0], (long long)milter[1], (long long)milter[2]);
 	html_f(req->out, "</section>\n");
 }
 

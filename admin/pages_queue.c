@@ -52,7 +52,17 @@ void page_queue(struct http_request *req)
 		page_fail(req, &err, "/");
 		return;
 	}
-	page_begin(req, "Queue", "queue");
+	const char *q = http_query(req, "quarantine");
+	bool quarantine = q != NULL && strcmp(q, "1") == 0;
+	if (quarantine)
+		admin_queue_list_keep_quarantined(&list);
+	page_begin(req, quarantine ? "Quarantine" : "Queue", "queue");
+	if (quarantine)
+		html_f(req->out, "<p>Messages a milter quarantined, held until released. "
+		                 "<a href=\"/queue\">The whole queue</a></p>\n");
+	else
+		html_f(req->out,
+		       "<p><a href=\"/queue?quarantine=1\">Quarantine</a>: messages a milter held</p>\n");
 	html_f(req->out, "<p>%lld message%s", (long long)list.total, list.total == 1 ? "" : "s");
 	if (list.oldest > 0)
 		html_f(req->out, ", the oldest from %s (UTC)", html_time(list.oldest, when, sizeof(when)));
@@ -77,6 +87,8 @@ void page_queue(struct http_request *req)
 		html_f(req->out, "<tr><td><a href=\"%s\">%s</a>", url, m->id);
 		if (m->held)
 			html_f(req->out, " <span class=\"tag\">held</span>");
+		if (m->hold_reason[0] != '\0')
+			html_f(req->out, "<br><small>quarantine: %s</small>", m->hold_reason);
 		html_f(req->out, "</td><td>%s</td><td>%lld</td><td>&lt;%s&gt;</td><td><ul class=\"plain\">\n",
 		       html_time(m->arrival, when, sizeof(when)), (long long)m->size, m->sender);
 		for (size_t j = 0; j < m->nrcpt; j++)
@@ -109,9 +121,12 @@ void page_queue_show(struct http_request *req)
 	       "<h2>Envelope</h2>\n<dl class=\"fields\">\n<dt>Queue ID</dt><dd>%s</dd>\n"
 	       "<dt>Arrival</dt><dd>%s UTC</dd>\n<dt>Size</dt><dd>%lld octets</dd>\n"
 	       "<dt>Sender</dt><dd>&lt;%s&gt;</dd>\n<dt>Client</dt><dd>%s (HELO %s)</dd>\n"
-	       "<dt>Held</dt><dd>%s</dd>\n<dt>Recipients</dt><dd><ul class=\"plain\">\n",
+	       "<dt>Held</dt><dd>%s</dd>\n",
 	       m.id, html_time(m.arrival, when, sizeof(when)), (long long)m.size, m.sender, m.client_addr,
 	       m.helo, m.held ? "yes" : "no");
+	if (m.hold_reason[0] != '\0')
+		html_f(req->out, "<dt>Quarantine</dt><dd>%s</dd>\n", m.hold_reason);
+	html_f(req->out, "<dt>Recipients</dt><dd><ul class=\"plain\">\n");
 	for (size_t j = 0; j < m.nrcpt; j++)
 		queue_rcpt_row(req, &m.rcpts[j]);
 	html_f(req->out, "</ul>");

@@ -13,6 +13,7 @@
 #include "mxd/common/log.h"
 #include "mxd/metrics/metrics.h"
 #include "mxd/smtpd/msg_auth.h"
+#include "mxd/smtpd/milter.h"
 #include "mxd/smtpd/policy.h"
 #include "mxd/common/privs.h"
 #include "mxd/delivery/qmgr.h"
@@ -300,6 +301,14 @@ static void mxd_reload_apply(struct mxd *m)
 			log_warn("master", "reload: %s", error);
 		free(keep);
 	}
+	struct milter_spec *milters;
+	size_t nmilters;
+	if (milter_specs_parse(cfg->smtpd_milters, &milters, &nmilters, &error) < 0) {
+		log_warn("master", "reload failed, the running configuration stays: %s", error);
+		config_free(&cfg);
+		return;
+	}
+	free(milters);
 	SSL_CTX *tls = NULL;
 	if (cfg->smtpd_tls_cert_file[0] != '\0' && cfg->smtpd_tls_key_file[0] != '\0' &&
 	    tls_server_ctx_new(cfg->smtpd_tls_cert_file, cfg->smtpd_tls_key_file, &tls, &error) < 0) {

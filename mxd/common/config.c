@@ -111,6 +111,13 @@ static const struct config_setting settings[] = {
     {"trusted_peers", CONFIG_LIST, "", F(trusted_peers), 0, 0, NULL},
     {"metrics_listen", CONFIG_STR, "", F(metrics_listen), 0, 0, NULL},
 
+    {"smtpd_milters", CONFIG_LIST, "", F(smtpd_milters), 0, 0, NULL},
+    {"milter_default_action", CONFIG_ENUM, "tempfail", F(milter_default_action), 0, 0, "tempfail|accept|reject|quarantine"},
+    {"milter_connect_timeout", CONFIG_TIME, "30s", F(milter_connect_timeout), 1, 3600, "s"},
+    {"milter_command_timeout", CONFIG_TIME, "30s", F(milter_command_timeout), 1, 3600, "s"},
+    {"milter_content_timeout", CONFIG_TIME, "300s", F(milter_content_timeout), 1, 3600, "s"},
+    {"milter_protocol", CONFIG_INT, "6", F(milter_protocol), 2, 6, NULL},
+
     {"spf_policy", CONFIG_ENUM, "tag", F(spf_policy), 0, 0, "off|tag|reject"},
     {"spf_check_limit", CONFIG_INT, "100", F(spf_check_limit), 1, 1000000, NULL},
     {"spf_client_check_limit", CONFIG_INT, "2", F(spf_client_check_limit), 1, 10000, NULL},

@@ -100,6 +100,12 @@ struct mxd_config {
 	char *spf_policy;          /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
 	int64_t spf_check_limit;   /* SPF checks in flight in all; beyond: temperror */
 	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
+	char *smtpd_milters;            /* content filters: inet:addr:port, unix:/path, in order */
+	char *milter_default_action;    /* a milter that fails: "tempfail", "accept", "reject", "quarantine" */
+	int64_t milter_connect_timeout; /* seconds */
+	int64_t milter_command_timeout; /* seconds, each command up to DATA */
+	int64_t milter_content_timeout; /* seconds, each header, body chunk and end of message */
+	int64_t milter_protocol;        /* Sendmail milter protocol version offered (2..6) */
 	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
 	char *dkim_key_directory;  /* DKIM keys: DIRECTORY/DOMAIN/SELECTOR.pem (PEM, PKCS#8) */
 	char *arc_signing_domain;  /* ARC seals are signed as d= this domain ("" : no ARC sealing) */

@@ -23,6 +23,7 @@
 #include <time.h>
 
 static const char queue_usage[] = "usage: mxctl queue list\n"
+                                  "       mxctl queue quarantine\n"
                                   "       mxctl queue show ID\n"
                                   "       mxctl queue delete|hold|release ID...\n"
                                   "       mxctl queue flush\n"
@@ -102,6 +103,7 @@ static void mxctl_queue_print_rcpt(const struct queue_rcpt_info *r, const char *
 struct mxctl_queue_totals {
 	int64_t messages;
 	int64_t bytes;
+	bool quarantine_only; /* mxctl queue quarantine: messages a milter held */
 };
 
 static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
@@ -109,6 +111,8 @@ static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
 	struct mxctl_queue_totals *totals = ctx;
 	char when[32];
 
+	if (totals->quarantine_only && msg->hold_reason == NULL)
+		return 0;
 	if (totals->messages++ == 0)
 		printf("%-16s  %10s  %-19s  %s\n", "-Queue ID-", "-Size-", "-Arrival Time-",
 		       "-Sender/Recipient-");
@@ -116,6 +120,11 @@ static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
 	       mxctl_queue_time(msg->arrival, when, sizeof(when)));
 	mxctl_queue_print_safe(msg->sender);
 	printf(">%s\n", msg->held ? "  HELD" : "");
+	if (msg->hold_reason != NULL) {
+		printf("    (quarantine: ");
+		mxctl_queue_print_safe(msg->hold_reason);
+		printf(")\n");
+	}
 	for (size_t i = 0; i < msg->nrcpt; i++)
 		mxctl_queue_print_rcpt(&msg->rcpts[i], "    ");
 	putchar('\n');
@@ -123,9 +132,9 @@ static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
 	return 0;
 }
 
-static int mxctl_queue_list(struct queue_store *qs)
+static int mxctl_queue_list(struct queue_store *qs, bool quarantine_only)
 {
-	struct mxctl_queue_totals totals = {0, 0};
+	struct mxctl_queue_totals totals = {0, 0, quarantine_only};
 	const char *error;
 
 	if (qs != NULL && queue_store_list(qs, mxctl_queue_list_one, &totals, &error) < 0) {
@@ -133,7 +142,7 @@ static int mxctl_queue_list(struct queue_store *qs)
 		return 1;
 	}
 	if (totals.messages == 0)
-		printf("Mail queue is empty\n");
+		printf(quarantine_only ? "Quarantine is empty\n" : "Mail queue is empty\n");
 	else
 		printf("-- %" PRId64 " bytes in %" PRId64 " message%s.\n", totals.bytes, totals.messages,
 		       totals.messages == 1 ? "" : "s");
@@ -189,6 +198,8 @@ static int mxctl_queue_show(struct queue_store *qs, const char *arg)
 	mxctl_queue_print_field("protocol", info->proto);
 	printf("smtputf8: %s\n", info->smtputf8 ? "yes" : "no");
 	printf("held: %s\n", info->held ? "yes" : "no");
+	if (info->hold_reason != NULL)
+		mxctl_queue_print_field("quarantine", info->hold_reason);
 	for (size_t i = 0; i < info->nrcpt; i++)
 		mxctl_queue_print_rcpt(&info->rcpts[i], "recipient: ");
 	printf("*** CONTENT ***\n");
@@ -257,7 +268,8 @@ int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv)
 		fputs(queue_usage, stdout);
 		return 0;
 	}
-	bool is_list = strcmp(action, "list") == 0;
+	bool is_quarantine = strcmp(action, "quarantine") == 0;
+	bool is_list = strcmp(action, "list") == 0 || is_quarantine;
 	bool is_flush = strcmp(action, "flush") == 0;
 	bool is_show = strcmp(action, "show") == 0;
 	bool is_change =
@@ -281,7 +293,7 @@ int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv)
 		else
 			printf("Deferred mail will be retried now.\n");
 	} else if (is_list)
-		status = mxctl_queue_list(qs);
+		status = mxctl_queue_list(qs, is_quarantine);
 	else if (is_show)
 		status = mxctl_queue_show(qs, argv[2]);
 	else

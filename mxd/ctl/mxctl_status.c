@@ -133,6 +133,7 @@ int mxctl_cmd_status(struct mxctl *ctl, int argc, char **argv)
 		printf("replica lag:       %.0f s\n", lag);
 	print_labelled(m, "mxd_smtpd_rejected_total", "rejected by status code:");
 	print_labelled(m, "mxd_smtpd_gate_refused_total", "refused at the gate:");
+	print_labelled(m, "mxd_smtpd_milter_total", "milter verdicts:");
 	print_labelled(m, "mxd_delivery_total", "per route and next hop:");
 	free(m);
 	return 0;

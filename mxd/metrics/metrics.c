@@ -69,6 +69,18 @@ static void render_smtpd(struct evbuffer *out, const struct metrics_sources *src
 		label(out, st->rejected[i].code);
 		evbuffer_add_printf(out, "\"} %llu\n", (unsigned long long)st->rejected[i].count);
 	}
+	evbuffer_add_printf(
+	    out,
+	    "# HELP mxd_smtpd_milter_total Milter verdicts (smtpd_milters) and milters that failed.\n"
+	    "# TYPE mxd_smtpd_milter_total counter\n"
+	    "mxd_smtpd_milter_total{verdict=\"reject\"} %llu\n"
+	    "mxd_smtpd_milter_total{verdict=\"tempfail\"} %llu\n"
+	    "mxd_smtpd_milter_total{verdict=\"discard\"} %llu\n"
+	    "mxd_smtpd_milter_total{verdict=\"quarantine\"} %llu\n"
+	    "mxd_smtpd_milter_total{verdict=\"failed\"} %llu\n",
+	    (unsigned long long)st->milter_rejected, (unsigned long long)st->milter_tempfailed,
+	    (unsigned long long)st->milter_discarded, (unsigned long long)st->milter_quarantined,
+	    (unsigned long long)st->milter_failed);
 }
 
 static void render_qmgr(struct evbuffer *out, const struct metrics_sources *src)

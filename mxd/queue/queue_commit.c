@@ -39,6 +39,8 @@ struct queue_pending {
 	size_t nrcpt;
 	int64_t arrival;
 	bool smtputf8;
+	bool held;
+	char *hold_reason;
 	struct evbuffer *body;
 	size_t size;
 
@@ -63,6 +65,8 @@ static void queue_pending_release_payload(struct queue_pending *p)
 	free(p->proto);
 	free(p->received_note);
 	p->received_note = NULL;
+	free(p->hold_reason);
+	p->hold_reason = NULL;
 	for (size_t i = 0; i < p->nrcpt; i++) {
 		free(p->rcpts[i]);
 		free(p->orig_rcpts[i]);
@@ -113,6 +117,8 @@ void queue_store_submit(struct queue_store *qs, struct queue_new_msg *msg, queue
 	p->nrcpt = msg->nrcpt;
 	p->arrival = msg->arrival;
 	p->smtputf8 = msg->smtputf8;
+	p->held = msg->held;
+	p->hold_reason = queue_strdup_null(msg->hold_reason);
 	p->body = msg->body;
 	p->size = p->body == NULL ? 0 : evbuffer_get_length(p->body);
 	msg->body = NULL;
@@ -231,6 +237,8 @@ static int queue_commit_insert(struct queue_store *qs, const struct queue_pendin
 	sqlite3_bind_text(st, 7, p->helo, -1, SQLITE_STATIC);
 	sqlite3_bind_text(st, 8, p->proto, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 9, p->smtputf8 ? 1 : 0);
+	sqlite3_bind_int(st, 10, p->held ? 1 : 0);
+	sqlite3_bind_text(st, 11, p->hold_reason, -1, SQLITE_STATIC);
 	if (queue_commit_step(db, st, "insert message", f) < 0)
 		return -1;
 
@@ -595,7 +603,7 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	if (queue_commit_prepare(
 	        qs,
 	        "INSERT INTO messages(id, arrival, size, sender, client_name, client_addr, helo,"
-	        " proto, smtputf8) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+	        " proto, smtputf8, held, hold_reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
 	        &qs->ins_msg, error_r) < 0 ||
 	    queue_commit_prepare(qs,
 	                         "INSERT INTO recipients(msg_id, idx, address, orig_address, state, dsn,"

@@ -178,6 +178,31 @@ out:
 	return ret;
 }
 
+int queue_store_log_count_event(struct queue_store *qs, const char *event, int64_t since, int64_t *count_r,
+                                const char **error_r)
+{
+	sqlite3_stmt *st;
+	int ret = -1;
+
+	*count_r = 0;
+	pthread_mutex_lock(&qs->sync_lock);
+	if (queue_prepare(qs->sync.db, "SELECT count(*) FROM delivery_log WHERE at >= ?1 AND event = ?2", &st,
+	                  error_r) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_text(st, 2, event, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*count_r = sqlite3_column_int64(st, 0);
+		ret = 0;
+	} else {
+		*error_r = queue_db_error(qs->sync.db, "count delivery log");
+	}
+	sqlite3_finalize(st);
+out:
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}
+
 int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *deleted_r, const char **error_r)
 {
 	sqlite3_stmt *st;

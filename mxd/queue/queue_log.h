@@ -4,7 +4,8 @@
  * the client's address, reply = the message's received_note: smtpd's SPF/DKIM/DMARC verdicts), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
  * each delivery attempt) and 'removed' (queue_store_remove() in queue_store.h, in the deleting transaction:
  * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which). The queue
- * manager deletes rows older than delivery_log_retention once an hour. mxadmin reads it (the /log page,
+ * manager deletes rows older than delivery_log_retention once an hour. smtpd adds 'milter-reject',
+ * 'milter-discard' and 'milter-hold' (a milter's verdict, reply = what it said) through queue_batch. mxadmin reads it (the /log page,
  * GET /api/v1/log and the dashboard's 24-hour figures).
  */
 #ifndef MXD_QUEUE_LOG_H
@@ -41,6 +42,10 @@ int queue_store_log_search(struct queue_store *qs, const char *address, const ch
 /* Count 'sent', 'deferred' and 'bounced' (with 'expired') rows at or after since. 0 or -1. */
 int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_r, int64_t *deferred_r,
                            int64_t *bounced_r, const char **error_r);
+
+/* Count the rows of one event (e.g. "milter-reject") at or after since. 0 or -1. */
+int queue_store_log_count_event(struct queue_store *qs, const char *event, int64_t since, int64_t *count_r,
+                                const char **error_r);
 
 /* Delete the rows older than before; *deleted_r (may be NULL) gets how many. 0 or -1. */
 int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *deleted_r, const char **error_r);

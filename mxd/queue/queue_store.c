@@ -50,6 +50,8 @@ static const char *const queue_migrations[] = {
     "CREATE INDEX delivery_log_address ON delivery_log(address COLLATE NOCASE);"
     "CREATE INDEX delivery_log_orig_address ON delivery_log(orig_address COLLATE NOCASE);"
     "CREATE INDEX delivery_log_at ON delivery_log(at);",
+    /* 5: quarantine: why a milter held the message (NULL: not held by a milter) */
+    "ALTER TABLE messages ADD COLUMN hold_reason TEXT;",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 
@@ -372,7 +374,7 @@ void queue_store_close(struct queue_store **qsp)
 #define QUEUE_MSG_SELECT                                                                                     \
 	"SELECT m.id, m.arrival, m.size, m.sender, m.client_name, m.client_addr, m.helo, m.proto,"           \
 	" m.smtputf8, m.held, r.idx, r.address, r.state, r.attempts, r.next_attempt, r.last_reason,"         \
-	" r.orig_address, r.dsn, r.remote_mta, m.warned"                                                     \
+	" r.orig_address, r.dsn, r.remote_mta, m.warned, m.hold_reason"                                                     \
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id "
 
 static char *queue_column_str(sqlite3_stmt *st, int col)
@@ -397,6 +399,7 @@ static struct queue_msg_info *queue_msg_info_from_row(sqlite3_stmt *st)
 	info->smtputf8 = sqlite3_column_int(st, 8) != 0;
 	info->held = sqlite3_column_int(st, 9) != 0;
 	info->warned = sqlite3_column_int(st, 19) != 0;
+	info->hold_reason = sqlite3_column_type(st, 20) == SQLITE_NULL ? NULL : queue_column_str(st, 20);
 	return info;
 }
 
@@ -519,6 +522,7 @@ void queue_msg_info_free(struct queue_msg_info **infop)
 		free(info->rcpts[i].remote_mta);
 	}
 	free(info->rcpts);
+	free(info->hold_reason);
 	free(info->sender);
 	free(info->client_name);
 	free(info->client_addr);
@@ -677,7 +681,10 @@ int queue_store_set_warned(struct queue_store *qs, const char *id, const char **
 
 int queue_store_set_hold(struct queue_store *qs, const char *id, bool hold, const char **error_r)
 {
-	return queue_write_one(qs, "UPDATE messages SET held = ?2 WHERE id = ?1", id, hold ? 1 : 0,
+	return queue_write_one(qs,
+	                       hold ? "UPDATE messages SET held = ?2 WHERE id = ?1"
+	                            : "UPDATE messages SET held = ?2, hold_reason = NULL WHERE id = ?1",
+	                       id, hold ? 1 : 0,
 	                       hold ? "hold message" : "release message", error_r);
 }
 

@@ -67,6 +67,8 @@ struct queue_new_msg {
 	struct evbuffer *body; /* the whole message, trace headers included; the store takes it */
 	const char *received_note; /* the delivery log's 'received' rows keep it as their reply (smtpd: the
 	                              SPF/DKIM/DMARC verdicts, a From rewrite); NULL: none */
+	bool held;               /* stored on hold (a milter's quarantine): not delivered until released */
+	const char *hold_reason; /* why (NULL: none) */
 };
 
 struct queue_rcpt_info {
@@ -88,6 +90,7 @@ struct queue_msg_info {
 	char *sender;
 	char *client_name, *client_addr, *helo, *proto;
 	bool held;
+	char *hold_reason; /* a milter's quarantine reason; NULL when none (cleared on release) */
 	bool warned; /* a delay warning was sent */
 	bool smtputf8;
 	size_t nrcpt;

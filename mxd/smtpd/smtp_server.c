@@ -121,6 +121,28 @@ static void server_accept_error(struct evconnlistener *l, void *ctx)
 	log_warn("smtpd", "accept: %s", evutil_socket_error_to_string(err));
 }
 
+/* The milter settings of cfg into env (the old ones replaced). 0, or -1 with *error_r. */
+static int server_milters(struct smtp_env *env, const struct mxd_config *cfg, const char **error_r)
+{
+	struct milter_spec *specs;
+	size_t n;
+	if (milter_specs_parse(cfg->smtpd_milters, &specs, &n, error_r) < 0)
+		return -1;
+	free(env->milters.specs);
+	env->milters.specs = specs;
+	env->milters.n = n;
+	const char *action = cfg->milter_default_action;
+	env->milters.default_action = strcmp(action, "accept") == 0       ? MILTER_DEFAULT_ACCEPT
+	                              : strcmp(action, "reject") == 0     ? MILTER_DEFAULT_REJECT
+	                              : strcmp(action, "quarantine") == 0 ? MILTER_DEFAULT_QUARANTINE
+	                                                                  : MILTER_DEFAULT_TEMPFAIL;
+	env->milters.connect_ms = cfg->milter_connect_timeout * 1000;
+	env->milters.command_ms = cfg->milter_command_timeout * 1000;
+	env->milters.content_ms = cfg->milter_content_timeout * 1000;
+	env->milters.version = (uint32_t)cfg->milter_protocol;
+	return 0;
+}
+
 int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, struct smtp_server **srv_r,
                      const char **error_r)
 {
@@ -140,6 +162,8 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 		*error_r = "smtpd_listen: no address to listen on";
 		goto fail;
 	}
+	if (server_milters(&srv->env, cfg, error_r) < 0)
+		goto fail;
 	for (size_t i = 0; i < n; i++) {
 		struct sockaddr_storage ss;
 		socklen_t len;
@@ -227,6 +251,9 @@ void smtp_server_reload(struct smtp_server *srv, const struct mxd_config *cfg, s
 	srv->env.policy = policy;
 	srv->env.tls_ctx = tls_ctx;
 	server_dns_for_dnsbl(srv);
+	const char *error;
+	if (server_milters(&srv->env, cfg, &error) < 0)
+		log_warn("smtpd", "reload: %s; the milters stay as they were", error);
 }
 
 void smtp_server_shutdown(struct smtp_server *srv)
@@ -264,6 +291,7 @@ void smtp_server_free(struct smtp_server **srvp)
 	anvil_free(&srv->env.anvil);
 	domain_rate_free(&srv->env.domains);
 	dns_free(&srv->env.dnsbl_dns); /* env.dns is main.c's */
+	free(srv->env.milters.specs);
 	while (srv->sessions != NULL) {
 		struct session_node *node = srv->sessions;
 		srv->sessions = node->next;

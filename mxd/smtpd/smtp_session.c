@@ -224,6 +224,8 @@ void session_txn_free(struct smtp_session *s)
 	free(t->arc_sealers);
 	msg_auth_cancel(&t->auth_check);
 	free(t->auth_note);
+	session_milter_free(t);
+	free(t->hold_reason);
 	free(t);
 	s->txn = NULL;
 }
@@ -360,7 +362,7 @@ void smtp_session_shutdown(struct smtp_session *s)
 {
 	if (s->state == SMTP_STATE_CLOSING)
 		return;
-	if (s->state == SMTP_STATE_COMMIT) {
+	if (s->state == SMTP_STATE_COMMIT && !session_milter_shutdown(s)) {
 		s->dead = true;
 		return;
 	}

@@ -18,6 +18,8 @@
 #ifndef MXD_SMTP_SESSION_H
 #define MXD_SMTP_SESSION_H
 
+#include "mxd/smtpd/milter.h"
+
 #include <event2/util.h>
 #include <openssl/ssl.h>
 #include <stdint.h>
@@ -63,6 +65,9 @@ struct smtp_stats {
 	uint64_t rejected_data;
 	uint64_t tls_sessions;
 	uint64_t gate[SMTP_GATE_REASONS]; /* clients refused by the connection gate, by reason */
+	/* milter verdicts (smtpd_milters): refused 5xx, refused 4xx, discarded, held, and milters that
+	 * failed (down, timeout, garbage: milter_default_action applied) */
+	uint64_t milter_rejected, milter_tempfailed, milter_discarded, milter_quarantined, milter_failed;
 	/* rejections by enhanced status code ("5.1.1", "5.7.1", "4.3.0", ...) */
 	struct {
 		char code[12];
@@ -89,6 +94,7 @@ struct smtp_env {
 	struct arc_sealer *arc; /* adds our ARC set before the message is stored; NULL: no sealing */
 	struct auth_worker *auth_worker; /* signatures made and checked off the loop; NULL: in the loop */
 	struct smtp_stats stats;
+	struct milter_settings milters; /* n == 0: no milters */
 	/* called after each message is durably queued (NULL: nobody to tell) */
 	void (*on_queued)(void *ctx, const char *id);
 	/* called for an accepted ETRN (NULL: ETRN is not offered) */

@@ -237,7 +237,7 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 		         r->from_domain, v->reason);
 		s->env->stats.rejected_data++;
 		smtp_stats_reject(&s->env->stats, "5.7.1");
-		session_log_reject(s, "END-OF-MESSAGE", 550, "5.7.1", text);
+		session_log_reject_text(s, "END-OF-MESSAGE", 550, "5.7.1", text);
 		session_reply(s, 550, "5.7.1", "%s", text);
 		auth_results_free(&ar);
 		msg_auth_result_free(&r);

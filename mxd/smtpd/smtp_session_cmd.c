@@ -227,8 +227,8 @@ static void cmd_mail(struct smtp_session *s, const char *arg)
 	session_reply(s, 250, "2.1.0", "Ok");
 }
 
-static void log_reject(struct smtp_session *s, const char *stage, const struct policy_reply *r,
-                       const char *to)
+void session_log_reject(struct smtp_session *s, const char *stage, const struct policy_reply *r,
+                        const char *to)
 {
 	log_info("smtpd", "%s: reject: %s from %s[%s]: %d %s %s; from=<%s> to=<%s> proto=%s helo=<%s>",
 	         s->txn != NULL && s->txn->id[0] != '\0' ? s->txn->id : "NOQUEUE", stage, s->name, s->addr,
@@ -236,12 +236,12 @@ static void log_reject(struct smtp_session *s, const char *stage, const struct p
 	         s->helo);
 }
 
-void session_log_reject(struct smtp_session *s, const char *stage, int code, const char *enh,
-                        const char *text)
+void session_log_reject_text(struct smtp_session *s, const char *stage, int code, const char *enh,
+                             const char *text)
 {
 	struct policy_reply r = {.code = code, .enh = enh};
 	str_copy(r.text, sizeof(r.text), text);
-	log_reject(s, stage, &r, s->txn != NULL && s->txn->nrcpt > 0 ? s->txn->rcpts[0] : "");
+	session_log_reject(s, stage, &r, s->txn != NULL && s->txn->nrcpt > 0 ? s->txn->rcpts[0] : "");
 }
 
 /* The SPF verdict on MAIL FROM: the reply that waited for it, then reading resumes. */
@@ -260,7 +260,7 @@ static void mail_spf_done(struct spf_result *result, void *ctx)
 		return; /* closing meanwhile (shutdown, error limit): no reply is due */
 	if (policy_check_sender_result(s->env->policy, result, &reply) < 0) {
 		smtp_stats_reject(&s->env->stats, reply.enh);
-		log_reject(s, "MAIL", &reply, "");
+		session_log_reject(s, "MAIL", &reply, "");
 		session_reply(s, reply.code, reply.enh, "%s", reply.text);
 		session_txn_free(s);
 		session_enter_state(s, SMTP_STATE_READY);
@@ -290,8 +290,7 @@ static size_t txn_new_finals(const struct smtp_txn *t, const struct expansion *e
 	return n;
 }
 
-/* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
-static void txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp)
+void session_txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp)
 {
 	for (size_t i = 0; i < exp->n; i++) {
 		const struct expand_final *f = &exp->finals[i];
@@ -360,7 +359,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 	if (policy_check_rcpt(s->env->policy, &path, t->sender, s->trusted, &reply, &exp) < 0) {
 		s->env->stats.rejected_rcpt++;
 		smtp_stats_reject(&s->env->stats, reply.enh);
-		log_reject(s, "RCPT", &reply, path.address);
+		session_log_reject(s, "RCPT", &reply, path.address);
 		session_reply(s, reply.code, reply.enh, "%s", reply.text);
 		return;
 	}
@@ -386,7 +385,7 @@ static void cmd_rcpt(struct smtp_session *s, const char *arg)
 			t->rcpts = xrealloc(t->rcpts, t->rcpt_cap * sizeof(char *));
 		}
 		t->rcpts[t->nrcpt++] = xstrdup(path.address);
-		txn_add_finals(t, path.address, &exp);
+		session_txn_add_finals(t, path.address, &exp);
 	}
 	expansion_clear(&exp);
 	session_enter_state(s, SMTP_STATE_RCPT);
@@ -529,7 +528,7 @@ static bool data_refused(struct smtp_session *s)
 		return false;
 	s->env->stats.rejected_data++;
 	smtp_stats_reject(&s->env->stats, r.enh);
-	log_reject(s, "END-OF-MESSAGE", &r, t->nrcpt > 0 ? t->rcpts[0] : "");
+	session_log_reject(s, "END-OF-MESSAGE", &r, t->nrcpt > 0 ? t->rcpts[0] : "");
 	session_reply(s, r.code, r.enh, "%s", r.text);
 	reset_transaction(s);
 	return true;
@@ -556,6 +555,8 @@ void session_data_submit(struct smtp_session *s)
 	msg.smtputf8 = t->params.smtputf8;
 	msg.received_note = t->auth_note;
 	msg.body = t->body;
+	msg.held = t->hold_reason != NULL;
+	msg.hold_reason = t->hold_reason;
 	t->body = NULL; /* the store owns it now */
 	queue_store_submit(s->env->queue, &msg, data_committed, s);
 }
@@ -569,6 +570,17 @@ void session_data_done(struct smtp_session *s)
 	smtp_data_message_id(t->body, msgid, sizeof(msgid));
 	if (msgid[0] != '\0')
 		log_info("cleanup", "%s: message-id=%s", t->id, msgid);
+	if (s->env->milters.n > 0) {
+		session_milter_start(s); /* then session_data_store() */
+		return;
+	}
+	session_data_store(s, NULL);
+}
+
+void session_data_store(struct smtp_session *s, const char *hold_reason)
+{
+	if (hold_reason != NULL)
+		s->txn->hold_reason = xstrdup(hold_reason);
 	session_auth_start(s); /* then session_data_submit() */
 }
 

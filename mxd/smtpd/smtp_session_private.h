@@ -11,6 +11,7 @@
 #include "mxd/queue/queue_store.h"
 #include "mxd/smtpd/anvil.h"
 #include "mxd/smtpd/smtp_data.h"
+#include "mxd/smtpd/policy.h"
 #include "mxd/smtpd/smtp_parse.h"
 #include "mxd/smtpd/smtp_session.h"
 #include "mxd/smtpd/msg_auth.h"
@@ -63,6 +64,9 @@ struct smtp_txn {
 	                                  a passing chain, whom arc_trusted_sealers may trust */
 	struct msg_auth_check *auth_check; /* the DKIM/DMARC check at the end of DATA while it runs */
 	char *auth_note; /* its verdicts (and a From rewrite) for the delivery log; NULL: none */
+	struct milter_message *milter; /* what the milters see and change while they run (NULL: none) */
+	struct milter_run *milter_run; /* the milters at work (NULL: none) */
+	char *hold_reason;             /* a milter's quarantine: stored on hold with this reason */
 };
 
 #define SMTP_COUNT_VERBS (SMTP_VERB_ETRN + 1)
@@ -137,10 +141,27 @@ void session_data_done(struct smtp_session *s);
 /* Hand the finished message (the session in SMTP_STATE_COMMIT) to the queue; 250 comes from the
  * commit callback. */
 void session_data_submit(struct smtp_session *s);
-void session_log_reject(struct smtp_session *s, const char *stage, int code, const char *enh,
-                        const char *text);
 /* The session's deadline passed while MAIL waited for its SPF verdict: answer as for a temperror. */
 void session_spf_expired(struct smtp_session *s);
+/* Add the final destinations of an accepted recipient (duplicates across recipients dropped). */
+void session_txn_add_finals(struct smtp_txn *t, const char *orig, const struct expansion *exp);
+/* Hand the finished message to the queue (held with hold_reason when not NULL); the reply follows from
+ * the commit callback. */
+void session_data_store(struct smtp_session *s, const char *hold_reason);
+/* The Postfix-style "reject:" line of a refusal at stage (MAIL, RCPT, END-OF-MESSAGE); to "" when none. */
+void session_log_reject(struct smtp_session *s, const char *stage, const struct policy_reply *r,
+                        const char *to);
+/* The same from a code, an enhanced code and a text; to is the first recipient. */
+void session_log_reject_text(struct smtp_session *s, const char *stage, int code, const char *enh,
+                             const char *text);
+
+/* smtp_session_milter.c */
+/* Run the finished message past smtpd_milters, then store it, refuse it or drop it. */
+void session_milter_start(struct smtp_session *s);
+void session_milter_free(struct smtp_txn *t);
+/* Shutdown while the milters run: stop them, answer 421 4.3.2 and close (nothing stored). Returns false
+ * when no milter runs. */
+bool session_milter_shutdown(struct smtp_session *s);
 
 /* smtp_session_auth.c */
 /* The end of DATA once the content passed the checks before it: ARC chain, DKIM and DMARC (state

@@ -4,12 +4,13 @@
 # benchmarks and prints a summary table. Not part of CI: it prints figures, it asserts nothing.
 #
 #   sh tests/bench/run.sh                         # everything (about 8 minutes on 2 cores, 11 with RUNS=5)
-#   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory tables drain arc
+#   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory tables drain gate arc milter
 #
 # Environment: RUNS (3), MSGS (2000), CASES (throughput cases, see throughput.py), DRAIN_MSGS (10000),
 # ALIASES (1000000), MXD_BENCH_BUILD (build-bench), MXD_BENCH_WORK (/tmp/mxd-bench),
 # MXD_BENCH_REF (build this git ref, e.g. HEAD, from a "git archive" snapshot instead of the work tree),
-# BENCH_NICE (e.g. -10: run everything, both MTAs alike, at that niceness on a shared machine).
+# BENCH_NICE (e.g. -10: run everything, both MTAs alike, at that niceness on a shared machine),
+# MXD_BENCH_BASELINE (milter: the build dir of an mxd from before the milters, for the "no milter" cost).
 # Run as root (Postfix, smtp-sink -u nobody, drop_caches); everything stays on 127.0.0.1.
 set -eu
 
@@ -89,6 +90,7 @@ for p in $pieces; do
 	drain) run $py drain.py --msgs "$DRAIN_MSGS" ;;
 	gate) run $py gate.py --runs "$RUNS" ;;
 	arc) run "$MXD_BENCH_WORK/bin/arcseal" 2 | $py -c 'import benchlib, json, sys; benchlib.save("arc", json.load(sys.stdin))' ;;
+	milter) run $py milter.py --runs "$RUNS" ${MXD_BENCH_BASELINE:+--baseline-build "$MXD_BENCH_BASELINE"} ;;
 	*) echo "run.sh: unknown piece '$p'" >&2; exit 2 ;;
 	esac
 done
