@@ -59,6 +59,7 @@ static const struct config_setting settings[] = {
     {"maximal_backoff_time", CONFIG_TIME, "4000s", F(maximal_backoff_time), 1, 86400 * 7, "s"},
     {"maximal_queue_lifetime", CONFIG_TIME, "5d", F(maximal_queue_lifetime), 0, 86400 * 100, "d"},
     {"delay_warning_time", CONFIG_TIME, "0h", F(delay_warning_time), 0, 86400 * 100, "h"},
+    {"failed_retention", CONFIG_TIME, "7d", F(failed_retention), 0, 86400 * 3650, "d"},
     {"delivery_log_retention", CONFIG_TIME, "30d", F(delivery_log_retention), 3600, 86400 * 3650, "d"},
     {"relayhost", CONFIG_STR, "", F(relayhost), 0, 0, NULL},
     {"default_destination_concurrency_limit", CONFIG_INT, "10", F(default_destination_concurrency_limit), 1,

@@ -57,6 +57,7 @@ struct mxd_config {
 	int64_t maximal_backoff_time;
 	int64_t maximal_queue_lifetime;
 	int64_t delay_warning_time;
+	int64_t failed_retention;       /* failed messages kept this long (0: removed after the bounce) */
 	int64_t delivery_log_retention; /* rows of queue.db's delivery log kept this long */
 	char *relayhost;
 	int64_t default_destination_concurrency_limit;
@@ -82,13 +83,13 @@ struct mxd_config {
 	char *metrics_listen; /* Prometheus endpoint, e.g. 127.0.0.1:9125; empty: off */
 
 	/* sender authentication: SPF in, SRS out */
-	char *spf_policy;          /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
-	int64_t spf_check_limit;   /* SPF checks in flight in all; beyond: temperror */
+	char *spf_policy;               /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
+	int64_t spf_check_limit;        /* SPF checks in flight in all; beyond: temperror */
 	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
-	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
-	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
-	char *srs_exclude_domains; /* senders at these domains keep their address */
-	bool srs_bounce_only;      /* RCPT to an SRS address only with the null sender (no relay token) */
+	char *srs_domain;               /* SRS addresses live here; "" turns SRS off */
+	char *srs_secret_file;          /* one secret per line: the first signs, all verify */
+	char *srs_exclude_domains;      /* senders at these domains keep their address */
+	bool srs_bounce_only; /* RCPT to an SRS address only with the null sender (no relay token) */
 
 	/* admin UI (mxadmin) */
 	char *admin_listen;
@@ -101,8 +102,8 @@ struct mxd_config {
 	int64_t admin_login_failure_window;
 
 	/* replication of the tables: mxd/ha/sync_server.c (primary), mxd/ha/sync_client.c (secondary) */
-	char *sync_listen;               /* primary: "addr:port" of the change feed; empty: not served */
-	char *sync_tls_cert_file;        /* primary: the feed's certificate chain and key (PEM) */
+	char *sync_listen;        /* primary: "addr:port" of the change feed; empty: not served */
+	char *sync_tls_cert_file; /* primary: the feed's certificate chain and key (PEM) */
 	char *sync_tls_key_file;
 	int64_t sync_changelog_lifetime; /* primary: change-log rows older than this are trimmed */
 	char *sync_secret_file;          /* both: the shared secret (its first line), never logged */

@@ -1,7 +1,8 @@
 /*
  * qmgr_private: what the queue manager's files share: qmgr.c (thread, events, messages in work, scans),
  * qmgr_result.c (what an attempt's result does), qmgr_transport.c (destinations, DNS, connections),
- * qmgr_batch.c (write batches), qmgr_notify.c (bounces, delay warnings), qmgr_takeover.c (the
+ * qmgr_batch.c (write batches), qmgr_notify.c (bounces, delay warnings), qmgr_failed.c (failed mail
+ * kept for failed_retention), qmgr_takeover.c (the
  * secondary's choices) and qmgr_log.c (through qmgr_log.h: delivery log rows). The pure timing decisions
  * are apart, in qmgr_schedule.h. Everything here lives in the queue manager's thread (except what is
  * marked "lock") and nothing outside mxd/delivery/qmgr*.c includes it.
@@ -122,6 +123,7 @@ struct qmgr {
 	int64_t last_deferred_scan;
 	int64_t flush_counter;
 	int64_t last_stats_flush;
+	int64_t last_failed_purge;
 	bool secondary;
 	int64_t primary_down_since; /* secondary: first connection failure to the primary in a row; 0: up */
 	bool takeover;              /* secondary: takeover_after passed: deliver directly, aliases expanded */
@@ -150,7 +152,8 @@ struct qmgr {
 /* How long a message has been queued, on a clock that does not count jumps of the wall clock (see
  * qmgr_clock_check): a clock stepped 7 days forward must not expire the whole queue at once. */
 int64_t qmgr_age(const struct qmgr *q, int64_t arrival);
-/* Every job of m has finished: keep it for later (deferred), or bounce what failed and remove it. m is
+/* Every job of m has finished: keep it for later (deferred), or bounce what failed and keep
+ * it as failed (qmgr_failed_record), or remove it when all was delivered. m is
  * freed. */
 void qmgr_msg_finish(struct qmsg *m);
 /* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope
@@ -183,11 +186,21 @@ bool qmgr_relay_to_primary(struct qmgr *q, const struct queue_rcpt_info *r, cons
 
 /* qmgr_notify.c */
 /* One notification to the sender of m: a bounce listing every recipient that failed (DSN_KIND_FAILURE;
- * recorded in q->batch with the removal of m, reason remove_reason), or a delay warning listing those
- * still deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once recorded, or -1. */
+ * recorded in q->batch with m's failed state or removal, qmgr_failed_record(), reason remove_reason), or a
+ * delay warning listing those still deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once
+ * recorded, or -1. */
 int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *remove_reason);
 /* delay_warning_time: once m has waited that long, tell its sender, once. */
 void qmgr_warn(struct qmgr *q, struct qmsg *m);
+
+/* qmgr_failed.c */
+/* Every recipient of m is done and some failed for good: record (q->batch) that m is kept as failed
+ * (failed_retention > 0) or removed with remove_reason, with notify (the sender's bounce; NULL: none)
+ * queued in the same write. */
+void qmgr_failed_record(struct qmgr *q, struct qmsg *m, const char *remove_reason,
+                        const struct queue_new_msg *notify);
+/* Remove the failed messages kept longer than failed_retention (looks every few seconds). */
+void qmgr_failed_expire(struct qmgr *q, int64_t now);
 
 /* qmgr_batch.c: the queue manager's writes (queue_batch.h). Results are recorded in q->batch during a
  * pass of the loop and handed to the committer when the pass ends (or when QMGR_BATCH_MAX are waiting);

@@ -3,7 +3,9 @@
  * recipient and event: 'received' (written by the committer in the message's own transaction, relay =
  * the client's address), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
  * each delivery attempt) and 'removed' (queue_store_remove() in queue_store.h, in the deleting transaction:
- * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which). The queue
+ * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which) and
+ * 'failed' (a message kept as failed for failed_retention, queue_failed.h: one row per recipient that
+ * failed, reply = why). The queue
  * manager deletes rows older than delivery_log_retention once an hour. mxadmin reads it (the /log page,
  * GET /api/v1/log and the dashboard's 24-hour figures).
  */

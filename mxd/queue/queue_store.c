@@ -50,6 +50,10 @@ static const char *const queue_migrations[] = {
     "CREATE INDEX delivery_log_address ON delivery_log(address COLLATE NOCASE);"
     "CREATE INDEX delivery_log_orig_address ON delivery_log(orig_address COLLATE NOCASE);"
     "CREATE INDEX delivery_log_at ON delivery_log(at);",
+    /* 5: failed messages kept for failed_retention (queue_failed.h): when they failed and why */
+    "ALTER TABLE messages ADD COLUMN failed_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN failed_reason TEXT;"
+    "CREATE INDEX messages_failed ON messages(failed_at) WHERE failed_at > 0;",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 
@@ -372,7 +376,7 @@ void queue_store_close(struct queue_store **qsp)
 #define QUEUE_MSG_SELECT                                                                                     \
 	"SELECT m.id, m.arrival, m.size, m.sender, m.client_name, m.client_addr, m.helo, m.proto,"           \
 	" m.smtputf8, m.held, r.idx, r.address, r.state, r.attempts, r.next_attempt, r.last_reason,"         \
-	" r.orig_address, r.dsn, r.remote_mta, m.warned"                                                     \
+	" r.orig_address, r.dsn, r.remote_mta, m.warned, m.failed_at, m.failed_reason"                       \
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id "
 
 static char *queue_column_str(sqlite3_stmt *st, int col)
@@ -397,6 +401,8 @@ static struct queue_msg_info *queue_msg_info_from_row(sqlite3_stmt *st)
 	info->smtputf8 = sqlite3_column_int(st, 8) != 0;
 	info->held = sqlite3_column_int(st, 9) != 0;
 	info->warned = sqlite3_column_int(st, 19) != 0;
+	info->failed_at = sqlite3_column_int64(st, 20);
+	info->failed_reason = sqlite3_column_type(st, 21) == SQLITE_NULL ? NULL : queue_column_str(st, 21);
 	return info;
 }
 
@@ -519,6 +525,7 @@ void queue_msg_info_free(struct queue_msg_info **infop)
 		free(info->rcpts[i].remote_mta);
 	}
 	free(info->rcpts);
+	free(info->failed_reason);
 	free(info->sender);
 	free(info->client_name);
 	free(info->client_addr);
@@ -687,7 +694,8 @@ int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync.db, "SELECT count(*), coalesce(min(arrival), 0) FROM messages", &st,
+	if (queue_prepare(qs->sync.db,
+	                  "SELECT count(*), coalesce(min(arrival), 0) FROM messages WHERE failed_at = 0", &st,
 	                  error_r) == 0) {
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			*count_r = sqlite3_column_int64(st, 0);
