@@ -14,12 +14,15 @@
  *                                                 auth_password, allow_plaintext_auth,
  *                                                 allow_unverified_tls, tls_level, description}
  *   DELETE /routes/{match}[?nexthop=HOP]    a whole route, or one next hop
- *   GET    /queue                           POST /queue/flush
+ *   GET    /queue                           POST /queue/flush       (api_queue.c)
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
+ *   GET    /queue/failed                    POST /queue/{id}/resend {to}   GET /queue/{id}/eml
  *   GET    /audit?before=ID
  *   GET    /log?address=ADDRESS or ?queue_id=ID    the delivery log (ops_log.c scopes it)
  */
 #include "admin/api.h"
+
+#include "admin/api_private.h"
 
 #include "admin/json.h"
 #include "admin/ops.h"
@@ -51,7 +54,7 @@ void api_error_body(struct evbuffer *out, const char *field, const char *message
 }
 
 /* Answer status with {"error": {"field": FIELD or null, "message": MESSAGE}}. */
-static void api_error(struct http_request *req, int status, const char *field, const char *message)
+void api_error(struct http_request *req, int status, const char *field, const char *message)
 {
 	req->status = status;
 	req->content_type = "application/json";
@@ -59,26 +62,26 @@ static void api_error(struct http_request *req, int status, const char *field, c
 	api_error_body(req->out, field, message);
 }
 
-static void api_fail(struct http_request *req, const struct admin_err *err)
+void api_fail(struct http_request *req, const struct admin_err *err)
 {
 	api_error(req, err->status >= 400 ? err->status : 500, err->field, err->message);
 }
 
 /* Start a JSON answer: '{' (the caller adds members and api_close()). */
-static void api_open(struct http_request *req, int status)
+void api_open(struct http_request *req, int status)
 {
 	req->status = status;
 	req->content_type = "application/json";
 	evbuffer_add(req->out, "{", 1);
 }
 
-static void api_close(struct http_request *req)
+void api_close(struct http_request *req)
 {
 	evbuffer_add(req->out, "}\n", 2);
 }
 
 /* {"ok": true[, "warning": ...]} */
-static void api_ok(struct http_request *req, int status, const struct admin_err *err)
+void api_ok(struct http_request *req, int status, const struct admin_err *err)
 {
 	bool first = true;
 
@@ -89,7 +92,7 @@ static void api_ok(struct http_request *req, int status, const struct admin_err 
 	api_close(req);
 }
 
-static const char *api_param(const struct http_request *req, const char *name)
+const char *api_param(const struct http_request *req, const char *name)
 {
 	return form_get(req->form, name);
 }
@@ -456,123 +459,6 @@ static void api_routes(struct http_request *req, const char *match)
 		return;
 	}
 	api_routes_list(req);
-}
-
-/* --- queue --- */
-
-static void api_queue_rcpt_json(struct evbuffer *out, const void *item)
-{
-	const struct admin_queue_rcpt *r = item;
-	bool first = true;
-
-	evbuffer_add(out, "{", 1);
-	json_kv_str(out, &first, "address", r->address);
-	json_kv_str(out, &first, "orig_address", r->orig_address);
-	json_kv_str(out, &first, "state", queue_rcpt_state_name(r->state));
-	json_kv_int(out, &first, "attempts", r->attempts);
-	json_kv_int(out, &first, "next_attempt", r->next_attempt);
-	json_kv_str(out, &first, "last_reason", r->last_reason);
-	evbuffer_add(out, "}", 1);
-}
-
-/* The members of a queue message's object (without its braces). */
-static void api_queue_msg_members(struct evbuffer *out, bool *fp, const struct admin_queue_msg *m)
-{
-	bool first = *fp;
-
-	json_kv_str(out, &first, "id", m->id);
-	json_kv_int(out, &first, "arrival", m->arrival);
-	json_kv_int(out, &first, "size", m->size);
-	json_kv_str(out, &first, "sender", m->sender);
-	json_kv_str(out, &first, "client_addr", m->client_addr);
-	json_kv_str(out, &first, "helo", m->helo);
-	json_kv_bool(out, &first, "held", m->held);
-	json_kv_int(out, &first, "recipients_total", (int64_t)m->nrcpt_total);
-	json_kv_list(out, &first, "recipients", m->rcpts, m->nrcpt, sizeof(*m->rcpts), api_queue_rcpt_json);
-	*fp = first;
-}
-
-static void api_queue_msg_json(struct evbuffer *out, const void *item)
-{
-	bool first = true;
-
-	evbuffer_add(out, "{", 1);
-	api_queue_msg_members(out, &first, item);
-	evbuffer_add(out, "}", 1);
-}
-
-static void api_queue(struct http_request *req, const char *rest)
-{
-	struct admin_err err;
-
-	if (rest != NULL && strcmp(rest, "flush") == 0) {
-		if (strcmp(req->method, "POST") != 0)
-			api_error(req, 405, NULL, "method not allowed: POST /api/v1/queue/flush");
-		else if (admin_op_queue_flush(req->ctx, &req->actor, &err) < 0)
-			api_fail(req, &err);
-		else
-			api_ok(req, 200, &err);
-		return;
-	}
-	if (rest == NULL) {
-		struct admin_queue_list list;
-		bool first = true;
-		if (strcmp(req->method, "GET") != 0) {
-			api_error(req, 405, NULL, "method not allowed");
-			return;
-		}
-		if (admin_op_queue_list(req->ctx, &req->actor, &list, &err) < 0) {
-			api_fail(req, &err);
-			return;
-		}
-		api_open(req, 200);
-		json_kv_int(req->out, &first, "total", list.total);
-		json_kv_int(req->out, &first, "oldest", list.oldest);
-		json_kv_list(req->out, &first, "messages", list.msgs, list.n, sizeof(*list.msgs),
-		             api_queue_msg_json);
-		api_close(req);
-		admin_queue_list_free(&list);
-		return;
-	}
-	char id[QUEUE_ID_SIZE + 16];
-	const char *slash = strchr(rest, '/');
-	size_t len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-	snprintf(id, sizeof(id), "%.*s", (int)(len < sizeof(id) - 1 ? len : sizeof(id) - 1), rest);
-	const char *action = slash != NULL ? slash + 1 : NULL;
-	if (action != NULL) {
-		if (strcmp(req->method, "POST") != 0 ||
-		    (strcmp(action, "hold") != 0 && strcmp(action, "release") != 0)) {
-			api_error(req, 404, NULL, "no such endpoint: POST /api/v1/queue/ID/hold or /release");
-			return;
-		}
-		if (admin_op_queue_change(req->ctx, &req->actor, id, action, &err) < 0)
-			api_fail(req, &err);
-		else
-			api_ok(req, 200, &err);
-		return;
-	}
-	if (strcmp(req->method, "DELETE") == 0) {
-		if (admin_op_queue_change(req->ctx, &req->actor, id, "delete", &err) < 0)
-			api_fail(req, &err);
-		else
-			api_ok(req, 200, &err);
-		return;
-	}
-	struct admin_queue_msg m;
-	struct evbuffer *headers = xevbuffer_new();
-	if (admin_op_queue_get(req->ctx, &req->actor, id, &m, headers, &err) < 0) {
-		evbuffer_free(headers);
-		api_fail(req, &err);
-		return;
-	}
-	bool first = true;
-	api_open(req, 200);
-	api_queue_msg_members(req->out, &first, &m);
-	evbuffer_add(headers, "", 1);
-	json_kv_str(req->out, &first, "headers", (const char *)evbuffer_pullup(headers, -1));
-	api_close(req);
-	evbuffer_free(headers);
-	admin_queue_msg_clear(&m);
 }
 
 /* --- audit --- */

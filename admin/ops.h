@@ -177,6 +177,8 @@ struct admin_queue_msg {
 	char *sender;
 	char *client_addr, *helo;
 	bool held;
+	int64_t failed_at;              /* kept as failed since (0: in the queue) */
+	char *failed_reason;            /* "" when not failed */
 	size_t nrcpt_total;             /* recipients in all */
 	struct admin_queue_rcpt *rcpts; /* those the actor may see */
 	size_t nrcpt;
@@ -191,8 +193,21 @@ struct admin_queue_list {
 	int64_t rcpt_by_state[4]; /* visible recipients per enum queue_rcpt_state */
 };
 
+/* The messages waiting for delivery (failed ones are left out: admin_op_queue_failed lists them). */
 int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
                         struct admin_queue_list *list_r, struct admin_err *err);
+/* The failed messages kept for failed_retention (queue_failed.h), scoped as the queue. */
+int admin_op_queue_failed(struct admin_ctx *ctx, const struct admin_actor *actor,
+                          struct admin_queue_list *list_r, struct admin_err *err);
+/* Queue failed message id again (to its failed recipients, or to `to` when not NULL or ""); new_id_r
+ * gets the new queue id. Domain admins: only messages all of whose recipients are theirs. 404 not
+ * failed or not visible, 400 bad address (field "to"). */
+int admin_op_queue_resend(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                          const char *to, char new_id_r[QUEUE_ID_SIZE], struct admin_err *err);
+/* The whole content of failed message id (the .eml download), appended to out. Domain admins: only
+ * messages all of whose recipients are theirs (403 otherwise). */
+int admin_op_queue_eml(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                       struct evbuffer *out, struct admin_err *err);
 void admin_queue_list_free(struct admin_queue_list *list);
 /* One message with its header section appended to headers (the body is never shown). */
 int admin_op_queue_get(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
@@ -222,8 +237,8 @@ int admin_op_log_search(struct admin_ctx *ctx, const struct admin_actor *actor, 
                         struct admin_err *err);
 void admin_log_free(struct admin_log_entry *list, size_t n);
 /* Deliveries, deferrals and bounces (expiries included) logged since since, as the actor may see them. */
-int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since, int64_t *sent_r,
-                        int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);
+int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                        int64_t *sent_r, int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);
 
 /* --- administrators and the audit log (ops_admin.c) --- */
 

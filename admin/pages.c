@@ -64,6 +64,8 @@ static const struct page_route {
     {"POST", "/queue/hold", page_queue_hold, 0},
     {"POST", "/queue/release", page_queue_release, 0},
     {"POST", "/queue/flush", page_queue_flush, 0},
+    {"GET", "/queue/failed", page_queue_failed, 0},
+    {"POST", "/queue/resend", page_queue_resend, 0},
     {"GET", "/admins", page_admins, 0},
     {"POST", "/admins/add", page_admin_add, 0},
     {"POST", "/admins/delete", page_admin_delete, 0},

@@ -70,6 +70,8 @@ void page_queue_delete(struct http_request *req);
 void page_queue_hold(struct http_request *req);
 void page_queue_release(struct http_request *req);
 void page_queue_flush(struct http_request *req);
+void page_queue_failed(struct http_request *req);
+void page_queue_resend(struct http_request *req);
 
 void page_admins(struct http_request *req);
 void page_admin_add(struct http_request *req);

@@ -12,7 +12,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from admin_client import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import hosted, stop_and_cleanup, wait_for  # noqa: E402
+
+ROOT_PW = "root-Passw0rd-1"
+OWNER_PW = "owner-Passw0rd-2"
+OTHER_PW = "other-Passw0rd-3"
 
 ZONES = """
 $ORIGIN gmail.test
@@ -160,6 +165,78 @@ class Retention(FailedBase):
         self.assertGreaterEqual(time.time() - t0, 1)
         self.assertRegex(self.inst.read_log(), r"failed messages: 1 kept longer than 3s removed")
         self.assertIn("failed (kept):     0 messages, 0 bytes", self.inst.mxctl("status").stdout)
+
+
+class FailedAdmin(FailedBase):
+    """The same in mxadmin and the JSON API, scoped: example.com's admin sees and resends its failed
+    mail, another domain's admin does not see it at all."""
+
+    def setUp(self):
+        super().setUp()
+        pwfile = os.path.join(self.inst.dir, "pw")
+        self.inst.mxctl("domain", "add", "other.test")
+        for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("owner", OWNER_PW, ["--domain", "example.com"]),
+                               ("other", OTHER_PW, ["--domain", "other.test"])):
+            with open(pwfile, "w") as f:
+                f.write(pw + "\n")
+            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+        self.port = mxtest.free_port()
+        self.proc, self.log = start_mxadmin(self.inst.conf, self.port)
+        base = "http://127.0.0.1:%d" % self.port
+        self.owner, self.other = Browser(base), Browser(base)
+        self.assertEqual(self.owner.login("owner", OWNER_PW).status, 303)
+        self.assertEqual(self.other.login("other", OTHER_PW).status, 303)
+
+    def tearDown(self):
+        try:
+            stop_mxadmin(self.proc, self.log)
+        finally:
+            super().tearDown()
+
+    def test_scoped_list_eml_and_resend(self):
+        qid = self.fail_one("a1@test")
+        r = self.owner.api("GET", "/queue/failed")
+        self.assertEqual(r.status, 200, r.body)
+        msgs = r.json()["messages"]
+        self.assertEqual([m["id"] for m in msgs], [qid])
+        self.assertEqual(msgs[0]["failed_reason"], "5.1.1 550 5.1.1 no such user")
+        self.assertGreater(msgs[0]["failed_at"], 0)
+        self.assertEqual(self.owner.api("GET", "/queue").json()["messages"], [])  # not waiting
+        self.assertEqual(self.other.api("GET", "/queue/failed").json()["messages"], [])
+        # the download: the message as stored, for the owner only
+        r = self.owner.api("GET", "/queue/%s/eml" % qid)
+        self.assertEqual(r.status, 200)
+        self.assertEqual(r.headers["Content-Type"], "message/rfc822")
+        self.assertIn('filename="%s.eml"' % qid, r.headers["Content-Disposition"])
+        self.assertIn("Message-ID: <a1@test>", r.body)
+        self.assertEqual(self.other.api("GET", "/queue/%s/eml" % qid).status, 404)
+        # the page lists it with its reason and actions
+        page = self.owner.get("/queue/failed").body
+        self.assertIn(qid, page)
+        self.assertIn("no such user", page)
+        self.assertIn("/api/v1/queue/%s/eml" % qid, page)
+        self.assertNotIn(qid, self.other.get("/queue/failed").body)
+        # resend: bad input named, another domain's admin refused, then done
+        r = self.owner.api("POST", "/queue/%s/resend" % qid, {"to": "no address"}, csrf=self.owner.csrf)
+        self.assertEqual(r.status, 400, r.body)
+        self.assertEqual(r.json()["error"]["field"], "to")
+        r = self.other.api("POST", "/queue/%s/resend" % qid, {}, csrf=self.other.csrf)
+        self.assertEqual(r.status, 404, r.body)
+        r = self.owner.post("/queue/resend", {"id": qid, "to": "fixed@gmail.test"})
+        self.assertEqual(r.status, 303, r.body)
+        self.assertTrue(wait_for(lambda: self.with_msgid("a1@test")), self.inst.read_log()[-3000:])
+        self.assertEqual(self.with_msgid("a1@test")[0].rcpt_tos, ["fixed@gmail.test"])
+        self.assertEqual(self.failed_ids(), [])
+        self.assertEqual(self.owner.api("GET", "/queue/%s/eml" % qid).status, 404)
+
+    def test_api_resend_to_the_same_recipient(self):
+        qid = self.fail_one("a2@test")
+        self.sink.rcpt_reply = {}
+        r = self.owner.api("POST", "/queue/%s/resend" % qid, {}, csrf=self.owner.csrf)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertRegex(r.json()["id"], r"^[0-9A-F]{16}$")
+        self.assertTrue(wait_for(lambda: self.with_msgid("a2@test")), self.inst.read_log()[-3000:])
+        self.assertEqual(self.with_msgid("a2@test")[0].rcpt_tos, ["someone@gmail.test"])
 
 
 if __name__ == "__main__":
