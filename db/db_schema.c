@@ -229,6 +229,20 @@ static const char *const migrations[] = {
     "UPDATE changelog SET row = json_set(row, '$.auth_password', '')"
     " WHERE tbl = 'route_hops' AND row IS NOT NULL AND json_extract(row, '$.auth_password') <> ''"
     "   AND seq < (SELECT max(c.seq) FROM changelog c WHERE c.tbl = 'route_hops' AND c.pk = changelog.pk);",
+
+    /* 7: aliases.fallback: where a forward goes when its destination refuses it for good or has deferred
+     * it longer than fallback_after ('' = none; mxctl alias fallback). The column is replicated, so the
+     * change-log triggers of aliases are made again with it (db/sync_tables.c has the same row). */
+    // clang-format off
+    "ALTER TABLE aliases ADD COLUMN fallback TEXT NOT NULL DEFAULT '' CHECK (fallback = lower(fallback));"
+    "DROP TRIGGER aliases_log_insert;"
+    "DROP TRIGGER aliases_log_update;"
+    "DROP TRIGGER aliases_log_delete;"
+    M4_LOG("aliases", "address",
+           "json_object('address', NEW.address, 'domain', NEW.domain, 'destinations', NEW.destinations,"
+           " 'active', NEW.active, 'fallback', NEW.fallback, 'created', NEW.created,"
+           " 'modified', NEW.modified)"),
+    // clang-format on
 };
 
 int db_schema_latest(void)

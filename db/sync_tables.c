@@ -21,7 +21,7 @@
 	" 'created', created, 'modified', modified)"
 #define ALIASES_ROW                                                                                          \
 	"json_object('address', address, 'domain', domain, 'destinations', destinations, 'active', active,"  \
-	" 'created', created, 'modified', modified)"
+	" 'fallback', fallback, 'created', created, 'modified', modified)"
 #define ALIAS_DOMAINS_ROW                                                                                    \
 	"json_object('alias_domain', alias_domain, 'target_domain', target_domain, 'active', active,"        \
 	" 'created', created, 'modified', modified)"
@@ -51,11 +51,14 @@ static const char domains_upsert_sql[] =
     " alias_limit = excluded.alias_limit, created = excluded.created, modified = excluded.modified";
 
 static const char aliases_upsert_sql[] =
-    "INSERT INTO aliases (address, domain, destinations, active, created, modified)"
+    "INSERT INTO aliases (address, domain, destinations, active, fallback, created, modified)"
     " SELECT " J("address") ", " J("domain") ", " J("destinations") ", " J("active") ","
+    /* a primary before schema 7 sends no such key */
+    " coalesce(" J("fallback") ", ''),"
     " " J("created") ", " J("modified") " WHERE true"
     " ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, destinations = excluded.destinations,"
-    " active = excluded.active, created = excluded.created, modified = excluded.modified";
+    " active = excluded.active, fallback = excluded.fallback, created = excluded.created,"
+    " modified = excluded.modified";
 
 static const char alias_domains_upsert_sql[] =
     "INSERT INTO alias_domains (alias_domain, target_domain, active, created, modified)"

@@ -60,6 +60,7 @@ static const struct config_setting settings[] = {
     {"maximal_queue_lifetime", CONFIG_TIME, "5d", F(maximal_queue_lifetime), 0, 86400 * 100, "d"},
     {"delay_warning_time", CONFIG_TIME, "0h", F(delay_warning_time), 0, 86400 * 100, "h"},
     {"failed_retention", CONFIG_TIME, "7d", F(failed_retention), 0, 86400 * 3650, "d"},
+    {"fallback_after", CONFIG_TIME, "1h", F(fallback_after), 0, 86400 * 100, "h"},
     {"delivery_log_retention", CONFIG_TIME, "30d", F(delivery_log_retention), 3600, 86400 * 3650, "d"},
     {"relayhost", CONFIG_STR, "", F(relayhost), 0, 0, NULL},
     {"default_destination_concurrency_limit", CONFIG_INT, "10", F(default_destination_concurrency_limit), 1,

@@ -396,6 +396,7 @@ static int alias_show(struct mxctl *ctl, struct db *db, const char *what, char *
 	printf("active:        %s\n", a.active ? "yes" : "no");
 	printf("destinations:  ");
 	print_destinations(a.destinations);
+	printf("fallback:      %s\n", a.fallback[0] != '\0' ? a.fallback : "(none)");
 	printf("created:       %s\n", fmt_time(a.created, t1, sizeof(t1)));
 	printf("modified:      %s\n", fmt_time(a.modified, t2, sizeof(t2)));
 	db_alias_clear(&a);
@@ -430,6 +431,21 @@ static int alias_disable(struct mxctl *ctl, struct db *db, const char *what, cha
 	return domain_simple(db, what, args[0], "disabled", alias_disable_op);
 }
 
+/* alias fallback ADDRESS DEST|none */
+static int alias_fallback(struct mxctl *ctl, struct db *db, const char *what, char **args, int nargs,
+                          const struct mxctl_opts *opts)
+{
+	const char *error;
+	bool none = strcmp(args[1], "none") == 0;
+	if (db_alias_set_fallback(db, args[0], none ? NULL : args[1], &error) < 0)
+		return fail(what, error);
+	if (none)
+		printf("alias %s: no fallback\n", args[0]);
+	else
+		printf("alias %s: fallback %s\n", args[0], args[1]);
+	return 0;
+}
+
 static const struct mxctl_action alias_actions[] = {
     {"add", OPT_REPLACE, 2, -1, alias_add, "alias add [--replace] ADDRESS DEST [DEST...]"},
     {"list", 0, 0, 1, alias_list, "alias list [DOMAIN]"},
@@ -437,6 +453,7 @@ static const struct mxctl_action alias_actions[] = {
     {"del", 0, 1, 1, alias_del, "alias del ADDRESS"},
     {"enable", 0, 1, 1, alias_enable, "alias enable ADDRESS"},
     {"disable", 0, 1, 1, alias_disable, "alias disable ADDRESS"},
+    {"fallback", 0, 2, 2, alias_fallback, "alias fallback ADDRESS DEST|none"},
 };
 
 int mxctl_cmd_alias(struct mxctl *ctl, int argc, char **argv)

@@ -199,6 +199,15 @@ void qmgr_warn(struct qmgr *q, struct qmsg *m);
  * queued in the same write. */
 void qmgr_failed_record(struct qmgr *q, struct qmsg *m, const char *remove_reason,
                         const struct queue_new_msg *notify);
+/* Does recipient r of m, whose attempt ended in state, go to its alias's fallback instead (refused for
+ * good, or deferred and m older than fallback_after; the alias, else its domain's catch-all, has a
+ * fallback that r is not already at)? fb gets the fallback. */
+bool qmgr_fallback_due(struct qmgr *q, const struct qmsg *m, const struct queue_rcpt_info *r,
+                       enum queue_rcpt_state state, char fb[ADDR_MAX + 1]);
+/* Record (q->batch) that r goes to fb from now on, log it (mail.log and the delivery log's 'fallback'
+ * row, with reason) and change r->address in memory. The caller has recorded r as DEFERRED, due now. */
+void qmgr_fallback_record(struct qmgr *q, struct qmsg *m, struct queue_rcpt_info *r, const char *fb,
+                          const char *reason);
 /* Remove the failed messages kept longer than failed_retention (looks every few seconds). */
 void qmgr_failed_expire(struct qmgr *q, int64_t now);
 

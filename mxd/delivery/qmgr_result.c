@@ -156,6 +156,7 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 	int64_t now = time_now();
 	struct queue_rcpt_update *u = xcalloc(job->n, sizeof(*u));
 	char(*reasons)[SMTP_CLIENT_TEXT_MAX + 32] = xcalloc(job->n, sizeof(*reasons));
+	char(*fallback)[ADDR_MAX + 1] = xcalloc(job->n, sizeof(*fallback));
 	char remote_mta[SMTP_CLIENT_RELAY_MAX];
 	str_copy(remote_mta, sizeof(remote_mta), res->relay); /* "host[addr]:port" -> "host" */
 	remote_mta[strcspn(remote_mta, "[")] = '\0';
@@ -182,13 +183,21 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 		} else {
 			u[i].state = qmgr_schedule_retry(q->cfg, now, qmgr_age(q, m->info->arrival),
 			                                 r->attempts, &u[i].next_attempt);
-			if (u[i].state == QUEUE_RCPT_BOUNCED) {
+			if (u[i].state == QUEUE_RCPT_BOUNCED)
 				status = "expired";
-				if (!expired_logged)
-					log_info("qmgr", "%s: from=<%s>, status=expired, returned to sender",
-					         m->info->id, m->info->sender);
-				expired_logged = true;
-			}
+		}
+		if (!to_primary && st != SMTP_CLIENT_SENT &&
+		    qmgr_fallback_due(q, m, r, u[i].state, fallback[i])) {
+			u[i].state = QUEUE_RCPT_DEFERRED; /* to its fallback, at once */
+			u[i].next_attempt = now;
+			status = "deferred";
+		} else {
+			fallback[i][0] = '\0';
+		}
+		if (strcmp(status, "expired") == 0 && !expired_logged) {
+			log_info("qmgr", "%s: from=<%s>, status=expired, returned to sender", m->info->id,
+			         m->info->sender);
+			expired_logged = true;
 		}
 		if (job->choice.hop_id != 0)
 			route_count(q->routes, job->choice.hop_id,
@@ -200,9 +209,13 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 	}
 	queue_batch_update(q->batch, m->info->id, u, job->n);
 	qmgr_log_attempt(q, job, res, u);
-	for (size_t i = 0; i < job->n; i++)
+	for (size_t i = 0; i < job->n; i++) {
 		qmgr_result_apply(&m->info->rcpts[job->idx[i]], &u[i]);
+		if (fallback[i][0] != '\0')
+			qmgr_fallback_record(q, m, &m->info->rcpts[job->idx[i]], fallback[i], u[i].reason);
+	}
 	qmgr_batch_schedule(q);
+	free(fallback);
 	free(u);
 	free(reasons);
 	qmgr_job_free(job);

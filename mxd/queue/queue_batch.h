@@ -40,6 +40,9 @@ void queue_batch_remove(struct queue_batch *b, const char *id, const char *reaso
  * with notify (a bounce; NULL: none), that message is queued first, only if id is still there. */
 void queue_batch_fail(struct queue_batch *b, const char *id, const char *reason,
                       const struct queue_new_msg *notify);
+/* Record that recipient idx of message id goes to address from now on (its fallback destination); its
+ * state, attempts and orig_address stay. */
+void queue_batch_redirect(struct queue_batch *b, const char *id, int idx, const char *address);
 /* Record a delay warning for message id: notify (NULL: none, the warning is withheld) is queued and id is
  * marked warned, if id is still there. */
 void queue_batch_warn(struct queue_batch *b, const char *id, const struct queue_new_msg *notify);
