@@ -7,7 +7,7 @@
  *   GET    /domains/{d}                     PATCH {description, alias_limit, active}   DELETE
  *                                           (a PATCH is all or nothing: ops.h, *_change())
  *   GET    /domains/{d}/aliases?q=TEXT      POST {address, destinations: [..] or "a, b"}
- *   GET    /aliases/{address}               PATCH {destinations, active}               DELETE
+ *   GET    /aliases/{address}               PATCH {destinations, active} or {fallback}  DELETE
  *   GET    /aliasdomains                    POST {alias_domain, target_domain}
  *   PATCH  /aliasdomains/{a} {active}       DELETE /aliasdomains/{a}
  *   GET    /routes                          POST {match, nexthop, weight, priority, auth_user,
@@ -169,6 +169,7 @@ static void api_alias_json(struct evbuffer *out, const void *item)
 	json_kv_bool(out, &first, "active", a->active);
 	json_kv_bool(out, &first, "catch_all", a->address[0] == '@');
 	json_kv_bool(out, &first, "protected", admin_ops_alias_protected(a->address));
+	json_kv_str(out, &first, "fallback", a->fallback);
 	json_kv_int(out, &first, "created", a->created);
 	json_kv_int(out, &first, "modified", a->modified);
 	evbuffer_add(out, "}", 1);
@@ -297,6 +298,18 @@ static void api_alias(struct http_request *req, const char *address)
 		return;
 	size_t n;
 	const char **dests = api_params(req, "destinations", &n);
+	if (form_count(req->form, "fallback") > 0) {
+		/* its own write: refused together with other fields, so that a PATCH stays all or nothing */
+		if (n > 0 || has_active > 0)
+			api_error(req, 400, "fallback", "fallback: change it in a PATCH of its own");
+		else if (admin_op_alias_set_fallback(req->ctx, &req->actor, address,
+		                                     api_param(req, "fallback"), &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		free(dests);
+		return;
+	}
 	if (n == 0 && has_active == 0)
 		api_error(req, 400, NULL, "nothing to change: give destinations or active");
 	else if (admin_op_alias_change(req->ctx, &req->actor, address, n > 0 ? dests : NULL, n,

@@ -46,6 +46,7 @@ static const char *ops_field_of(const char *message)
 	    {"target domain", "target_domain"},
 	    {"domain", "domain"},
 	    {"description", "description"},
+	    {"fallback", "fallback"},
 	    {"match", "match"},
 	    {"nexthop", "nexthop"},
 	    {"route", "nexthop"},
@@ -498,6 +499,22 @@ int admin_op_alias_change(struct admin_ctx *ctx, const struct admin_actor *actor
 	free(list);
 	free(storage);
 	return ret;
+}
+
+int admin_op_alias_set_fallback(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                                const char *fallback, struct admin_err *err)
+{
+	char norm[ADDR_MAX + 1];
+	const char *error;
+
+	ops_err_clear(err);
+	if (ops_alias_allowed(ctx, actor, address, norm, err) < 0)
+		return -1;
+	if (db_alias_set_fallback(ctx->db, norm, fallback, &error) < 0)
+		return ops_db_error(ctx, err, error);
+	admin_ops_audit(ctx, actor, "alias.fallback", norm, strrchr(norm, '@') + 1,
+	                fallback != NULL && fallback[0] != '\0' ? fallback : "none");
+	return 0;
 }
 
 int admin_op_alias_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,

@@ -125,6 +125,9 @@ int admin_op_alias_update(struct admin_ctx *ctx, const struct admin_actor *actor
  * of an existing alias together, all or nothing, in one transaction. */
 int admin_op_alias_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
                           const char *const *dests, size_t ndests, int active, struct admin_err *err);
+/* Set the alias's fallback destination (NULL or "": none; db_alias_set_fallback). */
+int admin_op_alias_set_fallback(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                                const char *fallback, struct admin_err *err);
 /* Disabling or deleting a protected alias: superadmins only (with a warning). */
 int admin_op_alias_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
                               bool active, struct admin_err *err);

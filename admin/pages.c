@@ -43,6 +43,7 @@ static const struct page_route {
     {"POST", "/aliases/add", page_alias_add, 0},
     {"GET", "/alias", page_alias, 0},
     {"POST", "/alias/edit", page_alias_edit, 0},
+    {"POST", "/alias/fallback", page_alias_fallback, 0},
     {"POST", "/alias/enable", page_alias_enable, 0},
     {"POST", "/alias/disable", page_alias_disable, 0},
     {"GET", "/alias/delete", page_alias_delete_confirm, 0},

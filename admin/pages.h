@@ -53,6 +53,7 @@ void page_aliases(struct http_request *req);
 void page_alias_add(struct http_request *req);
 void page_alias(struct http_request *req);
 void page_alias_edit(struct http_request *req);
+void page_alias_fallback(struct http_request *req);
 void page_alias_enable(struct http_request *req);
 void page_alias_disable(struct http_request *req);
 void page_alias_delete_confirm(struct http_request *req);

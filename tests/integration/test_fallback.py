@@ -11,7 +11,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from admin_client import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import hosted, stop_and_cleanup, wait_for  # noqa: E402
+
+OWNER_PW = "owner-Passw0rd-2"
+OTHER_PW = "other-Passw0rd-3"
 
 ZONES = """
 $ORIGIN gmail.test
@@ -129,6 +133,55 @@ class Fallback(unittest.TestCase):
         self.assertEqual(len(self.bounces()), 1)
         self.assertIn("bounced   <backup@gmail.test> orig_to=<info@example.com>",
                       self.inst.mxctl("queue", "failed").stdout)
+
+
+class FallbackAdmin(unittest.TestCase):
+    """The fallback in mxadmin and the API: the alias's domain admin sets it, bad input is named, another
+    domain's admin cannot reach it, a PATCH mixing it with other fields is refused whole."""
+
+    def setUp(self):
+        self.inst = mxtest.Instance()
+        hosted(self.inst)
+        self.inst.mxctl("domain", "add", "other.test")
+        pwfile = os.path.join(self.inst.dir, "pw")
+        for name, pw, dom in (("owner", OWNER_PW, "example.com"), ("other", OTHER_PW, "other.test")):
+            with open(pwfile, "w") as f:
+                f.write(pw + "\n")
+            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, "--domain", dom)
+        self.port = mxtest.free_port()
+        self.proc, self.log = start_mxadmin(self.inst.conf, self.port)
+        base = "http://127.0.0.1:%d" % self.port
+        self.owner, self.other = Browser(base), Browser(base)
+        self.assertEqual(self.owner.login("owner", OWNER_PW).status, 303)
+        self.assertEqual(self.other.login("other", OTHER_PW).status, 303)
+
+    def tearDown(self):
+        try:
+            stop_mxadmin(self.proc, self.log)
+        finally:
+            self.inst.cleanup()
+
+    def patch(self, who, payload):
+        return who.api("PATCH", "/aliases/info@example.com", payload, csrf=who.csrf)
+
+    def test_api_and_page(self):
+        self.assertEqual(self.owner.api("GET", "/aliases/info@example.com").json()["fallback"], "")
+        r = self.patch(self.owner, {"fallback": "Backup@Gmail.test"})
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.owner.api("GET", "/aliases/info@example.com").json()["fallback"], "backup@gmail.test")
+        r = self.patch(self.owner, {"fallback": "no-at-sign"})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertEqual(r.json()["error"]["field"], "fallback")
+        r = self.patch(self.owner, {"fallback": "x@gmail.test", "active": False})
+        self.assertEqual(r.status, 400, r.body)
+        a = self.owner.api("GET", "/aliases/info@example.com").json()
+        self.assertEqual((a["fallback"], a["active"]), ("backup@gmail.test", True))  # nothing changed
+        self.assertIn(self.patch(self.other, {"fallback": "evil@gmail.test"}).status, (403, 404))
+        r = self.owner.post("/alias/fallback", {"address": "info@example.com", "fallback": ""})
+        self.assertEqual(r.status, 303, r.body)
+        self.assertIn("fallback:      (none)", self.inst.mxctl("alias", "show", "info@example.com").stdout)
+        page = self.owner.get("/alias?address=info%40example.com").body
+        self.assertIn('name="fallback" value=""', page)
 
 
 if __name__ == "__main__":
