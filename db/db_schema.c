@@ -243,6 +243,12 @@ static const char *const migrations[] = {
            " 'active', NEW.active, 'fallback', NEW.fallback, 'created', NEW.created,"
            " 'modified', NEW.modified)"),
     // clang-format on
+
+    /* 8: route_stats counts the replies that throttle us (reply_class.h: 421 4.7.0 "very low reputation",
+     * rate limits) apart from connection failures (connect, greeting, TLS, AUTH); both open a relay
+     * hop's circuit. route_stats is each host's own: not replicated. */
+    "ALTER TABLE route_stats ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE route_stats ADD COLUMN conn_failures INTEGER NOT NULL DEFAULT 0;",
 };
 
 int db_schema_latest(void)

@@ -495,7 +495,7 @@ static const char list_sql[] =
     "SELECT r.id, r.match, r.tls_level, r.description, r.active, r.created, r.modified,"
     " h.id, h.nexthop, h.weight, h.priority, h.auth_user, h.auth_password IS NOT NULL,"
     " CASE WHEN ?1 THEN h.auth_password END, h.allow_plaintext_auth, h.created, h.modified,"
-    " s.selected, s.sent, s.deferred, s.bounced, h.allow_unverified_tls"
+    " s.selected, s.sent, s.deferred, s.bounced, h.allow_unverified_tls, s.throttled, s.conn_failures"
     " FROM routes r LEFT JOIN route_hops h ON h.route_id = r.id LEFT JOIN route_stats s ON s.hop_id = h.id"
     " WHERE ?2 IS NULL OR r.match = ?2 ORDER BY r.match, h.priority, h.id";
 
@@ -528,6 +528,8 @@ static void hop_from_row(sqlite3_stmt *stmt, struct db_route_hop *h)
 	h->sent = (uint64_t)sqlite3_column_int64(stmt, 18);
 	h->deferred = (uint64_t)sqlite3_column_int64(stmt, 19);
 	h->bounced = (uint64_t)sqlite3_column_int64(stmt, 20);
+	h->throttled = (uint64_t)sqlite3_column_int64(stmt, 22);
+	h->conn_failures = (uint64_t)sqlite3_column_int64(stmt, 23);
 	h->allow_unverified_tls = sqlite3_column_int(stmt, 21) != 0;
 }
 
@@ -632,12 +634,14 @@ int db_route_stats_add(struct db *db, const struct db_route_stats_delta *deltas,
                        const char **error_r)
 {
 	static const char sql[] =
-	    "INSERT INTO route_stats (hop_id, selected, sent, deferred, bounced, modified)"
-	    " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM route_hops WHERE id = ?1 AND nexthop "
-	    "= ?7)"
+	    "INSERT INTO route_stats (hop_id, selected, sent, deferred, bounced, modified, throttled,"
+	    " conn_failures)"
+	    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9 WHERE EXISTS (SELECT 1 FROM route_hops WHERE id = ?1 AND"
+	    " nexthop = ?7)"
 	    " ON CONFLICT (hop_id) DO UPDATE SET selected = selected + excluded.selected,"
 	    " sent = sent + excluded.sent, deferred = deferred + excluded.deferred,"
-	    " bounced = bounced + excluded.bounced, modified = excluded.modified";
+	    " bounced = bounced + excluded.bounced, throttled = throttled + excluded.throttled,"
+	    " conn_failures = conn_failures + excluded.conn_failures, modified = excluded.modified";
 	int64_t now = time_now();
 
 	if (n == 0)
@@ -649,7 +653,7 @@ int db_route_stats_add(struct db *db, const struct db_route_stats_delta *deltas,
 		if (db_exec(db, sql,
 		            DB_PARAMS(DB_INT(d->hop_id), DB_INT(d->selected), DB_INT(d->sent),
 		                      DB_INT(d->deferred), DB_INT(d->bounced), DB_INT(now),
-		                      DB_TEXT(d->nexthop)),
+		                      DB_TEXT(d->nexthop), DB_INT(d->throttled), DB_INT(d->conn_failures)),
 		            "add route counters", error_r) < 0)
 			goto fail;
 	}

@@ -64,6 +64,7 @@ struct db_route_hop {
 	bool allow_unverified_tls; /* AUTH over TLS whose certificate does not verify */
 	int64_t created, modified;
 	uint64_t selected, sent, deferred, bounced; /* route_stats (0 before mxd's first flush) */
+	uint64_t throttled, conn_failures;          /* route_stats: attempts throttled, connection failures */
 };
 
 struct db_route {
@@ -147,6 +148,8 @@ struct db_route_stats_delta {
 	int64_t hop_id;
 	const char *nexthop; /* canonical text the counts were made for */
 	uint64_t selected, sent, deferred, bounced;
+	uint64_t throttled,
+	    conn_failures; /* attempts throttled (reply_class.h), failed at connection level */
 };
 
 /* Add n deltas to route_stats in one transaction. 0 or -1 (nothing added). */

@@ -387,8 +387,9 @@ static int route_stats(struct db *db, const char *what, char **args, int nargs, 
 	if (db_route_list(db, 0, &list, &n, &error) < 0)
 		return fail(what, error);
 	widths(list, n, &mw, &nw);
-	printf("%-*s  %-*s  %6s  %8s  %10s  %10s  %10s  %10s  %6s\n", mw, "MATCH", nw, "NEXTHOP", "WEIGHT",
-	       "PRIORITY", "SELECTED", "SENT", "DEFERRED", "BOUNCED", "SHARE");
+	printf("%-*s  %-*s  %6s  %8s  %10s  %10s  %10s  %10s  %6s  %10s  %10s\n", mw, "MATCH", nw, "NEXTHOP",
+	       "WEIGHT", "PRIORITY", "SELECTED", "SENT", "DEFERRED", "BOUNCED", "SHARE", "THROTTLED",
+	       "CONNFAIL");
 	for (size_t i = 0; i < n; i++) {
 		const struct db_route *r = &list[i];
 		uint64_t total = 0;
@@ -402,10 +403,11 @@ static int route_stats(struct db *db, const char *what, char **args, int nargs, 
 			else
 				snprintf(share, sizeof(share), "%.1f%%",
 				         100.0 * (double)h->selected / (double)total);
-			printf("%-*s  %-*s  %6u  %8u  %10llu  %10llu  %10llu  %10llu  %6s\n", mw, r->match,
-			       nw, h->nexthop, h->weight, h->priority, (unsigned long long)h->selected,
-			       (unsigned long long)h->sent, (unsigned long long)h->deferred,
-			       (unsigned long long)h->bounced, share);
+			printf("%-*s  %-*s  %6u  %8u  %10llu  %10llu  %10llu  %10llu  %6s  %10llu  %10llu\n",
+			       mw, r->match, nw, h->nexthop, h->weight, h->priority,
+			       (unsigned long long)h->selected, (unsigned long long)h->sent,
+			       (unsigned long long)h->deferred, (unsigned long long)h->bounced, share,
+			       (unsigned long long)h->throttled, (unsigned long long)h->conn_failures);
 		}
 	}
 	db_route_list_free(&list, n);

@@ -10,6 +10,7 @@
 #include "mxd/common/util.h"
 #include "mxd/delivery/qmgr_log.h"
 #include "mxd/delivery/qmgr_schedule.h"
+#include "mxd/delivery/reply_class.h"
 #include "mxd/queue/queue_batch.h"
 
 #include <stdio.h>
@@ -62,12 +63,15 @@ static void result_log_rcpt(struct qmgr *q, struct qmsg *m, const struct queue_r
 	(void)q;
 }
 
-/* Move a job whose hop failed at connection level to the next choice of its route, if there is one. */
-static bool result_reroute(struct qjob *job, const struct smtp_client_result *res)
+/* Move a job whose hop failed at connection level (or throttled us) to the next choice of its route, if
+ * there is one. */
+static bool result_reroute(struct qjob *job, const struct smtp_client_result *res, bool throttled)
 {
 	struct qmgr *q = job->msg->q;
 	int64_t now = time_now();
-	if (job->choice.hop_id != 0)
+	if (job->choice.hop_id != 0 && throttled)
+		route_report_throttled(q->routes, job->choice.hop_id, now);
+	else if (job->choice.hop_id != 0)
 		route_report(q->routes, job->choice.hop_id, false, now);
 	if (job->reroutes >= ROUTE_FAILURE_THRESHOLD)
 		return false;
@@ -139,6 +143,41 @@ void qmgr_result_apply(struct queue_rcpt_info *r, const struct queue_rcpt_update
 	}
 }
 
+/* Did the server throttle us (reply_class.h): nothing delivered, and the reply that decided it, or every
+ * recipient's, a throttling answer? */
+static bool result_throttled(const struct smtp_client_result *res)
+{
+	if (res->nsent > 0 || res->nbounced > 0)
+		return false;
+	if (res->failure != SMTP_CLIENT_OK &&
+	    reply_class_throttle(res->reply.code, res->reply.enh, res->reply.text))
+		return true;
+	bool any = false;
+	for (size_t i = 0; i < res->nrcpt; i++) {
+		const struct smtp_client_reply *r = &res->rcpts[i].reply;
+		if (r->code == 0)
+			continue;
+		if (!reply_class_throttle(r->code, r->enh, r->text))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+/* Count a throttling answer (route stats and metrics) and say it in the log. */
+static void result_throttle_note(struct qjob *job, const struct smtp_client_result *res)
+{
+	struct qmgr *q = job->msg->q;
+	const struct smtp_client_reply *r = &res->reply;
+	for (size_t i = 0; r->code == 0 && i < res->nrcpt; i++)
+		r = &res->rcpts[i].reply;
+	log_warn("qmgr", "%s: %s throttles us: %d %s %s", job->msg->info->id,
+	         res->relay[0] != '\0' ? res->relay : job->choice.nexthop, r->code, r->enh, r->text);
+	pthread_mutex_lock(&q->lock);
+	q->stats.throttled++;
+	pthread_mutex_unlock(&q->lock);
+}
+
 void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res)
 {
 	struct qmsg *m = job->msg;
@@ -146,11 +185,17 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 	bool conn_level = res->failure == SMTP_CLIENT_FAIL_CONNECT || res->failure == SMTP_CLIENT_FAIL_TLS ||
 	                  res->failure == SMTP_CLIENT_FAIL_AUTH;
 	bool to_primary = strcmp(job->choice.match, QMGR_PRIMARY_MATCH) == 0;
+	bool throttled = !to_primary && result_throttled(res);
+	bool relay_hop = job->choice.hop_id != 0 && job->choice.kind != DB_ROUTE_NEXTHOP_DIRECT;
+	if (throttled)
+		result_throttle_note(job, res);
 	if (to_primary)
 		qmgr_primary_seen(q, res->failure != SMTP_CLIENT_FAIL_CONNECT);
-	else if (conn_level && result_reroute(job, res))
+	else if ((conn_level || (throttled && relay_hop)) && result_reroute(job, res, throttled))
 		return; /* (the relay to the primary has no route to fail over to) */
-	if (!conn_level && job->choice.hop_id != 0)
+	if (throttled && !relay_hop && job->choice.hop_id != 0)
+		route_report_throttled(q->routes, job->choice.hop_id, time_now()); /* counted */
+	if (!conn_level && !throttled && job->choice.hop_id != 0)
 		route_report(q->routes, job->choice.hop_id, true, time_now());
 
 	int64_t now = time_now();

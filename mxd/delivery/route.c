@@ -33,6 +33,7 @@ struct route_hop {
 	unsigned failures; /* consecutive */
 	int64_t probe_at;  /* OPEN: a probe may go from then; HALF_OPEN: the probe is presumed lost then */
 	uint64_t selected, sent, deferred, bounced; /* since the last flush */
+	uint64_t throttled, conn_failures;          /* since the last flush */
 };
 
 struct route_entry {
@@ -442,10 +443,33 @@ int route_select(struct route_table *t, const char *recipient_domain, int64_t no
 	return 0;
 }
 
+/* One more failure in a row of h's: open its circuit at the threshold, or again after a failed probe. */
+static void hop_failed(struct route_hop *h, int64_t now, const char *what)
+{
+	if (h->failures < UINT32_MAX)
+		h->failures++;
+	if (h->circuit == CIRCUIT_HALF_OPEN) {
+		h->circuit = CIRCUIT_OPEN;
+		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
+		log_warn(ROUTE_LOG, "route %s: probe of nexthop %s failed (%s), next probe in %ds",
+		         h->route->match, h->nexthop, what, ROUTE_PROBE_COOLDOWN);
+	} else if (h->circuit == CIRCUIT_CLOSED && h->failures >= ROUTE_FAILURE_THRESHOLD) {
+		h->circuit = CIRCUIT_OPEN;
+		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
+		log_warn(ROUTE_LOG,
+		         "route %s: nexthop %s unavailable after %u consecutive failures (%s), probe in %ds",
+		         h->route->match, h->nexthop, h->failures, what, ROUTE_PROBE_COOLDOWN);
+	}
+}
+
 void route_report(struct route_table *t, int64_t hop_id, bool ok, int64_t now)
 {
 	struct route_hop *h = hop_find(t, hop_id);
-	if (h == NULL || !hop_has_circuit(h))
+	if (h == NULL)
+		return;
+	if (!ok)
+		h->conn_failures++;
+	if (!hop_has_circuit(h))
 		return;
 	if (ok) {
 		if (h->circuit != CIRCUIT_CLOSED)
@@ -455,20 +479,17 @@ void route_report(struct route_table *t, int64_t hop_id, bool ok, int64_t now)
 		h->failures = 0;
 		return;
 	}
-	if (h->failures < UINT32_MAX)
-		h->failures++;
-	if (h->circuit == CIRCUIT_HALF_OPEN) {
-		h->circuit = CIRCUIT_OPEN;
-		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
-		log_warn(ROUTE_LOG, "route %s: probe of nexthop %s failed, next probe in %ds",
-		         h->route->match, h->nexthop, ROUTE_PROBE_COOLDOWN);
-	} else if (h->circuit == CIRCUIT_CLOSED && h->failures >= ROUTE_FAILURE_THRESHOLD) {
-		h->circuit = CIRCUIT_OPEN;
-		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
-		log_warn(ROUTE_LOG,
-		         "route %s: nexthop %s unavailable after %u consecutive failures, probe in %ds",
-		         h->route->match, h->nexthop, h->failures, ROUTE_PROBE_COOLDOWN);
-	}
+	hop_failed(h, now, "connection");
+}
+
+void route_report_throttled(struct route_table *t, int64_t hop_id, int64_t now)
+{
+	struct route_hop *h = hop_find(t, hop_id);
+	if (h == NULL)
+		return;
+	h->throttled++;
+	if (hop_has_circuit(h))
+		hop_failed(h, now, "throttled");
 }
 
 void route_count(struct route_table *t, int64_t hop_id, enum route_outcome outcome)
@@ -496,10 +517,16 @@ int route_stats_flush(struct route_table *t, struct db *db, const char **error_r
 
 	for (size_t i = 0; i < t->nhops; i++) {
 		const struct route_hop *h = t->by_id[i];
-		if (h->selected + h->sent + h->deferred + h->bounced == 0)
+		if (h->selected + h->sent + h->deferred + h->bounced + h->throttled + h->conn_failures == 0)
 			continue;
-		deltas[n++] = (struct db_route_stats_delta){h->id,   h->nexthop,  h->selected,
-		                                            h->sent, h->deferred, h->bounced};
+		deltas[n++] = (struct db_route_stats_delta){.hop_id = h->id,
+		                                            .nexthop = h->nexthop,
+		                                            .selected = h->selected,
+		                                            .sent = h->sent,
+		                                            .deferred = h->deferred,
+		                                            .bounced = h->bounced,
+		                                            .throttled = h->throttled,
+		                                            .conn_failures = h->conn_failures};
 	}
 	int ret = db_route_stats_add(db, deltas, n, error_r);
 	free(deltas);
@@ -507,7 +534,7 @@ int route_stats_flush(struct route_table *t, struct db *db, const char **error_r
 		return -1;
 	for (size_t i = 0; i < t->nhops; i++) {
 		struct route_hop *h = t->by_id[i];
-		h->selected = h->sent = h->deferred = h->bounced = 0;
+		h->selected = h->sent = h->deferred = h->bounced = h->throttled = h->conn_failures = 0;
 	}
 	return 0;
 }

@@ -88,6 +88,10 @@ static void render_qmgr(struct evbuffer *out, const struct metrics_sources *src)
 			                    (unsigned long long)v[k]);
 		}
 	}
+	counter(out, "mxd_delivery_throttled_total",
+	        "Delivery attempts answered with a throttling or reputation reply (421/450/451 4.7.x, rate "
+	        "limits).",
+	        "counter", st->throttled);
 	counter(out, "mxd_dns_lookups_total", "DNS lookups started.", "counter", st->dns.lookups);
 	counter(out, "mxd_dns_answers_total", "DNS answers, from unbound's cache or the network.", "counter",
 	        st->dns.answers);
