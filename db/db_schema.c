@@ -249,6 +249,20 @@ static const char *const migrations[] = {
      * hop's circuit. route_stats is each host's own: not replicated. */
     "ALTER TABLE route_stats ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE route_stats ADD COLUMN conn_failures INTEGER NOT NULL DEFAULT 0;",
+
+    /* 9: domains.report_address: where owner notices of failed forwards go ('' = none; mxctl domain
+     * report). Replicated: the change-log triggers of domains are made again with it. */
+    // clang-format off
+    "ALTER TABLE domains ADD COLUMN report_address TEXT NOT NULL DEFAULT ''"
+    "  CHECK (report_address = lower(report_address));"
+    "DROP TRIGGER domains_log_insert;"
+    "DROP TRIGGER domains_log_update;"
+    "DROP TRIGGER domains_log_delete;"
+    M4_LOG("domains", "name",
+           "json_object('name', NEW.name, 'description', NEW.description, 'active', NEW.active,"
+           " 'alias_limit', NEW.alias_limit, 'report_address', NEW.report_address, 'created', NEW.created,"
+           " 'modified', NEW.modified)"),
+    // clang-format on
 };
 
 int db_schema_latest(void)

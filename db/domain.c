@@ -13,7 +13,7 @@
 #define DOMAIN_COLUMNS                                                                                       \
 	"d.name, d.description, d.active, d.alias_limit, d.created, d.modified,"                             \
 	" (SELECT count(*) FROM aliases a WHERE a.domain = d.name),"                                         \
-	" (SELECT count(*) FROM alias_domains ad WHERE ad.target_domain = d.name)"
+	" (SELECT count(*) FROM alias_domains ad WHERE ad.target_domain = d.name), d.report_address"
 
 int db_domain_normalize(struct db *db, const char *field, const char *name, char *out, const char **error_r)
 {
@@ -49,6 +49,7 @@ static int domain_from_row(sqlite3_stmt *stmt, void *item)
 	d->modified = sqlite3_column_int64(stmt, 5);
 	d->alias_count = (uint32_t)sqlite3_column_int64(stmt, 6);
 	d->alias_domain_count = (uint32_t)sqlite3_column_int64(stmt, 7);
+	db_column_copy(stmt, 8, d->report_address, sizeof(d->report_address));
 	return 0;
 }
 
@@ -184,4 +185,21 @@ int db_domain_del(struct db *db, const char *name, const char **error_r)
 	/* One statement: the cascade to aliases and alias domains happens inside its implicit transaction. */
 	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(domain)), "delete domain", error_r);
 	return domain_changed(db, rc, domain, error_r);
+}
+
+int db_domain_set_report_address(struct db *db, const char *name, const char *address, const char **error_r)
+{
+	static const char sql[] = "UPDATE domains SET report_address = ?2, modified = ?3 WHERE name = ?1";
+	char norm[ADDR_DOMAIN_MAX + 1], addr[ADDR_MAX + 1] = "";
+	const char *why;
+
+	if (db_domain_normalize(db, "domain", name, norm, error_r) < 0)
+		return -1;
+	if (address != NULL && address[0] != '\0' && addr_normalize(address, addr, sizeof(addr), &why) < 0)
+		return db_input_error(db, error_r, "report address '%s': %s", address, why);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm), DB_TEXT(addr), DB_INT(time_now())),
+	                   "set report address", error_r);
+	if (rc > 0)
+		return db_input_error(db, error_r, "domain '%s': not a hosted domain", norm);
+	return rc;
 }

@@ -25,10 +25,11 @@ struct db_domain {
 	char name[ADDR_DOMAIN_MAX + 1];
 	char description[DB_DESCRIPTION_MAX + 1];
 	bool active;
-	uint32_t alias_limit;        /* 0: no limit */
-	uint32_t alias_count;        /* aliases in the domain, catch-all included */
-	uint32_t alias_domain_count; /* alias domains whose target is this domain */
-	int64_t created, modified;   /* unix time */
+	uint32_t alias_limit;              /* 0: no limit */
+	uint32_t alias_count;              /* aliases in the domain, catch-all included */
+	uint32_t alias_domain_count;       /* alias domains whose target is this domain */
+	int64_t created, modified;         /* unix time */
+	char report_address[ADDR_MAX + 1]; /* owner notices of failed forwards go there ("" none) */
 };
 
 /* Validate name and write it lower-cased into out (ADDR_DOMAIN_MAX + 1 octets). field names the value
@@ -48,6 +49,10 @@ int db_domain_update(struct db *db, const char *name, const char *description, i
  * checked first, and either all change or none does. */
 int db_domain_change(struct db *db, const char *name, const char *description, int64_t alias_limit,
                      int active, const char **error_r);
+
+/* Set the domain's report address (NULL or "": none), where the queue manager sends its owner notices
+ * (forwards deferred longer than owner_warning_time or failed for good). 0 or -1. */
+int db_domain_set_report_address(struct db *db, const char *name, const char *address, const char **error_r);
 
 /* Look up one domain: 0 found, 1 not hosted, -1 error. */
 int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, const char **error_r);

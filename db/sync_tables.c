@@ -18,7 +18,7 @@
 /* The row of each table as json_object(). */
 #define DOMAINS_ROW                                                                                          \
 	"json_object('name', name, 'description', description, 'active', active, 'alias_limit', alias_limit," \
-	" 'created', created, 'modified', modified)"
+	" 'report_address', report_address, 'created', created, 'modified', modified)"
 #define ALIASES_ROW                                                                                          \
 	"json_object('address', address, 'domain', domain, 'destinations', destinations, 'active', active,"  \
 	" 'fallback', fallback, 'created', created, 'modified', modified)"
@@ -44,11 +44,14 @@
 #define J(col) "json_extract(?1, '$." col "')"
 
 static const char domains_upsert_sql[] =
-    "INSERT INTO domains (name, description, active, alias_limit, created, modified)"
+    "INSERT INTO domains (name, description, active, alias_limit, report_address, created, modified)"
     " SELECT " J("name") ", " J("description") ", " J("active") ", " J("alias_limit") ","
+    /* a primary before schema 9 sends no such key */
+    " coalesce(" J("report_address") ", ''),"
     " " J("created") ", " J("modified") " WHERE true"
     " ON CONFLICT (name) DO UPDATE SET description = excluded.description, active = excluded.active,"
-    " alias_limit = excluded.alias_limit, created = excluded.created, modified = excluded.modified";
+    " alias_limit = excluded.alias_limit, report_address = excluded.report_address,"
+    " created = excluded.created, modified = excluded.modified";
 
 static const char aliases_upsert_sql[] =
     "INSERT INTO aliases (address, domain, destinations, active, fallback, created, modified)"

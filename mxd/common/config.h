@@ -59,6 +59,9 @@ struct mxd_config {
 	int64_t delay_warning_time;
 	int64_t failed_retention; /* failed messages kept this long (0: removed after the bounce) */
 	int64_t fallback_after; /* an alias's fallback is tried after this long deferred (0: only on a 5xx) */
+	int64_t
+	    owner_warning_time; /* a domain's report address hears of a forward deferred this long (0: off) */
+	int64_t owner_notice_interval;  /* at most one owner notice per destination this often */
 	int64_t delivery_log_retention; /* rows of queue.db's delivery log kept this long */
 	char *relayhost;
 	int64_t default_destination_concurrency_limit;

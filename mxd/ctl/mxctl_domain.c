@@ -255,6 +255,7 @@ static int domain_show(struct mxctl *ctl, struct db *db, const char *what, char 
 	else
 		printf("alias limit:   %u\n", d.alias_limit);
 	printf("aliases:       %u\n", d.alias_count);
+	printf("report to:     %s\n", d.report_address[0] != '\0' ? d.report_address : "(none)");
 	printf("alias domains:");
 	for (size_t i = 0; i < nads; i++) {
 		if (strcmp(ads[i].target_domain, d.name) == 0)
@@ -307,6 +308,18 @@ static int domain_disable(struct mxctl *ctl, struct db *db, const char *what, ch
 	return domain_simple(db, what, args[0], "disabled", domain_disable_op);
 }
 
+/* domain report NAME ADDRESS|none: where owner notices of failed forwards go */
+static int domain_report(struct mxctl *ctl, struct db *db, const char *what, char **args, int nargs,
+                         const struct mxctl_opts *opts)
+{
+	const char *error;
+	bool none = strcmp(args[1], "none") == 0;
+	if (db_domain_set_report_address(db, args[0], none ? NULL : args[1], &error) < 0)
+		return fail(what, error);
+	printf("domain %s: %s%s\n", args[0], none ? "no report address" : "reports to ", none ? "" : args[1]);
+	return 0;
+}
+
 static const struct mxctl_action domain_actions[] = {
     {"add", OPT_DESCRIPTION | OPT_ALIAS_LIMIT, 1, 1, domain_add,
      "domain add NAME [--description TEXT] [--alias-limit N]"},
@@ -317,6 +330,7 @@ static const struct mxctl_action domain_actions[] = {
     {"del", 0, 1, 1, domain_del, "domain del NAME"},
     {"enable", 0, 1, 1, domain_enable, "domain enable NAME"},
     {"disable", 0, 1, 1, domain_disable, "domain disable NAME"},
+    {"report", 0, 2, 2, domain_report, "domain report NAME ADDRESS|none"},
 };
 
 int mxctl_cmd_domain(struct mxctl *ctl, int argc, char **argv)

@@ -439,6 +439,7 @@ static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 		q->last_deferred_scan = now;
 	qmgr_log_expire(q, now);
 	qmgr_failed_expire(q, now);
+	qmgr_owner_notify(q, now);
 	qmgr_scan(q, q->last_deferred_scan);
 }
 

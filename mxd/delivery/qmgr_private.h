@@ -124,6 +124,7 @@ struct qmgr {
 	int64_t flush_counter;
 	int64_t last_stats_flush;
 	int64_t last_failed_purge;
+	int64_t last_owner_check;
 	bool secondary;
 	int64_t primary_down_since; /* secondary: first connection failure to the primary in a row; 0: up */
 	bool takeover;              /* secondary: takeover_after passed: deliver directly, aliases expanded */
@@ -210,6 +211,15 @@ void qmgr_fallback_record(struct qmgr *q, struct qmsg *m, struct queue_rcpt_info
                           const char *reason);
 /* Remove the failed messages kept longer than failed_retention (looks every few seconds). */
 void qmgr_failed_expire(struct qmgr *q, int64_t now);
+
+/* qmgr_owner.c */
+/* Recipient r of m ended an attempt in state (after any fallback) with reason: record an owner event
+ * (queue_owner.h) when it is a forward of a domain with a report address that failed for good, or has
+ * been deferred longer than owner_warning_time. */
+void qmgr_owner_event(struct qmgr *q, const struct qmsg *m, const struct queue_rcpt_info *r,
+                      enum queue_rcpt_state state, const char *reason);
+/* Make and queue the owner notices due (every few seconds). */
+void qmgr_owner_notify(struct qmgr *q, int64_t now);
 
 /* qmgr_batch.c: the queue manager's writes (queue_batch.h). Results are recorded in q->batch during a
  * pass of the loop and handed to the committer when the pass ends (or when QMGR_BATCH_MAX are waiting);

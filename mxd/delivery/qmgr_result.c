@@ -249,6 +249,8 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 			            u[i].state == QUEUE_RCPT_SENT      ? ROUTE_SENT
 			            : u[i].state == QUEUE_RCPT_BOUNCED ? ROUTE_BOUNCED
 			                                               : ROUTE_DEFERRED);
+		if (fallback[i][0] == '\0')
+			qmgr_owner_event(q, m, r, u[i].state, u[i].reason);
 		result_count(q, &job->choice, u[i].state);
 		result_log_rcpt(q, m, r, res->relay[0] != '\0' ? res->relay : "none", res, dsn, status, diag);
 	}

@@ -54,6 +54,13 @@ static const char *const queue_migrations[] = {
     "ALTER TABLE messages ADD COLUMN failed_at INTEGER NOT NULL DEFAULT 0;"
     "ALTER TABLE messages ADD COLUMN failed_reason TEXT;"
     "CREATE INDEX messages_failed ON messages(failed_at) WHERE failed_at > 0;",
+    /* 6: owner notices (queue_owner.h): what to tell a domain's report address, and when it was told */
+    "CREATE TABLE owner_events(queue_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " domain TEXT NOT NULL, alias TEXT NOT NULL, destination TEXT NOT NULL, reply TEXT NOT NULL DEFAULT '',"
+    " at INTEGER NOT NULL, told INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(queue_id, idx, kind));"
+    "CREATE INDEX owner_events_pending ON owner_events(told, domain, destination);"
+    "CREATE TABLE owner_notices(domain TEXT NOT NULL, destination TEXT NOT NULL, at INTEGER NOT NULL,"
+    " PRIMARY KEY(domain, destination));",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 

@@ -2,7 +2,7 @@
  * queue_store_private: what the queue store's files share: queue_store.c (open, schema, ids, synchronous
  * calls, removal), queue_commit.c (the committer thread and its completions), queue_deliver.c (the queue
  * manager's statements), queue_log.c (the delivery log), queue_batch.c (its batches), queue_failed.c
- * (failed messages kept for failed_retention). Nothing else
+ * (failed messages kept for failed_retention), queue_owner.c (owner notices). Nothing else
  * includes it.
  */
 #ifndef MXD_QUEUE_STORE_PRIVATE_H

@@ -1,0 +1,45 @@
+/*
+ * queue_owner: what the owners of a hosted domain are to be told about its forwards (tables owner_events
+ * and owner_notices of queue.db; each host's own, like the queue). The queue manager records an event
+ * when a forward to an alias's destination has been deferred longer than owner_warning_time ('delayed',
+ * once per recipient) or has failed for good ('failed'); notices are then batched: at most one per
+ * (domain, destination) per owner_notice_interval, listing every event not yet told, and sent to the
+ * domain's report address (db/domain.h). Mail refused at our door never enters the queue, so it never
+ * makes an event. Every call is one transaction on the store's synchronous connection; errors are -1
+ * with *error_r in thread-local storage (queue_store.h).
+ */
+#ifndef MXD_QUEUE_OWNER_H
+#define MXD_QUEUE_OWNER_H
+
+#include "mxd/queue/queue_store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* One event: a forward of queue_id's recipient idx, accepted as alias of domain, to destination. */
+struct queue_owner_event {
+	char *queue_id;
+	int idx;
+	char *kind; /* "delayed" or "failed" */
+	char *domain, *alias, *destination;
+	char *reply; /* the remote reply or our diagnostic */
+	int64_t at;
+};
+
+/* Record ev (at 0: now), unless the same (queue_id, idx, kind) was recorded before. 0 or -1. */
+int queue_owner_record(struct queue_store *qs, const struct queue_owner_event *ev, const char **error_r);
+
+/* The events not yet told of one (domain, destination) whose last notice is older than now - interval
+ * (or that never had one): *events_r (free with queue_owner_events_free), *n_r of them; *n_r 0 when none
+ * is due. One group per call, the oldest first. 0 or -1. */
+int queue_owner_due(struct queue_store *qs, int64_t now, int64_t interval,
+                    struct queue_owner_event **events_r, size_t *n_r, const char **error_r);
+void queue_owner_events_free(struct queue_owner_event **events, size_t n);
+
+/* In one transaction: queue notice (NULL: none, the events are dropped: no report address), mark the
+ * events of (domain, destination) up to and including `upto` told, and remember now as that pair's last
+ * notice. 0 or -1. */
+int queue_owner_told(struct queue_store *qs, const char *domain, const char *destination, int64_t upto,
+                     int64_t now, const struct queue_new_msg *notice, const char **error_r);
+
+#endif
