@@ -263,6 +263,21 @@ static const char *const migrations[] = {
            " 'alias_limit', NEW.alias_limit, 'report_address', NEW.report_address, 'created', NEW.created,"
            " 'modified', NEW.modified)"),
     // clang-format on
+
+    /* 10: route_hops.rate: a cap on deliveries through the hop, "N/unit" ('' none; mxctl route add|set
+     * --rate). Replicated: the change-log triggers of route_hops are made again with it. */
+    // clang-format off
+    "ALTER TABLE route_hops ADD COLUMN rate TEXT NOT NULL DEFAULT '';"
+    "DROP TRIGGER route_hops_log_insert;"
+    "DROP TRIGGER route_hops_log_update;"
+    "DROP TRIGGER route_hops_log_delete;"
+    M4_LOG("route_hops", "id",
+           "json_object('id', NEW.id, 'route_id', NEW.route_id, 'nexthop', NEW.nexthop,"
+           " 'weight', NEW.weight, 'priority', NEW.priority, 'auth_user', NEW.auth_user,"
+           " 'auth_password', NEW.auth_password, 'allow_plaintext_auth', NEW.allow_plaintext_auth,"
+           " 'allow_unverified_tls', NEW.allow_unverified_tls, 'rate', NEW.rate,"
+           " 'created', NEW.created, 'modified', NEW.modified)"),
+    // clang-format on
 };
 
 int db_schema_latest(void)

@@ -68,6 +68,7 @@ static const struct config_setting settings[] = {
     {"default_destination_concurrency_limit", CONFIG_INT, "10", F(default_destination_concurrency_limit), 1,
      10000, NULL},
     {"smtp_concurrency_limit", CONFIG_INT, "100", F(smtp_concurrency_limit), 1, 100000, NULL},
+    {"default_destination_rate_delay", CONFIG_TIME, "0s", F(default_destination_rate_delay), 0, 3600, "s"},
     {"smtp_connect_timeout", CONFIG_TIME, "30s", F(smtp_connect_timeout), 1, 3600, "s"},
     {"smtp_helo_timeout", CONFIG_TIME, "300s", F(smtp_helo_timeout), 1, 3600, "s"},
     {"smtp_data_timeout", CONFIG_TIME, "600s", F(smtp_data_timeout), 1, 3600, "s"},

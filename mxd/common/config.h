@@ -66,6 +66,8 @@ struct mxd_config {
 	char *relayhost;
 	int64_t default_destination_concurrency_limit;
 	int64_t smtp_concurrency_limit;
+	int64_t
+	    default_destination_rate_delay; /* seconds between two deliveries to one destination (0: none) */
 	int64_t smtp_connect_timeout;
 	int64_t smtp_helo_timeout;
 	int64_t smtp_data_timeout;

@@ -86,6 +86,9 @@ struct qdest {
 	size_t npeer;
 	int64_t peers_expire;
 	size_t primary_next; /* resolving primary_hosts: the entry being looked up */
+	/* rate cap (the hop's --rate, else default_destination_rate_delay): no delivery starts before */
+	int64_t next_send_msec; /* monotonic */
+	struct event *rate_ev;  /* wakes dest_dispatch() then */
 	struct qdest *next;
 };
 

@@ -25,6 +25,7 @@ struct route_hop {
 	char *auth_user, *auth_password; /* NULL without AUTH */
 	bool allow_plaintext_auth;
 	bool allow_unverified_tls;
+	int64_t rate_delay_usec; /* between two deliveries through it (its rate cap); 0: none */
 	const struct route_entry *route;
 
 	/* live state, carried over a reload */
@@ -164,6 +165,9 @@ static void entry_from_db(struct route_entry *e, const struct db_route *r, const
 		}
 		h->allow_plaintext_auth = src->allow_plaintext_auth;
 		h->allow_unverified_tls = src->allow_unverified_tls;
+		const char *rate_error;
+		if (db_route_rate_parse(src->rate, &h->rate_delay_usec, NULL, &rate_error) < 0)
+			h->rate_delay_usec = 0; /* (db_route_add_hop checked it) */
 		e->nhops++;
 	}
 	qsort(e->hops, e->nhops, sizeof(*e->hops), hop_order_cmp);
@@ -434,6 +438,7 @@ int route_select(struct route_table *t, const char *recipient_domain, int64_t no
 	}
 	out->allow_plaintext_auth = h->allow_plaintext_auth;
 	out->allow_unverified_tls = h->allow_unverified_tls;
+	out->rate_delay_usec = h->rate_delay_usec;
 	str_copy(out->tls_level, sizeof(out->tls_level), e->tls_level);
 	str_copy(out->nexthop, sizeof(out->nexthop), h->nexthop);
 	str_copy(out->match, sizeof(out->match), e->match);

@@ -61,6 +61,7 @@ struct route_choice {
 	char auth_password[DB_ROUTE_AUTH_MAX + 1];
 	bool allow_plaintext_auth;
 	bool allow_unverified_tls; /* AUTH over TLS whose certificate does not verify (with a warning) */
+	int64_t rate_delay_usec;   /* the hop's rate cap as a time between deliveries (0: none) */
 	char tls_level[DB_ROUTE_TLS_LEVEL_MAX + 1]; /* the route's, else the global level */
 	char nexthop[DB_ROUTE_NEXTHOP_MAX + 1];     /* canonical text, for logs */
 	char match[DB_ROUTE_MATCH_MAX + 1];         /* the rule that matched, or ROUTE_DEFAULT_MATCH */

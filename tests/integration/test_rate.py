@@ -1,0 +1,106 @@
+"""Rate caps (issue #17, part 5): a route's next hop with --rate N/unit never gets more than that (within
+10 % over 200 messages), mxctl route set changes the cap and the weight of a hop in place, and bad
+input is named."""
+import os
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import dnsserver  # noqa: E402
+import mxtest  # noqa: E402
+import sink  # noqa: E402
+from fixtures import wait_for  # noqa: E402
+
+ZONES = """
+$ORIGIN sender.test
+@        MX 10 mx
+mx       A 127.0.0.1
+"""
+
+N = 200
+
+
+class Rate(unittest.TestCase):
+    def setUp(self):
+        self.dns = dnsserver.start(ZONES, port=0)
+        self.relay = sink.Sink("127.0.0.1", mxtest.free_port())
+        self.inst = mxtest.Instance({
+            "resolver": "127.0.0.1:%d" % self.dns.port,
+            "queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+            "smtp_tls_security_level": "none",
+        })
+        self.inst.mxctl("domain", "add", "example.com")
+        self.inst.mxctl("alias", "add", "r@example.com", "user@capped.test")
+        self.hop = "[127.0.0.1]:%d" % self.relay.port
+
+    def tearDown(self):
+        try:
+            self.inst.stop()
+        finally:
+            self.inst.cleanup()
+            self.relay.stop()
+            self.dns.stop()
+
+    def arrivals(self, n, timeout=60):
+        """Times at which the relay had received 1 and n messages (polled every millisecond)."""
+        first = last = None
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            count = len(self.relay.messages)
+            now = time.monotonic()
+            if first is None and count >= 1:
+                first = now
+            if count >= n:
+                last = now
+                break
+            time.sleep(0.001)
+        return first, last
+
+    def test_cap_holds_within_ten_percent(self):
+        self.inst.mxctl("route", "add", "capped.test", self.hop, "--rate", "100/s")
+        self.assertIn("100/s", self.inst.mxctl("route", "list").stdout)
+        self.inst.start()
+        result = {}
+
+        def watch():
+            result["t"] = self.arrivals(N)
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        c = self.inst.client()
+        for k in range(N):
+            r = c.send_mail("alice@sender.test", ["r@example.com"], mxtest.make_message("rate%d@test" % k))
+            self.assertEqual(r.code, 250, r.lines)
+        c.cmd("QUIT")
+        c.close()
+        watcher.join()
+        first, last = result["t"]
+        self.assertIsNotNone(last, "only %d of %d arrived" % (len(self.relay.messages), N))
+        rate = (N - 1) / (last - first)
+        self.assertLessEqual(rate, 110, "%.1f messages/s through a 100/s cap" % rate)
+        self.assertGreaterEqual(rate, 30, "%.1f messages/s: the cap should not slow it this much" % rate)
+
+    def test_set_and_bad_input(self):
+        self.inst.mxctl("route", "add", "capped.test", self.hop, "--weight", "20")
+        for bad, words in (("10", "expected N/unit"), ("0/s", "expected N/unit"), ("5/w", "unknown unit"),
+                           ("x/s", "expected N/unit"), ("10/ss", "expected N/unit")):
+            r = self.inst.mxctl("route", "set", "capped.test", self.hop, "--rate", bad, check=False)
+            self.assertNotEqual(r.returncode, 0, bad)
+            self.assertIn("rate '%s'" % bad, r.stderr)
+            self.assertIn(words, r.stderr)
+        r = self.inst.mxctl("route", "add", "other.test", self.hop, "--rate", "1/y", check=False)
+        self.assertIn("rate '1/y'", r.stderr)
+        r = self.inst.mxctl("route", "set", "capped.test", "[127.0.0.1]:1", "--rate", "1/s", check=False)
+        self.assertIn("no such next hop", r.stderr)
+        r = self.inst.mxctl("route", "set", "capped.test", self.hop, check=False)
+        self.assertIn("nothing to change", r.stderr)
+        self.inst.mxctl("route", "set", "capped.test", self.hop, "--rate", "30/m", "--weight", "50")
+        out = self.inst.mxctl("route", "list").stdout
+        self.assertRegex(out, r"%s\s+50\s+0\s+default\s+yes\s+30/m" % self.hop.replace("[", r"\[").replace("]", r"\]"))
+        self.inst.mxctl("route", "set", "capped.test", self.hop, "--rate", "none")
+        self.assertNotIn("30/m", self.inst.mxctl("route", "list").stdout)
+
+
+if __name__ == "__main__":
+    unittest.main()
