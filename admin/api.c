@@ -4,7 +4,8 @@
  *
  *   GET    /session                         who is asking (and the CSRF token, for a cookie session)
  *   GET    /domains                         POST /domains {domain, description, alias_limit}
- *   GET    /domains/{d}                     PATCH {description, alias_limit, active}   DELETE
+ *   GET    /domains/{d}                     PATCH {description, alias_limit, active} or {report_address}
+ *                                           DELETE
  *                                           (a PATCH is all or nothing: ops.h, *_change())
  *   GET    /domains/{d}/aliases?q=TEXT      POST {address, destinations: [..] or "a, b"}
  *   GET    /aliases/{address}               PATCH {destinations, active} or {fallback}  DELETE
@@ -149,6 +150,7 @@ static void api_domain_json(struct evbuffer *out, const void *item)
 	json_kv_str(out, &first, "domain", d->name);
 	json_kv_str(out, &first, "description", d->description);
 	json_kv_bool(out, &first, "active", d->active);
+	json_kv_str(out, &first, "report_address", d->report_address);
 	json_kv_int(out, &first, "alias_limit", d->alias_limit);
 	json_kv_int(out, &first, "alias_count", d->alias_count);
 	json_kv_int(out, &first, "alias_domain_count", d->alias_domain_count);
@@ -256,6 +258,18 @@ static void api_domain(struct http_request *req, const char *name)
 	if (has_active < 0)
 		return;
 	const char *description = api_param(req, "description"), *limit = api_param(req, "alias_limit");
+	if (form_count(req->form, "report_address") > 0) {
+		/* its own write: refused together with other fields, so that a PATCH stays all or nothing */
+		if (description != NULL || limit != NULL || has_active > 0)
+			api_error(req, 400, "report_address",
+			          "report address: change it in a PATCH of its own");
+		else if (admin_op_domain_set_report(req->ctx, &req->actor, name,
+		                                    api_param(req, "report_address"), &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, NULL);
+		return;
+	}
 	if (description == NULL && limit == NULL && has_active == 0) {
 		api_error(req, 400, NULL, "nothing to change: give description, alias_limit or active");
 		return;

@@ -106,6 +106,10 @@ int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *
 int admin_op_domain_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                         struct admin_err *err);
 
+/* Set a domain's report address (NULL or "": none): its admins and superadmins. */
+int admin_op_domain_set_report(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                               const char *address, struct admin_err *err);
+
 /* --- aliases --- */
 
 /* The aliases of domain whose address or destinations contain query (NULL or "": all). */

@@ -35,6 +35,7 @@ static const struct page_route {
     {"POST", "/domains/add", page_domain_add, 0},
     {"GET", "/domain", page_domain, 0},
     {"POST", "/domain/edit", page_domain_edit, 0},
+    {"POST", "/domain/report", page_domain_report, 0},
     {"POST", "/domain/enable", page_domain_enable, 0},
     {"POST", "/domain/disable", page_domain_disable, 0},
     {"GET", "/domain/delete", page_domain_delete_confirm, 0},

@@ -38,6 +38,7 @@ void page_domains(struct http_request *req);
 void page_domain_add(struct http_request *req);
 void page_domain(struct http_request *req);
 void page_domain_edit(struct http_request *req);
+void page_domain_report(struct http_request *req);
 void page_domain_enable(struct http_request *req);
 void page_domain_disable(struct http_request *req);
 void page_domain_delete_confirm(struct http_request *req);

@@ -13,7 +13,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from admin_client import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import hosted, stop_and_cleanup, wait_for  # noqa: E402
+
+OWNER_PW = "owner-Passw0rd-2"
+OTHER_PW = "other-Passw0rd-3"
 
 ZONES = """
 $ORIGIN gmail.test
@@ -115,6 +119,54 @@ class Owner(unittest.TestCase):
         # the two bounces to the sender (as before) and the one notice to the configured address: no more
         self.assertEqual(tos, ["alice@sender.test", "alice@sender.test", "report@gmail.test"], tos)
         self.assertNotIn("quiet.test", "".join(m.data.decode(errors="replace") for m in self.notices()))
+
+
+class OwnerAdmin(unittest.TestCase):
+    """The report address in mxadmin and the API: the domain's admin sets it, bad input is named, another
+    domain's admin cannot, a PATCH mixing it with other fields is refused whole."""
+
+    def setUp(self):
+        self.inst = mxtest.Instance()
+        hosted(self.inst)
+        self.inst.mxctl("domain", "add", "other.test")
+        pwfile = os.path.join(self.inst.dir, "pw")
+        for name, pw, dom in (("owner", OWNER_PW, "example.com"), ("other", OTHER_PW, "other.test")):
+            with open(pwfile, "w") as f:
+                f.write(pw + "\n")
+            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, "--domain", dom)
+        self.port = mxtest.free_port()
+        self.proc, self.log = start_mxadmin(self.inst.conf, self.port)
+        base = "http://127.0.0.1:%d" % self.port
+        self.owner, self.other = Browser(base), Browser(base)
+        self.assertEqual(self.owner.login("owner", OWNER_PW).status, 303)
+        self.assertEqual(self.other.login("other", OTHER_PW).status, 303)
+
+    def tearDown(self):
+        try:
+            stop_mxadmin(self.proc, self.log)
+        finally:
+            self.inst.cleanup()
+
+    def patch(self, who, payload):
+        return who.api("PATCH", "/domains/example.com", payload, csrf=who.csrf)
+
+    def test_api_and_page(self):
+        self.assertEqual(self.owner.api("GET", "/domains/example.com").json()["report_address"], "")
+        self.assertEqual(self.patch(self.owner, {"report_address": "Ops@Example.net"}).status, 200)
+        self.assertEqual(self.owner.api("GET", "/domains/example.com").json()["report_address"], "ops@example.net")
+        r = self.patch(self.owner, {"report_address": "ops at example"})
+        self.assertEqual(r.status, 400, r.body)
+        self.assertEqual(r.json()["error"]["field"], "report_address")
+        r = self.patch(self.owner, {"report_address": "x@example.net", "description": "d"})
+        self.assertEqual(r.status, 400, r.body)
+        d = self.owner.api("GET", "/domains/example.com").json()
+        self.assertEqual((d["report_address"], d["description"]), ("ops@example.net", ""))
+        self.assertIn(self.patch(self.other, {"report_address": "evil@example.net"}).status, (403, 404))
+        self.assertIn("report to:     ops@example.net", self.inst.mxctl("domain", "show", "example.com").stdout)
+        r = self.owner.post("/domain/report", {"name": "example.com", "report_address": ""})
+        self.assertEqual(r.status, 303, r.body)
+        self.assertIn("report to:     (none)", self.inst.mxctl("domain", "show", "example.com").stdout)
+        self.assertIn('name="report_address" value=""', self.owner.get("/domain?name=example.com").body)
 
 
 if __name__ == "__main__":
