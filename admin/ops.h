@@ -243,6 +243,16 @@ int admin_op_log_search(struct admin_ctx *ctx, const struct admin_actor *actor, 
                         const char *queue_id, struct admin_log_entry **list_r, size_t *n_r,
                         struct admin_err *err);
 void admin_log_free(struct admin_log_entry *list, size_t n);
+
+/* Failing destinations since `since` (queue_store_log_failing), those of aliases the actor manages. */
+struct admin_failing {
+	char *alias, *destination, *reply; /* never NULL */
+	int64_t deferred, bounced, last_at;
+};
+#define ADMIN_FAILING_MAX 50
+int admin_op_log_failing(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                         struct admin_failing **list_r, size_t *n_r, struct admin_err *err);
+void admin_failing_free(struct admin_failing *list, size_t n);
 /* Deliveries, deferrals and bounces (expiries included) logged since since, as the actor may see them. */
 int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
                         int64_t *sent_r, int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);

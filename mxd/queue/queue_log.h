@@ -44,6 +44,19 @@ int queue_store_log_search(struct queue_store *qs, const char *address, const ch
 int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_r, int64_t *deferred_r,
                            int64_t *bounced_r, const char **error_r);
 
+/* A destination that failing forwards went to: an alias (orig_address), where it forwards (address), the
+ * attempts deferred and the recipients bounced or expired since a time, the last of them and its reply. */
+struct queue_log_failing {
+	const char *alias, *destination, *reply;
+	int64_t deferred, bounced, last_at;
+};
+typedef int queue_log_failing_cb(void *ctx, const struct queue_log_failing *f);
+
+/* The forwards (orig_address other than address) deferred or bounced at or after since, one per alias
+ * and destination, the most recent first, at most max; cb as queue_log_cb. 0 or -1. */
+int queue_store_log_failing(struct queue_store *qs, int64_t since, size_t max, queue_log_failing_cb *cb,
+                            void *ctx, const char **error_r);
+
 /* Delete the rows older than before; *deleted_r (may be NULL) gets how many. 0 or -1. */
 int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *deleted_r, const char **error_r);
 

@@ -229,6 +229,19 @@ class FailedAdmin(FailedBase):
         self.assertEqual(self.failed_ids(), [])
         self.assertEqual(self.owner.api("GET", "/queue/%s/eml" % qid).status, 404)
 
+    def test_dashboard_failing_destinations(self):
+        self.assertIn("No forward was deferred or bounced", self.owner.get("/").body)
+        self.fail_one("a3@test")
+        page = self.owner.get("/").body
+        section = page[page.index("Failing destinations"):]
+        self.assertIn("info@example.com", section)
+        self.assertIn("someone@gmail.test", section)
+        self.assertIn("no such user", section)
+        self.assertRegex(section, r"<td>someone@gmail\.test</td><td>0</td><td>1</td>")
+        other = self.other.get("/").body
+        self.assertIn("No forward was deferred or bounced", other)
+        self.assertNotIn("someone@gmail.test", other)
+
     def test_api_resend_to_the_same_recipient(self):
         qid = self.fail_one("a2@test")
         self.sink.rcpt_reply = {}
