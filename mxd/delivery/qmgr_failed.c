@@ -113,6 +113,7 @@ void qmgr_fallback_record(struct qmgr *q, struct qmsg *m, struct queue_rcpt_info
 	};
 	log_info("qmgr", "%s: orig_to=<%s>: fallback to=<%s> used instead of <%s> (%s)", m->info->id,
 	         r->orig_address, fb, r->address, reason != NULL ? reason : "");
+	qmgr_owner_event(q, m, r, QMGR_OWNER_FALLBACK, reason); /* the notice says it too */
 	queue_batch_redirect(q->batch, m->info->id, r->idx, fb);
 	queue_batch_log(q->batch, &ev, 1);
 	qmgr_batch_schedule(q);

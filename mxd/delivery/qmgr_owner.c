@@ -47,7 +47,9 @@ void qmgr_owner_event(struct qmgr *q, const struct qmsg *m, const struct queue_r
 
 	if (!qmgr_rcpt_forwarded(r))
 		return;
-	if (state == QUEUE_RCPT_BOUNCED)
+	if (state == QMGR_OWNER_FALLBACK)
+		kind = "fallback";
+	else if (state == QUEUE_RCPT_BOUNCED)
 		kind = "failed";
 	else if (state == QUEUE_RCPT_DEFERRED && q->cfg->owner_warning_time > 0 &&
 	         qmgr_age(q, m->info->arrival) >= q->cfg->owner_warning_time)
@@ -108,18 +110,21 @@ static struct evbuffer *owner_compose(struct qmgr *q, const struct queue_owner_e
 	                    q->cfg->myhostname, ev[0].domain, ev[0].destination);
 	for (size_t i = 0; i < n; i++) {
 		owner_date(ev[i].at, when, sizeof(when));
-		evbuffer_add_printf(b,
-		                    "  alias:        <%s>\r\n"
-		                    "  destination:  <%s>\r\n"
-		                    "  queue id:     %s\r\n"
-		                    "  state:        %s\r\n"
-		                    "  since:        %s\r\n"
-		                    "  remote reply: %.*s\r\n\r\n",
-		                    ev[i].alias, ev[i].destination, ev[i].queue_id,
-		                    strcmp(ev[i].kind, "failed") == 0
-		                        ? "failed for good (the sender got a bounce; the message is kept)"
-		                        : "deferred, still being retried",
-		                    when, QMGR_OWNER_REPLY, ev[i].reply);
+		evbuffer_add_printf(
+		    b,
+		    "  alias:        <%s>\r\n"
+		    "  destination:  <%s>\r\n"
+		    "  queue id:     %s\r\n"
+		    "  state:        %s\r\n"
+		    "  since:        %s\r\n"
+		    "  remote reply: %.*s\r\n\r\n",
+		    ev[i].alias, ev[i].destination, ev[i].queue_id,
+		    strcmp(ev[i].kind, "failed") == 0
+		        ? "failed for good (the sender got a bounce; the message is kept)"
+		    : strcmp(ev[i].kind, "fallback") == 0
+		        ? "refused or deferred too long: sent to the alias's fallback destination"
+		        : "deferred, still being retried",
+		    when, QMGR_OWNER_REPLY, ev[i].reply);
 	}
 	evbuffer_add_printf(
 	    b,

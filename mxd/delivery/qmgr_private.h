@@ -216,9 +216,11 @@ void qmgr_fallback_record(struct qmgr *q, struct qmsg *m, struct queue_rcpt_info
 void qmgr_failed_expire(struct qmgr *q, int64_t now);
 
 /* qmgr_owner.c */
+#define QMGR_OWNER_FALLBACK ((enum queue_rcpt_state)100) /* qmgr_owner_event(): the fallback was used */
 /* Recipient r of m ended an attempt in state (after any fallback) with reason: record an owner event
- * (queue_owner.h) when it is a forward of a domain with a report address that failed for good, or has
- * been deferred longer than owner_warning_time. */
+ * (queue_owner.h) when it is a forward of a domain with a report address that failed for good, has
+ * been deferred longer than owner_warning_time, or (state QMGR_OWNER_FALLBACK) went to its alias's
+ * fallback destination. */
 void qmgr_owner_event(struct qmgr *q, const struct qmsg *m, const struct queue_rcpt_info *r,
                       enum queue_rcpt_state state, const char *reason);
 /* Make and queue the owner notices due (every few seconds). */

@@ -20,7 +20,7 @@
 struct queue_owner_event {
 	char *queue_id;
 	int idx;
-	char *kind; /* "delayed" or "failed" */
+	char *kind; /* "delayed", "failed" or "fallback" (went to the alias's fallback destination) */
 	char *domain, *alias, *destination;
 	char *reply; /* the remote reply or our diagnostic */
 	int64_t at;

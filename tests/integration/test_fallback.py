@@ -85,6 +85,7 @@ class Fallback(unittest.TestCase):
     def test_refused_for_good_goes_to_the_fallback(self):
         self.sink.rcpt_reply = {"someone@gmail.test": "550 5.1.1 no such user"}
         self.inst.mxctl("alias", "fallback", "info@example.com", "backup@gmail.test")
+        self.inst.mxctl("domain", "report", "example.com", "report@gmail.test")
         qid = self.send("fb1@test")
         self.assertTrue(wait_for(lambda: self.with_msgid("fb1@test")), self.inst.read_log()[-3000:])
         got = self.with_msgid("fb1@test")
@@ -96,7 +97,13 @@ class Fallback(unittest.TestCase):
         self.assertRegex(log, r"%s: to=<someone@gmail\.test>, orig_to=<info@example\.com>, .*status=deferred "
                               r"\(.*no such user" % qid)
         self.assertRegex(log, r"%s: to=<backup@gmail\.test>, orig_to=<info@example\.com>, .*status=sent" % qid)
-        self.assertEqual(self.bounces(), [])  # the sender hears nothing: the mail arrived
+        # the owners hear that the fallback was used
+        self.assertTrue(wait_for(lambda: [m for m in self.sink.messages if m.rcpt_tos == ["report@gmail.test"]]))
+        notice = [m for m in self.sink.messages if m.rcpt_tos == ["report@gmail.test"]][0].data.decode()
+        self.assertIn("sent to the alias's fallback destination", notice)
+        self.assertIn("destination:  <someone@gmail.test>", notice)
+        self.assertIn(qid, notice)
+        self.assertEqual([m for m in self.bounces() if m.rcpt_tos != ["report@gmail.test"]], [])  # no bounce
         self.assertIn("No failed messages", self.inst.mxctl("queue", "failed").stdout)
 
     def test_deferred_too_long_goes_to_the_fallback(self):
