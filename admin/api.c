@@ -15,6 +15,7 @@
  *                                                 auth_password, allow_plaintext_auth,
  *                                                 allow_unverified_tls, tls_level, description}
  *   DELETE /routes/{match}[?nexthop=HOP]    a whole route, or one next hop
+ *   PATCH  /routes/{match}?nexthop=HOP {weight, rate}   one next hop in place (rate "N/unit", "none")
  *   GET    /queue                           POST /queue/flush       (api_queue.c)
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
  *   GET    /queue/failed                    POST /queue/{id}/resend {to}   GET /queue/{id}/eml
@@ -412,10 +413,13 @@ static void api_hop_json(struct evbuffer *out, const void *item)
 	json_kv_bool(out, &first, "has_password", h->has_password);
 	json_kv_bool(out, &first, "allow_plaintext_auth", h->allow_plaintext_auth);
 	json_kv_bool(out, &first, "allow_unverified_tls", h->allow_unverified_tls);
+	json_kv_str(out, &first, "rate", h->rate);
 	json_kv_int(out, &first, "selected", (int64_t)h->selected);
 	json_kv_int(out, &first, "sent", (int64_t)h->sent);
 	json_kv_int(out, &first, "deferred", (int64_t)h->deferred);
 	json_kv_int(out, &first, "bounced", (int64_t)h->bounced);
+	json_kv_int(out, &first, "throttled", (int64_t)h->throttled);
+	json_kv_int(out, &first, "conn_failures", (int64_t)h->conn_failures);
 	evbuffer_add(out, "}", 1);
 }
 
@@ -466,11 +470,23 @@ static void api_routes(struct http_request *req, const char *match)
 		    .allow_unverified_tls = api_param(req, "allow_unverified_tls"),
 		    .tls_level = api_param(req, "tls_level"),
 		    .description = api_param(req, "description"),
+		    .rate = api_param(req, "rate"),
 		};
 		if (admin_op_route_add_hop(req->ctx, &req->actor, &in, &err) < 0)
 			api_fail(req, &err);
 		else
 			api_ok(req, 201, &err);
+		return;
+	}
+	if (match != NULL && strcmp(req->method, "PATCH") == 0) {
+		const char *nexthop = http_query(req, "nexthop");
+		if (nexthop == NULL)
+			nexthop = api_param(req, "nexthop");
+		if (admin_op_route_set_hop(req->ctx, &req->actor, match, nexthop, api_param(req, "weight"),
+		                           api_param(req, "rate"), &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
 		return;
 	}
 	if (match != NULL && strcmp(req->method, "DELETE") == 0) {
@@ -654,7 +670,7 @@ void api_dispatch(struct http_request *req)
 		if (api_method_ok(req, rest == NULL ? "GET,POST" : "PATCH,DELETE"))
 			api_aliasdomains(req, rest);
 	} else if (IS("routes")) {
-		if (api_method_ok(req, rest == NULL ? "GET,POST" : "DELETE"))
+		if (api_method_ok(req, rest == NULL ? "GET,POST" : "PATCH,DELETE"))
 			api_routes(req, rest);
 	} else if (IS("queue")) {
 		if (api_method_ok(req, "GET,POST,DELETE"))

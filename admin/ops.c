@@ -48,6 +48,7 @@ static const char *ops_field_of(const char *message)
 	    {"description", "description"},
 	    {"fallback", "fallback"},
 	    {"report address", "report_address"},
+	    {"rate", "rate"},
 	    {"match", "match"},
 	    {"nexthop", "nexthop"},
 	    {"route", "nexthop"},

@@ -158,6 +158,7 @@ struct admin_route_input {
 	const char *allow_plaintext_auth;      /* flag text; NULL: no */
 	const char *allow_unverified_tls;      /* flag text; NULL: no */
 	const char *tls_level, *description;   /* NULL: keep / default */
+	const char *rate;                      /* "N/unit" cap; NULL or "": none */
 };
 
 int admin_op_route_list(struct admin_ctx *ctx, const struct admin_actor *actor, struct db_route **list_r,
@@ -166,6 +167,10 @@ int admin_op_route_add_hop(struct admin_ctx *ctx, const struct admin_actor *acto
                            const struct admin_route_input *in, struct admin_err *err);
 int admin_op_route_del_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
                            const char *nexthop, struct admin_err *err);
+/* Superadmins: change one next hop's weight (NULL or "": keep) and rate cap (NULL: keep; "" or "none":
+ * no cap) in place (db_route_set_hop). */
+int admin_op_route_set_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                           const char *nexthop, const char *weight, const char *rate, struct admin_err *err);
 int admin_op_route_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
                        struct admin_err *err);
 

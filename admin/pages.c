@@ -58,6 +58,7 @@ static const struct page_route {
     {"GET", "/routes", page_routes, 0},
     {"POST", "/routes/add", page_route_add, 0},
     {"POST", "/routes/delhop", page_route_del_hop, 0},
+    {"POST", "/routes/sethop", page_route_set_hop, 0},
     {"POST", "/routes/delete", page_route_delete, 0},
     {"GET", "/log", page_log, 0},
     {"GET", "/queue", page_queue, 0},

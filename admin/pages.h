@@ -62,6 +62,7 @@ void page_alias_delete(struct http_request *req);
 
 void page_routes(struct http_request *req);
 void page_route_add(struct http_request *req);
+void page_route_set_hop(struct http_request *req);
 void page_route_del_hop(struct http_request *req);
 void page_route_delete(struct http_request *req);
 

@@ -11,7 +11,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
+from admin_client import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import wait_for  # noqa: E402
+import urllib.parse  # noqa: E402
+
+ROOT_PW = "root-Passw0rd-1"
+OWNER_PW = "owner-Passw0rd-2"
 
 ZONES = """
 $ORIGIN sender.test
@@ -100,6 +105,56 @@ class Rate(unittest.TestCase):
         self.assertRegex(out, r"%s\s+50\s+0\s+default\s+yes\s+30/m" % self.hop.replace("[", r"\[").replace("]", r"\]"))
         self.inst.mxctl("route", "set", "capped.test", self.hop, "--rate", "none")
         self.assertNotIn("30/m", self.inst.mxctl("route", "list").stdout)
+
+
+class RateAdmin(unittest.TestCase):
+    """A hop's weight and rate cap in mxadmin and the API: superadmins only, bad input named."""
+
+    def setUp(self):
+        self.inst = mxtest.Instance()
+        self.inst.mxctl("domain", "add", "example.com")
+        self.hop = "[127.0.0.1]:2525"
+        self.inst.mxctl("route", "add", "capped.test", self.hop, "--weight", "20")
+        pwfile = os.path.join(self.inst.dir, "pw")
+        for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("owner", OWNER_PW, ["--domain", "example.com"])):
+            with open(pwfile, "w") as f:
+                f.write(pw + "\n")
+            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+        self.port = mxtest.free_port()
+        self.proc, self.log = start_mxadmin(self.inst.conf, self.port)
+        base = "http://127.0.0.1:%d" % self.port
+        self.root, self.owner = Browser(base), Browser(base)
+        self.assertEqual(self.root.login("root", ROOT_PW).status, 303)
+        self.assertEqual(self.owner.login("owner", OWNER_PW).status, 303)
+
+    def tearDown(self):
+        try:
+            stop_mxadmin(self.proc, self.log)
+        finally:
+            self.inst.cleanup()
+
+    def hop_json(self):
+        routes = self.root.api("GET", "/routes").json()["routes"]
+        return [h for r in routes for h in r["hops"] if h["nexthop"] == self.hop][0]
+
+    def test_api_and_page(self):
+        path = "/routes/capped.test?nexthop=" + urllib.parse.quote(self.hop)
+        r = self.root.api("PATCH", path, {"weight": "40", "rate": "5/m"}, csrf=self.root.csrf)
+        self.assertEqual(r.status, 200, r.body)
+        h = self.hop_json()
+        self.assertEqual((h["weight"], h["rate"], h["throttled"], h["conn_failures"]), (40, "5/m", 0, 0))
+        r = self.root.api("PATCH", path, {"rate": "5 per minute"}, csrf=self.root.csrf)
+        self.assertEqual(r.status, 400, r.body)
+        self.assertEqual(r.json()["error"]["field"], "rate")
+        r = self.owner.api("PATCH", path, {"weight": "99"}, csrf=self.owner.csrf)
+        self.assertEqual(r.status, 403, r.body)
+        self.assertEqual(self.hop_json()["weight"], 40)
+        r = self.root.post("/routes/sethop", {"match": "capped.test", "nexthop": self.hop, "weight": "60",
+                                              "rate": ""})
+        self.assertEqual(r.status, 303, r.body)
+        h = self.hop_json()
+        self.assertEqual((h["weight"], h["rate"]), (60, ""))
+        self.assertIn('name="rate" value=""', self.root.get("/routes").body)
 
 
 if __name__ == "__main__":
