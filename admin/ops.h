@@ -26,6 +26,7 @@
 #include "db/db.h"
 #include "db/domain.h"
 #include "db/route.h"
+#include "db/route_hop.h"
 #include "mxd/common/config.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/queue/queue_store.h"

@@ -265,9 +265,12 @@ static const char *const migrations[] = {
     // clang-format on
 
     /* 10: route_hops.rate: a cap on deliveries through the hop, "N/unit" ('' none; mxctl route add|set
-     * --rate). Replicated: the change-log triggers of route_hops are made again with it. */
+     * --rate); route_hops.weight_schedule: weights from given dates, "YYYY-MM-DD=W,..." in date order
+     * ('' none; mxctl route schedule), for a warm-up that grows by itself. Replicated: the change-log
+     * triggers of route_hops are made again with them. */
     // clang-format off
     "ALTER TABLE route_hops ADD COLUMN rate TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE route_hops ADD COLUMN weight_schedule TEXT NOT NULL DEFAULT '';"
     "DROP TRIGGER route_hops_log_insert;"
     "DROP TRIGGER route_hops_log_update;"
     "DROP TRIGGER route_hops_log_delete;"
@@ -276,6 +279,7 @@ static const char *const migrations[] = {
            " 'weight', NEW.weight, 'priority', NEW.priority, 'auth_user', NEW.auth_user,"
            " 'auth_password', NEW.auth_password, 'allow_plaintext_auth', NEW.allow_plaintext_auth,"
            " 'allow_unverified_tls', NEW.allow_unverified_tls, 'rate', NEW.rate,"
+           " 'weight_schedule', NEW.weight_schedule,"
            " 'created', NEW.created, 'modified', NEW.modified)"),
     // clang-format on
 };

@@ -4,6 +4,7 @@
  * hops is deleted with its last one; a password is never stored in a file others may read).
  */
 #include "db/route.h"
+#include "db/route_hop.h"
 #include "db/sync.h"
 
 #include "db/db_private.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static const char *const tls_levels[] = {"none", "may", "encrypt", "verify"};
 
@@ -504,7 +506,7 @@ static const char list_sql[] =
     " h.id, h.nexthop, h.weight, h.priority, h.auth_user, h.auth_password IS NOT NULL,"
     " CASE WHEN ?1 THEN h.auth_password END, h.allow_plaintext_auth, h.created, h.modified,"
     " s.selected, s.sent, s.deferred, s.bounced, h.allow_unverified_tls, s.throttled, s.conn_failures,"
-    " h.rate"
+    " h.rate, h.weight_schedule"
     " FROM routes r LEFT JOIN route_hops h ON h.route_id = r.id LEFT JOIN route_stats s ON s.hop_id = h.id"
     " WHERE ?2 IS NULL OR r.match = ?2 ORDER BY r.match, h.priority, h.id";
 
@@ -540,6 +542,7 @@ static void hop_from_row(sqlite3_stmt *stmt, struct db_route_hop *h)
 	h->throttled = (uint64_t)sqlite3_column_int64(stmt, 22);
 	h->conn_failures = (uint64_t)sqlite3_column_int64(stmt, 23);
 	db_column_copy(stmt, 24, h->rate, sizeof(h->rate));
+	db_column_copy(stmt, 25, h->weight_schedule, sizeof(h->weight_schedule));
 	h->allow_unverified_tls = sqlite3_column_int(stmt, 21) != 0;
 }
 
@@ -679,69 +682,4 @@ int db_route_data_version(struct db *db, int64_t *version_r, const char **error_
 	 * reload the routes every sync_interval. The replicated tables' own version changes only with them.
 	 */
 	return db_sync_tables_version(db, version_r, error_r);
-}
-
-int db_route_rate_parse(const char *text, int64_t *delay_usec_r, char *canon, const char **error_r)
-{
-	static const struct {
-		char unit;
-		int64_t usec;
-	} units[] = {{'s', 1000000}, {'m', 60000000}, {'h', 3600000000}, {'d', 86400000000}};
-	if (delay_usec_r != NULL)
-		*delay_usec_r = 0;
-	if (canon != NULL)
-		canon[0] = '\0';
-	if (text == NULL || text[0] == '\0' || strcmp(text, "none") == 0)
-		return 0;
-	char *end;
-	errno = 0;
-	long long n = strtoll(text, &end, 10);
-	if (end == text || !isdigit((unsigned char)text[0]) || errno != 0 || n < 1 || n > 1000000 ||
-	    *end != '/' || end[1] == '\0' || end[2] != '\0') {
-		*error_r = "expected N/unit: N deliveries (1..1000000) per s, m, h or d, e.g. 100/m";
-		return -1;
-	}
-	for (size_t i = 0; i < MXD_ARRAY_SIZE(units); i++) {
-		if (units[i].unit != end[1])
-			continue;
-		if (delay_usec_r != NULL)
-			*delay_usec_r = units[i].usec / n;
-		if (canon != NULL)
-			snprintf(canon, DB_ROUTE_RATE_MAX + 1, "%lld/%c", n, units[i].unit);
-		return 0;
-	}
-	*error_r = "unknown unit: expected s, m, h or d (100/m)";
-	return -1;
-}
-
-int db_route_set_hop(struct db *db, const char *match, const char *nexthop, uint32_t weight, const char *rate,
-                     const char **error_r)
-{
-	static const char sql[] =
-	    "UPDATE route_hops SET weight = CASE WHEN ?3 > 0 THEN ?3 ELSE weight END,"
-	    " rate = coalesce(?4, rate), modified = ?5"
-	    " WHERE route_id = (SELECT id FROM routes WHERE match = ?1) AND nexthop = ?2";
-	char m[DB_ROUTE_MATCH_MAX + 1], canon_hop[DB_ROUTE_NEXTHOP_MAX + 1],
-	    canon_rate[DB_ROUTE_RATE_MAX + 1];
-	struct db_route_nexthop nh;
-	const char *err;
-
-	if (db_route_match_normalize(match, m, sizeof(m), &err) < 0)
-		return db_input_error(db, error_r, "match '%s': %s", match, err);
-	if (db_route_nexthop_parse(nexthop, &nh, &err) < 0)
-		return db_input_error(db, error_r, "nexthop '%s': %s", nexthop, err);
-	db_route_nexthop_format(&nh, canon_hop, sizeof(canon_hop));
-	if (weight > DB_ROUTE_WEIGHT_MAX)
-		return db_input_error(db, error_r, "weight %u: expected 1..%d", weight, DB_ROUTE_WEIGHT_MAX);
-	if (db_route_rate_parse(rate, NULL, canon_rate, &err) < 0)
-		return db_input_error(db, error_r, "rate '%s': %s", rate, err);
-	if (weight == 0 && rate == NULL)
-		return db_input_error(db, error_r, "nothing to change: give --weight or --rate");
-	int rc = db_change(db, sql,
-	                   DB_PARAMS(DB_TEXT(m), DB_TEXT(canon_hop), DB_INT(weight),
-	                             DB_TEXT(rate != NULL ? canon_rate : NULL), DB_INT(time_now())),
-	                   "change next hop", error_r);
-	if (rc > 0)
-		return db_input_error(db, error_r, "route %s: no such next hop %s", m, canon_hop);
-	return rc;
 }

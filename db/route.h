@@ -39,6 +39,8 @@
 #define DB_ROUTE_TLS_LEVEL_MAX   7 /* "encrypt" */
 #define DB_ROUTE_DESCRIPTION_MAX 200
 #define DB_ROUTE_RATE_MAX        24 /* "1000000/d" */
+#define DB_ROUTE_SCHEDULE_STEPS  16 /* dates in a hop's weight schedule */
+#define DB_ROUTE_SCHEDULE_MAX    (DB_ROUTE_SCHEDULE_STEPS * 17)
 
 enum db_route_nexthop_kind {
 	DB_ROUTE_NEXTHOP_DIRECT,     /* MX lookup of the recipient's domain */
@@ -64,6 +66,7 @@ struct db_route_hop {
 	bool allow_plaintext_auth;
 	bool allow_unverified_tls;        /* AUTH over TLS whose certificate does not verify */
 	char rate[DB_ROUTE_RATE_MAX + 1]; /* "N/unit" (s, m, h, d): deliveries at most; "" no cap */
+	char weight_schedule[DB_ROUTE_SCHEDULE_MAX + 1]; /* "YYYY-MM-DD=W,..." by date; "" none */
 	int64_t created, modified;
 	uint64_t selected, sent, deferred, bounced; /* route_stats (0 before mxd's first flush) */
 	uint64_t throttled, conn_failures;          /* route_stats: attempts throttled, connection failures */
@@ -112,15 +115,6 @@ const char *db_route_nexthop_format(const struct db_route_nexthop *nexthop, char
 
 /* NULL, "" and "default" (the global level), or none|may|encrypt|verify. 0, or -1 with *error_r (static). */
 int db_route_tls_level_valid(const char *level, const char **error_r);
-
-/* A rate cap "N/unit" (N 1..1000000, unit s, m, h or d): *delay_usec_r (may be NULL) gets the time
- * between two deliveries, and canon (DB_ROUTE_RATE_MAX + 1, may be NULL) the canonical text. "" or
- * "none": no cap (delay 0, canon ""). 0, or -1 with *error_r (static). */
-int db_route_rate_parse(const char *text, int64_t *delay_usec_r, char *canon, const char **error_r);
-
-/* Change one next hop: its weight (0: keep) and its rate cap (NULL: keep; "" or "none": no cap). */
-int db_route_set_hop(struct db *db, const char *match, const char *nexthop, uint32_t weight, const char *rate,
-                     const char **error_r);
 
 /* "user=alice password=****" (with " plaintext-ok", " unverified-tls-ok" when allowed), or "-" without AUTH:
  * the only form in which a hop's credentials are ever shown. Returns buf. */

@@ -31,8 +31,8 @@
 #define ROUTE_HOPS_ROW                                                                                       \
 	"json_object('id', id, 'route_id', route_id, 'nexthop', nexthop, 'weight', weight, 'priority',"      \
 	" priority, 'auth_user', auth_user, 'auth_password', auth_password, 'allow_plaintext_auth',"         \
-	" allow_plaintext_auth, 'allow_unverified_tls', allow_unverified_tls, 'rate', rate, 'created',"      \
-	" created, 'modified', modified)"
+	" allow_plaintext_auth, 'allow_unverified_tls', allow_unverified_tls, 'rate', rate,"                 \
+	" 'weight_schedule', weight_schedule, 'created', created, 'modified', modified)"
 
 /* A snapshot's entries of table t by primary key, the whole table or after ?1, at most ?2 rows: the
  * entry's JSON and the key as JSON (for the "next" cursor). */
@@ -80,16 +80,18 @@ static const char routes_upsert_sql[] =
 
 static const char route_hops_upsert_sql[] =
     "INSERT INTO route_hops (id, route_id, nexthop, weight, priority, auth_user, auth_password,"
-    " allow_plaintext_auth, allow_unverified_tls, rate, created, modified)"
+    " allow_plaintext_auth, allow_unverified_tls, rate, weight_schedule, created, modified)"
     " SELECT " J("id") ", " J("route_id") ", " J("nexthop") ", " J("weight") ", " J("priority") ","
     " " J("auth_user") ", " J("auth_password") ", " J("allow_plaintext_auth") ","
     /* a primary before schema 5 (10) sends no such key */
     " coalesce(" J("allow_unverified_tls") ", 0), coalesce(" J("rate") ", ''),"
+    " coalesce(" J("weight_schedule") ", ''),"
     " " J("created") ", " J("modified") " WHERE true"
     " ON CONFLICT (id) DO UPDATE SET route_id = excluded.route_id, nexthop = excluded.nexthop,"
     " weight = excluded.weight, priority = excluded.priority, auth_user = excluded.auth_user,"
     " auth_password = excluded.auth_password, allow_plaintext_auth = excluded.allow_plaintext_auth,"
     " allow_unverified_tls = excluded.allow_unverified_tls, rate = excluded.rate,"
+    " weight_schedule = excluded.weight_schedule,"
     " created = excluded.created, modified = excluded.modified";
 
 /* A snapshot applied over an older replica can meet a row that holds this row's unique key under

@@ -10,6 +10,7 @@
 
 #include "db/db.h"
 #include "db/route.h"
+#include "db/route_hop.h"
 #include "mxd/common/util.h"
 
 #include <errno.h>
@@ -339,6 +340,7 @@ static int route_list(struct db *db, const char *what, char **args, int nargs, c
 	widths(list, n, &mw, &nw);
 	printf("%-*s  %-*s  %6s  %8s  %-7s  %-6s  %-9s  %s\n", mw, "MATCH", nw, "NEXTHOP", "WEIGHT",
 	       "PRIORITY", "TLS", "ACTIVE", "RATE", "AUTH  DESCRIPTION");
+	bool any_schedule = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct db_route *r = &list[i];
 		const char *tls = r->tls_level[0] != '\0' ? r->tls_level : "default";
@@ -356,6 +358,15 @@ static int route_list(struct db *db, const char *what, char **args, int nargs, c
 			       r->description[0] != '\0' ? "  " : "", r->description);
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < list[i].nhops; j++)
+			if (list[i].hops[j].weight_schedule[0] != '\0') {
+				if (!any_schedule)
+					printf("\nWeight schedules (from each date on, UTC):\n");
+				any_schedule = true;
+				printf("%s %s: %s\n", list[i].match, list[i].hops[j].nexthop,
+				       list[i].hops[j].weight_schedule);
+			}
 	db_route_list_free(&list, n);
 	return 0;
 }
@@ -433,6 +444,23 @@ static int route_set(struct db *db, const char *what, char **args, int nargs, co
 	return 0;
 }
 
+/* route schedule MATCH NEXTHOP DATE WEIGHT: from DATE (UTC) on the hop's weight is WEIGHT (0: remove) */
+static int route_schedule(struct db *db, const char *what, char **args, int nargs,
+                          const struct route_opts *opts)
+{
+	const char *error;
+	uint32_t weight;
+	if (parse_number(what, "weight", args[3], 0, DB_ROUTE_WEIGHT_MAX, &weight) < 0)
+		return 1;
+	if (db_route_schedule_hop(db, args[0], args[1], args[2], weight, &error) < 0)
+		return fail(what, error);
+	if (weight == 0)
+		printf("route %s: nexthop %s: no change of weight on %s\n", args[0], args[1], args[2]);
+	else
+		printf("route %s: nexthop %s: weight %u from %s (UTC)\n", args[0], args[1], weight, args[2]);
+	return 0;
+}
+
 #define ADD_OPTS                                                                                             \
 	((1u << OPT_WEIGHT) | (1u << OPT_PRIORITY) | (1u << OPT_AUTH_USER) | (1u << OPT_PASSWORD_FILE) |     \
 	 (1u << OPT_PASSWORD_ENV) | (1u << OPT_PASSWORD_STDIN) | (1u << OPT_PLAINTEXT) |                     \
@@ -444,6 +472,7 @@ static const struct route_action route_actions[] = {
      "          [--auth-user USER (--auth-password-file FILE | --auth-password-env VAR |\n"
      "          --auth-password-stdin)] [--allow-plaintext-auth] [--allow-unverified-tls]\n"
      "          [--tls-level none|may|encrypt|verify|default] [--rate N/s|m|h|d]"},
+    {"schedule", 0, 4, 4, true, route_schedule, "route schedule MATCH NEXTHOP YYYY-MM-DD WEIGHT"},
     {"set", (1u << OPT_WEIGHT) | (1u << OPT_RATE), 2, 2, true, route_set,
      "route set MATCH NEXTHOP [--weight N] [--rate N/s|m|h|d|none]"},
     {"list", 0, 0, 0, false, route_list, "route list"},

@@ -5,6 +5,8 @@
  */
 #include "mxd/delivery/route.h"
 
+#include "db/route_hop.h"
+
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
 
@@ -26,6 +28,8 @@ struct route_hop {
 	bool allow_plaintext_auth;
 	bool allow_unverified_tls;
 	int64_t rate_delay_usec; /* between two deliveries through it (its rate cap); 0: none */
+	struct db_route_schedule_step schedule[DB_ROUTE_SCHEDULE_STEPS]; /* weights from dates on */
+	size_t nschedule;
 	const struct route_entry *route;
 
 	/* live state, carried over a reload */
@@ -168,6 +172,12 @@ static void entry_from_db(struct route_entry *e, const struct db_route *r, const
 		const char *rate_error;
 		if (db_route_rate_parse(src->rate, &h->rate_delay_usec, NULL, &rate_error) < 0)
 			h->rate_delay_usec = 0; /* (db_route_add_hop checked it) */
+		if (db_route_schedule_parse(src->weight_schedule, h->schedule, &h->nschedule, &rate_error) <
+		    0) {
+			log_warn(ROUTE_LOG, "route %s: nexthop %s: weight schedule ignored: %s", r->match,
+			         h->nexthop, rate_error);
+			h->nschedule = 0;
+		}
 		e->nhops++;
 	}
 	qsort(e->hops, e->nhops, sizeof(*e->hops), hop_order_cmp);
@@ -361,6 +371,15 @@ static bool hop_has_circuit(const struct route_hop *h)
 
 /* Pick a hop of e: the best priority group with a probe due or a closed circuit. NULL when none is
  * available; *retry_at_r then gets the earliest probe time. */
+/* h's weight at time now: the last step of its schedule whose day has begun, else its own weight. */
+static uint32_t hop_weight(const struct route_hop *h, int64_t now)
+{
+	uint32_t w = h->weight;
+	for (size_t i = 0; i < h->nschedule && h->schedule[i].day <= now; i++)
+		w = h->schedule[i].weight;
+	return w;
+}
+
 static struct route_hop *entry_pick(const struct route_entry *e, int64_t now, bool *probe_r,
                                     int64_t *retry_at_r)
 {
@@ -382,7 +401,8 @@ static struct route_hop *entry_pick(const struct route_entry *e, int64_t now, bo
 				return h;
 			}
 		}
-		/* Smooth weighted round-robin among the closed circuits of this priority. */
+		/* Smooth weighted round-robin among the closed circuits of this priority, with each hop's
+		 * weight as its schedule has it today. */
 		struct route_hop *best = NULL;
 		int64_t total = 0;
 		for (size_t k = i; k < end; k++) {
@@ -392,8 +412,9 @@ static struct route_hop *entry_pick(const struct route_entry *e, int64_t now, bo
 					retry_at = h->probe_at;
 				continue;
 			}
-			h->current += h->weight;
-			total += h->weight;
+			uint32_t w = hop_weight(h, now);
+			h->current += w;
+			total += w;
 			if (best == NULL || h->current > best->current)
 				best = h;
 		}

@@ -86,6 +86,39 @@ class Rate(unittest.TestCase):
         self.assertLessEqual(rate, 110, "%.1f messages/s through a 100/s cap" % rate)
         self.assertGreaterEqual(rate, 30, "%.1f messages/s: the cap should not slow it this much" % rate)
 
+    def test_weight_schedule(self):
+        b = sink.Sink("127.0.0.1", mxtest.free_port())
+        try:
+            hop_b = "[127.0.0.1]:%d" % b.port
+            self.inst.mxctl("route", "add", "capped.test", self.hop, "--weight", "20")
+            self.inst.mxctl("route", "add", "capped.test", hop_b, "--weight", "80")
+            # the warm-up has grown: from a past date the new hop takes 80 %; a future step does not count yet
+            self.inst.mxctl("route", "schedule", "capped.test", self.hop, "2020-01-01", "80")
+            self.inst.mxctl("route", "schedule", "capped.test", hop_b, "2020-01-01", "20")
+            self.inst.mxctl("route", "schedule", "capped.test", hop_b, "2999-01-01", "10000")
+            out = self.inst.mxctl("route", "list").stdout
+            self.assertIn("capped.test %s: 2020-01-01=20,2999-01-01=10000" % hop_b, out)
+            for bad, words in ((["2026-02-30", "5"], "date '2026-02-30'"), (["tomorrow", "5"], "date 'tomorrow'"),
+                               (["2026-01-01", "x"], "weight")):
+                r = self.inst.mxctl("route", "schedule", "capped.test", self.hop, *bad, check=False)
+                self.assertNotEqual(r.returncode, 0, bad)
+                self.assertIn(words, r.stderr)
+            self.inst.start()
+            c = self.inst.client()
+            for k in range(10):
+                r = c.send_mail("alice@sender.test", ["r@example.com"], mxtest.make_message("w%d@test" % k))
+                self.assertEqual(r.code, 250, r.lines)
+            c.close()
+            self.assertTrue(wait_for(lambda: len(self.relay.messages) + len(b.messages) >= 10, 30),
+                            self.inst.read_log()[-2000:])
+            time.sleep(0.5)
+            self.assertEqual((len(self.relay.messages), len(b.messages)), (8, 2))
+            # a step removed (weight 0): the hop's own weight again
+            self.inst.mxctl("route", "schedule", "capped.test", self.hop, "2020-01-01", "0")
+            self.assertNotIn("capped.test %s: 2020" % self.hop, self.inst.mxctl("route", "list").stdout)
+        finally:
+            b.stop()
+
     def test_set_and_bad_input(self):
         self.inst.mxctl("route", "add", "capped.test", self.hop, "--weight", "20")
         for bad, words in (("10", "expected N/unit"), ("0/s", "expected N/unit"), ("5/w", "unknown unit"),
