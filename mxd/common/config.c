@@ -63,6 +63,7 @@ static const struct config_setting settings[] = {
     {"fallback_after", CONFIG_TIME, "1h", F(fallback_after), 0, 86400 * 100, "h"},
     {"owner_warning_time", CONFIG_TIME, "4h", F(owner_warning_time), 0, 86400 * 100, "h"},
     {"owner_notice_interval", CONFIG_TIME, "1h", F(owner_notice_interval), 0, 86400 * 30, "h"},
+    {"owner_digest_interval", CONFIG_TIME, "1d", F(owner_digest_interval), 1, 86400 * 30, "d"},
     {"delivery_log_retention", CONFIG_TIME, "30d", F(delivery_log_retention), 3600, 86400 * 3650, "d"},
     {"relayhost", CONFIG_STR, "", F(relayhost), 0, 0, NULL},
     {"default_destination_concurrency_limit", CONFIG_INT, "10", F(default_destination_concurrency_limit), 1,

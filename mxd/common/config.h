@@ -62,6 +62,7 @@ struct mxd_config {
 	int64_t
 	    owner_warning_time; /* a domain's report address hears of a forward deferred this long (0: off) */
 	int64_t owner_notice_interval;  /* at most one owner notice per destination this often */
+	int64_t owner_digest_interval;  /* the rest of the owner events: one digest per domain this often */
 	int64_t delivery_log_retention; /* rows of queue.db's delivery log kept this long */
 	char *relayhost;
 	int64_t default_destination_concurrency_limit;

@@ -2,8 +2,9 @@
  * one of its aliases' destinations are deferred longer than owner_warning_time or fail for good: the
  * events are recorded in queue.db (queue_owner.h) as results come in, and every few seconds the notices
  * due are made, at most one per destination per owner_notice_interval, each listing every event not yet
- * told. A notice comes from MAILER-DAEMON with the null sender (it never bounces) and goes only to the
- * address an administrator set. See qmgr_private.h. */
+ * told; what came within an interval goes into the domain's digest every owner_digest_interval. A notice
+ * comes from MAILER-DAEMON with the null sender (it never bounces) and goes only to the address an
+ * administrator set. See qmgr_private.h. */
 #include "mxd/delivery/qmgr_private.h"
 
 #include "db/domain.h"
@@ -83,7 +84,7 @@ static void owner_date(int64_t t, char *buf, size_t size)
 
 /* The notice for events (one domain, one destination) to report. */
 static struct evbuffer *owner_compose(struct qmgr *q, const struct queue_owner_event *ev, size_t n,
-                                      const char *report, int64_t now)
+                                      const char *report, int64_t now, bool digest)
 {
 	struct evbuffer *b = xevbuffer_new();
 	char date[64], when[64];
@@ -94,20 +95,30 @@ static struct evbuffer *owner_compose(struct qmgr *q, const struct queue_owner_e
 	evbuffer_add_printf(b,
 	                    "From: Mail Delivery System <MAILER-DAEMON@%s>\r\n"
 	                    "To: <%s>\r\n"
-	                    "Subject: Forwarding problem for %s: mail to %s %s\r\n"
+	                    "Subject: %s%s: mail to %s %s\r\n"
 	                    "Date: %s\r\n"
 	                    "Message-ID: <owner.%s.%lld@%s>\r\n"
 	                    "Auto-Submitted: auto-generated\r\n"
 	                    "MIME-Version: 1.0\r\n"
 	                    "Content-Type: text/plain; charset=utf-8\r\n"
 	                    "Content-Transfer-Encoding: 8bit\r\n\r\n",
-	                    q->cfg->myhostname, report, ev[0].domain, ev[0].destination,
+	                    q->cfg->myhostname, report,
+	                    digest ? "Digest of forwarding problems for " : "Forwarding problem for ",
+	                    ev[0].domain, digest ? "and more" : ev[0].destination,
 	                    failed ? "failed" : "is delayed", date, ev[0].queue_id, (long long)now,
 	                    q->cfg->myhostname);
-	evbuffer_add_printf(b,
-	                    "This is the mail system at %s, which forwards mail for %s.\r\n\r\n"
-	                    "Mail forwarded to <%s> is not arriving:\r\n\r\n",
-	                    q->cfg->myhostname, ev[0].domain, ev[0].destination);
+	if (digest)
+		evbuffer_add_printf(
+		    b,
+		    "This is the mail system at %s, which forwards mail for %s.\r\n\r\n"
+		    "Forwards that were not arriving and were not in a notice of their own (one "
+		    "per destination every %lld seconds):\r\n\r\n",
+		    q->cfg->myhostname, ev[0].domain, (long long)q->cfg->owner_notice_interval);
+	else
+		evbuffer_add_printf(b,
+		                    "This is the mail system at %s, which forwards mail for %s.\r\n\r\n"
+		                    "Mail forwarded to <%s> is not arriving:\r\n\r\n",
+		                    q->cfg->myhostname, ev[0].domain, ev[0].destination);
 	for (size_t i = 0; i < n; i++) {
 		owner_date(ev[i].at, when, sizeof(when));
 		evbuffer_add_printf(
@@ -141,6 +152,45 @@ static struct evbuffer *owner_compose(struct qmgr *q, const struct queue_owner_e
 	return b;
 }
 
+/* Make and queue the digest of one domain (events is all it has not been told of). true if queued. */
+static bool owner_digest(struct qmgr *q, struct queue_owner_event *ev, size_t n, int64_t now)
+{
+	char report[ADDR_MAX + 1];
+	const char *error;
+	int64_t upto = 0;
+	for (size_t i = 0; i < n; i++)
+		upto = ev[i].at > upto ? ev[i].at : upto;
+	owner_address(q, ev[0].domain, report);
+	struct queue_new_msg digest = {0};
+	struct evbuffer *body = NULL;
+	const char *to[] = {report};
+	if (report[0] != '\0') {
+		body = owner_compose(q, ev, n, report, now, true);
+		queue_store_new_id(digest.id);
+		digest.sender = "";
+		digest.rcpts = to;
+		digest.nrcpt = 1;
+		digest.client_name = "localhost";
+		digest.client_addr = "127.0.0.1";
+		digest.helo = q->cfg->myhostname;
+		digest.proto = "local";
+		digest.arrival = now;
+		digest.body = body;
+	}
+	bool queued = false;
+	if (queue_owner_told(q->queue, ev[0].domain, NULL, upto, now, report[0] != '\0' ? &digest : NULL,
+	                     &error) < 0) {
+		log_warn("qmgr", "owner digest: %s", error);
+	} else if (report[0] != '\0') {
+		log_info("qmgr", "owner digest for %s: %zu forward%s to <%s>: %s", ev[0].domain, n,
+		         n == 1 ? "" : "s", report, digest.id);
+		queued = true;
+	}
+	if (body != NULL)
+		evbuffer_free(body);
+	return queued;
+}
+
 void qmgr_owner_notify(struct qmgr *q, int64_t now)
 {
 	const char *error;
@@ -167,7 +217,7 @@ void qmgr_owner_notify(struct qmgr *q, int64_t now)
 		struct evbuffer *body = NULL;
 		const char *to[] = {report};
 		if (report[0] != '\0') {
-			body = owner_compose(q, ev, n, report, now);
+			body = owner_compose(q, ev, n, report, now, false);
 			queue_store_new_id(notice.id);
 			notice.sender = "";
 			notice.rcpts = to;
@@ -189,6 +239,19 @@ void qmgr_owner_notify(struct qmgr *q, int64_t now)
 		}
 		if (body != NULL)
 			evbuffer_free(body);
+		queue_owner_events_free(&ev, n);
+	}
+	for (int k = 0; k < QMGR_OWNER_BATCH; k++) {
+		struct queue_owner_event *ev = NULL;
+		size_t n = 0;
+		if (queue_owner_digest_due(q->queue, now, q->cfg->owner_digest_interval, &ev, &n, &error) <
+		    0) {
+			log_warn("qmgr", "owner digest: %s", error);
+			break;
+		}
+		if (n == 0)
+			break;
+		queued |= owner_digest(q, ev, n, now);
 		queue_owner_events_free(&ev, n);
 	}
 	if (queued)

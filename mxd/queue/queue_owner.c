@@ -53,6 +53,48 @@ static char *col_dup(sqlite3_stmt *st, int col)
 	return xstrdup(s != NULL ? (const char *)s : "");
 }
 
+/* The events not yet told of domain (and of destination, unless NULL), at most QUEUE_OWNER_EVENTS_MAX. */
+static int owner_events_read(struct queue_conn *c, const char *domain, const char *destination,
+                             struct queue_owner_event **events_r, size_t *n_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int rc;
+	if (queue_stmt(c,
+	               "SELECT queue_id, idx, kind, domain, alias, destination, reply, at FROM owner_events"
+	               " WHERE told = 0 AND domain = ?1 AND (?2 IS NULL OR destination = ?2)"
+	               " ORDER BY destination, at, queue_id, idx LIMIT ?3",
+	               &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
+	if (destination != NULL)
+		sqlite3_bind_text(st, 2, destination, -1, SQLITE_STATIC);
+	sqlite3_bind_int(st, 3, QUEUE_OWNER_EVENTS_MAX);
+	struct queue_owner_event *ev = xcalloc(QUEUE_OWNER_EVENTS_MAX, sizeof(*ev));
+	size_t n = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < QUEUE_OWNER_EVENTS_MAX) {
+		ev[n] = (struct queue_owner_event){
+		    .queue_id = col_dup(st, 0),
+		    .idx = sqlite3_column_int(st, 1),
+		    .kind = col_dup(st, 2),
+		    .domain = col_dup(st, 3),
+		    .alias = col_dup(st, 4),
+		    .destination = col_dup(st, 5),
+		    .reply = col_dup(st, 6),
+		    .at = sqlite3_column_int64(st, 7),
+		};
+		n++;
+	}
+	queue_stmt_release(c, st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
+		*error_r = queue_db_error(c->db, "read owner events");
+		queue_owner_events_free(&ev, n);
+		return -1;
+	}
+	*events_r = ev;
+	*n_r = n;
+	return 0;
+}
+
 /* The events of the first due pair, read inside the caller's lock. */
 static int owner_due_locked(struct queue_conn *c, int64_t now, int64_t interval,
                             struct queue_owner_event **events_r, size_t *n_r, const char **error_r)
@@ -64,10 +106,11 @@ static int owner_due_locked(struct queue_conn *c, int64_t now, int64_t interval,
 	if (queue_stmt(c,
 	               "SELECT e.domain, e.destination FROM owner_events e LEFT JOIN owner_notices n"
 	               " ON n.domain = e.domain AND n.destination = e.destination"
-	               " WHERE e.told = 0 AND (n.at IS NULL OR n.at <= ?1) ORDER BY e.at LIMIT 1",
+	               " WHERE e.told = 0 AND (n.at IS NULL OR e.at >= n.at + ?1) ORDER BY e.at LIMIT 1",
 	               &st, error_r) < 0)
 		return -1;
-	sqlite3_bind_int64(st, 1, now - interval);
+	sqlite3_bind_int64(st, 1, interval);
+	(void)now;
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		domain = col_dup(st, 0);
@@ -79,44 +122,45 @@ static int owner_due_locked(struct queue_conn *c, int64_t now, int64_t interval,
 	if (rc != SQLITE_ROW)
 		return rc == SQLITE_DONE ? 0 : -1;
 
-	int ret = 0;
-	if (queue_stmt(
-	        c,
-	        "SELECT queue_id, idx, kind, domain, alias, destination, reply, at FROM owner_events"
-	        " WHERE told = 0 AND domain = ?1 AND destination = ?2 ORDER BY at, queue_id, idx LIMIT ?3",
-	        &st, error_r) < 0) {
-		ret = -1;
-	} else {
-		sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
-		sqlite3_bind_text(st, 2, destination, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 3, QUEUE_OWNER_EVENTS_MAX);
-		struct queue_owner_event *ev = xcalloc(QUEUE_OWNER_EVENTS_MAX, sizeof(*ev));
-		size_t n = 0;
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW && n < QUEUE_OWNER_EVENTS_MAX) {
-			ev[n] = (struct queue_owner_event){
-			    .queue_id = col_dup(st, 0),
-			    .idx = sqlite3_column_int(st, 1),
-			    .kind = col_dup(st, 2),
-			    .domain = col_dup(st, 3),
-			    .alias = col_dup(st, 4),
-			    .destination = col_dup(st, 5),
-			    .reply = col_dup(st, 6),
-			    .at = sqlite3_column_int64(st, 7),
-			};
-			n++;
-		}
-		if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
-			*error_r = queue_db_error(c->db, "read owner events");
-			queue_owner_events_free(&ev, n);
-			ret = -1;
-		} else {
-			*events_r = ev;
-			*n_r = n;
-		}
-		queue_stmt_release(c, st);
-	}
+	int ret = owner_events_read(c, domain, destination, events_r, n_r, error_r);
 	free(domain);
 	free(destination);
+	return ret;
+}
+
+/* A domain whose digest is due (its clock older than interval) with events not yet told. */
+static int owner_digest_due_locked(struct queue_conn *c, int64_t now, int64_t interval,
+                                   struct queue_owner_event **events_r, size_t *n_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+	char *domain = NULL;
+	if (queue_stmt(c,
+	               "SELECT d.domain FROM owner_digests d WHERE d.at <= ?1 AND EXISTS"
+	               " (SELECT 1 FROM owner_events e WHERE e.told = 0 AND e.domain = d.domain) LIMIT 1",
+	               &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_int64(st, 1, now - interval);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		domain = col_dup(st, 0);
+	else if (rc != SQLITE_DONE)
+		*error_r = queue_db_error(c->db, "find owner digests");
+	queue_stmt_release(c, st);
+	if (rc != SQLITE_ROW)
+		return rc == SQLITE_DONE ? 0 : -1;
+	int ret = owner_events_read(c, domain, NULL, events_r, n_r, error_r);
+	free(domain);
+	return ret;
+}
+
+int queue_owner_digest_due(struct queue_store *qs, int64_t now, int64_t interval,
+                           struct queue_owner_event **events_r, size_t *n_r, const char **error_r)
+{
+	*events_r = NULL;
+	*n_r = 0;
+	pthread_mutex_lock(&qs->sync_lock);
+	int ret = owner_digest_due_locked(&qs->sync, now, interval, events_r, n_r, error_r);
+	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }
 
@@ -148,6 +192,22 @@ void queue_owner_events_free(struct queue_owner_event **events, size_t n)
 	free(ev);
 }
 
+/* Run sql with ?1 = text, ?2 = value. 0 or -1. */
+static int owner_exec2(struct queue_conn *c, const char *sql, const char *text, int64_t value,
+                       const char **error_r)
+{
+	sqlite3_stmt *st;
+	if (queue_stmt(c, sql, &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, text, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, value);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		*error_r = queue_db_error(c->db, "owner notices");
+	queue_stmt_release(c, st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 static int owner_told_locked(struct queue_conn *c, const char *domain, const char *destination, int64_t upto,
                              int64_t now, const struct queue_new_msg *notice, const char **error_r)
 {
@@ -155,8 +215,8 @@ static int owner_told_locked(struct queue_conn *c, const char *domain, const cha
 	if (notice != NULL && queue_insert_locked(c, notice, error_r) < 0)
 		return -1;
 	if (queue_stmt(c,
-	               "UPDATE owner_events SET told = 1 WHERE told = 0 AND domain = ?1 AND destination = ?2"
-	               " AND at <= ?3",
+	               "UPDATE owner_events SET told = 1 WHERE told = 0 AND domain = ?1"
+	               " AND (?2 IS NULL OR destination = ?2) AND at <= ?3",
 	               &st, error_r) < 0)
 		return -1;
 	sqlite3_bind_text(st, 1, domain, -1, SQLITE_STATIC);
@@ -169,7 +229,16 @@ static int owner_told_locked(struct queue_conn *c, const char *domain, const cha
 	if (rc != SQLITE_DONE)
 		return -1;
 	if (notice == NULL)
-		return 0; /* nobody was told: no interval starts */
+		return 0;        /* nobody was told: no interval starts */
+	if (destination == NULL) /* a digest */
+		return owner_exec2(c,
+		                   "INSERT INTO owner_digests(domain, at) VALUES(?1, ?2)"
+		                   " ON CONFLICT(domain) DO UPDATE SET at = excluded.at",
+		                   domain, now, error_r);
+	/* the domain's digest clock starts with its first notice */
+	if (owner_exec2(c, "INSERT OR IGNORE INTO owner_digests(domain, at) VALUES(?1, ?2)", domain, now,
+	                error_r) < 0)
+		return -1;
 	if (queue_stmt(c,
 	               "INSERT INTO owner_notices(domain, destination, at) VALUES(?1, ?2, ?3)"
 	               " ON CONFLICT(domain, destination) DO UPDATE SET at = excluded.at",

@@ -60,7 +60,8 @@ static const char *const queue_migrations[] = {
     " at INTEGER NOT NULL, told INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(queue_id, idx, kind));"
     "CREATE INDEX owner_events_pending ON owner_events(told, domain, destination);"
     "CREATE TABLE owner_notices(domain TEXT NOT NULL, destination TEXT NOT NULL, at INTEGER NOT NULL,"
-    " PRIMARY KEY(domain, destination));",
+    " PRIMARY KEY(domain, destination));"
+    "CREATE TABLE owner_digests(domain TEXT PRIMARY KEY NOT NULL, at INTEGER NOT NULL);",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 

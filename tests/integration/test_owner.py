@@ -29,7 +29,9 @@ mx       A 127.0.0.1
 """
 
 
-class Owner(unittest.TestCase):
+class OwnerBase(unittest.TestCase):
+    extra = {}
+
     def setUp(self):
         self.dns = dnsserver.start(ZONES, port=0)
         self.sink = sink.Sink("127.0.0.1", mxtest.free_port())
@@ -44,6 +46,7 @@ class Owner(unittest.TestCase):
             "smtp_tls_security_level": "none",
             "owner_warning_time": "2s",
             "owner_notice_interval": "1h",
+            **self.extra,
         })
         i = hosted(self.inst)  # info@example.com -> someone@gmail.test (451)
         i.mxctl("alias", "add", "old@example.com", "gone@gmail.test")
@@ -69,6 +72,8 @@ class Owner(unittest.TestCase):
     def notices(self):
         return [m for m in self.sink.messages if m.rcpt_tos == ["report@gmail.test"]]
 
+
+class Owner(OwnerBase):
     def test_cli(self):
         self.assertIn("report to:     report@gmail.test", self.inst.mxctl("domain", "show", "example.com").stdout)
         r = self.inst.mxctl("domain", "report", "example.com", "not an address", check=False)
@@ -119,6 +124,29 @@ class Owner(unittest.TestCase):
         # the two bounces to the sender (as before) and the one notice to the configured address: no more
         self.assertEqual(tos, ["alice@sender.test", "alice@sender.test", "report@gmail.test"], tos)
         self.assertNotIn("quiet.test", "".join(m.data.decode(errors="replace") for m in self.notices()))
+
+
+class Digest(OwnerBase):
+    """What comes within owner_notice_interval of a notice goes into the domain's digest."""
+    extra = {"owner_digest_interval": "8s"}
+
+    def test_the_rest_goes_into_the_digest(self):
+        first = self.send("info@example.com", "d1@test").text.split()[-1]
+        self.assertTrue(wait_for(lambda: self.notices(), timeout=30), self.inst.read_log()[-3000:])
+        second = self.send("info@example.com", "d2@test").text.split()[-1]
+        self.assertTrue(wait_for(lambda: len(self.notices()) >= 2, timeout=30), self.inst.read_log()[-3000:])
+        time.sleep(3)
+        notices = self.notices()
+        self.assertEqual(len(notices), 2)
+        notice = email.message_from_bytes(notices[0].data)
+        digest = email.message_from_bytes(notices[1].data)
+        self.assertIn("Forwarding problem for example.com", notice["Subject"])
+        self.assertIn("Digest of forwarding problems for example.com", digest["Subject"])
+        body = digest.get_payload(decode=True).decode()
+        self.assertIn(second, body)
+        self.assertNotIn(first, body)  # told already
+        self.assertIn(first, notice.get_payload(decode=True).decode())
+        self.assertRegex(self.inst.read_log(), r"owner digest for example\.com: 1 forward to <report@gmail\.test>")
 
 
 class OwnerAdmin(unittest.TestCase):
