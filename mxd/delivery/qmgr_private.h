@@ -89,6 +89,10 @@ struct qdest {
 	/* rate cap (the hop's --rate, else default_destination_rate_delay): no delivery starts before */
 	int64_t next_send_msec; /* monotonic */
 	struct event *rate_ev;  /* wakes dest_dispatch() then */
+	/* throttled (reply_class.h) by a direct destination: no attempt before throttled_until (wall
+	 * clock), a backoff of its own that doubles with each throttle in a row */
+	int64_t throttled_until;
+	unsigned throttles;
 	struct qdest *next;
 };
 
@@ -241,6 +245,11 @@ void qmgr_batch_shutdown(struct qmgr *q);
 /* Set the callback that every job handed to qmgr_transport_submit() comes back through, and learn our own
  * addresses (smtpd_listen). Once, at start. 0, or -1 with *error_r. */
 int qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done, const char **error_r);
+/* A direct destination throttled job's attempt: back it off (its own schedule, from minimal_backoff_time
+ * doubling up to maximal_backoff_time); jobs for it are deferred without an attempt until then. Returns
+ * the time the backoff ends. A delivery through it ends the series. */
+int64_t qmgr_transport_throttled(struct qmgr *q, struct qdest *d, int64_t now);
+void qmgr_transport_delivered(struct qdest *d);
 /* Queue job for its next hop (job->choice); the transport holds it until it reports it. */
 void qmgr_transport_submit(struct qmgr *q, struct qjob *job);
 /* At stop: close every connection and free every job still held, without reporting them (their

@@ -195,6 +195,15 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 		return; /* (the relay to the primary has no route to fail over to) */
 	if (throttled && !relay_hop && job->choice.hop_id != 0)
 		route_report_throttled(q->routes, job->choice.hop_id, time_now()); /* counted */
+	/* a direct destination that throttles us is backed off on its own schedule */
+	int64_t backoff_until = 0;
+	bool direct = job->choice.kind == DB_ROUTE_NEXTHOP_DIRECT;
+	if (job->dest != NULL && direct && throttled)
+		backoff_until = qmgr_transport_throttled(q, job->dest, time_now());
+	else if (job->dest != NULL && direct && res->nsent > 0)
+		qmgr_transport_delivered(job->dest);
+	else if (job->dest != NULL && direct && job->dest->throttled_until > time_now())
+		backoff_until = job->dest->throttled_until;
 	if (!conn_level && !throttled && job->choice.hop_id != 0)
 		route_report(q->routes, job->choice.hop_id, true, time_now());
 
@@ -231,6 +240,8 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 			if (u[i].state == QUEUE_RCPT_BOUNCED)
 				status = "expired";
 		}
+		if (u[i].state == QUEUE_RCPT_DEFERRED && u[i].next_attempt < backoff_until)
+			u[i].next_attempt = backoff_until;
 		if (!to_primary && st != SMTP_CLIENT_SENT &&
 		    qmgr_fallback_due(q, m, r, u[i].state, fallback[i])) {
 			u[i].state = QUEUE_RCPT_DEFERRED; /* to its fallback, at once */

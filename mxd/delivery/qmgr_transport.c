@@ -35,6 +35,7 @@ struct qconn {
 
 static void dest_dispatch(struct qdest *d);
 static int64_t dest_rate_delay(const struct qdest *d);
+static struct qjob *dest_pop(struct qdest *d);
 
 /* Report job as failed before any reply (its next hop could not be resolved or connected to): a result
  * made here, with status, dsn and diag for every recipient. */
@@ -97,6 +98,53 @@ int qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done, const char
 	return ret;
 }
 
+int64_t qmgr_transport_throttled(struct qmgr *q, struct qdest *d, int64_t now)
+{
+	int64_t backoff = q->cfg->minimal_backoff_time;
+	for (unsigned i = 0; i < d->throttles && backoff < q->cfg->maximal_backoff_time; i++)
+		backoff *= 2;
+	if (backoff > q->cfg->maximal_backoff_time)
+		backoff = q->cfg->maximal_backoff_time;
+	d->throttles++;
+	d->throttled_until = now + backoff;
+	log_info("qmgr", "%s: throttled %u time%s in a row: no attempt for %llds", d->key, d->throttles,
+	         d->throttles == 1 ? "" : "s", (long long)backoff);
+	return d->throttled_until;
+}
+
+void qmgr_transport_delivered(struct qdest *d)
+{
+	d->throttles = 0;
+	d->throttled_until = 0;
+}
+
+/* Defer every job waiting for d, without an attempt: it is backing off after throttling us. */
+static void dest_backoff_all(struct qdest *d)
+{
+	char diag[160];
+	snprintf(diag, sizeof(diag), "%s throttled us: backing off for %llds", d->domain,
+	         (long long)(d->throttled_until - time_now()));
+	while (d->head != NULL) {
+		struct qjob *job = dest_pop(d);
+		struct smtp_client_result res = {0};
+		res.failure = SMTP_CLIENT_FAIL_LOCAL;
+		str_copy(res.reply.enh, sizeof(res.reply.enh), "4.7.0");
+		str_copy(res.diag, sizeof(res.diag), diag);
+		str_copy(res.relay, sizeof(res.relay), "none");
+		res.nrcpt = job->n;
+		res.rcpts = xcalloc(job->n, sizeof(*res.rcpts));
+		for (size_t i = 0; i < job->n; i++) {
+			res.rcpts[i].address = job->msg->info->rcpts[job->idx[i]].address;
+			res.rcpts[i].status = SMTP_CLIENT_DEFERRED;
+			str_copy(res.rcpts[i].reply.enh, sizeof(res.rcpts[i].reply.enh), "4.7.0");
+			str_copy(res.rcpts[i].diag, sizeof(res.rcpts[i].diag), diag);
+		}
+		struct smtp_client_rcpt_result *rcpts = res.rcpts;
+		d->q->transport_done(job, &res);
+		free(rcpts);
+	}
+}
+
 void qmgr_transport_submit(struct qmgr *q, struct qjob *job)
 {
 	struct qdest *d = dest_find(q, &job->choice);
@@ -106,6 +154,10 @@ void qmgr_transport_submit(struct qmgr *q, struct qjob *job)
 	job->queued_msec = time_mono_msec();
 	*d->tail = job;
 	d->tail = &job->next;
+	if (d->throttled_until > time_now() && d->active == 0) {
+		dest_backoff_all(d);
+		return;
+	}
 	dest_dispatch(d);
 }
 

@@ -106,5 +106,57 @@ class Throttle(unittest.TestCase):
         self.assertNotIn("unavailable after", self.inst.read_log())
 
 
+class DirectBackoff(unittest.TestCase):
+    """A destination reached directly (MX) that throttles us is backed off on its own: the next messages
+    for it are deferred without an attempt until its backoff ends; other destinations are not held."""
+
+    def setUp(self):
+        self.dns = dnsserver.start(ZONES + "$ORIGIN gmail.test\n@ MX 10 mx\nmx A 127.0.0.1\n"
+                                   "$ORIGIN other.test\n@ MX 10 mx\nmx A 127.0.0.1\n", port=0)
+        self.mx = sink.Sink("127.0.0.1", mxtest.free_port())
+        self.mx.rcpt_reply = {"user@gmail.test": GMAIL_421}
+        self.inst = mxtest.Instance({
+            "resolver": "127.0.0.1:%d" % self.dns.port, "smtp_tcp_port": str(self.mx.port),
+            "queue_run_delay": "1s", "minimal_backoff_time": "30s", "maximal_backoff_time": "60s",
+            "smtp_tls_security_level": "none",
+        })
+        self.inst.mxctl("domain", "add", "example.com")
+        self.inst.mxctl("alias", "add", "t@example.com", "user@gmail.test")
+        self.inst.mxctl("alias", "add", "o@example.com", "user@other.test")
+        self.inst.start()
+
+    def tearDown(self):
+        try:
+            self.inst.stop()
+        finally:
+            self.inst.cleanup()
+            self.mx.stop()
+            self.dns.stop()
+
+    def send(self, rcpt, msgid):
+        c = self.inst.client()
+        r = c.send_mail("alice@sender.test", [rcpt], mxtest.make_message(msgid))
+        c.cmd("QUIT")
+        c.close()
+        self.assertEqual(r.code, 250, r.lines)
+        return r.text.split()[-1]
+
+    def test_throttled_destination_backs_off_alone(self):
+        self.send("t@example.com", "b1@test")
+        self.assertTrue(wait_for(lambda: "throttles us" in self.inst.read_log(), 30), self.inst.read_log()[-3000:])
+        self.assertIn("direct:gmail.test: throttled 1 time in a row: no attempt for 30s", self.inst.read_log())
+        second = self.send("t@example.com", "b2@test")
+        self.send("o@example.com", "b3@test")  # another destination is not held
+        self.assertTrue(self.mx.wait(1, 30), self.inst.read_log()[-3000:])
+        self.assertEqual(self.mx.messages[0].rcpt_tos, ["user@other.test"])
+        self.assertTrue(wait_for(lambda: re.search(r"%s: to=<user@gmail\.test>.*status=deferred \(gmail\.test "
+                                                   r"throttled us: backing off" % second, self.inst.read_log()), 30),
+                        self.inst.read_log()[-3000:])
+        time.sleep(2)
+        self.assertEqual(self.inst.read_log().count("throttles us"), 1)  # no second attempt
+        listing = self.inst.mxctl("queue", "list").stdout
+        self.assertIn(second, listing)
+
+
 if __name__ == "__main__":
     unittest.main()
