@@ -16,6 +16,7 @@
  *                                                 allow_unverified_tls, tls_level, description}
  *   DELETE /routes/{match}[?nexthop=HOP]    a whole route, or one next hop
  *   PATCH  /routes/{match}?nexthop=HOP {weight, rate}   one next hop in place (rate "N/unit", "none")
+ *          or {schedule_date, schedule_weight}          a step of its weight schedule (weight 0 removes)
  *   GET    /queue                           POST /queue/flush       (api_queue.c)
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
  *   GET    /queue/failed                    POST /queue/{id}/resend {to}   GET /queue/{id}/eml
@@ -414,6 +415,7 @@ static void api_hop_json(struct evbuffer *out, const void *item)
 	json_kv_bool(out, &first, "allow_plaintext_auth", h->allow_plaintext_auth);
 	json_kv_bool(out, &first, "allow_unverified_tls", h->allow_unverified_tls);
 	json_kv_str(out, &first, "rate", h->rate);
+	json_kv_str(out, &first, "weight_schedule", h->weight_schedule);
 	json_kv_int(out, &first, "selected", (int64_t)h->selected);
 	json_kv_int(out, &first, "sent", (int64_t)h->sent);
 	json_kv_int(out, &first, "deferred", (int64_t)h->deferred);
@@ -482,8 +484,15 @@ static void api_routes(struct http_request *req, const char *match)
 		const char *nexthop = http_query(req, "nexthop");
 		if (nexthop == NULL)
 			nexthop = api_param(req, "nexthop");
-		if (admin_op_route_set_hop(req->ctx, &req->actor, match, nexthop, api_param(req, "weight"),
-		                           api_param(req, "rate"), &err) < 0)
+		int rc;
+		if (form_count(req->form, "schedule_date") > 0)
+			rc = admin_op_route_schedule_hop(req->ctx, &req->actor, match, nexthop,
+			                                 api_param(req, "schedule_date"),
+			                                 api_param(req, "schedule_weight"), &err);
+		else
+			rc = admin_op_route_set_hop(req->ctx, &req->actor, match, nexthop,
+			                            api_param(req, "weight"), api_param(req, "rate"), &err);
+		if (rc < 0)
 			api_fail(req, &err);
 		else
 			api_ok(req, 200, &err);

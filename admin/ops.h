@@ -172,6 +172,10 @@ int admin_op_route_del_hop(struct admin_ctx *ctx, const struct admin_actor *acto
  * no cap) in place (db_route_set_hop). */
 int admin_op_route_set_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
                            const char *nexthop, const char *weight, const char *rate, struct admin_err *err);
+/* Superadmins: from date (YYYY-MM-DD, UTC) on the hop's weight is weight ("0": remove the step). */
+int admin_op_route_schedule_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                                const char *nexthop, const char *date, const char *weight,
+                                struct admin_err *err);
 int admin_op_route_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
                        struct admin_err *err);
 

@@ -111,6 +111,34 @@ int admin_op_route_set_hop(struct admin_ctx *ctx, const struct admin_actor *acto
 	return 0;
 }
 
+int admin_op_route_schedule_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                                const char *nexthop, const char *date, const char *weight,
+                                struct admin_err *err)
+{
+	char detail[DB_ROUTE_NEXTHOP_MAX + 96];
+	const char *error;
+	uint32_t w = 0;
+
+	ops_err_clear(err);
+	if (ops_superadmin(actor, err) < 0)
+		return -1;
+	if (!ops_given(match) || !ops_given(nexthop))
+		return admin_err_set(err, 400, ops_given(match) ? "nexthop" : "match", "%s: missing",
+		                     ops_given(match) ? "nexthop" : "match");
+	if (!ops_given(weight))
+		return admin_err_set(err, 400, "schedule_weight", "schedule weight: missing");
+	if (ops_parse_u32("schedule_weight", "schedule weight", weight, 0, DB_ROUTE_WEIGHT_MAX, &w, err) < 0)
+		return -1;
+	if (db_route_schedule_hop(ctx->db, match, nexthop, date, w, &error) < 0) {
+		if (strncmp(error, "date ", 5) == 0)
+			return admin_err_set(err, 400, "schedule_date", "schedule %s", error);
+		return ops_db_error(ctx, err, error);
+	}
+	snprintf(detail, sizeof(detail), "nexthop=%s date=%s weight=%u", nexthop, date, w);
+	admin_ops_audit(ctx, actor, "route.schedule_hop", match, NULL, detail);
+	return 0;
+}
+
 int admin_op_route_del_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
                            const char *nexthop, struct admin_err *err)
 {

@@ -70,6 +70,8 @@ void page_routes(struct http_request *req)
 			       "aria-label=\"rate cap\">"
 			       "<button type=\"submit\" class=\"link\">Save</button>\n</form>\n",
 			       r->match, h->nexthop, h->weight, h->rate);
+			if (h->weight_schedule[0] != '\0')
+				html_f(req->out, "<small>schedule (UTC): %s</small>\n", h->weight_schedule);
 			const char *hidden[] = {"match", r->match, "nexthop", h->nexthop, NULL};
 			html_button_form(req->out, req->session.csrf_token, "/routes/delhop", "Delete hop",
 			                 "link danger", hidden);

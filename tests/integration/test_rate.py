@@ -188,6 +188,16 @@ class RateAdmin(unittest.TestCase):
         h = self.hop_json()
         self.assertEqual((h["weight"], h["rate"]), (60, ""))
         self.assertIn('name="rate" value=""', self.root.get("/routes").body)
+        r = self.root.api("PATCH", path, {"schedule_date": "2027-01-31", "schedule_weight": "90"}, csrf=self.root.csrf)
+        self.assertEqual(r.status, 200, r.body)
+        self.assertEqual(self.hop_json()["weight_schedule"], "2027-01-31=90")
+        self.assertIn("schedule (UTC): 2027-01-31=90", self.root.get("/routes").body)
+        r = self.root.api("PATCH", path, {"schedule_date": "2027-02-30", "schedule_weight": "90"}, csrf=self.root.csrf)
+        self.assertEqual(r.status, 400, r.body)
+        self.assertEqual(r.json()["error"]["field"], "schedule_date")
+        r = self.owner.api("PATCH", path, {"schedule_date": "2027-01-31", "schedule_weight": "0"}, csrf=self.owner.csrf)
+        self.assertEqual(r.status, 403, r.body)
+        self.assertEqual(self.hop_json()["weight_schedule"], "2027-01-31=90")
 
 
 if __name__ == "__main__":
