@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define QUEUE_OWNER_EVENTS_MAX 100 /* events listed in one notice */
+#define QUEUE_OWNER_EVENTS_MAX 100         /* events listed in one notice */
+#define QUEUE_OWNER_KEEP       (7 * 86400) /* seconds a told event is kept */
 
 static void bind_str(sqlite3_stmt *st, int col, const char *s)
 {
@@ -227,6 +228,11 @@ static int owner_told_locked(struct queue_conn *c, const char *domain, const cha
 		*error_r = queue_db_error(c->db, "mark owner events");
 	queue_stmt_release(c, st);
 	if (rc != SQLITE_DONE)
+		return -1;
+	/* told events are kept a week (the INSERT OR IGNORE of each recipient's 'delayed' relies on them),
+	 * then dropped so that the table does not grow without end */
+	if (owner_exec2(c, "DELETE FROM owner_events WHERE told = 1 AND domain = ?1 AND at < ?2", domain,
+	                now - QUEUE_OWNER_KEEP, error_r) < 0)
 		return -1;
 	if (notice == NULL)
 		return 0;        /* nobody was told: no interval starts */
