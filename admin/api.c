@@ -5,23 +5,29 @@
  *   GET    /session                         who is asking (and the CSRF token, for a cookie session)
  *   GET    /domains                         POST /domains {domain, description, alias_limit}
  *   GET    /domains/{d}                     PATCH {description, alias_limit, hourly_message_limit, active,
- *                                           dmarc_from_rewrite (yes, no, default)}   DELETE
+ *                                           dmarc_from_rewrite (yes, no, default)} or {report_address}
+ *                                           DELETE
  *                                           (a PATCH is all or nothing: ops.h, *_change())
  *   GET    /domains/{d}/aliases?q=TEXT      POST {address, destinations: [..] or "a, b"}
- *   GET    /aliases/{address}               PATCH {destinations, active}               DELETE
+ *   GET    /aliases/{address}               PATCH {destinations, active} or {fallback}  DELETE
  *   GET    /aliasdomains                    POST {alias_domain, target_domain}
  *   PATCH  /aliasdomains/{a} {active}       DELETE /aliasdomains/{a}
  *   GET    /routes                          POST {match, nexthop, weight, priority, auth_user,
  *                                                 auth_password, allow_plaintext_auth,
  *                                                 allow_unverified_tls, tls_level, description}
  *   DELETE /routes/{match}[?nexthop=HOP]    a whole route, or one next hop
- *   GET    /queue                           POST /queue/flush
+ *   PATCH  /routes/{match}?nexthop=HOP {weight, rate}   one next hop in place (rate "N/unit", "none")
+ *          or {schedule_date, schedule_weight}          a step of its weight schedule (weight 0 removes)
+ *   GET    /queue                           POST /queue/flush       (api_queue.c)
  *   GET    /queue/{id}                      DELETE   POST /queue/{id}/hold   POST /queue/{id}/release
+ *   GET    /queue/failed                    POST /queue/{id}/resend {to}   GET /queue/{id}/eml
  *   GET    /audit?before=ID
  *   GET    /log?address=ADDRESS or ?queue_id=ID    the delivery log (ops_log.c scopes it)
  *   GET    /check                           POST /check {domain}: the self-check (api_check.c)
  */
 #include "admin/api.h"
+
+#include "admin/api_private.h"
 
 #include "admin/json.h"
 #include "admin/ops.h"
@@ -53,7 +59,7 @@ void api_error_body(struct evbuffer *out, const char *field, const char *message
 }
 
 /* Answer status with {"error": {"field": FIELD or null, "message": MESSAGE}}. */
-static void api_error(struct http_request *req, int status, const char *field, const char *message)
+void api_error(struct http_request *req, int status, const char *field, const char *message)
 {
 	req->status = status;
 	req->content_type = "application/json";
@@ -61,26 +67,26 @@ static void api_error(struct http_request *req, int status, const char *field, c
 	api_error_body(req->out, field, message);
 }
 
-static void api_fail(struct http_request *req, const struct admin_err *err)
+void api_fail(struct http_request *req, const struct admin_err *err)
 {
 	api_error(req, err->status >= 400 ? err->status : 500, err->field, err->message);
 }
 
 /* Start a JSON answer: '{' (the caller adds members and api_close()). */
-static void api_open(struct http_request *req, int status)
+void api_open(struct http_request *req, int status)
 {
 	req->status = status;
 	req->content_type = "application/json";
 	evbuffer_add(req->out, "{", 1);
 }
 
-static void api_close(struct http_request *req)
+void api_close(struct http_request *req)
 {
 	evbuffer_add(req->out, "}\n", 2);
 }
 
 /* {"ok": true[, "warning": ...]} */
-static void api_ok(struct http_request *req, int status, const struct admin_err *err)
+void api_ok(struct http_request *req, int status, const struct admin_err *err)
 {
 	bool first = true;
 
@@ -91,7 +97,7 @@ static void api_ok(struct http_request *req, int status, const struct admin_err 
 	api_close(req);
 }
 
-static const char *api_param(const struct http_request *req, const char *name)
+const char *api_param(const struct http_request *req, const char *name)
 {
 	return form_get(req->form, name);
 }
@@ -148,6 +154,7 @@ static void api_domain_json(struct evbuffer *out, const void *item)
 	json_kv_str(out, &first, "domain", d->name);
 	json_kv_str(out, &first, "description", d->description);
 	json_kv_bool(out, &first, "active", d->active);
+	json_kv_str(out, &first, "report_address", d->report_address);
 	json_kv_int(out, &first, "alias_limit", d->alias_limit);
 	json_kv_int(out, &first, "hourly_message_limit", d->hourly_message_limit);
 	json_kv_int(out, &first, "alias_count", d->alias_count);
@@ -170,6 +177,7 @@ static void api_alias_json(struct evbuffer *out, const void *item)
 	json_kv_bool(out, &first, "active", a->active);
 	json_kv_bool(out, &first, "catch_all", a->address[0] == '@');
 	json_kv_bool(out, &first, "protected", admin_ops_alias_protected(a->address));
+	json_kv_str(out, &first, "fallback", a->fallback);
 	json_kv_int(out, &first, "created", a->created);
 	json_kv_int(out, &first, "modified", a->modified);
 	evbuffer_add(out, "}", 1);
@@ -256,6 +264,19 @@ static void api_domain(struct http_request *req, const char *name)
 	if (has_active < 0)
 		return;
 	const char *description = api_param(req, "description"), *limit = api_param(req, "alias_limit");
+	if (form_count(req->form, "report_address") > 0) {
+		/* its own write: refused together with other fields, so that a PATCH stays all or nothing */
+		if (description != NULL || limit != NULL || has_active > 0 ||
+		    api_param(req, "hourly_message_limit") != NULL || api_param(req, "dmarc_from_rewrite") != NULL)
+			api_error(req, 400, "report_address",
+			          "report address: change it in a PATCH of its own");
+		else if (admin_op_domain_set_report(req->ctx, &req->actor, name,
+		                                    api_param(req, "report_address"), &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, NULL);
+		return;
+	}
 	const char *hourly = api_param(req, "hourly_message_limit");
 	const char *rewrite = api_param(req, "dmarc_from_rewrite");
 	if (description == NULL && limit == NULL && hourly == NULL && has_active == 0 && rewrite == NULL) {
@@ -317,6 +338,18 @@ static void api_alias(struct http_request *req, const char *address)
 		return;
 	size_t n;
 	const char **dests = api_params(req, "destinations", &n);
+	if (form_count(req->form, "fallback") > 0) {
+		/* its own write: refused together with other fields, so that a PATCH stays all or nothing */
+		if (n > 0 || has_active > 0)
+			api_error(req, 400, "fallback", "fallback: change it in a PATCH of its own");
+		else if (admin_op_alias_set_fallback(req->ctx, &req->actor, address,
+		                                     api_param(req, "fallback"), &err) < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
+		free(dests);
+		return;
+	}
 	if (n == 0 && has_active == 0)
 		api_error(req, 400, NULL, "nothing to change: give destinations or active");
 	else if (admin_op_alias_change(req->ctx, &req->actor, address, n > 0 ? dests : NULL, n,
@@ -405,10 +438,14 @@ static void api_hop_json(struct evbuffer *out, const void *item)
 	json_kv_bool(out, &first, "has_password", h->has_password);
 	json_kv_bool(out, &first, "allow_plaintext_auth", h->allow_plaintext_auth);
 	json_kv_bool(out, &first, "allow_unverified_tls", h->allow_unverified_tls);
+	json_kv_str(out, &first, "rate", h->rate);
+	json_kv_str(out, &first, "weight_schedule", h->weight_schedule);
 	json_kv_int(out, &first, "selected", (int64_t)h->selected);
 	json_kv_int(out, &first, "sent", (int64_t)h->sent);
 	json_kv_int(out, &first, "deferred", (int64_t)h->deferred);
 	json_kv_int(out, &first, "bounced", (int64_t)h->bounced);
+	json_kv_int(out, &first, "throttled", (int64_t)h->throttled);
+	json_kv_int(out, &first, "conn_failures", (int64_t)h->conn_failures);
 	evbuffer_add(out, "}", 1);
 }
 
@@ -459,11 +496,30 @@ static void api_routes(struct http_request *req, const char *match)
 		    .allow_unverified_tls = api_param(req, "allow_unverified_tls"),
 		    .tls_level = api_param(req, "tls_level"),
 		    .description = api_param(req, "description"),
+		    .rate = api_param(req, "rate"),
 		};
 		if (admin_op_route_add_hop(req->ctx, &req->actor, &in, &err) < 0)
 			api_fail(req, &err);
 		else
 			api_ok(req, 201, &err);
+		return;
+	}
+	if (match != NULL && strcmp(req->method, "PATCH") == 0) {
+		const char *nexthop = http_query(req, "nexthop");
+		if (nexthop == NULL)
+			nexthop = api_param(req, "nexthop");
+		int rc;
+		if (form_count(req->form, "schedule_date") > 0)
+			rc = admin_op_route_schedule_hop(req->ctx, &req->actor, match, nexthop,
+			                                 api_param(req, "schedule_date"),
+			                                 api_param(req, "schedule_weight"), &err);
+		else
+			rc = admin_op_route_set_hop(req->ctx, &req->actor, match, nexthop,
+			                            api_param(req, "weight"), api_param(req, "rate"), &err);
+		if (rc < 0)
+			api_fail(req, &err);
+		else
+			api_ok(req, 200, &err);
 		return;
 	}
 	if (match != NULL && strcmp(req->method, "DELETE") == 0) {
@@ -479,127 +535,6 @@ static void api_routes(struct http_request *req, const char *match)
 		return;
 	}
 	api_routes_list(req);
-}
-
-/* --- queue --- */
-
-static void api_queue_rcpt_json(struct evbuffer *out, const void *item)
-{
-	const struct admin_queue_rcpt *r = item;
-	bool first = true;
-
-	evbuffer_add(out, "{", 1);
-	json_kv_str(out, &first, "address", r->address);
-	json_kv_str(out, &first, "orig_address", r->orig_address);
-	json_kv_str(out, &first, "state", queue_rcpt_state_name(r->state));
-	json_kv_int(out, &first, "attempts", r->attempts);
-	json_kv_int(out, &first, "next_attempt", r->next_attempt);
-	json_kv_str(out, &first, "last_reason", r->last_reason);
-	evbuffer_add(out, "}", 1);
-}
-
-/* The members of a queue message's object (without its braces). */
-static void api_queue_msg_members(struct evbuffer *out, bool *fp, const struct admin_queue_msg *m)
-{
-	bool first = *fp;
-
-	json_kv_str(out, &first, "id", m->id);
-	json_kv_int(out, &first, "arrival", m->arrival);
-	json_kv_int(out, &first, "size", m->size);
-	json_kv_str(out, &first, "sender", m->sender);
-	json_kv_str(out, &first, "client_addr", m->client_addr);
-	json_kv_str(out, &first, "helo", m->helo);
-	json_kv_bool(out, &first, "held", m->held);
-	json_kv_str(out, &first, "quarantine", m->hold_reason);
-	json_kv_int(out, &first, "recipients_total", (int64_t)m->nrcpt_total);
-	json_kv_list(out, &first, "recipients", m->rcpts, m->nrcpt, sizeof(*m->rcpts), api_queue_rcpt_json);
-	*fp = first;
-}
-
-static void api_queue_msg_json(struct evbuffer *out, const void *item)
-{
-	bool first = true;
-
-	evbuffer_add(out, "{", 1);
-	api_queue_msg_members(out, &first, item);
-	evbuffer_add(out, "}", 1);
-}
-
-static void api_queue(struct http_request *req, const char *rest)
-{
-	struct admin_err err;
-
-	if (rest != NULL && strcmp(rest, "flush") == 0) {
-		if (strcmp(req->method, "POST") != 0)
-			api_error(req, 405, NULL, "method not allowed: POST /api/v1/queue/flush");
-		else if (admin_op_queue_flush(req->ctx, &req->actor, &err) < 0)
-			api_fail(req, &err);
-		else
-			api_ok(req, 200, &err);
-		return;
-	}
-	if (rest == NULL) {
-		struct admin_queue_list list;
-		bool first = true;
-		if (strcmp(req->method, "GET") != 0) {
-			api_error(req, 405, NULL, "method not allowed");
-			return;
-		}
-		if (admin_op_queue_list(req->ctx, &req->actor, &list, &err) < 0) {
-			api_fail(req, &err);
-			return;
-		}
-		const char *q = http_query(req, "quarantine");
-		if (q != NULL && strcmp(q, "1") == 0)
-			admin_queue_list_keep_quarantined(&list);
-		api_open(req, 200);
-		json_kv_int(req->out, &first, "total", list.total);
-		json_kv_int(req->out, &first, "oldest", list.oldest);
-		json_kv_list(req->out, &first, "messages", list.msgs, list.n, sizeof(*list.msgs),
-		             api_queue_msg_json);
-		api_close(req);
-		admin_queue_list_free(&list);
-		return;
-	}
-	char id[QUEUE_ID_SIZE + 16];
-	const char *slash = strchr(rest, '/');
-	size_t len = slash != NULL ? (size_t)(slash - rest) : strlen(rest);
-	snprintf(id, sizeof(id), "%.*s", (int)(len < sizeof(id) - 1 ? len : sizeof(id) - 1), rest);
-	const char *action = slash != NULL ? slash + 1 : NULL;
-	if (action != NULL) {
-		if (strcmp(req->method, "POST") != 0 ||
-		    (strcmp(action, "hold") != 0 && strcmp(action, "release") != 0)) {
-			api_error(req, 404, NULL, "no such endpoint: POST /api/v1/queue/ID/hold or /release");
-			return;
-		}
-		if (admin_op_queue_change(req->ctx, &req->actor, id, action, &err) < 0)
-			api_fail(req, &err);
-		else
-			api_ok(req, 200, &err);
-		return;
-	}
-	if (strcmp(req->method, "DELETE") == 0) {
-		if (admin_op_queue_change(req->ctx, &req->actor, id, "delete", &err) < 0)
-			api_fail(req, &err);
-		else
-			api_ok(req, 200, &err);
-		return;
-	}
-	struct admin_queue_msg m;
-	struct evbuffer *headers = xevbuffer_new();
-	if (admin_op_queue_get(req->ctx, &req->actor, id, &m, headers, &err) < 0) {
-		evbuffer_free(headers);
-		api_fail(req, &err);
-		return;
-	}
-	bool first = true;
-	api_open(req, 200);
-	api_queue_msg_members(req->out, &first, &m);
-	evbuffer_add(headers, "", 1);
-	json_kv_str(req->out, &first, "headers", (const char *)evbuffer_pullup(headers, -1));
-	api_close(req);
-	evbuffer_free(headers);
-	admin_queue_msg_clear(&m);
 }
 
 /* --- audit --- */
@@ -768,7 +703,7 @@ void api_dispatch(struct http_request *req)
 		if (api_method_ok(req, rest == NULL ? "GET,POST" : "PATCH,DELETE"))
 			api_aliasdomains(req, rest);
 	} else if (IS("routes")) {
-		if (api_method_ok(req, rest == NULL ? "GET,POST" : "DELETE"))
+		if (api_method_ok(req, rest == NULL ? "GET,POST" : "PATCH,DELETE"))
 			api_routes(req, rest);
 	} else if (IS("queue")) {
 		if (api_method_ok(req, "GET,POST,DELETE"))

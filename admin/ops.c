@@ -47,6 +47,9 @@ static const char *ops_field_of(const char *message)
 	    {"target domain", "target_domain"},
 	    {"domain", "domain"},
 	    {"description", "description"},
+	    {"fallback", "fallback"},
+	    {"report address", "report_address"},
+	    {"rate", "rate"},
 	    {"match", "match"},
 	    {"nexthop", "nexthop"},
 	    {"route", "nexthop"},
@@ -228,6 +231,22 @@ int admin_op_domain_update(struct admin_ctx *ctx, const struct admin_actor *acto
                            const char *description, const char *alias_limit, struct admin_err *err)
 {
 	return admin_op_domain_change(ctx, actor, name, description, alias_limit, -1, err);
+}
+
+int admin_op_domain_set_report(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                               const char *address, struct admin_err *err)
+{
+	char domain[ADDR_DOMAIN_MAX + 1];
+	const char *error;
+
+	ops_err_clear(err);
+	if (ops_domain_allowed(ctx, actor, "domain", name, domain, err) < 0)
+		return -1;
+	if (db_domain_set_report_address(ctx->db, domain, address, &error) < 0)
+		return ops_db_error(ctx, err, error);
+	admin_ops_audit(ctx, actor, "domain.report", domain, domain,
+	                address != NULL && address[0] != '\0' ? address : "none");
+	return 0;
 }
 
 int admin_op_domain_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
@@ -556,6 +575,22 @@ int admin_op_alias_change(struct admin_ctx *ctx, const struct admin_actor *actor
 	free(list);
 	free(storage);
 	return ret;
+}
+
+int admin_op_alias_set_fallback(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                                const char *fallback, struct admin_err *err)
+{
+	char norm[ADDR_MAX + 1];
+	const char *error;
+
+	ops_err_clear(err);
+	if (ops_alias_allowed(ctx, actor, address, norm, err) < 0)
+		return -1;
+	if (db_alias_set_fallback(ctx->db, norm, fallback, &error) < 0)
+		return ops_db_error(ctx, err, error);
+	admin_ops_audit(ctx, actor, "alias.fallback", norm, strrchr(norm, '@') + 1,
+	                fallback != NULL && fallback[0] != '\0' ? fallback : "none");
+	return 0;
 }
 
 int admin_op_alias_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,

@@ -27,6 +27,7 @@
 #include "db/domain.h"
 #include "db/route.h"
 #include "mxd/check/check.h"
+#include "db/route_hop.h"
 #include "mxd/common/config.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/queue/queue_store.h"
@@ -116,6 +117,10 @@ int admin_op_domain_set_active(struct admin_ctx *ctx, const struct admin_actor *
 int admin_op_domain_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
                         struct admin_err *err);
 
+/* Set a domain's report address (NULL or "": none): its admins and superadmins. */
+int admin_op_domain_set_report(struct admin_ctx *ctx, const struct admin_actor *actor, const char *name,
+                               const char *address, struct admin_err *err);
+
 /* --- aliases --- */
 
 /* The aliases of domain whose address or destinations contain query (NULL or "": all). */
@@ -135,6 +140,9 @@ int admin_op_alias_update(struct admin_ctx *ctx, const struct admin_actor *actor
  * of an existing alias together, all or nothing, in one transaction. */
 int admin_op_alias_change(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
                           const char *const *dests, size_t ndests, int active, struct admin_err *err);
+/* Set the alias's fallback destination (NULL or "": none; db_alias_set_fallback). */
+int admin_op_alias_set_fallback(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
+                                const char *fallback, struct admin_err *err);
 /* Disabling or deleting a protected alias: superadmins only (with a warning). */
 int admin_op_alias_set_active(struct admin_ctx *ctx, const struct admin_actor *actor, const char *address,
                               bool active, struct admin_err *err);
@@ -161,6 +169,7 @@ struct admin_route_input {
 	const char *allow_plaintext_auth;      /* flag text; NULL: no */
 	const char *allow_unverified_tls;      /* flag text; NULL: no */
 	const char *tls_level, *description;   /* NULL: keep / default */
+	const char *rate;                      /* "N/unit" cap; NULL or "": none */
 };
 
 int admin_op_route_list(struct admin_ctx *ctx, const struct admin_actor *actor, struct db_route **list_r,
@@ -169,6 +178,14 @@ int admin_op_route_add_hop(struct admin_ctx *ctx, const struct admin_actor *acto
                            const struct admin_route_input *in, struct admin_err *err);
 int admin_op_route_del_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
                            const char *nexthop, struct admin_err *err);
+/* Superadmins: change one next hop's weight (NULL or "": keep) and rate cap (NULL: keep; "" or "none":
+ * no cap) in place (db_route_set_hop). */
+int admin_op_route_set_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                           const char *nexthop, const char *weight, const char *rate, struct admin_err *err);
+/* Superadmins: from date (YYYY-MM-DD, UTC) on the hop's weight is weight ("0": remove the step). */
+int admin_op_route_schedule_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                                const char *nexthop, const char *date, const char *weight,
+                                struct admin_err *err);
 int admin_op_route_del(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
                        struct admin_err *err);
 
@@ -188,6 +205,8 @@ struct admin_queue_msg {
 	char *client_addr, *helo;
 	bool held;
 	char *hold_reason;              /* a milter's quarantine reason, "" when none */
+	int64_t failed_at;              /* kept as failed since (0: in the queue) */
+	char *failed_reason;            /* "" when not failed */
 	size_t nrcpt_total;             /* recipients in all */
 	struct admin_queue_rcpt *rcpts; /* those the actor may see */
 	size_t nrcpt;
@@ -202,8 +221,21 @@ struct admin_queue_list {
 	int64_t rcpt_by_state[4]; /* visible recipients per enum queue_rcpt_state */
 };
 
+/* The messages waiting for delivery (failed ones are left out: admin_op_queue_failed lists them). */
 int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
                         struct admin_queue_list *list_r, struct admin_err *err);
+/* The failed messages kept for failed_retention (queue_failed.h), scoped as the queue. */
+int admin_op_queue_failed(struct admin_ctx *ctx, const struct admin_actor *actor,
+                          struct admin_queue_list *list_r, struct admin_err *err);
+/* Queue failed message id again (to its failed recipients, or to `to` when not NULL or ""); new_id_r
+ * gets the new queue id. Domain admins: only messages all of whose recipients are theirs. 404 not
+ * failed or not visible, 400 bad address (field "to"). */
+int admin_op_queue_resend(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                          const char *to, char new_id_r[QUEUE_ID_SIZE], struct admin_err *err);
+/* The whole content of failed message id (the .eml download), appended to out. Domain admins: only
+ * messages all of whose recipients are theirs (403 otherwise). */
+int admin_op_queue_eml(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                       struct evbuffer *out, struct admin_err *err);
 void admin_queue_list_free(struct admin_queue_list *list);
 /* Keep only the messages a milter quarantined (hold_reason set); total becomes their number. */
 void admin_queue_list_keep_quarantined(struct admin_queue_list *list);
@@ -234,6 +266,16 @@ int admin_op_log_search(struct admin_ctx *ctx, const struct admin_actor *actor, 
                         const char *queue_id, struct admin_log_entry **list_r, size_t *n_r,
                         struct admin_err *err);
 void admin_log_free(struct admin_log_entry *list, size_t n);
+
+/* Failing destinations since `since` (queue_store_log_failing), those of aliases the actor manages. */
+struct admin_failing {
+	char *alias, *destination, *reply; /* never NULL */
+	int64_t deferred, bounced, last_at;
+};
+#define ADMIN_FAILING_MAX 50
+int admin_op_log_failing(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                         struct admin_failing **list_r, size_t *n_r, struct admin_err *err);
+void admin_failing_free(struct admin_failing *list, size_t n);
 /* Deliveries, deferrals and bounces (expiries included) logged since since, as the actor may see them. */
 int admin_op_log_counts(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
                         int64_t *sent_r, int64_t *deferred_r, int64_t *bounced_r, struct admin_err *err);

@@ -73,6 +73,7 @@ int admin_op_route_add_hop(struct admin_ctx *ctx, const struct admin_actor *acto
 	spec.auth_password = ops_given(in->auth_password) ? in->auth_password : NULL;
 	spec.tls_level = ops_given(in->tls_level) ? in->tls_level : NULL;
 	spec.description = in->description;
+	spec.rate = ops_given(in->rate) ? in->rate : NULL;
 	if (db_route_add_hop(ctx->db, &spec, NULL, &error) < 0)
 		return ops_db_error(ctx, err, error);
 	if (db_route_match_normalize(in->match, match, sizeof(match), &error) < 0)
@@ -83,6 +84,58 @@ int admin_op_route_add_hop(struct admin_ctx *ctx, const struct admin_actor *acto
 	         spec.auth_user != NULL ? " (password set)" : "",
 	         spec.allow_unverified_tls ? " allow_unverified_tls" : "");
 	admin_ops_audit(ctx, actor, "route.add_hop", match, NULL, detail);
+	return 0;
+}
+
+int admin_op_route_set_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                           const char *nexthop, const char *weight, const char *rate, struct admin_err *err)
+{
+	char detail[DB_ROUTE_NEXTHOP_MAX + 96];
+	const char *error;
+	uint32_t w = 0;
+
+	ops_err_clear(err);
+	if (ops_superadmin(actor, err) < 0)
+		return -1;
+	if (!ops_given(match) || !ops_given(nexthop))
+		return admin_err_set(err, 400, ops_given(match) ? "nexthop" : "match", "%s: missing",
+		                     ops_given(match) ? "nexthop" : "match");
+	if (ops_given(weight) &&
+	    ops_parse_u32("weight", "weight", weight, 1, DB_ROUTE_WEIGHT_MAX, &w, err) < 0)
+		return -1;
+	if (db_route_set_hop(ctx->db, match, nexthop, w, rate, &error) < 0)
+		return ops_db_error(ctx, err, error);
+	snprintf(detail, sizeof(detail), "nexthop=%s%s%s%s%s", nexthop, w > 0 ? " weight=" : "",
+	         w > 0 ? weight : "", rate != NULL ? " rate=" : "", rate != NULL ? rate : "");
+	admin_ops_audit(ctx, actor, "route.set_hop", match, NULL, detail);
+	return 0;
+}
+
+int admin_op_route_schedule_hop(struct admin_ctx *ctx, const struct admin_actor *actor, const char *match,
+                                const char *nexthop, const char *date, const char *weight,
+                                struct admin_err *err)
+{
+	char detail[DB_ROUTE_NEXTHOP_MAX + 96];
+	const char *error;
+	uint32_t w = 0;
+
+	ops_err_clear(err);
+	if (ops_superadmin(actor, err) < 0)
+		return -1;
+	if (!ops_given(match) || !ops_given(nexthop))
+		return admin_err_set(err, 400, ops_given(match) ? "nexthop" : "match", "%s: missing",
+		                     ops_given(match) ? "nexthop" : "match");
+	if (!ops_given(weight))
+		return admin_err_set(err, 400, "schedule_weight", "schedule weight: missing");
+	if (ops_parse_u32("schedule_weight", "schedule weight", weight, 0, DB_ROUTE_WEIGHT_MAX, &w, err) < 0)
+		return -1;
+	if (db_route_schedule_hop(ctx->db, match, nexthop, date, w, &error) < 0) {
+		if (strncmp(error, "date ", 5) == 0)
+			return admin_err_set(err, 400, "schedule_date", "schedule %s", error);
+		return ops_db_error(ctx, err, error);
+	}
+	snprintf(detail, sizeof(detail), "nexthop=%s date=%s weight=%u", nexthop, date, w);
+	admin_ops_audit(ctx, actor, "route.schedule_hop", match, NULL, detail);
 	return 0;
 }
 

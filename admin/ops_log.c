@@ -219,3 +219,62 @@ int admin_op_log_milter_counts(struct admin_ctx *ctx, const struct admin_actor *
 		counts_r[i] = w.milter[i];
 	return 0;
 }
+
+struct ops_failing_walk {
+	struct ops_log_walk *w;
+	struct admin_failing *list;
+	size_t n;
+};
+
+static int ops_failing_collect(void *ctx, const struct queue_log_failing *f)
+{
+	struct ops_failing_walk *fw = ctx;
+	if (!fw->w->actor->admin.superadmin && !ops_log_address_visible(fw->w, f->alias))
+		return 0;
+	fw->list[fw->n++] = (struct admin_failing){
+	    .alias = xstrdup(f->alias),
+	    .destination = xstrdup(f->destination),
+	    .reply = xstrdup(f->reply),
+	    .deferred = f->deferred,
+	    .bounced = f->bounced,
+	    .last_at = f->last_at,
+	};
+	return fw->n >= ADMIN_FAILING_MAX;
+}
+
+int admin_op_log_failing(struct admin_ctx *ctx, const struct admin_actor *actor, int64_t since,
+                         struct admin_failing **list_r, size_t *n_r, struct admin_err *err)
+{
+	struct ops_log_walk w;
+	const char *error;
+
+	ops_err_clear(err);
+	*list_r = NULL;
+	*n_r = 0;
+	if (ops_log_begin(ctx, actor, &w, err) < 0)
+		return -1;
+	struct ops_failing_walk fw = {&w, xcalloc(ADMIN_FAILING_MAX, sizeof(struct admin_failing)), 0};
+	/* a domain admin's rows are among the others: look at more of them */
+	size_t max = actor->admin.superadmin ? ADMIN_FAILING_MAX : LOG_COUNT_SCAN_MAX;
+	int rc = ctx->qs != NULL
+	             ? queue_store_log_failing(ctx->qs, since, max, ops_failing_collect, &fw, &error)
+	             : 0;
+	free(w.ads);
+	if (rc < 0) {
+		admin_failing_free(fw.list, fw.n);
+		return admin_err_set(err, 503, "", "delivery log: %s", error);
+	}
+	*list_r = fw.list;
+	*n_r = fw.n;
+	return 0;
+}
+
+void admin_failing_free(struct admin_failing *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(list[i].alias);
+		free(list[i].destination);
+		free(list[i].reply);
+	}
+	free(list);
+}

@@ -11,6 +11,7 @@
 #include "admin/ops.h"
 
 #include "admin/ops_private.h"
+#include "mxd/queue/queue_failed.h"
 #include "mxd/queue/queue_log.h"
 #include "mxd/common/util.h"
 
@@ -109,6 +110,8 @@ static bool ops_queue_copy(const struct ops_visibility *vis, const struct queue_
 	msg->helo = xstrdup(info->helo);
 	msg->held = info->held;
 	msg->hold_reason = xstrdup(info->hold_reason != NULL ? info->hold_reason : "");
+	msg->failed_at = info->failed_at;
+	msg->failed_reason = xstrdup(info->failed_reason != NULL ? info->failed_reason : "");
 	msg->nrcpt_total = info->nrcpt;
 	msg->all_visible = visible == info->nrcpt;
 	msg->rcpts = xcalloc(visible, sizeof(*msg->rcpts));
@@ -135,6 +138,7 @@ void admin_queue_msg_clear(struct admin_queue_msg *msg)
 		free(msg->rcpts[i].last_reason);
 	}
 	free(msg->rcpts);
+	free(msg->failed_reason);
 	free(msg->sender);
 	free(msg->client_addr);
 	free(msg->helo);
@@ -159,6 +163,7 @@ void admin_queue_list_keep_quarantined(struct admin_queue_list *list)
 struct ops_queue_walk {
 	const struct ops_visibility *vis;
 	struct admin_queue_list *list;
+	bool failed; /* list the failed messages (else those waiting) */
 };
 
 static int ops_queue_list_one(void *ctx, const struct queue_msg_info *info)
@@ -167,7 +172,7 @@ static int ops_queue_list_one(void *ctx, const struct queue_msg_info *info)
 	struct admin_queue_list *list = walk->list;
 	struct admin_queue_msg msg;
 
-	if (!ops_queue_copy(walk->vis, info, &msg))
+	if ((info->failed_at > 0) != walk->failed || !ops_queue_copy(walk->vis, info, &msg))
 		return 0;
 	list->total++;
 	if (list->oldest == 0 || msg.arrival < list->oldest)
@@ -183,8 +188,8 @@ static int ops_queue_list_one(void *ctx, const struct queue_msg_info *info)
 	return 0;
 }
 
-int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
-                        struct admin_queue_list *list_r, struct admin_err *err)
+static int ops_queue_walk(struct admin_ctx *ctx, const struct admin_actor *actor, bool failed,
+                          struct admin_queue_list *list_r, struct admin_err *err)
 {
 	struct ops_visibility vis;
 	const char *error;
@@ -193,7 +198,7 @@ int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
 	if (ops_queue_open(ctx, err) < 0 || ops_visibility_init(ctx, actor, &vis, err) < 0)
 		return -1;
 	list_r->msgs = xcalloc(ADMIN_QUEUE_LIST_MAX, sizeof(*list_r->msgs));
-	struct ops_queue_walk walk = {&vis, list_r};
+	struct ops_queue_walk walk = {&vis, list_r, failed};
 	int ret = 0;
 	if (ctx->qs != NULL && queue_store_list(ctx->qs, ops_queue_list_one, &walk, &error) < 0) {
 		admin_queue_list_free(list_r);
@@ -201,6 +206,18 @@ int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
 	}
 	free(vis.ads);
 	return ret;
+}
+
+int admin_op_queue_list(struct admin_ctx *ctx, const struct admin_actor *actor,
+                        struct admin_queue_list *list_r, struct admin_err *err)
+{
+	return ops_queue_walk(ctx, actor, false, list_r, err);
+}
+
+int admin_op_queue_failed(struct admin_ctx *ctx, const struct admin_actor *actor,
+                          struct admin_queue_list *list_r, struct admin_err *err)
+{
+	return ops_queue_walk(ctx, actor, true, list_r, err);
 }
 
 void admin_queue_list_free(struct admin_queue_list *list)
@@ -345,4 +362,70 @@ int admin_op_queue_flush(struct admin_ctx *ctx, const struct admin_actor *actor,
 		return admin_err_set(err, 503, "", "queue: %s", error);
 	admin_ops_audit(ctx, actor, "queue.flush", "queue", NULL, NULL);
 	return 0;
+}
+
+/* Load failed message id for a change by actor: visible, failed, and all its recipients the actor's. */
+static int ops_queue_load_failed(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                                 struct admin_queue_msg *msg_r, char domain_r[ADDR_DOMAIN_MAX + 1],
+                                 struct admin_err *err)
+{
+	if (ops_queue_load(ctx, actor, id, msg_r, domain_r, err) < 0)
+		return -1;
+	if (msg_r->failed_at == 0)
+		admin_err_set(err, 404, "id", "id '%s': no such failed message (it is still in the queue)",
+		              msg_r->id);
+	else if (!msg_r->all_visible)
+		admin_err_set(
+		    err, 403, "id",
+		    "id '%s': the message also has recipients outside your domains; ask a superadmin",
+		    msg_r->id);
+	else
+		return 0;
+	admin_queue_msg_clear(msg_r);
+	return -1;
+}
+
+int admin_op_queue_resend(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                          const char *to, char new_id_r[QUEUE_ID_SIZE], struct admin_err *err)
+{
+	struct admin_queue_msg msg;
+	char domain[ADDR_DOMAIN_MAX + 1], detail[DB_AUDIT_DETAIL_MAX + 1], addr[ADDR_MAX + 1];
+	const char *error;
+
+	ops_err_clear(err);
+	bool have_to = to != NULL && to[0] != '\0';
+	if (have_to && addr_normalize(to, addr, sizeof(addr), &error) < 0)
+		return admin_err_set(err, 400, "to", "to '%s': %s", to, error);
+	if (ops_queue_load_failed(ctx, actor, id, &msg, domain, err) < 0)
+		return -1;
+	int rc = queue_failed_resend(ctx->qs, msg.id, have_to ? addr : NULL, new_id_r, &error);
+	if (rc != 0) {
+		admin_err_set(err, rc > 0 ? 404 : 503, "id", "id '%s': %s", msg.id,
+		              rc > 0 ? "no such failed message" : error);
+		admin_queue_msg_clear(&msg);
+		return -1;
+	}
+	snprintf(detail, sizeof(detail), "sender=<%s> new_id=%s%s%s", msg.sender, new_id_r,
+	         have_to ? " to=" : "", have_to ? addr : "");
+	admin_ops_audit(ctx, actor, "queue.resend", msg.id, domain, detail);
+	admin_queue_msg_clear(&msg);
+	return 0;
+}
+
+int admin_op_queue_eml(struct admin_ctx *ctx, const struct admin_actor *actor, const char *id,
+                       struct evbuffer *out, struct admin_err *err)
+{
+	struct admin_queue_msg msg;
+	char domain[ADDR_DOMAIN_MAX + 1];
+	const char *error;
+
+	ops_err_clear(err);
+	if (ops_queue_load_failed(ctx, actor, id, &msg, domain, err) < 0)
+		return -1;
+	int rc = queue_store_read_body(ctx->qs, msg.id, out, &error);
+	if (rc != 0)
+		admin_err_set(err, rc > 0 ? 404 : 503, "id", "id '%s': %s", msg.id,
+		              rc > 0 ? "no such message" : error);
+	admin_queue_msg_clear(&msg);
+	return rc == 0 ? 0 : -1;
 }

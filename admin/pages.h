@@ -42,6 +42,7 @@ void page_domains(struct http_request *req);
 void page_domain_add(struct http_request *req);
 void page_domain(struct http_request *req);
 void page_domain_edit(struct http_request *req);
+void page_domain_report(struct http_request *req);
 void page_domain_enable(struct http_request *req);
 void page_domain_disable(struct http_request *req);
 void page_domain_delete_confirm(struct http_request *req);
@@ -57,6 +58,7 @@ void page_aliases(struct http_request *req);
 void page_alias_add(struct http_request *req);
 void page_alias(struct http_request *req);
 void page_alias_edit(struct http_request *req);
+void page_alias_fallback(struct http_request *req);
 void page_alias_enable(struct http_request *req);
 void page_alias_disable(struct http_request *req);
 void page_alias_delete_confirm(struct http_request *req);
@@ -64,6 +66,7 @@ void page_alias_delete(struct http_request *req);
 
 void page_routes(struct http_request *req);
 void page_route_add(struct http_request *req);
+void page_route_set_hop(struct http_request *req);
 void page_route_del_hop(struct http_request *req);
 void page_route_delete(struct http_request *req);
 
@@ -74,6 +77,8 @@ void page_queue_delete(struct http_request *req);
 void page_queue_hold(struct http_request *req);
 void page_queue_release(struct http_request *req);
 void page_queue_flush(struct http_request *req);
+void page_queue_failed(struct http_request *req);
+void page_queue_resend(struct http_request *req);
 
 void page_admins(struct http_request *req);
 void page_admin_add(struct http_request *req);

@@ -129,7 +129,15 @@ void page_alias(struct http_request *req)
 	       "rows=\"%zu\" required>",
 	       a.address, a.ndestinations + 1);
 	aliases_dests(req, &a, "\n");
-	html_f(req->out, "</textarea></label>\n<button type=\"submit\">Save</button>\n</form>\n<p>");
+	html_f(req->out, "</textarea></label>\n<button type=\"submit\">Save</button>\n</form>\n");
+	html_f(req->out, "<form method=\"post\" action=\"/alias/fallback\" class=\"stack\">\n");
+	html_csrf_field(req->out, req->session.csrf_token);
+	html_f(req->out,
+	       "<input type=\"hidden\" name=\"address\" value=\"%s\">\n"
+	       "<label>Fallback destination (when a destination refuses the mail for good or defers it too "
+	       "long; empty: none) <input type=\"text\" name=\"fallback\" value=\"%s\"></label>\n"
+	       "<button type=\"submit\">Save fallback</button>\n</form>\n<p>",
+	       a.address, a.fallback);
 	const char *hidden[] = {"address", a.address, NULL};
 	if (req->actor.admin.superadmin || !admin_ops_alias_protected(a.address) || !a.active)
 		html_button_form(req->out, req->session.csrf_token,
@@ -157,6 +165,21 @@ void page_alias_edit(struct http_request *req)
 		return;
 	}
 	page_done(req, url, &err, "Alias %s saved.", address);
+}
+
+void page_alias_fallback(struct http_request *req)
+{
+	const char *address = page_param(req, "address");
+	struct admin_err err;
+	char url[URL_MAX];
+
+	page_url(url, sizeof(url), "/alias", "address", address);
+	if (admin_op_alias_set_fallback(req->ctx, &req->actor, address, page_param(req, "fallback"), &err) <
+	    0) {
+		page_fail(req, &err, url);
+		return;
+	}
+	page_done(req, url, &err, "Fallback of %s saved.", address);
 }
 
 /* Back to the aliases of the domain of address. */

@@ -2,7 +2,8 @@
  * pages_dashboard: the first page after login. Domains and aliases the administrator manages, the queue
  * (size, oldest message, recipients by state) and, for superadmins, the per-next-hop counters mxd keeps
  * in route_stats, and the deliveries, deferrals and bounces of the last 24 hours from the delivery log
- * (as the administrator may see them: ops_log.c), and the last self-check's problems (pages_check.c).
+ * (as the administrator may see them: ops_log.c), the failing destinations of those 24 hours (forwards
+ * deferred or bounced, per alias and destination), and the last self-check's problems (pages_check.c).
  */
 #include "db/sync.h"
 #include "admin/html.h"
@@ -88,6 +89,40 @@ static void dashboard_log(struct http_request *req)
 		       "messages in the <a href=\"/queue?quarantine=1\">quarantine</a>.</p>\n",
 		       (long long)milter[0], (long long)milter[1], (long long)milter[2]);
 	html_f(req->out, "</section>\n");
+}
+
+/* Forwards deferred or bounced in the last 24 hours, per alias and destination. */
+static void dashboard_failing(struct http_request *req)
+{
+	struct admin_failing *list;
+	struct admin_err err;
+	char when[32], url[1200];
+	size_t n;
+
+	html_f(req->out, "<section>\n<h2>Failing destinations (24 hours)</h2>\n");
+	if (admin_op_log_failing(req->ctx, &req->actor, time_now() - 86400, &list, &n, &err) < 0) {
+		html_f(req->out, "<p class=\"error\">%s</p>\n</section>\n", err.message);
+		return;
+	}
+	if (n == 0)
+		html_f(req->out, "<p class=\"muted\">No forward was deferred or bounced.</p>\n");
+	else
+		html_f(req->out,
+		       "<table class=\"failing\">\n<thead><tr><th>Alias</th><th>Destination</th>"
+		       "<th>Deferred</th><th>Bounced</th><th>Last (UTC)</th><th>Last reply</th></tr>"
+		       "</thead>\n<tbody>\n");
+	for (size_t i = 0; i < n; i++)
+		html_f(req->out,
+		       "<tr><td><a href=\"%s\">%s</a></td><td>%s</td><td>%lld</td><td>%lld</td><td>%s</td>"
+		       "<td><small>%s</small></td></tr>\n",
+		       page_url(url, sizeof(url), "/log", "address", list[i].alias), list[i].alias,
+		       list[i].destination, (long long)list[i].deferred, (long long)list[i].bounced,
+		       html_time(list[i].last_at, when, sizeof(when)), list[i].reply);
+	if (n > 0)
+		html_f(req->out, "</tbody>\n</table>\n<p class=\"muted\">Failed messages are kept: <a "
+		                 "href=\"/queue/failed\">Failed messages</a>.</p>\n");
+	html_f(req->out, "</section>\n");
+	admin_failing_free(list, n);
 }
 
 /* Replication: on a secondary, how old its copy of the tables is; on a primary, its change log. */
@@ -178,6 +213,7 @@ void page_dashboard(struct http_request *req)
 	}
 	html_f(req->out, "</section>\n");
 	dashboard_log(req);
+	dashboard_failing(req);
 	if (req->actor.admin.superadmin) {
 		dashboard_replication(req);
 		dashboard_routes(req);

@@ -125,6 +125,14 @@ void page_domain(struct http_request *req)
 		       d.hourly_message_limit);
 	}
 	html_f(req->out, "<button type=\"submit\">Save</button>\n</form>\n");
+	html_f(req->out, "<form method=\"post\" action=\"/domain/report\" class=\"stack\">\n");
+	html_csrf_field(req->out, req->session.csrf_token);
+	html_f(req->out,
+	       "<input type=\"hidden\" name=\"name\" value=\"%s\">\n"
+	       "<label>Report address (notices of forwards that are delayed or fail; empty: none) "
+	       "<input name=\"report_address\" value=\"%s\"></label>\n"
+	       "<button type=\"submit\">Save report address</button>\n</form>\n",
+	       d.name, d.report_address);
 	if (req->actor.admin.superadmin) {
 		const char *hidden[] = {"name", d.name, NULL};
 		html_f(req->out, "<p>");
@@ -137,6 +145,21 @@ void page_domain(struct http_request *req)
 	html_f(req->out, "<p class=\"muted\">Created %s", html_time(d.created, url, sizeof(url)));
 	html_f(req->out, ", changed %s (UTC).</p>\n", html_time(d.modified, url, sizeof(url)));
 	page_end(req);
+}
+
+void page_domain_report(struct http_request *req)
+{
+	struct admin_err err;
+	const char *name = page_param(req, "name");
+	char url[URL_MAX];
+
+	page_url(url, sizeof(url), "/domain", "name", name);
+	if (admin_op_domain_set_report(req->ctx, &req->actor, name, page_param(req, "report_address"), &err) <
+	    0) {
+		page_fail(req, &err, url);
+		return;
+	}
+	page_done(req, url, &err, "Report address of %s saved.", name);
 }
 
 void page_domain_edit(struct http_request *req)

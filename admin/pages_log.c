@@ -25,7 +25,7 @@ static void log_row(struct http_request *req, const struct admin_log_entry *e)
 	if (strcmp(e->event, "received") == 0)
 		html_f(req->out, "from &lt;%s&gt;, client %s", e->sender,
 		       e->relay[0] != '\0' ? e->relay : "-");
-	else if (strcmp(e->event, "removed") != 0)
+	else if (strcmp(e->event, "removed") != 0 && strcmp(e->event, "failed") != 0)
 		html_f(req->out, "relay %s", e->relay[0] != '\0' ? e->relay : "none");
 	html_f(req->out, "</td><td>%s</td><td>%s</td></tr>\n", e->dsn, e->reply);
 }

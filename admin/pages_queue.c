@@ -1,8 +1,10 @@
 /*
  * pages_queue: the mail queue as the administrator may see it (ops_queue.c decides): a list with
  * sender, recipients and their states; one message's envelope and header section (never its body);
- * delete, hold, release; flush (superadmins). Everything shown came from the network, so it all goes
- * through html_f's escaping like any other value.
+ * delete, hold, release; flush (superadmins); the failed messages kept for failed_retention, with their
+ * reason, a resend form (optionally to another address) and the .eml download (the JSON API's
+ * /api/v1/queue/ID/eml, which a session cookie may GET). Everything shown came from the network, so it all
+ * goes through html_f's escaping like any other value.
  */
 #include "admin/html.h"
 #include "admin/pages.h"
@@ -69,6 +71,8 @@ void page_queue(struct http_request *req)
 	if ((int64_t)list.n < list.total)
 		html_f(req->out, "; the first %zu shown", list.n);
 	html_f(req->out, ".</p>\n");
+	html_f(req->out,
+	       "<p><a href=\"/queue/failed\">Failed messages</a> (kept for failed_retention)</p>\n");
 	if (req->actor.admin.superadmin) {
 		static const char *const none[] = {NULL};
 		html_button_form(req->out, req->session.csrf_token, "/queue/flush",
@@ -103,6 +107,8 @@ void page_queue(struct http_request *req)
 	page_end(req);
 }
 
+static void queue_failed_actions(struct http_request *req, const struct admin_queue_msg *m);
+
 void page_queue_show(struct http_request *req)
 {
 	struct admin_queue_msg m;
@@ -132,8 +138,15 @@ void page_queue_show(struct http_request *req)
 	html_f(req->out, "</ul>");
 	if (m.nrcpt < m.nrcpt_total)
 		html_f(req->out, "<small>and %zu outside your domains</small>", m.nrcpt_total - m.nrcpt);
-	html_f(req->out, "</dd>\n</dl>\n<p>");
-	queue_actions(req, &m);
+	html_f(req->out, "</dd>\n");
+	if (m.failed_at > 0)
+		html_f(req->out, "<dt>Failed</dt><dd>%s UTC: %s</dd>\n",
+		       html_time(m.failed_at, when, sizeof(when)), m.failed_reason);
+	html_f(req->out, "</dl>\n<p>");
+	if (m.failed_at > 0)
+		queue_failed_actions(req, &m);
+	else
+		queue_actions(req, &m);
 	html_f(req->out, "</p>\n<h2>Header section</h2>\n<pre class=\"headers\">");
 	evbuffer_add(headers, "", 1);
 	html_f(req->out, "%s", (const char *)evbuffer_pullup(headers, -1));
@@ -179,4 +192,73 @@ void page_queue_flush(struct http_request *req)
 		return;
 	}
 	page_done(req, "/queue", &err, "Deferred mail will be retried now.");
+}
+
+/* Resend (to another address when one is typed in) and download, for a message the actor may change. */
+static void queue_failed_actions(struct http_request *req, const struct admin_queue_msg *m)
+{
+	if (!m->all_visible)
+		return;
+	html_f(req->out, "<a href=\"/api/v1/queue/%s/eml\">Download .eml</a>\n", m->id);
+	html_f(req->out, "<form method=\"post\" action=\"/queue/resend\" class=\"inline\">\n");
+	html_csrf_field(req->out, req->session.csrf_token);
+	html_f(req->out,
+	       "<input type=\"hidden\" name=\"id\" value=\"%s\">\n"
+	       "<input type=\"text\" name=\"to\" placeholder=\"to another address (optional)\">\n"
+	       "<button type=\"submit\">Resend</button>\n</form>\n",
+	       m->id);
+	const char *hidden[] = {"id", m->id, NULL};
+	html_button_form(req->out, req->session.csrf_token, "/queue/delete", "Purge", "link danger", hidden);
+}
+
+void page_queue_failed(struct http_request *req)
+{
+	struct admin_queue_list list;
+	struct admin_err err;
+	char when[32];
+
+	if (admin_op_queue_failed(req->ctx, &req->actor, &list, &err) < 0) {
+		page_fail(req, &err, "/queue");
+		return;
+	}
+	page_begin(req, "Failed messages", "queue");
+	html_f(req->out,
+	       "<p>%lld failed message%s kept for failed_retention: the forward was refused for good or "
+	       "expired. Resend one once its destination is fixed, or to another address.</p>\n",
+	       (long long)list.total, list.total == 1 ? "" : "s");
+	if (list.n > 0)
+		html_f(req->out,
+		       "<table>\n<thead><tr><th>Queue ID</th><th>Failed (UTC)</th><th>Reason</th>"
+		       "<th>Sender</th><th>Recipients</th><th>Actions</th></tr></thead>\n<tbody>\n");
+	for (size_t i = 0; i < list.n; i++) {
+		const struct admin_queue_msg *m = &list.msgs[i];
+		html_f(req->out,
+		       "<tr><td><a "
+		       "href=\"/queue/show?id=%s\">%s</a></td><td>%s</td><td>%s</td><td>&lt;%s&gt;</td>"
+		       "<td><ul class=\"plain\">\n",
+		       m->id, m->id, html_time(m->failed_at, when, sizeof(when)), m->failed_reason,
+		       m->sender);
+		for (size_t j = 0; j < m->nrcpt; j++)
+			queue_rcpt_row(req, &m->rcpts[j]);
+		html_f(req->out, "</ul></td><td>");
+		queue_failed_actions(req, m);
+		html_f(req->out, "</td></tr>\n");
+	}
+	if (list.n > 0)
+		html_f(req->out, "</tbody>\n</table>\n");
+	admin_queue_list_free(&list);
+	page_end(req);
+}
+
+void page_queue_resend(struct http_request *req)
+{
+	const char *id = page_param(req, "id");
+	char new_id[QUEUE_ID_SIZE];
+	struct admin_err err;
+
+	if (admin_op_queue_resend(req->ctx, &req->actor, id, page_param(req, "to"), new_id, &err) < 0) {
+		page_fail(req, &err, "/queue/failed");
+		return;
+	}
+	page_done(req, "/queue/failed", &err, "Message %s queued again as %s.", id, new_id);
 }

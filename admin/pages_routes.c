@@ -39,7 +39,7 @@ void page_routes(struct http_request *req)
 		    req->out,
 		    "</p>\n<table>\n<thead><tr><th>Next hop</th><th>Weight</th><th>Priority</th><th>Auth</th>"
 		    "<th>Selected</th><th>Share</th><th>Sent</th><th>Deferred</th><th>Bounced</th>"
-		    "<th>Actions</th></tr></thead>\n<tbody>\n");
+		    "<th>Throttled</th><th>Connection failures</th><th>Actions</th></tr></thead>\n<tbody>\n");
 		for (size_t j = 0; j < r->nhops; j++) {
 			const struct db_route_hop *h = &r->hops[j];
 			char auth[DB_ROUTE_AUTH_MAX + 64], share[16];
@@ -51,11 +51,27 @@ void page_routes(struct http_request *req)
 			html_f(req->out,
 			       "<tr><td>%s</td><td>%u</td><td>%u</td><td>%s</td><td>%llu</td><td>%s</"
 			       "td><td>%llu</td>"
-			       "<td>%llu</td><td>%llu</td><td>",
+			       "<td>%llu</td><td>%llu</td><td>%llu</td><td>%llu</td><td>",
 			       h->nexthop, h->weight, h->priority,
 			       db_route_hop_auth_str(h, auth, sizeof(auth)), (unsigned long long)h->selected,
 			       share, (unsigned long long)h->sent, (unsigned long long)h->deferred,
-			       (unsigned long long)h->bounced);
+			       (unsigned long long)h->bounced, (unsigned long long)h->throttled,
+			       (unsigned long long)h->conn_failures);
+			/* weight and rate cap in place (a warm-up grows without deleting the hop) */
+			html_f(req->out,
+			       "<form method=\"post\" action=\"/routes/sethop\" class=\"inline\">\n");
+			html_csrf_field(req->out, req->session.csrf_token);
+			html_f(req->out,
+			       "<input type=\"hidden\" name=\"match\" value=\"%s\">"
+			       "<input type=\"hidden\" name=\"nexthop\" value=\"%s\">"
+			       "<input name=\"weight\" value=\"%u\" size=\"5\" inputmode=\"numeric\" "
+			       "aria-label=\"weight\">"
+			       "<input name=\"rate\" value=\"%s\" size=\"8\" placeholder=\"rate: 100/m\" "
+			       "aria-label=\"rate cap\">"
+			       "<button type=\"submit\" class=\"link\">Save</button>\n</form>\n",
+			       r->match, h->nexthop, h->weight, h->rate);
+			if (h->weight_schedule[0] != '\0')
+				html_f(req->out, "<small>schedule (UTC): %s</small>\n", h->weight_schedule);
 			const char *hidden[] = {"match", r->match, "nexthop", h->nexthop, NULL};
 			html_button_form(req->out, req->session.csrf_token, "/routes/delhop", "Delete hop",
 			                 "link danger", hidden);
@@ -94,6 +110,8 @@ void page_routes(struct http_request *req)
 	    "<option>none</option><option>may</option><option>encrypt</option><option>verify</option>"
 	    "</select></label>\n"
 	    "<label>Description <input name=\"description\" maxlength=\"200\"></label>\n"
+	    "<label>Rate cap (N/s, N/m, N/h or N/d; empty: none) <input name=\"rate\" "
+	    "placeholder=\"100/m\"></label>\n"
 	    "<button type=\"submit\">Add next hop</button>\n</form>\n");
 	page_end(req);
 }
@@ -112,6 +130,7 @@ void page_route_add(struct http_request *req)
 	    .allow_unverified_tls = page_param(req, "allow_unverified_tls"),
 	    .tls_level = page_param(req, "tls_level"),
 	    .description = description != NULL && *description != '\0' ? description : NULL,
+	    .rate = page_param(req, "rate"),
 	};
 	struct admin_err err;
 
@@ -120,6 +139,20 @@ void page_route_add(struct http_request *req)
 		return;
 	}
 	page_done(req, "/routes", &err, "Route %s: next hop %s added.", in.match, in.nexthop);
+}
+
+void page_route_set_hop(struct http_request *req)
+{
+	const char *match = page_param(req, "match"), *nexthop = page_param(req, "nexthop");
+	const char *rate = page_param(req, "rate");
+	struct admin_err err;
+
+	if (admin_op_route_set_hop(req->ctx, &req->actor, match, nexthop, page_param(req, "weight"),
+	                           rate != NULL ? rate : "", &err) < 0) {
+		page_fail(req, &err, "/routes");
+		return;
+	}
+	page_done(req, "/routes", &err, "Route %s: next hop %s changed.", match, nexthop);
 }
 
 void page_route_del_hop(struct http_request *req)

@@ -245,6 +245,7 @@ static int alias_from_row(sqlite3_stmt *stmt, void *item)
 	a->active = sqlite3_column_int(stmt, 3) != 0;
 	a->created = sqlite3_column_int64(stmt, 4);
 	a->modified = sqlite3_column_int64(stmt, 5);
+	db_column_copy(stmt, 6, a->fallback, sizeof(a->fallback));
 	return 0;
 }
 
@@ -263,7 +264,7 @@ static const struct db_rows alias_rows = {sizeof(struct db_alias), alias_from_ro
 
 int db_alias_get(struct db *db, const char *address, struct db_alias *alias_r, const char **error_r)
 {
-	static const char sql[] = "SELECT address, domain, destinations, active, created, modified"
+	static const char sql[] = "SELECT address, domain, destinations, active, created, modified, fallback"
 	                          " FROM aliases WHERE address = ?1";
 	char norm[ADDR_MAX + 1];
 
@@ -277,7 +278,7 @@ int db_alias_list(struct db *db, const char *domain, struct db_alias **aliases_r
                   const char **error_r)
 {
 	static const char sql[] =
-	    "SELECT address, domain, destinations, active, created, modified FROM aliases"
+	    "SELECT address, domain, destinations, active, created, modified, fallback FROM aliases"
 	    " WHERE ?1 IS NULL OR domain = ?1"
 	    " ORDER BY domain, substr(address, 1, 1) <> '@', address";
 	char norm[ADDR_DOMAIN_MAX + 1];
@@ -322,6 +323,48 @@ int db_alias_set_active(struct db *db, const char *address, bool active, const c
 	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm), DB_INT(active ? 1 : 0), DB_INT(time_now())),
 	                   active ? "enable alias" : "disable alias", error_r);
 	return alias_changed(db, rc, norm, error_r);
+}
+
+int db_alias_set_fallback(struct db *db, const char *address, const char *fallback, const char **error_r)
+{
+	static const char sql[] = "UPDATE aliases SET fallback = ?2, modified = ?3 WHERE address = ?1";
+	char norm[ADDR_MAX + 1], fb[ADDR_MAX + 1] = "";
+	const char *why;
+	struct db_alias a;
+
+	if (db_alias_normalize(db, address, norm, error_r) < 0)
+		return -1;
+	if (fallback != NULL && fallback[0] != '\0' && addr_normalize(fallback, fb, sizeof(fb), &why) < 0)
+		return db_input_error(db, error_r, "fallback '%s': %s", fallback, why);
+	int rc = db_alias_get(db, norm, &a, error_r);
+	if (rc != 0)
+		return rc < 0 ? -1 : db_input_error(db, error_r, "address '%s': no such alias", norm);
+	bool bad = strcmp(fb, norm) == 0;
+	for (size_t i = 0; !bad && fb[0] != '\0' && i < a.ndestinations; i++)
+		bad = strcmp(a.destinations[i], fb) == 0;
+	db_alias_clear(&a);
+	if (bad)
+		return db_input_error(db, error_r,
+		                      "fallback '%s': is the alias itself or one of its destinations", fb);
+	rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm), DB_TEXT(fb), DB_INT(time_now())),
+	               "set alias fallback", error_r);
+	return alias_changed(db, rc, norm, error_r);
+}
+
+static int alias_fallback_row(sqlite3_stmt *stmt, void *ctx)
+{
+	db_column_copy(stmt, 0, ctx, ADDR_MAX + 1);
+	return 0;
+}
+
+int db_alias_fallback(struct db *db, const char *address, char out[ADDR_MAX + 1], const char **error_r)
+{
+	static const char sql[] = "SELECT fallback FROM aliases WHERE address = ?1 AND active = 1";
+
+	out[0] = '\0';
+	int rc = db_row_get(db, sql, DB_PARAMS(DB_TEXT(address)), alias_fallback_row, out,
+	                    "look up alias fallback", error_r);
+	return rc < 0 ? -1 : 0;
 }
 
 int db_alias_del(struct db *db, const char *address, const char **error_r)

@@ -26,6 +26,8 @@ struct db_alias {
 	char **destinations; /* NULL-terminated, malloc'd: db_alias_clear() frees */
 	size_t ndestinations;
 	bool active;
+	char
+	    fallback[ADDR_MAX + 1]; /* where a failed forward goes instead ("" none): db_alias_set_fallback */
 	int64_t created, modified;
 };
 
@@ -61,6 +63,14 @@ int db_alias_set_active(struct db *db, const char *address, bool active, const c
  * (negative: keep). Every field is checked first; either all change or none does. */
 int db_alias_change(struct db *db, const char *address, const char *const *destinations, size_t n, int active,
                     const char **error_r);
+
+/* Set the alias's fallback destination (NULL or "" clears it): tried when a forward to one of its
+ * destinations is refused for good or deferred longer than fallback_after (mxd/delivery). A valid
+ * address, not the alias itself nor one of its destinations. 0, or -1 ("no such alias" included). */
+int db_alias_set_fallback(struct db *db, const char *address, const char *fallback, const char **error_r);
+
+/* The fallback of alias address (exact, as stored) into out ("" when none or no such alias). 0 or -1. */
+int db_alias_fallback(struct db *db, const char *address, char out[ADDR_MAX + 1], const char **error_r);
 
 int db_alias_del(struct db *db, const char *address, const char **error_r);
 

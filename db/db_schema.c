@@ -230,22 +230,64 @@ static const char *const migrations[] = {
     " WHERE tbl = 'route_hops' AND row IS NOT NULL AND json_extract(row, '$.auth_password') <> ''"
     "   AND seq < (SELECT max(c.seq) FROM changelog c WHERE c.tbl = 'route_hops' AND c.pk = changelog.pk);",
 
-    /* 7: two columns of domains, both replicated (so the change-log triggers of domains are made again
+    /* 7: aliases.fallback: where a forward goes when its destination refuses it for good or has deferred
+     * it longer than fallback_after ('' = none; mxctl alias fallback). The column is replicated, so the
+     * change-log triggers of aliases are made again with it (db/sync_tables.c has the same row). */
+    // clang-format off
+    "ALTER TABLE aliases ADD COLUMN fallback TEXT NOT NULL DEFAULT '' CHECK (fallback = lower(fallback));"
+    "DROP TRIGGER aliases_log_insert;"
+    "DROP TRIGGER aliases_log_update;"
+    "DROP TRIGGER aliases_log_delete;"
+    M4_LOG("aliases", "address",
+           "json_object('address', NEW.address, 'domain', NEW.domain, 'destinations', NEW.destinations,"
+           " 'active', NEW.active, 'fallback', NEW.fallback, 'created', NEW.created,"
+           " 'modified', NEW.modified)"),
+    // clang-format on
+
+    /* 8: route_stats counts the replies that throttle us (reply_class.h: 421 4.7.0 "very low reputation",
+     * rate limits) apart from connection failures (connect, greeting, TLS, AUTH); both open a relay
+     * hop's circuit. route_stats is each host's own: not replicated. */
+    "ALTER TABLE route_stats ADD COLUMN throttled INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE route_stats ADD COLUMN conn_failures INTEGER NOT NULL DEFAULT 0;",
+
+    /* 9: three columns of domains, all replicated (so the change-log triggers of domains are made again
      * with them; db/sync_tables.c has the same row): hourly_message_limit, messages accepted per hour for
      * the domain's recipients on each MX host (0: no limit; mxctl domain set --hourly-message-limit, the
-     * admin UI and API), and dmarc_from_rewrite, the domain's own choice for dmarc_from_rewrite (NULL:
-     * the setting; mxctl domain option). */
+     * admin UI and API); dmarc_from_rewrite, the domain's own choice for dmarc_from_rewrite (NULL: the
+     * setting; mxctl domain option); report_address, where owner notices of failed forwards go ('' =
+     * none; mxctl domain report). */
     // clang-format off
     "ALTER TABLE domains ADD COLUMN hourly_message_limit INTEGER NOT NULL DEFAULT 0"
     "  CHECK (hourly_message_limit >= 0);"
     "ALTER TABLE domains ADD COLUMN dmarc_from_rewrite INTEGER CHECK (dmarc_from_rewrite IN (0, 1));"
+    "ALTER TABLE domains ADD COLUMN report_address TEXT NOT NULL DEFAULT ''"
+    "  CHECK (report_address = lower(report_address));"
     "DROP TRIGGER domains_log_insert;"
     "DROP TRIGGER domains_log_update;"
     "DROP TRIGGER domains_log_delete;"
     M4_LOG("domains", "name",
            "json_object('name', NEW.name, 'description', NEW.description, 'active', NEW.active,"
            " 'alias_limit', NEW.alias_limit, 'hourly_message_limit', NEW.hourly_message_limit,"
-           " 'dmarc_from_rewrite', NEW.dmarc_from_rewrite,"
+           " 'dmarc_from_rewrite', NEW.dmarc_from_rewrite, 'report_address', NEW.report_address,"
+           " 'created', NEW.created, 'modified', NEW.modified)"),
+    // clang-format on
+
+    /* 10: route_hops.rate: a cap on deliveries through the hop, "N/unit" ('' none; mxctl route add|set
+     * --rate); route_hops.weight_schedule: weights from given dates, "YYYY-MM-DD=W,..." in date order
+     * ('' none; mxctl route schedule), for a warm-up that grows by itself. Replicated: the change-log
+     * triggers of route_hops are made again with them. */
+    // clang-format off
+    "ALTER TABLE route_hops ADD COLUMN rate TEXT NOT NULL DEFAULT '';"
+    "ALTER TABLE route_hops ADD COLUMN weight_schedule TEXT NOT NULL DEFAULT '';"
+    "DROP TRIGGER route_hops_log_insert;"
+    "DROP TRIGGER route_hops_log_update;"
+    "DROP TRIGGER route_hops_log_delete;"
+    M4_LOG("route_hops", "id",
+           "json_object('id', NEW.id, 'route_id', NEW.route_id, 'nexthop', NEW.nexthop,"
+           " 'weight', NEW.weight, 'priority', NEW.priority, 'auth_user', NEW.auth_user,"
+           " 'auth_password', NEW.auth_password, 'allow_plaintext_auth', NEW.allow_plaintext_auth,"
+           " 'allow_unverified_tls', NEW.allow_unverified_tls, 'rate', NEW.rate,"
+           " 'weight_schedule', NEW.weight_schedule,"
            " 'created', NEW.created, 'modified', NEW.modified)"),
     // clang-format on
 };

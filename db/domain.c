@@ -14,7 +14,7 @@
 	"d.name, d.description, d.active, d.alias_limit, d.created, d.modified,"                             \
 	" (SELECT count(*) FROM aliases a WHERE a.domain = d.name),"                                         \
 	" (SELECT count(*) FROM alias_domains ad WHERE ad.target_domain = d.name), d.hourly_message_limit,"  \
-	" d.dmarc_from_rewrite"
+	" d.dmarc_from_rewrite, d.report_address"
 
 int db_domain_normalize(struct db *db, const char *field, const char *name, char *out, const char **error_r)
 {
@@ -53,6 +53,7 @@ static int domain_from_row(sqlite3_stmt *stmt, void *item)
 	d->hourly_message_limit = (uint32_t)sqlite3_column_int64(stmt, 8);
 	d->dmarc_from_rewrite =
 	    sqlite3_column_type(stmt, 9) == SQLITE_NULL ? -1 : sqlite3_column_int(stmt, 9) != 0;
+	db_column_copy(stmt, 10, d->report_address, sizeof(d->report_address));
 	return 0;
 }
 
@@ -244,4 +245,21 @@ int db_domain_del(struct db *db, const char *name, const char **error_r)
 	/* One statement: the cascade to aliases and alias domains happens inside its implicit transaction. */
 	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(domain)), "delete domain", error_r);
 	return domain_changed(db, rc, domain, error_r);
+}
+
+int db_domain_set_report_address(struct db *db, const char *name, const char *address, const char **error_r)
+{
+	static const char sql[] = "UPDATE domains SET report_address = ?2, modified = ?3 WHERE name = ?1";
+	char norm[ADDR_DOMAIN_MAX + 1], addr[ADDR_MAX + 1] = "";
+	const char *why;
+
+	if (db_domain_normalize(db, "domain", name, norm, error_r) < 0)
+		return -1;
+	if (address != NULL && address[0] != '\0' && addr_normalize(address, addr, sizeof(addr), &why) < 0)
+		return db_input_error(db, error_r, "report address '%s': %s", address, why);
+	int rc = db_change(db, sql, DB_PARAMS(DB_TEXT(norm), DB_TEXT(addr), DB_INT(time_now())),
+	                   "set report address", error_r);
+	if (rc > 0)
+		return db_input_error(db, error_r, "domain '%s': not a hosted domain", norm);
+	return rc;
 }

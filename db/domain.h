@@ -32,6 +32,7 @@ struct db_domain {
 	uint32_t hourly_message_limit; /* messages accepted per hour for its recipients; 0: no limit */
 	int64_t created, modified;   /* unix time */
 	int dmarc_from_rewrite;      /* the domain's dmarc_from_rewrite: 1 yes, 0 no, -1 the setting's */
+	char report_address[ADDR_MAX + 1]; /* owner notices of failed forwards go there ("" none) */
 };
 
 /* Validate name and write it lower-cased into out (ADDR_DOMAIN_MAX + 1 octets). field names the value
@@ -59,6 +60,10 @@ int db_domain_set_hourly_limit(struct db *db, const char *name, int64_t limit, c
 /* The hot path of RCPT: the hourly message limit of domain (already lower case, as resolved), one
  * indexed read. 0 found (*limit_r, 0 for none), 1 not a hosted domain, -1 error. */
 int db_domain_hourly_limit(struct db *db, const char *domain, uint32_t *limit_r, const char **error_r);
+
+/* Set the domain's report address (NULL or "": none), where the queue manager sends its owner notices
+ * (forwards deferred longer than owner_warning_time or failed for good). 0 or -1. */
+int db_domain_set_report_address(struct db *db, const char *name, const char *address, const char **error_r);
 
 /* Look up one domain: 0 found, 1 not hosted, -1 error. */
 int db_domain_get(struct db *db, const char *name, struct db_domain *domain_r, const char **error_r);

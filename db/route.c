@@ -4,16 +4,20 @@
  * hops is deleted with its last one; a password is never stored in a file others may read).
  */
 #include "db/route.h"
+#include "db/route_hop.h"
 #include "db/sync.h"
 
 #include "db/db_private.h"
 #include "mxd/common/util.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static const char *const tls_levels[] = {"none", "may", "encrypt", "verify"};
 
@@ -301,6 +305,8 @@ static int spec_check(struct db *db, const struct db_route_hop_spec *spec, char 
 		return db_input_error(db, error_r, "allow unverified tls: set without an auth user");
 	if (db_route_tls_level_valid(spec->tls_level, &err) < 0)
 		return db_input_error(db, error_r, "tls level '%s': %s", spec->tls_level, err);
+	if (db_route_rate_parse(spec->rate, NULL, NULL, &err) < 0)
+		return db_input_error(db, error_r, "rate '%s': %s", spec->rate, err);
 	if (spec->description != NULL) {
 		if (strlen(spec->description) > DB_ROUTE_DESCRIPTION_MAX)
 			return db_input_error(db, error_r, "description: longer than %d octets",
@@ -373,15 +379,19 @@ static int hop_insert(struct db *db, int64_t route_id, const char *nexthop,
 {
 	static const char sql[] = "INSERT INTO route_hops (route_id, nexthop, weight, priority, auth_user,"
 	                          " auth_password, allow_plaintext_auth, allow_unverified_tls, created,"
-	                          " modified) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?8, ?8)";
+	                          " modified, rate) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9, ?8, ?8, ?10)";
 	bool auth = spec->auth_user != NULL && spec->auth_user[0] != '\0';
+	char rate[DB_ROUTE_RATE_MAX + 1] = "";
+	const char *err;
+	if (db_route_rate_parse(spec->rate, NULL, rate, &err) < 0)
+		return db_input_error(db, error_r, "rate '%s': %s", spec->rate, err);
 	/* db_exec() drops the statement's reference to the password afterwards. */
 	return db_exec(
 	    db, sql,
 	    DB_PARAMS(DB_INT(route_id), DB_TEXT(nexthop), DB_INT(spec->weight == 0 ? 1 : spec->weight),
 	              DB_INT(spec->priority), DB_TEXT(auth ? spec->auth_user : NULL),
 	              DB_TEXT(auth ? spec->auth_password : NULL), DB_INT(spec->allow_plaintext_auth ? 1 : 0),
-	              DB_INT(time_now()), DB_INT(spec->allow_unverified_tls ? 1 : 0)),
+	              DB_INT(time_now()), DB_INT(spec->allow_unverified_tls ? 1 : 0), DB_TEXT(rate)),
 	    "add next hop", error_r);
 }
 
@@ -495,7 +505,8 @@ static const char list_sql[] =
     "SELECT r.id, r.match, r.tls_level, r.description, r.active, r.created, r.modified,"
     " h.id, h.nexthop, h.weight, h.priority, h.auth_user, h.auth_password IS NOT NULL,"
     " CASE WHEN ?1 THEN h.auth_password END, h.allow_plaintext_auth, h.created, h.modified,"
-    " s.selected, s.sent, s.deferred, s.bounced, h.allow_unverified_tls"
+    " s.selected, s.sent, s.deferred, s.bounced, h.allow_unverified_tls, s.throttled, s.conn_failures,"
+    " h.rate, h.weight_schedule"
     " FROM routes r LEFT JOIN route_hops h ON h.route_id = r.id LEFT JOIN route_stats s ON s.hop_id = h.id"
     " WHERE ?2 IS NULL OR r.match = ?2 ORDER BY r.match, h.priority, h.id";
 
@@ -528,6 +539,10 @@ static void hop_from_row(sqlite3_stmt *stmt, struct db_route_hop *h)
 	h->sent = (uint64_t)sqlite3_column_int64(stmt, 18);
 	h->deferred = (uint64_t)sqlite3_column_int64(stmt, 19);
 	h->bounced = (uint64_t)sqlite3_column_int64(stmt, 20);
+	h->throttled = (uint64_t)sqlite3_column_int64(stmt, 22);
+	h->conn_failures = (uint64_t)sqlite3_column_int64(stmt, 23);
+	db_column_copy(stmt, 24, h->rate, sizeof(h->rate));
+	db_column_copy(stmt, 25, h->weight_schedule, sizeof(h->weight_schedule));
 	h->allow_unverified_tls = sqlite3_column_int(stmt, 21) != 0;
 }
 
@@ -632,12 +647,14 @@ int db_route_stats_add(struct db *db, const struct db_route_stats_delta *deltas,
                        const char **error_r)
 {
 	static const char sql[] =
-	    "INSERT INTO route_stats (hop_id, selected, sent, deferred, bounced, modified)"
-	    " SELECT ?1, ?2, ?3, ?4, ?5, ?6 WHERE EXISTS (SELECT 1 FROM route_hops WHERE id = ?1 AND nexthop "
-	    "= ?7)"
+	    "INSERT INTO route_stats (hop_id, selected, sent, deferred, bounced, modified, throttled,"
+	    " conn_failures)"
+	    " SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?8, ?9 WHERE EXISTS (SELECT 1 FROM route_hops WHERE id = ?1 AND"
+	    " nexthop = ?7)"
 	    " ON CONFLICT (hop_id) DO UPDATE SET selected = selected + excluded.selected,"
 	    " sent = sent + excluded.sent, deferred = deferred + excluded.deferred,"
-	    " bounced = bounced + excluded.bounced, modified = excluded.modified";
+	    " bounced = bounced + excluded.bounced, throttled = throttled + excluded.throttled,"
+	    " conn_failures = conn_failures + excluded.conn_failures, modified = excluded.modified";
 	int64_t now = time_now();
 
 	if (n == 0)
@@ -649,7 +666,7 @@ int db_route_stats_add(struct db *db, const struct db_route_stats_delta *deltas,
 		if (db_exec(db, sql,
 		            DB_PARAMS(DB_INT(d->hop_id), DB_INT(d->selected), DB_INT(d->sent),
 		                      DB_INT(d->deferred), DB_INT(d->bounced), DB_INT(now),
-		                      DB_TEXT(d->nexthop)),
+		                      DB_TEXT(d->nexthop), DB_INT(d->throttled), DB_INT(d->conn_failures)),
 		            "add route counters", error_r) < 0)
 			goto fail;
 	}

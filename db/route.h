@@ -38,6 +38,9 @@
 #define DB_ROUTE_DEFAULT_PORT    25
 #define DB_ROUTE_TLS_LEVEL_MAX   7 /* "encrypt" */
 #define DB_ROUTE_DESCRIPTION_MAX 200
+#define DB_ROUTE_RATE_MAX        24 /* "1000000/d" */
+#define DB_ROUTE_SCHEDULE_STEPS  16 /* dates in a hop's weight schedule */
+#define DB_ROUTE_SCHEDULE_MAX    (DB_ROUTE_SCHEDULE_STEPS * 17)
 
 enum db_route_nexthop_kind {
 	DB_ROUTE_NEXTHOP_DIRECT,     /* MX lookup of the recipient's domain */
@@ -61,9 +64,12 @@ struct db_route_hop {
 	bool has_password;                         /* set whether or not the password was read */
 	char auth_password[DB_ROUTE_AUTH_MAX + 1]; /* only with DB_ROUTE_WITH_SECRETS, else "" */
 	bool allow_plaintext_auth;
-	bool allow_unverified_tls; /* AUTH over TLS whose certificate does not verify */
+	bool allow_unverified_tls;        /* AUTH over TLS whose certificate does not verify */
+	char rate[DB_ROUTE_RATE_MAX + 1]; /* "N/unit" (s, m, h, d): deliveries at most; "" no cap */
+	char weight_schedule[DB_ROUTE_SCHEDULE_MAX + 1]; /* "YYYY-MM-DD=W,..." by date; "" none */
 	int64_t created, modified;
 	uint64_t selected, sent, deferred, bounced; /* route_stats (0 before mxd's first flush) */
+	uint64_t throttled, conn_failures;          /* route_stats: attempts throttled, connection failures */
 };
 
 struct db_route {
@@ -90,6 +96,7 @@ struct db_route_hop_spec {
 	const char *auth_user, *auth_password; /* both or neither; not with "direct" */
 	bool allow_plaintext_auth;             /* needs auth_user */
 	bool allow_unverified_tls;             /* needs auth_user */
+	const char *rate;                      /* "N/unit" cap (db_route_rate_parse), NULL or "": none */
 	/* Route-level settings: NULL keeps an existing route's value (a new route: global level, no
 	 * description); tls_level "" or "default" returns to the global level. */
 	const char *tls_level;
@@ -147,6 +154,8 @@ struct db_route_stats_delta {
 	int64_t hop_id;
 	const char *nexthop; /* canonical text the counts were made for */
 	uint64_t selected, sent, deferred, bounced;
+	uint64_t throttled,
+	    conn_failures; /* attempts throttled (reply_class.h), failed at connection level */
 };
 
 /* Add n deltas to route_stats in one transaction. 0 or -1 (nothing added). */

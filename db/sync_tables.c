@@ -19,10 +19,10 @@
 #define DOMAINS_ROW                                                                                          \
 	"json_object('name', name, 'description', description, 'active', active, 'alias_limit', alias_limit," \
 	" 'hourly_message_limit', hourly_message_limit, 'dmarc_from_rewrite', dmarc_from_rewrite,"           \
-	" 'created', created, 'modified', modified)"
+	" 'report_address', report_address, 'created', created, 'modified', modified)"
 #define ALIASES_ROW                                                                                          \
 	"json_object('address', address, 'domain', domain, 'destinations', destinations, 'active', active,"  \
-	" 'created', created, 'modified', modified)"
+	" 'fallback', fallback, 'created', created, 'modified', modified)"
 #define ALIAS_DOMAINS_ROW                                                                                    \
 	"json_object('alias_domain', alias_domain, 'target_domain', target_domain, 'active', active,"        \
 	" 'created', created, 'modified', modified)"
@@ -32,8 +32,8 @@
 #define ROUTE_HOPS_ROW                                                                                       \
 	"json_object('id', id, 'route_id', route_id, 'nexthop', nexthop, 'weight', weight, 'priority',"      \
 	" priority, 'auth_user', auth_user, 'auth_password', auth_password, 'allow_plaintext_auth',"         \
-	" allow_plaintext_auth, 'allow_unverified_tls', allow_unverified_tls, 'created', created,"           \
-	" 'modified', modified)"
+	" allow_plaintext_auth, 'allow_unverified_tls', allow_unverified_tls, 'rate', rate,"                 \
+	" 'weight_schedule', weight_schedule, 'created', created, 'modified', modified)"
 
 /* A snapshot's entries of table t by primary key, the whole table or after ?1, at most ?2 rows: the
  * entry's JSON and the key as JSON (for the "next" cursor). */
@@ -46,21 +46,25 @@
 
 static const char domains_upsert_sql[] =
     "INSERT INTO domains (name, description, active, alias_limit, hourly_message_limit, dmarc_from_rewrite,"
-    " created, modified)"
+    " report_address, created, modified)"
     " SELECT " J("name") ", " J("description") ", " J("active") ", " J("alias_limit") ","
-    " coalesce(" J("hourly_message_limit") ", 0), " J("dmarc_from_rewrite") ", " J("created") ", "
-    J("modified") " WHERE true"
+    /* a primary before schema 9 sends none of the three */
+    " coalesce(" J("hourly_message_limit") ", 0), " J("dmarc_from_rewrite") ","
+    " coalesce(" J("report_address") ", ''), " J("created") ", " J("modified") " WHERE true"
     " ON CONFLICT (name) DO UPDATE SET description = excluded.description, active = excluded.active,"
     " alias_limit = excluded.alias_limit, hourly_message_limit = excluded.hourly_message_limit,"
-    " dmarc_from_rewrite = excluded.dmarc_from_rewrite,"
+    " dmarc_from_rewrite = excluded.dmarc_from_rewrite, report_address = excluded.report_address,"
     " created = excluded.created, modified = excluded.modified";
 
 static const char aliases_upsert_sql[] =
-    "INSERT INTO aliases (address, domain, destinations, active, created, modified)"
+    "INSERT INTO aliases (address, domain, destinations, active, fallback, created, modified)"
     " SELECT " J("address") ", " J("domain") ", " J("destinations") ", " J("active") ","
+    /* a primary before schema 7 sends no such key */
+    " coalesce(" J("fallback") ", ''),"
     " " J("created") ", " J("modified") " WHERE true"
     " ON CONFLICT (address) DO UPDATE SET domain = excluded.domain, destinations = excluded.destinations,"
-    " active = excluded.active, created = excluded.created, modified = excluded.modified";
+    " active = excluded.active, fallback = excluded.fallback, created = excluded.created,"
+    " modified = excluded.modified";
 
 static const char alias_domains_upsert_sql[] =
     "INSERT INTO alias_domains (alias_domain, target_domain, active, created, modified)"
@@ -79,16 +83,18 @@ static const char routes_upsert_sql[] =
 
 static const char route_hops_upsert_sql[] =
     "INSERT INTO route_hops (id, route_id, nexthop, weight, priority, auth_user, auth_password,"
-    " allow_plaintext_auth, allow_unverified_tls, created, modified)"
+    " allow_plaintext_auth, allow_unverified_tls, rate, weight_schedule, created, modified)"
     " SELECT " J("id") ", " J("route_id") ", " J("nexthop") ", " J("weight") ", " J("priority") ","
     " " J("auth_user") ", " J("auth_password") ", " J("allow_plaintext_auth") ","
-    /* a primary before schema 5 sends no such key */
-    " coalesce(" J("allow_unverified_tls") ", 0),"
+    /* a primary before schema 5 (10) sends no such key */
+    " coalesce(" J("allow_unverified_tls") ", 0), coalesce(" J("rate") ", ''),"
+    " coalesce(" J("weight_schedule") ", ''),"
     " " J("created") ", " J("modified") " WHERE true"
     " ON CONFLICT (id) DO UPDATE SET route_id = excluded.route_id, nexthop = excluded.nexthop,"
     " weight = excluded.weight, priority = excluded.priority, auth_user = excluded.auth_user,"
     " auth_password = excluded.auth_password, allow_plaintext_auth = excluded.allow_plaintext_auth,"
-    " allow_unverified_tls = excluded.allow_unverified_tls,"
+    " allow_unverified_tls = excluded.allow_unverified_tls, rate = excluded.rate,"
+    " weight_schedule = excluded.weight_schedule,"
     " created = excluded.created, modified = excluded.modified";
 
 /* A snapshot applied over an older replica can meet a row that holds this row's unique key under

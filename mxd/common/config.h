@@ -72,10 +72,18 @@ struct mxd_config {
 	int64_t maximal_backoff_time;
 	int64_t maximal_queue_lifetime;
 	int64_t delay_warning_time;
+	int64_t failed_retention; /* failed messages kept this long (0: removed after the bounce) */
+	int64_t fallback_after; /* an alias's fallback is tried after this long deferred (0: only on a 5xx) */
+	int64_t
+	    owner_warning_time; /* a domain's report address hears of a forward deferred this long (0: off) */
+	int64_t owner_notice_interval;  /* at most one owner notice per destination this often */
+	int64_t owner_digest_interval;  /* the rest of the owner events: one digest per domain this often */
 	int64_t delivery_log_retention; /* rows of queue.db's delivery log kept this long */
 	char *relayhost;
 	int64_t default_destination_concurrency_limit;
 	int64_t smtp_concurrency_limit;
+	int64_t
+	    default_destination_rate_delay; /* seconds between two deliveries to one destination (0: none) */
 	int64_t smtp_connect_timeout;
 	int64_t smtp_helo_timeout;
 	int64_t smtp_data_timeout;
@@ -97,8 +105,8 @@ struct mxd_config {
 	char *metrics_listen; /* Prometheus endpoint, e.g. 127.0.0.1:9125; empty: off */
 
 	/* sender authentication: SPF in, SRS out */
-	char *spf_policy;          /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
-	int64_t spf_check_limit;   /* SPF checks in flight in all; beyond: temperror */
+	char *spf_policy;               /* "off", "tag" (headers only) or "reject" (550 5.7.23 on fail) */
+	int64_t spf_check_limit;        /* SPF checks in flight in all; beyond: temperror */
 	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
 	char *smtpd_milters;            /* content filters: inet:addr:port, unix:/path, in order */
 	char *milter_default_action;    /* a milter that fails: "tempfail", "accept", "reject", "quarantine" */
@@ -134,8 +142,8 @@ struct mxd_config {
 	int64_t admin_login_failure_window;
 
 	/* replication of the tables: mxd/ha/sync_server.c (primary), mxd/ha/sync_client.c (secondary) */
-	char *sync_listen;               /* primary: "addr:port" of the change feed; empty: not served */
-	char *sync_tls_cert_file;        /* primary: the feed's certificate chain and key (PEM) */
+	char *sync_listen;        /* primary: "addr:port" of the change feed; empty: not served */
+	char *sync_tls_cert_file; /* primary: the feed's certificate chain and key (PEM) */
 	char *sync_tls_key_file;
 	int64_t sync_changelog_lifetime; /* primary: change-log rows older than this are trimmed */
 	char *sync_secret_file;          /* both: the shared secret (its first line), never logged */

@@ -299,6 +299,7 @@ static int domain_show(struct mxctl *ctl, struct db *db, const char *what, char 
 	           ? (ctl->cfg->dmarc_from_rewrite ? "yes (the setting)" : "no (the setting)")
 	       : d.dmarc_from_rewrite ? "yes"
 	                              : "no");
+	printf("report to:     %s\n", d.report_address[0] != '\0' ? d.report_address : "(none)");
 	printf("alias domains:");
 	for (size_t i = 0; i < nads; i++) {
 		if (strcmp(ads[i].target_domain, d.name) == 0)
@@ -379,6 +380,18 @@ static int domain_option(struct mxctl *ctl, struct db *db, const char *what, cha
 	return 0;
 }
 
+/* domain report NAME ADDRESS|none: where owner notices of failed forwards go */
+static int domain_report(struct mxctl *ctl, struct db *db, const char *what, char **args, int nargs,
+                         const struct mxctl_opts *opts)
+{
+	const char *error;
+	bool none = strcmp(args[1], "none") == 0;
+	if (db_domain_set_report_address(db, args[0], none ? NULL : args[1], &error) < 0)
+		return fail(what, error);
+	printf("domain %s: %s%s\n", args[0], none ? "no report address" : "reports to ", none ? "" : args[1]);
+	return 0;
+}
+
 static const struct mxctl_action domain_actions[] = {
     {"add", OPT_DESCRIPTION | OPT_ALIAS_LIMIT, 1, 1, domain_add,
      "domain add NAME [--description TEXT] [--alias-limit N]"},
@@ -390,6 +403,7 @@ static const struct mxctl_action domain_actions[] = {
     {"del", 0, 1, 1, domain_del, "domain del NAME"},
     {"enable", 0, 1, 1, domain_enable, "domain enable NAME"},
     {"disable", 0, 1, 1, domain_disable, "domain disable NAME"},
+    {"report", 0, 2, 2, domain_report, "domain report NAME ADDRESS|none"},
 };
 
 int mxctl_cmd_domain(struct mxctl *ctl, int argc, char **argv)
@@ -469,6 +483,7 @@ static int alias_show(struct mxctl *ctl, struct db *db, const char *what, char *
 	printf("active:        %s\n", a.active ? "yes" : "no");
 	printf("destinations:  ");
 	print_destinations(a.destinations);
+	printf("fallback:      %s\n", a.fallback[0] != '\0' ? a.fallback : "(none)");
 	printf("created:       %s\n", fmt_time(a.created, t1, sizeof(t1)));
 	printf("modified:      %s\n", fmt_time(a.modified, t2, sizeof(t2)));
 	db_alias_clear(&a);
@@ -503,6 +518,21 @@ static int alias_disable(struct mxctl *ctl, struct db *db, const char *what, cha
 	return domain_simple(db, what, args[0], "disabled", alias_disable_op);
 }
 
+/* alias fallback ADDRESS DEST|none */
+static int alias_fallback(struct mxctl *ctl, struct db *db, const char *what, char **args, int nargs,
+                          const struct mxctl_opts *opts)
+{
+	const char *error;
+	bool none = strcmp(args[1], "none") == 0;
+	if (db_alias_set_fallback(db, args[0], none ? NULL : args[1], &error) < 0)
+		return fail(what, error);
+	if (none)
+		printf("alias %s: no fallback\n", args[0]);
+	else
+		printf("alias %s: fallback %s\n", args[0], args[1]);
+	return 0;
+}
+
 static const struct mxctl_action alias_actions[] = {
     {"add", OPT_REPLACE, 2, -1, alias_add, "alias add [--replace] ADDRESS DEST [DEST...]"},
     {"list", 0, 0, 1, alias_list, "alias list [DOMAIN]"},
@@ -510,6 +540,7 @@ static const struct mxctl_action alias_actions[] = {
     {"del", 0, 1, 1, alias_del, "alias del ADDRESS"},
     {"enable", 0, 1, 1, alias_enable, "alias enable ADDRESS"},
     {"disable", 0, 1, 1, alias_disable, "alias disable ADDRESS"},
+    {"fallback", 0, 2, 2, alias_fallback, "alias fallback ADDRESS DEST|none"},
 };
 
 int mxctl_cmd_alias(struct mxctl *ctl, int argc, char **argv)

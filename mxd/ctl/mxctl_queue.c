@@ -8,8 +8,10 @@
  */
 #include "mxd/ctl/mxctl.h"
 
+#include "mxd/queue/queue_failed.h"
 #include "mxd/queue/queue_log.h"
 #include "mxd/queue/queue_store.h"
+#include "mxd/common/addr.h"
 #include "mxd/common/util.h"
 
 #include <ctype.h>
@@ -27,6 +29,9 @@ static const char queue_usage[] = "usage: mxctl queue list\n"
                                   "       mxctl queue show ID\n"
                                   "       mxctl queue delete|hold|release ID...\n"
                                   "       mxctl queue flush\n"
+                                  "       mxctl queue failed\n"
+                                  "       mxctl queue resend ID [--to ADDRESS]\n"
+                                  "       mxctl queue purge [ID...]\n"
                                   "       mxctl queue help\n";
 
 /* Open the store, or set *qs_r to NULL when there is no queue yet. 0 or -1 (reported). */
@@ -104,6 +109,7 @@ struct mxctl_queue_totals {
 	int64_t messages;
 	int64_t bytes;
 	bool quarantine_only; /* mxctl queue quarantine: messages a milter held */
+	int64_t failed; /* list: failed messages skipped */
 };
 
 static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
@@ -113,6 +119,10 @@ static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
 
 	if (totals->quarantine_only && msg->hold_reason == NULL)
 		return 0;
+	if (msg->failed_at > 0) {
+		totals->failed++; /* mxctl queue failed lists them */
+		return 0;
+	}
 	if (totals->messages++ == 0)
 		printf("%-16s  %10s  %-19s  %s\n", "-Queue ID-", "-Size-", "-Arrival Time-",
 		       "-Sender/Recipient-");
@@ -134,7 +144,7 @@ static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)
 
 static int mxctl_queue_list(struct queue_store *qs, bool quarantine_only)
 {
-	struct mxctl_queue_totals totals = {0, 0, quarantine_only};
+	struct mxctl_queue_totals totals = {0, 0, quarantine_only, 0};
 	const char *error;
 
 	if (qs != NULL && queue_store_list(qs, mxctl_queue_list_one, &totals, &error) < 0) {
@@ -146,6 +156,9 @@ static int mxctl_queue_list(struct queue_store *qs, bool quarantine_only)
 	else
 		printf("-- %" PRId64 " bytes in %" PRId64 " message%s.\n", totals.bytes, totals.messages,
 		       totals.messages == 1 ? "" : "s");
+	if (totals.failed > 0)
+		printf("-- %" PRId64 " failed message%s kept: mxctl queue failed\n", totals.failed,
+		       totals.failed == 1 ? "" : "s");
 	return 0;
 }
 
@@ -200,6 +213,12 @@ static int mxctl_queue_show(struct queue_store *qs, const char *arg)
 	printf("held: %s\n", info->held ? "yes" : "no");
 	if (info->hold_reason != NULL)
 		mxctl_queue_print_field("quarantine", info->hold_reason);
+	if (info->failed_at > 0) {
+		printf("failed: %s (%" PRId64 ") ", mxctl_queue_time(info->failed_at, when, sizeof(when)),
+		       info->failed_at);
+		mxctl_queue_print_safe(info->failed_reason != NULL ? info->failed_reason : "");
+		putchar('\n');
+	}
 	for (size_t i = 0; i < info->nrcpt; i++)
 		mxctl_queue_print_rcpt(&info->rcpts[i], "recipient: ");
 	printf("*** CONTENT ***\n");
@@ -254,6 +273,123 @@ static int mxctl_queue_change(struct queue_store *qs, const char *action, int ar
 	return status;
 }
 
+/* mxctl queue failed: the failed messages kept for failed_retention, with when and why they failed. */
+static int mxctl_queue_failed_one(void *ctx, const struct queue_msg_info *msg)
+{
+	struct mxctl_queue_totals *totals = ctx;
+	char when[32];
+
+	if (totals->messages++ == 0)
+		printf("%-16s  %10s  %-19s  %s\n", "-Queue ID-", "-Size-", "-Failed Time-",
+		       "-Sender/Recipient-");
+	printf("%-16s  %10" PRId64 "  %s  <", msg->id, msg->size,
+	       mxctl_queue_time(msg->failed_at, when, sizeof(when)));
+	mxctl_queue_print_safe(msg->sender);
+	printf(">\n    reason: ");
+	mxctl_queue_print_safe(msg->failed_reason != NULL ? msg->failed_reason : "");
+	putchar('\n');
+	for (size_t i = 0; i < msg->nrcpt; i++)
+		mxctl_queue_print_rcpt(&msg->rcpts[i], "    ");
+	putchar('\n');
+	totals->bytes += msg->size;
+	return 0;
+}
+
+static int mxctl_queue_failed(struct queue_store *qs)
+{
+	struct mxctl_queue_totals totals = {0, 0, 0};
+	const char *error;
+
+	if (qs != NULL && queue_failed_list(qs, mxctl_queue_failed_one, &totals, &error) < 0) {
+		fprintf(stderr, "mxctl: queue failed: %s\n", error);
+		return 1;
+	}
+	if (totals.messages == 0)
+		printf("No failed messages\n");
+	else
+		printf("-- %" PRId64 " bytes in %" PRId64
+		       " failed message%s (mxctl queue show|resend|purge ID).\n",
+		       totals.bytes, totals.messages, totals.messages == 1 ? "" : "s");
+	return 0;
+}
+
+/* mxctl queue resend ID [--to ADDRESS] */
+static int mxctl_queue_resend(struct queue_store *qs, int argc, char **argv)
+{
+	char to[ADDR_MAX + 1];
+	const char *error = NULL;
+	bool have_to = false;
+
+	if (argc == 3) {
+		if (strcmp(argv[1], "--to") != 0) {
+			fprintf(stderr, "mxctl: queue resend: unknown option %s (want --to ADDRESS)\n",
+			        argv[1]);
+			return 2;
+		}
+		if (addr_normalize(argv[2], to, sizeof(to), &error) < 0) {
+			fprintf(stderr, "mxctl: queue resend: --to: %s: %s\n", argv[2], error);
+			return 2;
+		}
+		have_to = true;
+	} else if (argc != 1) {
+		fputs(queue_usage, stderr);
+		return 2;
+	}
+	char *id = mxctl_queue_id(argv[0]);
+	char new_id[QUEUE_ID_SIZE];
+	int ret = qs == NULL ? 1 : queue_failed_resend(qs, id, have_to ? to : NULL, new_id, &error);
+	if (ret == 1)
+		fprintf(stderr, "mxctl: queue resend: no such failed message: %s (mxctl queue failed)\n",
+		        argv[0]);
+	else if (ret < 0)
+		fprintf(stderr, "mxctl: queue resend: %s: %s\n", argv[0], error);
+	else
+		printf("%s: queued again as %s%s%s\n", id, new_id, have_to ? " to " : "", have_to ? to : "");
+	free(id);
+	return ret == 0 ? 0 : 1;
+}
+
+/* mxctl queue purge [ID...]: remove failed messages now (all of them without ids). */
+static int mxctl_queue_purge(struct queue_store *qs, int argc, char **argv)
+{
+	const char *error = NULL;
+	int64_t n = 0;
+	int status = 0;
+
+	if (argc == 0) {
+		if (qs != NULL &&
+		    queue_failed_purge(qs, INT64_MAX, "purged with mxctl queue purge", &n, &error) < 0) {
+			fprintf(stderr, "mxctl: queue purge: %s\n", error);
+			return 1;
+		}
+		printf("Purged: %" PRId64 " failed message%s\n", n, n == 1 ? "" : "s");
+		return 0;
+	}
+	for (int i = 0; i < argc; i++) {
+		char *id = mxctl_queue_id(argv[i]);
+		struct queue_msg_info *info = NULL;
+		int ret = qs == NULL ? 1 : queue_store_get(qs, id, &info, &error);
+		if (ret == 0 && info->failed_at == 0)
+			ret = 1; /* in the queue, not failed: mxctl queue delete */
+		if (ret == 0)
+			ret = queue_store_remove(qs, id, "purged with mxctl queue purge", &error);
+		if (ret == 0) {
+			n++;
+		} else {
+			if (ret == 1)
+				fprintf(stderr, "mxctl: queue purge: no such failed message: %s\n", argv[i]);
+			else
+				fprintf(stderr, "mxctl: queue purge: %s: %s\n", argv[i], error);
+			status = 1;
+		}
+		queue_msg_info_free(&info);
+		free(id);
+	}
+	if (n > 0)
+		printf("Purged: %" PRId64 " failed message%s\n", n, n == 1 ? "" : "s");
+	return status;
+}
+
 int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv)
 {
 	struct queue_store *qs;
@@ -274,8 +410,12 @@ int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv)
 	bool is_show = strcmp(action, "show") == 0;
 	bool is_change =
 	    strcmp(action, "delete") == 0 || strcmp(action, "hold") == 0 || strcmp(action, "release") == 0;
+	bool is_failed = strcmp(action, "failed") == 0;
+	bool is_resend = strcmp(action, "resend") == 0;
+	bool is_purge = strcmp(action, "purge") == 0;
 	if ((is_list && argc != 2) || (is_flush && argc != 2) || (is_show && argc != 3) ||
-	    (is_change && argc < 3) || (!is_list && !is_show && !is_change && !is_flush)) {
+	    (is_change && argc < 3) || (is_failed && argc != 2) || (is_resend && argc != 3 && argc != 5) ||
+	    (!is_list && !is_show && !is_change && !is_flush && !is_failed && !is_resend && !is_purge)) {
 		fputs(queue_usage, stderr);
 		return 2;
 	}
@@ -294,6 +434,12 @@ int mxctl_cmd_queue(struct mxctl *ctl, int argc, char **argv)
 			printf("Deferred mail will be retried now.\n");
 	} else if (is_list)
 		status = mxctl_queue_list(qs, is_quarantine);
+	else if (is_failed)
+		status = mxctl_queue_failed(qs);
+	else if (is_resend)
+		status = mxctl_queue_resend(qs, argc - 2, argv + 2);
+	else if (is_purge)
+		status = mxctl_queue_purge(qs, argc - 2, argv + 2);
 	else if (is_show)
 		status = mxctl_queue_show(qs, argv[2]);
 	else

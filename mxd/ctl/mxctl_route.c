@@ -10,6 +10,7 @@
 
 #include "db/db.h"
 #include "db/route.h"
+#include "db/route_hop.h"
 #include "mxd/common/util.h"
 
 #include <errno.h>
@@ -33,6 +34,7 @@ enum route_opt {
 	OPT_UNVERIFIED_TLS,
 	OPT_TLS_LEVEL,
 	OPT_DESCRIPTION,
+	OPT_RATE,
 	OPT_PASSWORD, /* refused: a password on the command line */
 	OPT_COUNT
 };
@@ -51,6 +53,7 @@ static const struct {
     [OPT_UNVERIFIED_TLS] = {"allow-unverified-tls", false},
     [OPT_TLS_LEVEL] = {"tls-level", true},
     [OPT_DESCRIPTION] = {"description", true},
+    [OPT_RATE] = {"rate", true},
     [OPT_PASSWORD] = {"auth-password", true},
 };
 
@@ -277,6 +280,7 @@ static int route_add(struct db *db, const char *what, char **args, int nargs, co
 	spec.allow_unverified_tls = opts->set[OPT_UNVERIFIED_TLS];
 	spec.tls_level = opts->value[OPT_TLS_LEVEL];
 	spec.description = opts->value[OPT_DESCRIPTION];
+	spec.rate = opts->value[OPT_RATE];
 	if (db_route_add_hop(db, &spec, &created, &error) < 0) {
 		ret = fail(what, error);
 		goto out;
@@ -334,24 +338,35 @@ static int route_list(struct db *db, const char *what, char **args, int nargs, c
 	if (db_route_list(db, 0, &list, &n, &error) < 0)
 		return fail(what, error);
 	widths(list, n, &mw, &nw);
-	printf("%-*s  %-*s  %6s  %8s  %-7s  %-6s  %s\n", mw, "MATCH", nw, "NEXTHOP", "WEIGHT", "PRIORITY",
-	       "TLS", "ACTIVE", "AUTH  DESCRIPTION");
+	printf("%-*s  %-*s  %6s  %8s  %-7s  %-6s  %-9s  %s\n", mw, "MATCH", nw, "NEXTHOP", "WEIGHT",
+	       "PRIORITY", "TLS", "ACTIVE", "RATE", "AUTH  DESCRIPTION");
+	bool any_schedule = false;
 	for (size_t i = 0; i < n; i++) {
 		const struct db_route *r = &list[i];
 		const char *tls = r->tls_level[0] != '\0' ? r->tls_level : "default";
 		if (r->nhops == 0)
-			printf("%-*s  %-*s  %6s  %8s  %-7s  %-6s  -%s%s\n", mw, r->match, nw, "(none)", "-",
-			       "-", tls, r->active ? "yes" : "no", r->description[0] != '\0' ? "  " : "",
-			       r->description);
+			printf("%-*s  %-*s  %6s  %8s  %-7s  %-6s  %-9s  -%s%s\n", mw, r->match, nw, "(none)",
+			       "-", "-", tls, r->active ? "yes" : "no", "-",
+			       r->description[0] != '\0' ? "  " : "", r->description);
 		for (size_t j = 0; j < r->nhops; j++) {
 			const struct db_route_hop *h = &r->hops[j];
 			char auth[DB_ROUTE_AUTH_MAX + 64];
-			printf("%-*s  %-*s  %6u  %8u  %-7s  %-6s  %s%s%s\n", mw, r->match, nw, h->nexthop,
-			       h->weight, h->priority, tls, r->active ? "yes" : "no",
+			printf("%-*s  %-*s  %6u  %8u  %-7s  %-6s  %-9s  %s%s%s\n", mw, r->match, nw,
+			       h->nexthop, h->weight, h->priority, tls, r->active ? "yes" : "no",
+			       h->rate[0] != '\0' ? h->rate : "-",
 			       db_route_hop_auth_str(h, auth, sizeof(auth)),
 			       r->description[0] != '\0' ? "  " : "", r->description);
 		}
 	}
+	for (size_t i = 0; i < n; i++)
+		for (size_t j = 0; j < list[i].nhops; j++)
+			if (list[i].hops[j].weight_schedule[0] != '\0') {
+				if (!any_schedule)
+					printf("\nWeight schedules (from each date on, UTC):\n");
+				any_schedule = true;
+				printf("%s %s: %s\n", list[i].match, list[i].hops[j].nexthop,
+				       list[i].hops[j].weight_schedule);
+			}
 	db_route_list_free(&list, n);
 	return 0;
 }
@@ -387,8 +402,9 @@ static int route_stats(struct db *db, const char *what, char **args, int nargs, 
 	if (db_route_list(db, 0, &list, &n, &error) < 0)
 		return fail(what, error);
 	widths(list, n, &mw, &nw);
-	printf("%-*s  %-*s  %6s  %8s  %10s  %10s  %10s  %10s  %6s\n", mw, "MATCH", nw, "NEXTHOP", "WEIGHT",
-	       "PRIORITY", "SELECTED", "SENT", "DEFERRED", "BOUNCED", "SHARE");
+	printf("%-*s  %-*s  %6s  %8s  %10s  %10s  %10s  %10s  %6s  %10s  %10s\n", mw, "MATCH", nw, "NEXTHOP",
+	       "WEIGHT", "PRIORITY", "SELECTED", "SENT", "DEFERRED", "BOUNCED", "SHARE", "THROTTLED",
+	       "CONNFAIL");
 	for (size_t i = 0; i < n; i++) {
 		const struct db_route *r = &list[i];
 		uint64_t total = 0;
@@ -402,27 +418,63 @@ static int route_stats(struct db *db, const char *what, char **args, int nargs, 
 			else
 				snprintf(share, sizeof(share), "%.1f%%",
 				         100.0 * (double)h->selected / (double)total);
-			printf("%-*s  %-*s  %6u  %8u  %10llu  %10llu  %10llu  %10llu  %6s\n", mw, r->match,
-			       nw, h->nexthop, h->weight, h->priority, (unsigned long long)h->selected,
-			       (unsigned long long)h->sent, (unsigned long long)h->deferred,
-			       (unsigned long long)h->bounced, share);
+			printf("%-*s  %-*s  %6u  %8u  %10llu  %10llu  %10llu  %10llu  %6s  %10llu  %10llu\n",
+			       mw, r->match, nw, h->nexthop, h->weight, h->priority,
+			       (unsigned long long)h->selected, (unsigned long long)h->sent,
+			       (unsigned long long)h->deferred, (unsigned long long)h->bounced, share,
+			       (unsigned long long)h->throttled, (unsigned long long)h->conn_failures);
 		}
 	}
 	db_route_list_free(&list, n);
 	return 0;
 }
 
+/* route set MATCH NEXTHOP [--weight W] [--rate N/unit|none] */
+static int route_set(struct db *db, const char *what, char **args, int nargs, const struct route_opts *opts)
+{
+	const char *error;
+	uint32_t weight = 0;
+	if (opts->set[OPT_WEIGHT] &&
+	    parse_number(what, "weight", opts->value[OPT_WEIGHT], 1, DB_ROUTE_WEIGHT_MAX, &weight) < 0)
+		return 1;
+	if (db_route_set_hop(db, args[0], args[1], weight, opts->set[OPT_RATE] ? opts->value[OPT_RATE] : NULL,
+	                     &error) < 0)
+		return fail(what, error);
+	printf("route %s: nexthop %s changed\n", args[0], args[1]);
+	return 0;
+}
+
+/* route schedule MATCH NEXTHOP DATE WEIGHT: from DATE (UTC) on the hop's weight is WEIGHT (0: remove) */
+static int route_schedule(struct db *db, const char *what, char **args, int nargs,
+                          const struct route_opts *opts)
+{
+	const char *error;
+	uint32_t weight;
+	if (parse_number(what, "weight", args[3], 0, DB_ROUTE_WEIGHT_MAX, &weight) < 0)
+		return 1;
+	if (db_route_schedule_hop(db, args[0], args[1], args[2], weight, &error) < 0)
+		return fail(what, error);
+	if (weight == 0)
+		printf("route %s: nexthop %s: no change of weight on %s\n", args[0], args[1], args[2]);
+	else
+		printf("route %s: nexthop %s: weight %u from %s (UTC)\n", args[0], args[1], weight, args[2]);
+	return 0;
+}
+
 #define ADD_OPTS                                                                                             \
 	((1u << OPT_WEIGHT) | (1u << OPT_PRIORITY) | (1u << OPT_AUTH_USER) | (1u << OPT_PASSWORD_FILE) |     \
 	 (1u << OPT_PASSWORD_ENV) | (1u << OPT_PASSWORD_STDIN) | (1u << OPT_PLAINTEXT) |                     \
-	 (1u << OPT_UNVERIFIED_TLS) | (1u << OPT_TLS_LEVEL) | (1u << OPT_DESCRIPTION))
+	 (1u << OPT_UNVERIFIED_TLS) | (1u << OPT_TLS_LEVEL) | (1u << OPT_DESCRIPTION) | (1u << OPT_RATE))
 
 static const struct route_action route_actions[] = {
     {"add", ADD_OPTS, 2, 2, true, route_add,
      "route add MATCH NEXTHOP [--weight N] [--priority N] [--description TEXT]\n"
      "          [--auth-user USER (--auth-password-file FILE | --auth-password-env VAR |\n"
      "          --auth-password-stdin)] [--allow-plaintext-auth] [--allow-unverified-tls]\n"
-     "          [--tls-level none|may|encrypt|verify|default]"},
+     "          [--tls-level none|may|encrypt|verify|default] [--rate N/s|m|h|d]"},
+    {"schedule", 0, 4, 4, true, route_schedule, "route schedule MATCH NEXTHOP YYYY-MM-DD WEIGHT"},
+    {"set", (1u << OPT_WEIGHT) | (1u << OPT_RATE), 2, 2, true, route_set,
+     "route set MATCH NEXTHOP [--weight N] [--rate N/s|m|h|d|none]"},
     {"list", 0, 0, 0, false, route_list, "route list"},
     {"del", 0, 1, 2, true, route_del, "route del MATCH [NEXTHOP]"},
     {"stats", 0, 0, 0, false, route_stats, "route stats"},

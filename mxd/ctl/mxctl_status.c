@@ -6,6 +6,7 @@
 #include "mxd/common/config.h"
 #include "mxd/ctl/mxctl.h"
 #include "mxd/common/netaddr.h"
+#include "mxd/queue/queue_failed.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/common/util.h"
 
@@ -104,9 +105,13 @@ int mxctl_cmd_status(struct mxctl *ctl, int argc, char **argv)
 	}
 	printf("role:              %s (%s)\n", cfg->role, cfg->myhostname);
 	if (queue_store_open(cfg->queue_directory, &qs, &error) == 0) {
+		int64_t failed = 0, failed_bytes = 0;
 		if (queue_store_stats(qs, &count, &oldest, &error) == 0)
 			printf("queue:             %lld messages, oldest %lld s\n", (long long)count,
 			       (long long)(oldest > 0 ? time_now() - oldest : 0));
+		if (queue_failed_stats(qs, &failed, &failed_bytes, &error) == 0)
+			printf("failed (kept):     %lld messages, %lld bytes (mxctl queue failed)\n",
+			       (long long)failed, (long long)failed_bytes);
 		queue_store_close(&qs);
 	} else {
 		printf("queue:             unavailable (%s)\n", error);

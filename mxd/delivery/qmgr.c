@@ -88,9 +88,11 @@ void qmgr_msg_finish(struct qmsg *m)
 		}
 		bounced |= st == QUEUE_RCPT_BOUNCED;
 	}
-	if (!bounced || !dsn_should_send(m->info->sender)) {
-		queue_batch_remove(q->batch, m->info->id, bounced ? "finished (bounced)" : "delivered", NULL);
+	if (!bounced) {
+		queue_batch_remove(q->batch, m->info->id, "delivered", NULL);
 		qmgr_batch_schedule(q);
+	} else if (!dsn_should_send(m->info->sender)) {
+		qmgr_failed_record(q, m, "finished (bounced)", NULL);
 	} else if (qmgr_notify(q, m, DSN_KIND_FAILURE, "finished (bounced)") < 0) {
 		/* the message stays; the bounce is tried again at the next deferred scan */
 	}
@@ -437,6 +439,8 @@ static void qmgr_tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (now - q->last_deferred_scan >= q->cfg->queue_run_delay)
 		q->last_deferred_scan = now;
 	qmgr_log_expire(q, now);
+	qmgr_failed_expire(q, now);
+	qmgr_owner_notify(q, now);
 	qmgr_scan(q, q->last_deferred_scan);
 }
 

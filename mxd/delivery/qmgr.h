@@ -40,6 +40,7 @@ struct queue_store;
 /* Delivery counters since start, for metrics and "mxctl status". */
 struct qmgr_stats {
 	uint64_t sent, deferred, bounced;
+	uint64_t throttled;       /* attempts answered with a throttling reply (reply_class.h) */
 	uint64_t active_messages; /* being worked on now */
 	uint64_t connections;     /* outbound connections open now */
 	size_t nhops;

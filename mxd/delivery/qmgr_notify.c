@@ -42,10 +42,11 @@ static int notify_suppressed(struct qmgr *q, struct qmsg *m, enum dsn_kind kind,
 {
 	log_info("bounce", "%s: sender %s notification suppressed: %s", m->info->id,
 	         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", reason);
-	if (kind == DSN_KIND_FAILURE)
-		queue_batch_remove(q->batch, m->info->id, remove_reason, NULL);
-	else
-		queue_batch_warn(q->batch, m->info->id, NULL);
+	if (kind == DSN_KIND_FAILURE) {
+		qmgr_failed_record(q, m, remove_reason, NULL);
+		return 0;
+	}
+	queue_batch_warn(q->batch, m->info->id, NULL);
 	qmgr_batch_schedule(q);
 	return 0;
 }
@@ -123,11 +124,12 @@ int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *
 		dsn.proto = "local";
 		dsn.arrival = now;
 		dsn.body = body;
-		if (kind == DSN_KIND_FAILURE)
-			queue_batch_remove(q->batch, info->id, remove_reason, &dsn);
-		else
+		if (kind == DSN_KIND_FAILURE) {
+			qmgr_failed_record(q, m, remove_reason, &dsn);
+		} else {
 			queue_batch_warn(q->batch, info->id, &dsn);
-		qmgr_batch_schedule(q);
+			qmgr_batch_schedule(q);
+		}
 		log_info("bounce", "%s: sender %s notification: %s", info->id,
 		         kind == DSN_KIND_FAILURE ? "non-delivery" : "delay", dsn.id);
 	} else {

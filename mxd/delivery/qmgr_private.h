@@ -1,7 +1,8 @@
 /*
  * qmgr_private: what the queue manager's files share: qmgr.c (thread, events, messages in work, scans),
  * qmgr_result.c (what an attempt's result does), qmgr_transport.c (destinations, DNS, connections),
- * qmgr_batch.c (write batches), qmgr_notify.c (bounces, delay warnings), qmgr_takeover.c (the
+ * qmgr_batch.c (write batches), qmgr_notify.c (bounces, delay warnings), qmgr_failed.c (failed mail
+ * kept for failed_retention), qmgr_takeover.c (the
  * secondary's choices) and qmgr_log.c (through qmgr_log.h: delivery log rows). The pure timing decisions
  * are apart, in qmgr_schedule.h. Everything here lives in the queue manager's thread (except what is
  * marked "lock") and nothing outside mxd/delivery/qmgr*.c includes it.
@@ -85,6 +86,13 @@ struct qdest {
 	size_t npeer;
 	int64_t peers_expire;
 	size_t primary_next; /* resolving primary_hosts: the entry being looked up */
+	/* rate cap (the hop's --rate, else default_destination_rate_delay): no delivery starts before */
+	int64_t next_send_msec; /* monotonic */
+	struct event *rate_ev;  /* wakes dest_dispatch() then */
+	/* throttled (reply_class.h) by a direct destination: no attempt before throttled_until (wall
+	 * clock), a backoff of its own that doubles with each throttle in a row */
+	int64_t throttled_until;
+	unsigned throttles;
 	struct qdest *next;
 };
 
@@ -125,6 +133,8 @@ struct qmgr {
 	int64_t last_deferred_scan;
 	int64_t flush_counter;
 	int64_t last_stats_flush;
+	int64_t last_failed_purge;
+	int64_t last_owner_check;
 	bool secondary;
 	int64_t primary_down_since; /* secondary: first connection failure to the primary in a row; 0: up */
 	bool takeover;              /* secondary: takeover_after passed: deliver directly, aliases expanded */
@@ -153,7 +163,8 @@ struct qmgr {
 /* How long a message has been queued, on a clock that does not count jumps of the wall clock (see
  * qmgr_clock_check): a clock stepped 7 days forward must not expire the whole queue at once. */
 int64_t qmgr_age(const struct qmgr *q, int64_t arrival);
-/* Every job of m has finished: keep it for later (deferred), or bounce what failed and remove it. m is
+/* Every job of m has finished: keep it for later (deferred), or bounce what failed and keep
+ * it as failed (qmgr_failed_record), or remove it when all was delivered. m is
  * freed. */
 void qmgr_msg_finish(struct qmsg *m);
 /* Is r mail we forward for a hosted alias (accepted as another address than it goes to)? Its envelope
@@ -186,11 +197,41 @@ bool qmgr_relay_to_primary(struct qmgr *q, const struct queue_rcpt_info *r, cons
 
 /* qmgr_notify.c */
 /* One notification to the sender of m: a bounce listing every recipient that failed (DSN_KIND_FAILURE;
- * recorded in q->batch with the removal of m, reason remove_reason), or a delay warning listing those
- * still deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once recorded, or -1. */
+ * recorded in q->batch with m's failed state or removal, qmgr_failed_record(), reason remove_reason), or a
+ * delay warning listing those still deferred (DSN_KIND_DELAY; m is marked warned in the same write). 0 once
+ * recorded, or -1. */
 int qmgr_notify(struct qmgr *q, struct qmsg *m, enum dsn_kind kind, const char *remove_reason);
 /* delay_warning_time: once m has waited that long, tell its sender, once. */
 void qmgr_warn(struct qmgr *q, struct qmsg *m);
+
+/* qmgr_failed.c */
+/* Every recipient of m is done and some failed for good: record (q->batch) that m is kept as failed
+ * (failed_retention > 0) or removed with remove_reason, with notify (the sender's bounce; NULL: none)
+ * queued in the same write. */
+void qmgr_failed_record(struct qmgr *q, struct qmsg *m, const char *remove_reason,
+                        const struct queue_new_msg *notify);
+/* Does recipient r of m, whose attempt ended in state, go to its alias's fallback instead (refused for
+ * good, or deferred and m older than fallback_after; the alias, else its domain's catch-all, has a
+ * fallback that r is not already at)? fb gets the fallback. */
+bool qmgr_fallback_due(struct qmgr *q, const struct qmsg *m, const struct queue_rcpt_info *r,
+                       enum queue_rcpt_state state, char fb[ADDR_MAX + 1]);
+/* Record (q->batch) that r goes to fb from now on, log it (mail.log and the delivery log's 'fallback'
+ * row, with reason) and change r->address in memory. The caller has recorded r as DEFERRED, due now. */
+void qmgr_fallback_record(struct qmgr *q, struct qmsg *m, struct queue_rcpt_info *r, const char *fb,
+                          const char *reason);
+/* Remove the failed messages kept longer than failed_retention (looks every few seconds). */
+void qmgr_failed_expire(struct qmgr *q, int64_t now);
+
+/* qmgr_owner.c */
+#define QMGR_OWNER_FALLBACK ((enum queue_rcpt_state)100) /* qmgr_owner_event(): the fallback was used */
+/* Recipient r of m ended an attempt in state (after any fallback) with reason: record an owner event
+ * (queue_owner.h) when it is a forward of a domain with a report address that failed for good, has
+ * been deferred longer than owner_warning_time, or (state QMGR_OWNER_FALLBACK) went to its alias's
+ * fallback destination. */
+void qmgr_owner_event(struct qmgr *q, const struct qmsg *m, const struct queue_rcpt_info *r,
+                      enum queue_rcpt_state state, const char *reason);
+/* Make and queue the owner notices due (every few seconds). */
+void qmgr_owner_notify(struct qmgr *q, int64_t now);
 
 /* qmgr_batch.c: the queue manager's writes (queue_batch.h). Results are recorded in q->batch during a
  * pass of the loop and handed to the committer when the pass ends (or when QMGR_BATCH_MAX are waiting);
@@ -207,6 +248,11 @@ void qmgr_batch_shutdown(struct qmgr *q);
 /* Set the callback that every job handed to qmgr_transport_submit() comes back through, and learn our own
  * addresses (smtpd_listen). Once, at start. 0, or -1 with *error_r. */
 int qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done, const char **error_r);
+/* A direct destination throttled job's attempt: back it off (its own schedule, from minimal_backoff_time
+ * doubling up to maximal_backoff_time); jobs for it are deferred without an attempt until then. Returns
+ * the time the backoff ends. A delivery through it ends the series. */
+int64_t qmgr_transport_throttled(struct qmgr *q, struct qdest *d, int64_t now);
+void qmgr_transport_delivered(struct qdest *d);
 /* Queue job for its next hop (job->choice); the transport holds it until it reports it. */
 void qmgr_transport_submit(struct qmgr *q, struct qjob *job);
 /* At stop: close every connection and free every job still held, without reporting them (their

@@ -10,6 +10,7 @@
 #include "mxd/common/util.h"
 #include "mxd/delivery/qmgr_log.h"
 #include "mxd/delivery/qmgr_schedule.h"
+#include "mxd/delivery/reply_class.h"
 #include "mxd/queue/queue_batch.h"
 
 #include <stdio.h>
@@ -62,12 +63,15 @@ static void result_log_rcpt(struct qmgr *q, struct qmsg *m, const struct queue_r
 	(void)q;
 }
 
-/* Move a job whose hop failed at connection level to the next choice of its route, if there is one. */
-static bool result_reroute(struct qjob *job, const struct smtp_client_result *res)
+/* Move a job whose hop failed at connection level (or throttled us) to the next choice of its route, if
+ * there is one. */
+static bool result_reroute(struct qjob *job, const struct smtp_client_result *res, bool throttled)
 {
 	struct qmgr *q = job->msg->q;
 	int64_t now = time_now();
-	if (job->choice.hop_id != 0)
+	if (job->choice.hop_id != 0 && throttled)
+		route_report_throttled(q->routes, job->choice.hop_id, now);
+	else if (job->choice.hop_id != 0)
 		route_report(q->routes, job->choice.hop_id, false, now);
 	if (job->reroutes >= ROUTE_FAILURE_THRESHOLD)
 		return false;
@@ -139,6 +143,41 @@ void qmgr_result_apply(struct queue_rcpt_info *r, const struct queue_rcpt_update
 	}
 }
 
+/* Did the server throttle us (reply_class.h): nothing delivered, and the reply that decided it, or every
+ * recipient's, a throttling answer? */
+static bool result_throttled(const struct smtp_client_result *res)
+{
+	if (res->nsent > 0 || res->nbounced > 0)
+		return false;
+	if (res->failure != SMTP_CLIENT_OK &&
+	    reply_class_throttle(res->reply.code, res->reply.enh, res->reply.text))
+		return true;
+	bool any = false;
+	for (size_t i = 0; i < res->nrcpt; i++) {
+		const struct smtp_client_reply *r = &res->rcpts[i].reply;
+		if (r->code == 0)
+			continue;
+		if (!reply_class_throttle(r->code, r->enh, r->text))
+			return false;
+		any = true;
+	}
+	return any;
+}
+
+/* Count a throttling answer (route stats and metrics) and say it in the log. */
+static void result_throttle_note(struct qjob *job, const struct smtp_client_result *res)
+{
+	struct qmgr *q = job->msg->q;
+	const struct smtp_client_reply *r = &res->reply;
+	for (size_t i = 0; r->code == 0 && i < res->nrcpt; i++)
+		r = &res->rcpts[i].reply;
+	log_warn("qmgr", "%s: %s throttles us: %d %s %s", job->msg->info->id,
+	         res->relay[0] != '\0' ? res->relay : job->choice.nexthop, r->code, r->enh, r->text);
+	pthread_mutex_lock(&q->lock);
+	q->stats.throttled++;
+	pthread_mutex_unlock(&q->lock);
+}
+
 void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res)
 {
 	struct qmsg *m = job->msg;
@@ -146,16 +185,32 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 	bool conn_level = res->failure == SMTP_CLIENT_FAIL_CONNECT || res->failure == SMTP_CLIENT_FAIL_TLS ||
 	                  res->failure == SMTP_CLIENT_FAIL_AUTH;
 	bool to_primary = strcmp(job->choice.match, QMGR_PRIMARY_MATCH) == 0;
+	bool throttled = !to_primary && result_throttled(res);
+	bool relay_hop = job->choice.hop_id != 0 && job->choice.kind != DB_ROUTE_NEXTHOP_DIRECT;
+	if (throttled)
+		result_throttle_note(job, res);
 	if (to_primary)
 		qmgr_primary_seen(q, res->failure != SMTP_CLIENT_FAIL_CONNECT);
-	else if (conn_level && result_reroute(job, res))
+	else if ((conn_level || (throttled && relay_hop)) && result_reroute(job, res, throttled))
 		return; /* (the relay to the primary has no route to fail over to) */
-	if (!conn_level && job->choice.hop_id != 0)
+	if (throttled && !relay_hop && job->choice.hop_id != 0)
+		route_report_throttled(q->routes, job->choice.hop_id, time_now()); /* counted */
+	/* a direct destination that throttles us is backed off on its own schedule */
+	int64_t backoff_until = 0;
+	bool direct = job->choice.kind == DB_ROUTE_NEXTHOP_DIRECT;
+	if (job->dest != NULL && direct && throttled)
+		backoff_until = qmgr_transport_throttled(q, job->dest, time_now());
+	else if (job->dest != NULL && direct && res->nsent > 0)
+		qmgr_transport_delivered(job->dest);
+	else if (job->dest != NULL && direct && job->dest->throttled_until > time_now())
+		backoff_until = job->dest->throttled_until;
+	if (!conn_level && !throttled && job->choice.hop_id != 0)
 		route_report(q->routes, job->choice.hop_id, true, time_now());
 
 	int64_t now = time_now();
 	struct queue_rcpt_update *u = xcalloc(job->n, sizeof(*u));
 	char(*reasons)[SMTP_CLIENT_TEXT_MAX + 32] = xcalloc(job->n, sizeof(*reasons));
+	char(*fallback)[ADDR_MAX + 1] = xcalloc(job->n, sizeof(*fallback));
 	char remote_mta[SMTP_CLIENT_RELAY_MAX];
 	str_copy(remote_mta, sizeof(remote_mta), res->relay); /* "host[addr]:port" -> "host" */
 	remote_mta[strcspn(remote_mta, "[")] = '\0';
@@ -182,27 +237,43 @@ void qmgr_result_job_done(struct qjob *job, const struct smtp_client_result *res
 		} else {
 			u[i].state = qmgr_schedule_retry(q->cfg, now, qmgr_age(q, m->info->arrival),
 			                                 r->attempts, &u[i].next_attempt);
-			if (u[i].state == QUEUE_RCPT_BOUNCED) {
+			if (u[i].state == QUEUE_RCPT_BOUNCED)
 				status = "expired";
-				if (!expired_logged)
-					log_info("qmgr", "%s: from=<%s>, status=expired, returned to sender",
-					         m->info->id, m->info->sender);
-				expired_logged = true;
-			}
+		}
+		if (u[i].state == QUEUE_RCPT_DEFERRED && u[i].next_attempt < backoff_until)
+			u[i].next_attempt = backoff_until;
+		if (!to_primary && st != SMTP_CLIENT_SENT &&
+		    qmgr_fallback_due(q, m, r, u[i].state, fallback[i])) {
+			u[i].state = QUEUE_RCPT_DEFERRED; /* to its fallback, at once */
+			u[i].next_attempt = now;
+			status = "deferred";
+		} else {
+			fallback[i][0] = '\0';
+		}
+		if (strcmp(status, "expired") == 0 && !expired_logged) {
+			log_info("qmgr", "%s: from=<%s>, status=expired, returned to sender", m->info->id,
+			         m->info->sender);
+			expired_logged = true;
 		}
 		if (job->choice.hop_id != 0)
 			route_count(q->routes, job->choice.hop_id,
 			            u[i].state == QUEUE_RCPT_SENT      ? ROUTE_SENT
 			            : u[i].state == QUEUE_RCPT_BOUNCED ? ROUTE_BOUNCED
 			                                               : ROUTE_DEFERRED);
+		if (fallback[i][0] == '\0')
+			qmgr_owner_event(q, m, r, u[i].state, u[i].reason);
 		result_count(q, &job->choice, u[i].state);
 		result_log_rcpt(q, m, r, res->relay[0] != '\0' ? res->relay : "none", res, dsn, status, diag);
 	}
 	queue_batch_update(q->batch, m->info->id, u, job->n);
 	qmgr_log_attempt(q, job, res, u);
-	for (size_t i = 0; i < job->n; i++)
+	for (size_t i = 0; i < job->n; i++) {
 		qmgr_result_apply(&m->info->rcpts[job->idx[i]], &u[i]);
+		if (fallback[i][0] != '\0')
+			qmgr_fallback_record(q, m, &m->info->rcpts[job->idx[i]], fallback[i], u[i].reason);
+	}
 	qmgr_batch_schedule(q);
+	free(fallback);
 	free(u);
 	free(reasons);
 	qmgr_job_free(job);

@@ -34,6 +34,8 @@ struct qconn {
 };
 
 static void dest_dispatch(struct qdest *d);
+static int64_t dest_rate_delay(const struct qdest *d);
+static struct qjob *dest_pop(struct qdest *d);
 
 /* Report job as failed before any reply (its next hop could not be resolved or connected to): a result
  * made here, with status, dsn and diag for every recipient. */
@@ -96,14 +98,66 @@ int qmgr_transport_init(struct qmgr *q, qmgr_transport_done_cb *done, const char
 	return ret;
 }
 
+int64_t qmgr_transport_throttled(struct qmgr *q, struct qdest *d, int64_t now)
+{
+	int64_t backoff = q->cfg->minimal_backoff_time;
+	for (unsigned i = 0; i < d->throttles && backoff < q->cfg->maximal_backoff_time; i++)
+		backoff *= 2;
+	if (backoff > q->cfg->maximal_backoff_time)
+		backoff = q->cfg->maximal_backoff_time;
+	d->throttles++;
+	d->throttled_until = now + backoff;
+	log_info("qmgr", "%s: throttled %u time%s in a row: no attempt for %llds", d->key, d->throttles,
+	         d->throttles == 1 ? "" : "s", (long long)backoff);
+	return d->throttled_until;
+}
+
+void qmgr_transport_delivered(struct qdest *d)
+{
+	d->throttles = 0;
+	d->throttled_until = 0;
+}
+
+/* Defer every job waiting for d, without an attempt: it is backing off after throttling us. */
+static void dest_backoff_all(struct qdest *d)
+{
+	char diag[160];
+	snprintf(diag, sizeof(diag), "%s throttled us: backing off for %llds", d->domain,
+	         (long long)(d->throttled_until - time_now()));
+	while (d->head != NULL) {
+		struct qjob *job = dest_pop(d);
+		struct smtp_client_result res = {0};
+		res.failure = SMTP_CLIENT_FAIL_LOCAL;
+		str_copy(res.reply.enh, sizeof(res.reply.enh), "4.7.0");
+		str_copy(res.diag, sizeof(res.diag), diag);
+		str_copy(res.relay, sizeof(res.relay), "none");
+		res.nrcpt = job->n;
+		res.rcpts = xcalloc(job->n, sizeof(*res.rcpts));
+		for (size_t i = 0; i < job->n; i++) {
+			res.rcpts[i].address = job->msg->info->rcpts[job->idx[i]].address;
+			res.rcpts[i].status = SMTP_CLIENT_DEFERRED;
+			str_copy(res.rcpts[i].reply.enh, sizeof(res.rcpts[i].reply.enh), "4.7.0");
+			str_copy(res.rcpts[i].diag, sizeof(res.rcpts[i].diag), diag);
+		}
+		struct smtp_client_rcpt_result *rcpts = res.rcpts;
+		d->q->transport_done(job, &res);
+		free(rcpts);
+	}
+}
+
 void qmgr_transport_submit(struct qmgr *q, struct qjob *job)
 {
 	struct qdest *d = dest_find(q, &job->choice);
+	d->choice.rate_delay_usec = job->choice.rate_delay_usec; /* the route's cap as it is now */
 	job->dest = d;
 	job->next = NULL;
 	job->queued_msec = time_mono_msec();
 	*d->tail = job;
 	d->tail = &job->next;
+	if (d->throttled_until > time_now() && d->active == 0) {
+		dest_backoff_all(d);
+		return;
+	}
 	dest_dispatch(d);
 }
 
@@ -378,12 +432,14 @@ static void conn_sent(struct smtp_client *client, const struct smtp_client_resul
 	q->transport_done(job, res);
 	if (c->client != NULL && smtp_client_is_reusable(c->client) &&
 	    smtp_client_transactions(c->client) < (unsigned)q->cfg->smtp_connection_reuse_count) {
-		if (d->head != NULL) {
+		if (d->head != NULL && dest_rate_delay(d) == 0) {
 			conn_send(c, dest_pop(d));
 			return;
 		}
 		c->next_idle = d->idle;
 		d->idle = c;
+		if (d->head != NULL)
+			dest_dispatch(d); /* under its rate cap */
 		return;
 	}
 	smtp_client_quit(&c->client);
@@ -482,10 +538,57 @@ static int conn_open(struct qdest *d, struct qjob *job)
 	return 0;
 }
 
+static void dest_rate_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	dest_dispatch(arg);
+}
+
+/* The rate cap of d (milliseconds between two deliveries; 0: none). */
+static int64_t dest_rate_delay(const struct qdest *d)
+{
+	if (d->choice.rate_delay_usec > 0)
+		return d->choice.rate_delay_usec >= 1000 ? d->choice.rate_delay_usec / 1000 : 1;
+	return d->q->cfg->default_destination_rate_delay * 1000;
+}
+
+/* May d start a delivery now under its rate cap? If so the next may start one delay later; if not, a
+ * timer calls dest_dispatch() again when it may. */
+static bool dest_rate_allows(struct qdest *d)
+{
+	int64_t delay = dest_rate_delay(d);
+	if (delay <= 0)
+		return true;
+	int64_t now = time_mono_msec();
+	if (now < d->next_send_msec) {
+		if (d->rate_ev == NULL)
+			d->rate_ev = evtimer_new(d->q->base, dest_rate_cb, d);
+		if (!evtimer_pending(d->rate_ev, NULL)) {
+			int64_t wait = d->next_send_msec - now;
+			struct timeval tv = {(time_t)(wait / 1000), (suseconds_t)(wait % 1000) * 1000};
+			evtimer_add(d->rate_ev, &tv);
+		}
+		return false;
+	}
+	d->next_send_msec = (d->next_send_msec > now - delay ? d->next_send_msec : now) + delay;
+	return true;
+}
+
+/* dest_rate_allows() said yes but nothing started: the slot is not used. */
+static void dest_rate_unspend(struct qdest *d)
+{
+	int64_t delay = dest_rate_delay(d);
+	if (delay > 0)
+		d->next_send_msec -= delay;
+}
+
 static void dest_dispatch(struct qdest *d)
 {
 	struct qmgr *q = d->q;
 	while (d->head != NULL) {
+		if (!dest_rate_allows(d))
+			return;
 		if (d->idle != NULL) {
 			struct qconn *c = d->idle;
 			d->idle = c->next_idle;
@@ -493,9 +596,12 @@ static void dest_dispatch(struct qdest *d)
 			continue;
 		}
 		if (d->active >= (unsigned)q->cfg->default_destination_concurrency_limit ||
-		    q->conns >= (unsigned)q->cfg->smtp_concurrency_limit || d->resolving)
+		    q->conns >= (unsigned)q->cfg->smtp_concurrency_limit || d->resolving) {
+			dest_rate_unspend(d);
 			return;
+		}
 		if (d->npeer == 0 || time_now() >= d->peers_expire) {
+			dest_rate_unspend(d);
 			dest_resolve(d);
 			return;
 		}
@@ -613,6 +719,8 @@ void qmgr_transport_free_all(struct qmgr *q)
 		while (d->head != NULL)
 			qmgr_job_free(dest_pop(d));
 		dest_peers_clear(d);
+		if (d->rate_ev != NULL)
+			event_free(d->rate_ev);
 		free(d);
 	}
 	peer_check_free(&q->peer_check);

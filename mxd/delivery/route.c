@@ -5,6 +5,8 @@
  */
 #include "mxd/delivery/route.h"
 
+#include "db/route_hop.h"
+
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
 
@@ -25,6 +27,9 @@ struct route_hop {
 	char *auth_user, *auth_password; /* NULL without AUTH */
 	bool allow_plaintext_auth;
 	bool allow_unverified_tls;
+	int64_t rate_delay_usec; /* between two deliveries through it (its rate cap); 0: none */
+	struct db_route_schedule_step schedule[DB_ROUTE_SCHEDULE_STEPS]; /* weights from dates on */
+	size_t nschedule;
 	const struct route_entry *route;
 
 	/* live state, carried over a reload */
@@ -33,6 +38,7 @@ struct route_hop {
 	unsigned failures; /* consecutive */
 	int64_t probe_at;  /* OPEN: a probe may go from then; HALF_OPEN: the probe is presumed lost then */
 	uint64_t selected, sent, deferred, bounced; /* since the last flush */
+	uint64_t throttled, conn_failures;          /* since the last flush */
 };
 
 struct route_entry {
@@ -163,6 +169,15 @@ static void entry_from_db(struct route_entry *e, const struct db_route *r, const
 		}
 		h->allow_plaintext_auth = src->allow_plaintext_auth;
 		h->allow_unverified_tls = src->allow_unverified_tls;
+		const char *rate_error;
+		if (db_route_rate_parse(src->rate, &h->rate_delay_usec, NULL, &rate_error) < 0)
+			h->rate_delay_usec = 0; /* (db_route_add_hop checked it) */
+		if (db_route_schedule_parse(src->weight_schedule, h->schedule, &h->nschedule, &rate_error) <
+		    0) {
+			log_warn(ROUTE_LOG, "route %s: nexthop %s: weight schedule ignored: %s", r->match,
+			         h->nexthop, rate_error);
+			h->nschedule = 0;
+		}
 		e->nhops++;
 	}
 	qsort(e->hops, e->nhops, sizeof(*e->hops), hop_order_cmp);
@@ -356,6 +371,15 @@ static bool hop_has_circuit(const struct route_hop *h)
 
 /* Pick a hop of e: the best priority group with a probe due or a closed circuit. NULL when none is
  * available; *retry_at_r then gets the earliest probe time. */
+/* h's weight at time now: the last step of its schedule whose day has begun, else its own weight. */
+static uint32_t hop_weight(const struct route_hop *h, int64_t now)
+{
+	uint32_t w = h->weight;
+	for (size_t i = 0; i < h->nschedule && h->schedule[i].day <= now; i++)
+		w = h->schedule[i].weight;
+	return w;
+}
+
 static struct route_hop *entry_pick(const struct route_entry *e, int64_t now, bool *probe_r,
                                     int64_t *retry_at_r)
 {
@@ -377,7 +401,8 @@ static struct route_hop *entry_pick(const struct route_entry *e, int64_t now, bo
 				return h;
 			}
 		}
-		/* Smooth weighted round-robin among the closed circuits of this priority. */
+		/* Smooth weighted round-robin among the closed circuits of this priority, with each hop's
+		 * weight as its schedule has it today. */
 		struct route_hop *best = NULL;
 		int64_t total = 0;
 		for (size_t k = i; k < end; k++) {
@@ -387,8 +412,9 @@ static struct route_hop *entry_pick(const struct route_entry *e, int64_t now, bo
 					retry_at = h->probe_at;
 				continue;
 			}
-			h->current += h->weight;
-			total += h->weight;
+			uint32_t w = hop_weight(h, now);
+			h->current += w;
+			total += w;
 			if (best == NULL || h->current > best->current)
 				best = h;
 		}
@@ -433,6 +459,7 @@ int route_select(struct route_table *t, const char *recipient_domain, int64_t no
 	}
 	out->allow_plaintext_auth = h->allow_plaintext_auth;
 	out->allow_unverified_tls = h->allow_unverified_tls;
+	out->rate_delay_usec = h->rate_delay_usec;
 	str_copy(out->tls_level, sizeof(out->tls_level), e->tls_level);
 	str_copy(out->nexthop, sizeof(out->nexthop), h->nexthop);
 	str_copy(out->match, sizeof(out->match), e->match);
@@ -442,10 +469,33 @@ int route_select(struct route_table *t, const char *recipient_domain, int64_t no
 	return 0;
 }
 
+/* One more failure in a row of h's: open its circuit at the threshold, or again after a failed probe. */
+static void hop_failed(struct route_hop *h, int64_t now, const char *what)
+{
+	if (h->failures < UINT32_MAX)
+		h->failures++;
+	if (h->circuit == CIRCUIT_HALF_OPEN) {
+		h->circuit = CIRCUIT_OPEN;
+		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
+		log_warn(ROUTE_LOG, "route %s: probe of nexthop %s failed (%s), next probe in %ds",
+		         h->route->match, h->nexthop, what, ROUTE_PROBE_COOLDOWN);
+	} else if (h->circuit == CIRCUIT_CLOSED && h->failures >= ROUTE_FAILURE_THRESHOLD) {
+		h->circuit = CIRCUIT_OPEN;
+		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
+		log_warn(ROUTE_LOG,
+		         "route %s: nexthop %s unavailable after %u consecutive failures (%s), probe in %ds",
+		         h->route->match, h->nexthop, h->failures, what, ROUTE_PROBE_COOLDOWN);
+	}
+}
+
 void route_report(struct route_table *t, int64_t hop_id, bool ok, int64_t now)
 {
 	struct route_hop *h = hop_find(t, hop_id);
-	if (h == NULL || !hop_has_circuit(h))
+	if (h == NULL)
+		return;
+	if (!ok)
+		h->conn_failures++;
+	if (!hop_has_circuit(h))
 		return;
 	if (ok) {
 		if (h->circuit != CIRCUIT_CLOSED)
@@ -455,20 +505,17 @@ void route_report(struct route_table *t, int64_t hop_id, bool ok, int64_t now)
 		h->failures = 0;
 		return;
 	}
-	if (h->failures < UINT32_MAX)
-		h->failures++;
-	if (h->circuit == CIRCUIT_HALF_OPEN) {
-		h->circuit = CIRCUIT_OPEN;
-		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
-		log_warn(ROUTE_LOG, "route %s: probe of nexthop %s failed, next probe in %ds",
-		         h->route->match, h->nexthop, ROUTE_PROBE_COOLDOWN);
-	} else if (h->circuit == CIRCUIT_CLOSED && h->failures >= ROUTE_FAILURE_THRESHOLD) {
-		h->circuit = CIRCUIT_OPEN;
-		h->probe_at = now + ROUTE_PROBE_COOLDOWN;
-		log_warn(ROUTE_LOG,
-		         "route %s: nexthop %s unavailable after %u consecutive failures, probe in %ds",
-		         h->route->match, h->nexthop, h->failures, ROUTE_PROBE_COOLDOWN);
-	}
+	hop_failed(h, now, "connection");
+}
+
+void route_report_throttled(struct route_table *t, int64_t hop_id, int64_t now)
+{
+	struct route_hop *h = hop_find(t, hop_id);
+	if (h == NULL)
+		return;
+	h->throttled++;
+	if (hop_has_circuit(h))
+		hop_failed(h, now, "throttled");
 }
 
 void route_count(struct route_table *t, int64_t hop_id, enum route_outcome outcome)
@@ -496,10 +543,16 @@ int route_stats_flush(struct route_table *t, struct db *db, const char **error_r
 
 	for (size_t i = 0; i < t->nhops; i++) {
 		const struct route_hop *h = t->by_id[i];
-		if (h->selected + h->sent + h->deferred + h->bounced == 0)
+		if (h->selected + h->sent + h->deferred + h->bounced + h->throttled + h->conn_failures == 0)
 			continue;
-		deltas[n++] = (struct db_route_stats_delta){h->id,   h->nexthop,  h->selected,
-		                                            h->sent, h->deferred, h->bounced};
+		deltas[n++] = (struct db_route_stats_delta){.hop_id = h->id,
+		                                            .nexthop = h->nexthop,
+		                                            .selected = h->selected,
+		                                            .sent = h->sent,
+		                                            .deferred = h->deferred,
+		                                            .bounced = h->bounced,
+		                                            .throttled = h->throttled,
+		                                            .conn_failures = h->conn_failures};
 	}
 	int ret = db_route_stats_add(db, deltas, n, error_r);
 	free(deltas);
@@ -507,7 +560,7 @@ int route_stats_flush(struct route_table *t, struct db *db, const char **error_r
 		return -1;
 	for (size_t i = 0; i < t->nhops; i++) {
 		struct route_hop *h = t->by_id[i];
-		h->selected = h->sent = h->deferred = h->bounced = 0;
+		h->selected = h->sent = h->deferred = h->bounced = h->throttled = h->conn_failures = 0;
 	}
 	return 0;
 }

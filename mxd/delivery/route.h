@@ -13,16 +13,18 @@
  * sum(weights) consecutive picks. Ties go to the hop listed first (by priority, then id).
  *
  * CIRCUIT BREAKER per relay hop: ROUTE_FAILURE_THRESHOLD consecutive failures reported with
- * route_report() (connection failure, 4xx at greeting or AUTH, AUTH rejected) make a hop unavailable
+ * route_report() (connection failure, 4xx at greeting or AUTH, AUTH rejected) or
+ * route_report_throttled() (a throttling reply after connect) make a hop unavailable
  * (open). After ROUTE_PROBE_COOLDOWN seconds one selection probes it (half-open; the probe has
  * precedence over the hop's healthy fallbacks); success closes the circuit, failure opens it for
  * another cooldown. A probe whose outcome is never reported is allowed again after another cooldown.
  * A "direct" hop has no circuit: its failures belong to the recipient domain's MX hosts, which the
  * queue manager backs off per destination, not to the hop.
  *
- * COUNTERS per hop (selected, sent, deferred, bounced) are kept in memory and added to the database's
- * route_stats by route_stats_flush() (mxctl route stats reads them). The default route (relayhost) has
- * hop id 0 and is not in route_stats; a "*" rule can stand in for it when its counts are wanted.
+ * COUNTERS per hop (selected, sent, deferred, bounced, throttled, connection failures) are kept in memory and
+ * added to the database's route_stats by route_stats_flush() (mxctl route stats reads them). The default
+ * route (relayhost) has hop id 0 and is not in route_stats; a "*" rule can stand in for it when its counts
+ * are wanted.
  *
  * RELOAD: route_table_changed() tells (by db_route_data_version()) that the replicated tables changed;
  * route_table_reload() reads the rules again and keeps the round-robin state, the circuit and the
@@ -59,6 +61,7 @@ struct route_choice {
 	char auth_password[DB_ROUTE_AUTH_MAX + 1];
 	bool allow_plaintext_auth;
 	bool allow_unverified_tls; /* AUTH over TLS whose certificate does not verify (with a warning) */
+	int64_t rate_delay_usec;   /* the hop's rate cap as a time between deliveries (0: none) */
 	char tls_level[DB_ROUTE_TLS_LEVEL_MAX + 1]; /* the route's, else the global level */
 	char nexthop[DB_ROUTE_NEXTHOP_MAX + 1];     /* canonical text, for logs */
 	char match[DB_ROUTE_MATCH_MAX + 1];         /* the rule that matched, or ROUTE_DEFAULT_MATCH */
@@ -93,6 +96,11 @@ int route_select(struct route_table *t, const char *recipient_domain, int64_t no
  * configured, authenticated; !ok: connection failure, 4xx at greeting or AUTH, AUTH rejected). Drives
  * the circuit breaker. An unknown hop id (deleted meanwhile) is ignored. */
 void route_report(struct route_table *t, int64_t hop_id, bool ok, int64_t now);
+
+/* A reply after connect throttled us at hop_id (reply_class.h): counted apart from connection failures,
+ * and for a relay hop one more failure in a row towards opening its circuit, so the route's next
+ * priority takes the mail. */
+void route_report_throttled(struct route_table *t, int64_t hop_id, int64_t now);
 
 /* Count a message outcome through hop_id (unknown ids are ignored). */
 void route_count(struct route_table *t, int64_t hop_id, enum route_outcome outcome);

@@ -5,6 +5,7 @@
 #include "mxd/common/config.h"
 #include "mxd/common/netaddr.h"
 #include "mxd/delivery/qmgr.h"
+#include "mxd/queue/queue_failed.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/smtpd/smtp_server.h"
 #include "mxd/common/util.h"
@@ -106,6 +107,10 @@ static void render_qmgr(struct evbuffer *out, const struct metrics_sources *src)
 			                    (unsigned long long)v[k]);
 		}
 	}
+	counter(out, "mxd_delivery_throttled_total",
+	        "Delivery attempts answered with a throttling or reputation reply (421/450/451 4.7.x, rate "
+	        "limits).",
+	        "counter", st->throttled);
 	counter(out, "mxd_dns_lookups_total", "DNS lookups started.", "counter", st->dns.lookups);
 	counter(out, "mxd_dns_answers_total", "DNS answers, from unbound's cache or the network.", "counter",
 	        st->dns.answers);
@@ -123,6 +128,13 @@ static void render_queue(struct evbuffer *out, const struct metrics_sources *src
 	int64_t age = oldest > 0 ? time_now() - oldest : 0;
 	counter(out, "mxd_queue_oldest_age_seconds", "Age of the oldest queued message.", "gauge",
 	        (uint64_t)(age > 0 ? age : 0));
+	int64_t failed = 0, failed_bytes = 0;
+	if (queue_failed_stats(src->queue, &failed, &failed_bytes, &error) < 0)
+		return;
+	counter(out, "mxd_queue_failed_messages", "Failed messages kept for failed_retention.", "gauge",
+	        (uint64_t)failed);
+	counter(out, "mxd_queue_failed_bytes", "Bytes of the failed messages kept.", "gauge",
+	        (uint64_t)failed_bytes);
 }
 
 static void render_replica(struct evbuffer *out, const struct metrics_sources *src)

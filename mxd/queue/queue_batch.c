@@ -8,7 +8,7 @@
 #include <event2/buffer.h>
 #include <stdlib.h>
 
-enum queue_batch_kind { BATCH_UPDATE, BATCH_LOG, BATCH_REMOVE, BATCH_WARN };
+enum queue_batch_kind { BATCH_UPDATE, BATCH_LOG, BATCH_REMOVE, BATCH_WARN, BATCH_FAIL, BATCH_REDIRECT };
 
 /* A copy of a notification message (queue_new_msg with owned strings and body). */
 struct batch_msg {
@@ -18,13 +18,14 @@ struct batch_msg {
 
 struct queue_batch_op {
 	enum queue_batch_kind kind;
-	char *id;     /* UPDATE, REMOVE, WARN */
-	char *reason; /* REMOVE */
-	size_t n;
+	char *id;                          /* UPDATE, REMOVE, WARN, FAIL */
+	char *reason;                      /* REMOVE, FAIL; REDIRECT: the new address */
+	int64_t at;                        /* FAIL */
+	size_t n;                          /* UPDATE, LOG; REDIRECT: the recipient's index */
 	struct queue_rcpt_update *updates; /* UPDATE: strings owned */
 	struct queue_log_event *events;    /* LOG: strings owned */
-	struct batch_msg *notify;          /* REMOVE (may be NULL), WARN */
-	bool found;                        /* REMOVE, WARN: the message was there */
+	struct batch_msg *notify;          /* REMOVE, FAIL (may be NULL), WARN */
+	bool found;                        /* REMOVE, WARN, FAIL: the message was there */
 };
 
 static char *dup_or_null(const char *s)
@@ -182,6 +183,41 @@ void queue_batch_remove(struct queue_batch *b, const char *id, const char *reaso
 	op->notify = notify != NULL ? batch_msg_copy(notify) : NULL;
 }
 
+void queue_batch_fail(struct queue_batch *b, const char *id, const char *reason,
+                      const struct queue_new_msg *notify)
+{
+	struct queue_batch_op *op = batch_add(b, BATCH_FAIL);
+	op->id = xstrdup(id);
+	op->reason = dup_or_null(reason);
+	op->at = time_now();
+	op->notify = notify != NULL ? batch_msg_copy(notify) : NULL;
+}
+
+void queue_batch_redirect(struct queue_batch *b, const char *id, int idx, const char *address)
+{
+	struct queue_batch_op *op = batch_add(b, BATCH_REDIRECT);
+	op->id = xstrdup(id);
+	op->n = (size_t)idx;
+	op->reason = xstrdup(address);
+}
+
+/* REDIRECT: the recipient's new address (its state, orig_address and attempts stay). */
+static int op_redirect_write(struct queue_batch_op *op, struct queue_conn *c, const char **error_r)
+{
+	sqlite3_stmt *st;
+	if (queue_stmt(c, "UPDATE recipients SET address = ?3 WHERE msg_id = ?1 AND idx = ?2", &st, error_r) <
+	    0)
+		return -1;
+	sqlite3_bind_text(st, 1, op->id, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)op->n);
+	sqlite3_bind_text(st, 3, op->reason, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_DONE)
+		*error_r = queue_db_error(c->db, "redirect recipient");
+	queue_stmt_release(c, st);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
 void queue_batch_warn(struct queue_batch *b, const char *id, const struct queue_new_msg *notify)
 {
 	struct queue_batch_op *op = batch_add(b, BATCH_WARN);
@@ -208,7 +244,7 @@ static int batch_msg_exists(struct queue_conn *c, const char *id, const char **e
 	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
-/* REMOVE and WARN: the notification first, and only while the message is there. */
+/* REMOVE, FAIL and WARN: the notification first, and only while the message is there. */
 static int op_notify_write(struct queue_batch_op *op, struct queue_conn *c, const char **error_r)
 {
 	int rc = batch_msg_exists(c, op->id, error_r);
@@ -229,6 +265,13 @@ static int op_write(struct queue_batch_op *op, struct queue_conn *c, const char 
 		if (op_notify_write(op, c, error_r) < 0)
 			return -1;
 		return op->found ? (queue_remove_locked(c, op->id, op->reason, error_r) < 0 ? -1 : 0) : 0;
+	case BATCH_FAIL:
+		if (op_notify_write(op, c, error_r) < 0)
+			return -1;
+		return op->found ? (queue_fail_locked(c, op->id, op->at, op->reason, error_r) < 0 ? -1 : 0)
+		                 : 0;
+	case BATCH_REDIRECT:
+		return op_redirect_write(op, c, error_r);
 	case BATCH_WARN:
 		if (op_notify_write(op, c, error_r) < 0)
 			return -1;

@@ -36,6 +36,13 @@ void queue_batch_log(struct queue_batch *b, const struct queue_log_event *events
  * notify (a bounce; NULL: none), that message is queued first, only if id is still there. */
 void queue_batch_remove(struct queue_batch *b, const char *id, const char *reason,
                         const struct queue_new_msg *notify);
+/* Record that message id failed for good and is kept (queue_failed.h) with reason instead of removed;
+ * with notify (a bounce; NULL: none), that message is queued first, only if id is still there. */
+void queue_batch_fail(struct queue_batch *b, const char *id, const char *reason,
+                      const struct queue_new_msg *notify);
+/* Record that recipient idx of message id goes to address from now on (its fallback destination); its
+ * state, attempts and orig_address stay. */
+void queue_batch_redirect(struct queue_batch *b, const char *id, int idx, const char *address);
 /* Record a delay warning for message id: notify (NULL: none, the warning is withheld) is queued and id is
  * marked warned, if id is still there. */
 void queue_batch_warn(struct queue_batch *b, const char *id, const struct queue_new_msg *notify);

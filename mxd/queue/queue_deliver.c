@@ -16,7 +16,7 @@ int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, s
 	pthread_mutex_lock(&qs->sync_lock);
 	if (queue_stmt(
 	        &qs->sync,
-	        "SELECT m.id FROM messages m WHERE m.held = 0 AND m.id > ?3 AND ("
+	        "SELECT m.id FROM messages m WHERE m.held = 0 AND m.failed_at = 0 AND m.id > ?3 AND ("
 	        " EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND +r.state IN (0, 1)"
 	        "  AND +r.next_attempt <= ?1)"
 	        " OR NOT EXISTS (SELECT 1 FROM recipients r WHERE r.msg_id = m.id AND +r.state IN (0, 1)))"

@@ -223,3 +223,46 @@ int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *dele
 	pthread_mutex_unlock(&qs->sync_lock);
 	return ret;
 }
+
+int queue_store_log_failing(struct queue_store *qs, int64_t since, size_t max, queue_log_failing_cb *cb,
+                            void *ctx, const char **error_r)
+{
+	sqlite3_stmt *st;
+	int ret = -1, rc;
+
+	pthread_mutex_lock(&qs->sync_lock);
+	/* the bare reply column comes from the row of max(at) (SQLite's rule for min/max aggregates) */
+	if (queue_prepare(
+	        qs->sync.db,
+	        "SELECT orig_address, address, sum(event = 'deferred'), sum(event <> 'deferred'),"
+	        " max(at), reply FROM delivery_log WHERE at >= ?1"
+	        " AND event IN ('deferred', 'bounced', 'expired') AND orig_address <> ''"
+	        " AND orig_address <> address COLLATE NOCASE"
+	        " GROUP BY orig_address COLLATE NOCASE, address COLLATE NOCASE ORDER BY 5 DESC LIMIT ?2",
+	        &st, error_r) < 0)
+		goto out;
+	sqlite3_bind_int64(st, 1, since);
+	sqlite3_bind_int64(st, 2, max > INT64_MAX ? INT64_MAX : (int64_t)max);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct queue_log_failing f = {
+		    .alias = queue_log_col(st, 0),
+		    .destination = queue_log_col(st, 1),
+		    .deferred = sqlite3_column_int64(st, 2),
+		    .bounced = sqlite3_column_int64(st, 3),
+		    .last_at = sqlite3_column_int64(st, 4),
+		    .reply = queue_log_col(st, 5),
+		};
+		if (cb(ctx, &f) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	if (rc != SQLITE_DONE)
+		*error_r = queue_db_error(qs->sync.db, "read delivery log");
+	else
+		ret = 0;
+	sqlite3_finalize(st);
+out:
+	pthread_mutex_unlock(&qs->sync_lock);
+	return ret;
+}

@@ -3,9 +3,11 @@
  * recipient and event: 'received' (written by the committer in the message's own transaction, relay =
  * the client's address, reply = the message's received_note: smtpd's SPF/DKIM/DMARC verdicts), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
  * each delivery attempt) and 'removed' (queue_store_remove() in queue_store.h, in the deleting transaction:
- * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which). The queue
- * manager deletes rows older than delivery_log_retention once an hour. smtpd adds 'milter-reject',
- * 'milter-discard' and 'milter-hold' (a milter's verdict, reply = what it said) through queue_batch. mxadmin reads it (the /log page,
+ * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which) and
+ * 'failed' (a message kept as failed for failed_retention, queue_failed.h: one row per recipient that
+ * failed, reply = why). smtpd adds 'milter-reject', 'milter-discard' and 'milter-hold' (a milter's
+ * verdict, reply = what it said) through queue_batch. The queue
+ * manager deletes rows older than delivery_log_retention once an hour. mxadmin reads it (the /log page,
  * GET /api/v1/log and the dashboard's 24-hour figures).
  */
 #ifndef MXD_QUEUE_LOG_H
@@ -46,6 +48,19 @@ int queue_store_log_counts(struct queue_store *qs, int64_t since, int64_t *sent_
 /* Count the rows of one event (e.g. "milter-reject") at or after since. 0 or -1. */
 int queue_store_log_count_event(struct queue_store *qs, const char *event, int64_t since, int64_t *count_r,
                                 const char **error_r);
+
+/* A destination that failing forwards went to: an alias (orig_address), where it forwards (address), the
+ * attempts deferred and the recipients bounced or expired since a time, the last of them and its reply. */
+struct queue_log_failing {
+	const char *alias, *destination, *reply;
+	int64_t deferred, bounced, last_at;
+};
+typedef int queue_log_failing_cb(void *ctx, const struct queue_log_failing *f);
+
+/* The forwards (orig_address other than address) deferred or bounced at or after since, one per alias
+ * and destination, the most recent first, at most max; cb as queue_log_cb. 0 or -1. */
+int queue_store_log_failing(struct queue_store *qs, int64_t since, size_t max, queue_log_failing_cb *cb,
+                            void *ctx, const char **error_r);
 
 /* Delete the rows older than before; *deleted_r (may be NULL) gets how many. 0 or -1. */
 int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *deleted_r, const char **error_r);

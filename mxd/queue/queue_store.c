@@ -50,8 +50,20 @@ static const char *const queue_migrations[] = {
     "CREATE INDEX delivery_log_address ON delivery_log(address COLLATE NOCASE);"
     "CREATE INDEX delivery_log_orig_address ON delivery_log(orig_address COLLATE NOCASE);"
     "CREATE INDEX delivery_log_at ON delivery_log(at);",
-    /* 5: quarantine: why a milter held the message (NULL: not held by a milter) */
-    "ALTER TABLE messages ADD COLUMN hold_reason TEXT;",
+    /* 5: quarantine: why a milter held the message (NULL: not held by a milter); failed messages kept
+     * for failed_retention (queue_failed.h): when they failed and why */
+    "ALTER TABLE messages ADD COLUMN hold_reason TEXT;"
+    "ALTER TABLE messages ADD COLUMN failed_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN failed_reason TEXT;"
+    "CREATE INDEX messages_failed ON messages(failed_at) WHERE failed_at > 0;",
+    /* 6: owner notices (queue_owner.h): what to tell a domain's report address, and when it was told */
+    "CREATE TABLE owner_events(queue_id TEXT NOT NULL, idx INTEGER NOT NULL, kind TEXT NOT NULL,"
+    " domain TEXT NOT NULL, alias TEXT NOT NULL, destination TEXT NOT NULL, reply TEXT NOT NULL DEFAULT '',"
+    " at INTEGER NOT NULL, told INTEGER NOT NULL DEFAULT 0, PRIMARY KEY(queue_id, idx, kind));"
+    "CREATE INDEX owner_events_pending ON owner_events(told, domain, destination);"
+    "CREATE TABLE owner_notices(domain TEXT NOT NULL, destination TEXT NOT NULL, at INTEGER NOT NULL,"
+    " PRIMARY KEY(domain, destination));"
+    "CREATE TABLE owner_digests(domain TEXT PRIMARY KEY NOT NULL, at INTEGER NOT NULL);",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 
@@ -374,7 +386,7 @@ void queue_store_close(struct queue_store **qsp)
 #define QUEUE_MSG_SELECT                                                                                     \
 	"SELECT m.id, m.arrival, m.size, m.sender, m.client_name, m.client_addr, m.helo, m.proto,"           \
 	" m.smtputf8, m.held, r.idx, r.address, r.state, r.attempts, r.next_attempt, r.last_reason,"         \
-	" r.orig_address, r.dsn, r.remote_mta, m.warned, m.hold_reason"                                                     \
+	" r.orig_address, r.dsn, r.remote_mta, m.warned, m.hold_reason, m.failed_at, m.failed_reason"        \
 	" FROM messages m LEFT JOIN recipients r ON r.msg_id = m.id "
 
 static char *queue_column_str(sqlite3_stmt *st, int col)
@@ -400,6 +412,8 @@ static struct queue_msg_info *queue_msg_info_from_row(sqlite3_stmt *st)
 	info->held = sqlite3_column_int(st, 9) != 0;
 	info->warned = sqlite3_column_int(st, 19) != 0;
 	info->hold_reason = sqlite3_column_type(st, 20) == SQLITE_NULL ? NULL : queue_column_str(st, 20);
+	info->failed_at = sqlite3_column_int64(st, 21);
+	info->failed_reason = sqlite3_column_type(st, 22) == SQLITE_NULL ? NULL : queue_column_str(st, 22);
 	return info;
 }
 
@@ -523,6 +537,7 @@ void queue_msg_info_free(struct queue_msg_info **infop)
 	}
 	free(info->rcpts);
 	free(info->hold_reason);
+	free(info->failed_reason);
 	free(info->sender);
 	free(info->client_name);
 	free(info->client_addr);
@@ -694,7 +709,8 @@ int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_
 	int ret = -1;
 
 	pthread_mutex_lock(&qs->sync_lock);
-	if (queue_prepare(qs->sync.db, "SELECT count(*), coalesce(min(arrival), 0) FROM messages", &st,
+	if (queue_prepare(qs->sync.db,
+	                  "SELECT count(*), coalesce(min(arrival), 0) FROM messages WHERE failed_at = 0", &st,
 	                  error_r) == 0) {
 		if (sqlite3_step(st) == SQLITE_ROW) {
 			*count_r = sqlite3_column_int64(st, 0);

@@ -93,6 +93,8 @@ struct queue_msg_info {
 	char *hold_reason; /* a milter's quarantine reason; NULL when none (cleared on release) */
 	bool warned; /* a delay warning was sent */
 	bool smtputf8;
+	int64_t failed_at;   /* kept as failed since (queue_failed.h); 0: in the queue */
+	char *failed_reason; /* why it failed, NULL when not failed */
 	size_t nrcpt;
 	struct queue_rcpt_info *rcpts;
 };
@@ -156,7 +158,8 @@ int queue_store_delete(struct queue_store *qs, const char *id, const char **erro
  * such message, -1 error. */
 int queue_store_remove(struct queue_store *qs, const char *id, const char *reason, const char **error_r);
 int queue_store_set_hold(struct queue_store *qs, const char *id, bool hold, const char **error_r);
-/* Number of messages and the arrival time of the oldest (0 when empty). */
+/* Number of messages waiting for delivery and the arrival time of the oldest (0 when empty); failed
+ * messages kept for failed_retention do not count (queue_failed_stats()). */
 int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_r, const char **error_r);
 
 /* Committer counters since queue_store_start(), for tests and status output: a batch is one committed
@@ -185,8 +188,8 @@ struct queue_rcpt_update {
 };
 
 /* Up to max ids, in id order and greater than after_id (pages: pass the last id of the previous page;
- * "" to start), of messages not held that have a recipient PENDING or DEFERRED and due at now, or no
- * recipient left to try (finished, not yet removed). ids_r has room for max ids. 0 or -1. */
+ * "" to start), of messages not held nor failed that have a recipient PENDING or DEFERRED and due at now, or
+ * no recipient left to try (finished, not yet removed). ids_r has room for max ids. 0 or -1. */
 int queue_store_due(struct queue_store *qs, int64_t now, const char *after_id, size_t max,
                     char (*ids_r)[QUEUE_ID_SIZE], size_t *n_r, const char **error_r);
 

@@ -1,7 +1,8 @@
 /*
  * queue_store_private: what the queue store's files share: queue_store.c (open, schema, ids, synchronous
  * calls, removal), queue_commit.c (the committer thread and its completions), queue_deliver.c (the queue
- * manager's statements), queue_log.c (the delivery log), queue_batch.c (its batches). Nothing else
+ * manager's statements), queue_log.c (the delivery log), queue_batch.c (its batches), queue_failed.c
+ * (failed messages kept for failed_retention), queue_owner.c (owner notices). Nothing else
  * includes it.
  */
 #ifndef MXD_QUEUE_STORE_PRIVATE_H
@@ -101,6 +102,10 @@ void queue_log_sanitize(char *out, size_t size, const char *in);
 int queue_remove_locked(struct queue_conn *c, const char *id, const char *reason, const char **error_r);
 /* Store msg (its body read, not taken). */
 int queue_insert_locked(struct queue_conn *c, const struct queue_new_msg *msg, const char **error_r);
+/* queue_failed.c: keep message id as failed since at, with reason. 0 done, 1 no such message (or already
+ * failed), -1 error. */
+int queue_fail_locked(struct queue_conn *c, const char *id, int64_t at, const char *reason,
+                      const char **error_r);
 /* 0 done, 1 no such message, -1 error. */
 int queue_set_warned_locked(struct queue_conn *c, const char *id, const char **error_r);
 

@@ -7,8 +7,10 @@
  * (malformed at the same line, or a partial reply). It aborts when a complete reply has a code outside
  * 200..599, an enhanced code of another class or not of the form c.s.d, text holding anything but
  * printable ASCII or longer than the limit, a line count unlike the lines fed, a formatted reply that
- * does not fit SMTP_REPLY_STR_MAX, or when EHLO extensions contradict each other.
+ * does not fit SMTP_REPLY_STR_MAX, when EHLO extensions contradict each other, or when reply_class.h calls
+ * a reply other than a 4xx a throttling one.
  */
+#include "mxd/delivery/reply_class.h"
 #include "mxd/delivery/smtp_reply.h"
 
 #include <event2/buffer.h>
@@ -93,8 +95,13 @@ static void check_reply(struct run *run)
 		abort();
 	if (!run->as_ehlo && (run->ehlo.exts != 0 || run->ehlo.auth_mechs != 0))
 		abort();
+	/* reply_class.h reads every reply the queue manager gets: only a 4xx may be a throttling one */
+	bool throttle = reply_class_throttle(r->r.code, r->r.enh, r->r.text);
+	if (throttle && r->r.code / 100 != 4)
+		abort();
 
 	run->replies++;
+	run->digest = fnv(run->digest, &throttle, sizeof(throttle));
 	run->digest = fnv(run->digest, &r->r.code, sizeof(r->r.code));
 	run->digest = fnv(run->digest, r->r.enh, strlen(r->r.enh) + 1);
 	run->digest = fnv(run->digest, &r->enh_given, sizeof(r->enh_given));
