@@ -297,7 +297,7 @@ static int mxctl_queue_failed_one(void *ctx, const struct queue_msg_info *msg)
 
 static int mxctl_queue_failed(struct queue_store *qs)
 {
-	struct mxctl_queue_totals totals = {0, 0, 0};
+	struct mxctl_queue_totals totals = {0, 0, false, 0};
 	const char *error;
 
 	if (qs != NULL && queue_failed_list(qs, mxctl_queue_failed_one, &totals, &error) < 0) {

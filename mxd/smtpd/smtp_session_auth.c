@@ -57,7 +57,11 @@ static struct auth_results *results_add_arc(struct smtp_session *s, struct auth_
 	return ar;
 }
 
-static struct auth_results *results_of(struct smtp_session *s, const struct msg_auth_result *r)
+/* The results of the DKIM/DMARC check. override: the trusted ARC sealer that vouches for a DMARC
+ * failure (NULL: none), said in the dmarc result's comment as "dis=none arc-override=DOMAIN", the way
+ * verifiers write a disposition overridden by local policy. */
+static struct auth_results *results_of(struct smtp_session *s, const struct msg_auth_result *r,
+                                       const char *override)
 {
 	struct auth_results *ar = results_base(s);
 	if (r->nsig == 0)
@@ -68,8 +72,11 @@ static struct auth_results *results_of(struct smtp_session *s, const struct msg_
 		                 g->selector, "header.b", g->b, NULL);
 	}
 	const struct dmarc_eval_verdict *v = &r->dmarc;
-	char comment[96];
-	if (v->policy != 0)
+	char comment[400];
+	if (v->policy != 0 && override != NULL)
+		snprintf(comment, sizeof(comment), "p=%s dis=none arc-override=%s",
+		         dmarc_policy_str(v->policy), override);
+	else if (v->policy != 0)
 		snprintf(comment, sizeof(comment), "p=%s dis=%s", dmarc_policy_str(v->policy),
 		         v->result == DMARC_RESULT_FAIL ? dmarc_policy_str(v->disposition) : "none");
 	auth_results_add(ar, "dmarc", dmarc_result_str(v->result), v->policy != 0 ? comment : v->reason,
@@ -200,16 +207,16 @@ static void data_seal(struct smtp_session *s, struct auth_results *ar)
 	seal_done(j);
 }
 
-/* Is the chain one that arc_trusted_sealers vouches for: validated, and its last seal (the hop that
- * handed the message to us) made by a listed domain? */
-static bool arc_trusted(struct smtp_session *s)
+/* The sealer that arc_trusted_sealers vouches for, if the chain validated and its last seal (the hop
+ * that handed the message to us) was made by a listed domain; else NULL. */
+static const char *arc_trusted(struct smtp_session *s)
 {
 	struct smtp_txn *t = s->txn;
 	if (!t->arc_checked || t->arc_cv != ARC_CV_PASS || t->arc_sealers == NULL)
-		return false;
+		return NULL;
 	const char *last = strrchr(t->arc_sealers, ',');
 	last = last != NULL ? last + 1 : t->arc_sealers;
-	return *last != '\0' && policy_arc_trusted_sealer(s->env->policy, last);
+	return *last != '\0' && policy_arc_trusted_sealer(s->env->policy, last) ? last : NULL;
 }
 
 /* Step 2's verdict. */
@@ -220,13 +227,16 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 	t->auth_check = NULL;
 	const struct mxd_config *cfg = s->env->cfg;
 	const struct dmarc_eval_verdict *v = &r->dmarc;
-	struct auth_results *ar = results_of(s, r);
 	bool failed = v->result == DMARC_RESULT_FAIL;
-	bool trusted_arc = failed && arc_trusted(s);
-	if (trusted_arc)
-		auth_results_add(ar, "dmarc", "override", "trusted ARC sealer", "policy.arc-sealer", NULL);
+	const char *sealer = failed ? arc_trusted(s) : NULL;
+	bool trusted_arc = sealer != NULL;
+	struct auth_results *ar = results_of(s, r, sealer);
 	char *summary = auth_results_summary(ar);
-	log_info("smtpd", "%s: %s", t->id, summary);
+	if (trusted_arc)
+		log_info("smtpd", "%s: %s; DMARC failure overridden: ARC sealer %s is trusted", t->id,
+		         summary, sealer);
+	else
+		log_info("smtpd", "%s: %s", t->id, summary);
 	t->auth_note = summary; /* the delivery log's 'received' rows */
 
 	/* Without an SPF verdict (spf_policy = off) DMARC saw only half the evidence: never refused then. */
