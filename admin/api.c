@@ -267,7 +267,8 @@ static void api_domain(struct http_request *req, const char *name)
 	if (form_count(req->form, "report_address") > 0) {
 		/* its own write: refused together with other fields, so that a PATCH stays all or nothing */
 		if (description != NULL || limit != NULL || has_active > 0 ||
-		    api_param(req, "hourly_message_limit") != NULL || api_param(req, "dmarc_from_rewrite") != NULL)
+		    api_param(req, "hourly_message_limit") != NULL ||
+		    api_param(req, "dmarc_from_rewrite") != NULL)
 			api_error(req, 400, "report_address",
 			          "report address: change it in a PATCH of its own");
 		else if (admin_op_domain_set_report(req->ctx, &req->actor, name,
@@ -291,7 +292,8 @@ static void api_domain(struct http_request *req, const char *name)
 		return;
 	}
 	if (rewrite != NULL && !req->actor.admin.superadmin) {
-		api_error(req, 403, "dmarc_from_rewrite", "dmarc_from_rewrite: only a superadmin can change it");
+		api_error(req, 403, "dmarc_from_rewrite",
+		          "dmarc_from_rewrite: only a superadmin can change it");
 		return;
 	}
 	/* All or nothing: every field is checked before any is written. */
@@ -302,7 +304,8 @@ static void api_domain(struct http_request *req, const char *name)
 	                            has_active > 0 ? active : -1, &err) < 0) ||
 	    (hourly != NULL &&
 	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0) ||
-	    (rewrite != NULL && admin_op_domain_set_from_rewrite(req->ctx, &req->actor, name, rewrite, &err) < 0)) {
+	    (rewrite != NULL &&
+	     admin_op_domain_set_from_rewrite(req->ctx, &req->actor, name, rewrite, &err) < 0)) {
 		api_fail(req, &err);
 		return;
 	}

@@ -324,11 +324,11 @@ int admin_op_domain_set_from_rewrite(struct admin_ctx *ctx, const struct admin_a
 	ops_err_clear(err);
 	if (ops_superadmin(actor, err) < 0 || ops_domain_allowed(ctx, actor, "domain", name, domain, err) < 0)
 		return -1;
-	int v = value == NULL                     ? -2
-	        : strcmp(value, "yes") == 0       ? 1
-	        : strcmp(value, "no") == 0        ? 0
-	        : strcmp(value, "default") == 0   ? -1
-	                                          : -2;
+	int v = value == NULL                   ? -2
+	        : strcmp(value, "yes") == 0     ? 1
+	        : strcmp(value, "no") == 0      ? 0
+	        : strcmp(value, "default") == 0 ? -1
+	                                        : -2;
 	if (v == -2)
 		return admin_err_set(err, 400, "dmarc_from_rewrite",
 		                     "dmarc_from_rewrite: expected yes, no or default");

@@ -116,7 +116,9 @@ void page_domain(struct http_request *req)
 		static const char *const choices[] = {"default", "yes", "no"};
 		for (size_t i = 0; i < 3; i++)
 			html_f(req->out, "<option value=\"%s\"%s>%s</option>", choices[i],
-			       strcmp(choices[i], admin_from_rewrite_str(d.dmarc_from_rewrite)) == 0 ? " selected" : "",
+			       strcmp(choices[i], admin_from_rewrite_str(d.dmarc_from_rewrite)) == 0
+			           ? " selected"
+			           : "",
 			       i == 0 ? "default (dmarc_from_rewrite setting)" : choices[i]);
 		html_f(req->out, "</select></label>\n");
 	} else if (d.hourly_message_limit > 0) {
@@ -177,7 +179,8 @@ void page_domain_edit(struct http_request *req)
 	                           page_param(req, "alias_limit"), &err) < 0 ||
 	    (hourly != NULL &&
 	     admin_op_domain_set_hourly_limit(req->ctx, &req->actor, name, hourly, false, &err) < 0) ||
-	    (rewrite != NULL && admin_op_domain_set_from_rewrite(req->ctx, &req->actor, name, rewrite, &err) < 0)) {
+	    (rewrite != NULL &&
+	     admin_op_domain_set_from_rewrite(req->ctx, &req->actor, name, rewrite, &err) < 0)) {
 		page_fail(req, &err, url);
 		return;
 	}

@@ -41,7 +41,7 @@ struct db {
 	bool busy;         /* the last failure came from SQLite, not from bad input */
 	struct db_cached_stmt *stmts;
 	size_t nstmts, stmts_cap;
-	struct resolve_cache *rcache; /* db_resolve()'s recent answers (resolve_cache.h); NULL: off */
+	struct resolve_cache *rcache;   /* db_resolve()'s recent answers (resolve_cache.h); NULL: off */
 	db_alias_check_fn *alias_check; /* db_set_alias_check(); NULL: none */
 	void *alias_check_ctx;
 	char error[1024];

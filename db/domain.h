@@ -18,20 +18,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define DB_DESCRIPTION_MAX 200       /* octets */
-#define DB_ALIAS_LIMIT_MAX 100000000 /* largest alias_limit accepted */
+#define DB_DESCRIPTION_MAX  200       /* octets */
+#define DB_ALIAS_LIMIT_MAX  100000000 /* largest alias_limit accepted */
 #define DB_HOURLY_LIMIT_MAX 100000000 /* largest hourly_message_limit accepted */
 
 struct db_domain {
 	char name[ADDR_DOMAIN_MAX + 1];
 	char description[DB_DESCRIPTION_MAX + 1];
 	bool active;
-	uint32_t alias_limit;        /* 0: no limit */
-	uint32_t alias_count;        /* aliases in the domain, catch-all included */
-	uint32_t alias_domain_count; /* alias domains whose target is this domain */
+	uint32_t alias_limit;          /* 0: no limit */
+	uint32_t alias_count;          /* aliases in the domain, catch-all included */
+	uint32_t alias_domain_count;   /* alias domains whose target is this domain */
 	uint32_t hourly_message_limit; /* messages accepted per hour for its recipients; 0: no limit */
-	int64_t created, modified;   /* unix time */
-	int dmarc_from_rewrite;      /* the domain's dmarc_from_rewrite: 1 yes, 0 no, -1 the setting's */
+	int64_t created, modified;     /* unix time */
+	int dmarc_from_rewrite;        /* the domain's dmarc_from_rewrite: 1 yes, 0 no, -1 the setting's */
 	char report_address[ADDR_MAX + 1]; /* owner notices of failed forwards go there ("" none) */
 };
 

@@ -47,7 +47,7 @@ struct mxd {
 	struct policy *policy;
 	struct spf *spf; /* NULL with spf_policy = off */
 	struct dns *dns; /* the receiving side's resolver: keys of the ARC chains messages arrive with */
-	struct arc_sealer *arc; /* NULL: no key, no ARC seal */
+	struct arc_sealer *arc;          /* NULL: no key, no ARC seal */
 	struct auth_worker *auth_worker; /* ARC signatures off the event loop */
 	struct msg_auth *auth; /* DKIM and DMARC of received content (dmarc_policy decides per message) */
 	struct queue_store *queue;
@@ -194,8 +194,9 @@ static void mxd_start(struct mxd *m)
 	if (sync_server_start(m->sync_server, &error) < 0 || sync_client_start(m->sync_client, &error) < 0)
 		log_fatal("master", "%s", error);
 	if (strcmp(cfg->dmarc_policy, "enforce") == 0 && strcmp(cfg->spf_policy, "off") == 0)
-		log_warn("master", "dmarc_policy = enforce with spf_policy = off: DMARC failures are only tagged, "
-		                   "since a DMARC verdict without SPF would refuse mail that passes by SPF");
+		log_warn("master",
+		         "dmarc_policy = enforce with spf_policy = off: DMARC failures are only tagged, "
+		         "since a DMARC verdict without SPF would refuse mail that passes by SPF");
 	m->auth = msg_auth_new(m->base, cfg->resolver, cfg->dmarc_public_suffix_list, &error);
 	if (m->auth == NULL)
 		log_fatal("master", "DKIM/DMARC checks: %s", error);

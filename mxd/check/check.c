@@ -323,11 +323,12 @@ static void check_keys(struct check_ctx *ctx, const char *only)
 	for (size_t i = 0; i < n && !host_key; i++)
 		host_key = strcasecmp(keys[i].domain, ctx->hostname) == 0;
 	if (want_host && !host_key && strchr(ctx->hostname, '.') != NULL)
-		check_report_add(ctx->report, CHECK_WARN, "dkim", ctx->hostname,
-		                 "no DKIM key for myhostname: the bounces and delay warnings mxd writes (From: "
-		                 "MAILER-DAEMON@%s) go unsigned and fail DMARC; run mxctl dkim keygen %s and publish "
-		                 "the record it prints",
-		                 ctx->hostname, ctx->hostname);
+		check_report_add(
+		    ctx->report, CHECK_WARN, "dkim", ctx->hostname,
+		    "no DKIM key for myhostname: the bounces and delay warnings mxd writes (From: "
+		    "MAILER-DAEMON@%s) go unsigned and fail DMARC; run mxctl dkim keygen %s and publish "
+		    "the record it prints",
+		    ctx->hostname, ctx->hostname);
 	if (arc && !arc_seen) {
 		char *path =
 		    dkim_keydir_path(cfg->dkim_key_directory, cfg->arc_signing_domain, cfg->arc_selector);

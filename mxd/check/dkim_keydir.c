@@ -86,7 +86,7 @@ static int make_dir(const char *path, gid_t gid, const char **error_r)
 }
 
 int dkim_keydir_write(const char *dir, const char *domain, const char *selector, EVP_PKEY *key, bool force,
-                   gid_t gid, const char **error_r)
+                      gid_t gid, const char **error_r)
 {
 	const char *why;
 	/* missing parents (/etc/mxd) 0755 as usual; the directory itself 0750 (make_dir) */

@@ -6,7 +6,8 @@
  * FILES: dkim_keydir_write() creates the domain's directory (0750) and the key (0640) without following a
  * symbolic link, and never replaces a key unless asked to; when gid is not -1 both are given to group gid
  * (root:mxd, as mxd reads them after dropping root). Keys are loaded with dkim_key_load() of
- * mxd/auth/dkim_key.h (the signers' own loader) and freed by the caller (EVP_PKEY_free()). Strings returned as char * are malloc'd; the caller frees them.
+ * mxd/auth/dkim_key.h (the signers' own loader) and freed by the caller (EVP_PKEY_free()). Strings returned
+ * as char * are malloc'd; the caller frees them.
  *
  * RETURNS: 0 or -1 with *error_r (static text, valid until the next call in this thread) naming what is
  * wrong.
@@ -39,7 +40,7 @@ int dkim_keydir_generate(const char *type, EVP_PKEY **key_r, const char **error_
 
 /* Write key to its file (see FILES). force: replace an existing key. */
 int dkim_keydir_write(const char *dir, const char *domain, const char *selector, EVP_PKEY *key, bool force,
-                   gid_t gid, const char **error_r);
+                      gid_t gid, const char **error_r);
 
 /* The TXT record that publishes key: "v=DKIM1; k=rsa; p=..." (or k=ed25519 with the raw public key,
  * RFC 8463). */

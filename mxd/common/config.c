@@ -118,7 +118,8 @@ static const struct config_setting settings[] = {
     {"metrics_listen", CONFIG_STR, "", F(metrics_listen), 0, 0, NULL},
 
     {"smtpd_milters", CONFIG_LIST, "", F(smtpd_milters), 0, 0, NULL},
-    {"milter_default_action", CONFIG_ENUM, "tempfail", F(milter_default_action), 0, 0, "tempfail|accept|reject|quarantine"},
+    {"milter_default_action", CONFIG_ENUM, "tempfail", F(milter_default_action), 0, 0,
+     "tempfail|accept|reject|quarantine"},
     {"milter_connect_timeout", CONFIG_TIME, "30s", F(milter_connect_timeout), 1, 3600, "s"},
     {"milter_command_timeout", CONFIG_TIME, "30s", F(milter_command_timeout), 1, 3600, "s"},
     {"milter_content_timeout", CONFIG_TIME, "300s", F(milter_content_timeout), 1, 3600, "s"},

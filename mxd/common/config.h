@@ -109,22 +109,22 @@ struct mxd_config {
 	int64_t spf_check_limit;        /* SPF checks in flight in all; beyond: temperror */
 	int64_t spf_client_check_limit; /* SPF checks in flight per client; beyond: temperror */
 	char *smtpd_milters;            /* content filters: inet:addr:port, unix:/path, in order */
-	char *milter_default_action;    /* a milter that fails: "tempfail", "accept", "reject", "quarantine" */
+	char *milter_default_action; /* a milter that fails: "tempfail", "accept", "reject", "quarantine" */
 	int64_t milter_connect_timeout; /* seconds */
 	int64_t milter_command_timeout; /* seconds, each command up to DATA */
 	int64_t milter_content_timeout; /* seconds, each header, body chunk and end of message */
 	int64_t milter_protocol;        /* Sendmail milter protocol version offered (2..6) */
-	char *srs_domain;          /* SRS addresses live here; "" turns SRS off */
-	char *dkim_key_directory;  /* DKIM keys: DIRECTORY/DOMAIN/SELECTOR.pem (PEM, PKCS#8) */
-	char *arc_signing_domain;  /* ARC seals are signed as d= this domain ("" : no ARC sealing) */
-	char *arc_selector;        /* ... with the key of this selector */
-	char *srs_secret_file;     /* one secret per line: the first signs, all verify */
-	char *srs_exclude_domains; /* senders at these domains keep their address */
-	bool srs_bounce_only;      /* RCPT to an SRS address only with the null sender (no relay token) */
+	char *srs_domain;               /* SRS addresses live here; "" turns SRS off */
+	char *dkim_key_directory;       /* DKIM keys: DIRECTORY/DOMAIN/SELECTOR.pem (PEM, PKCS#8) */
+	char *arc_signing_domain;       /* ARC seals are signed as d= this domain ("" : no ARC sealing) */
+	char *arc_selector;             /* ... with the key of this selector */
+	char *srs_secret_file;          /* one secret per line: the first signs, all verify */
+	char *srs_exclude_domains;      /* senders at these domains keep their address */
+	bool srs_bounce_only; /* RCPT to an SRS address only with the null sender (no relay token) */
 
 	/* the self-check (mxctl check) */
-	char *check_smtp_probe;   /* host:port a check connects to, to see outbound port 25 open; "": skip */
-	bool check_at_start;      /* mxd runs the self-check at start and logs what is not OK */
+	char *check_smtp_probe; /* host:port a check connects to, to see outbound port 25 open; "": skip */
+	bool check_at_start;    /* mxd runs the self-check at start and logs what is not OK */
 	/* DKIM and DMARC of received content: mxd/smtpd/msg_auth.c */
 	char *dmarc_policy;             /* "off" (no checks), "tag" (headers), "enforce" (550 p=reject) */
 	bool dmarc_from_rewrite;        /* p=reject, DMARC passed by SPF only: From becomes the alias */

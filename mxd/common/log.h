@@ -24,7 +24,7 @@ void log_set_debug(bool on);
 bool log_debug_enabled(void);
 
 void log_msg(enum log_level level, const char *service, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define log_debug(svc, ...)                                                                                  \
 	do {                                                                                                 \

@@ -30,6 +30,6 @@ const char *netaddr_client_key(const struct sockaddr *sa, unsigned ipv6_prefix, 
 
 /* Parse "host:port", "[v6]:port" or "host" (then default_port) into a sockaddr. 0 or -1 with *error_r. */
 int netaddr_parse(const char *text, int default_port, struct sockaddr_storage *ss_r, socklen_t *len_r,
-		  const char **error_r);
+                  const char **error_r);
 
 #endif

@@ -109,7 +109,7 @@ struct mxctl_queue_totals {
 	int64_t messages;
 	int64_t bytes;
 	bool quarantine_only; /* mxctl queue quarantine: messages a milter held */
-	int64_t failed; /* list: failed messages skipped */
+	int64_t failed;       /* list: failed messages skipped */
 };
 
 static int mxctl_queue_list_one(void *ctx, const struct queue_msg_info *msg)

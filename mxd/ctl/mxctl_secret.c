@@ -47,9 +47,10 @@ static int secret_write(const struct mxd_config *cfg, const char *path, const ch
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0) {
-		*why_r = errno == EEXIST ? "exists already: a secret is never overwritten (remove it first, or "
-		                           "give another FILE)"
-		                         : strerror(errno);
+		*why_r = errno == EEXIST
+		             ? "exists already: a secret is never overwritten (remove it first, or "
+		               "give another FILE)"
+		             : strerror(errno);
 		return -1;
 	}
 	int ret = 0;
@@ -83,7 +84,9 @@ int mxctl_cmd_secret(struct mxctl *ctl, int argc, char **argv)
 		return 2;
 	}
 	const char *setting = sync ? "sync_secret_file" : "srs_secret_file";
-	const char *path = argc == 3 ? argv[2] : sync ? ctl->cfg->sync_secret_file : ctl->cfg->srs_secret_file;
+	const char *path = argc == 3 ? argv[2]
+	                   : sync    ? ctl->cfg->sync_secret_file
+	                             : ctl->cfg->srs_secret_file;
 	if (path == NULL || path[0] == '\0') {
 		fprintf(stderr, "mxctl: secret %s: no FILE given and %s is not set\n", argv[1], setting);
 		return 1;

@@ -536,7 +536,8 @@ int qmgr_start(const struct mxd_config *cfg, struct queue_store *writer, struct 
 	    srs_new(cfg->srs_domain, cfg->srs_secret_file, cfg->srs_exclude_domains, &q->srs, error_r) < 0)
 		goto fail;
 	const char *error;
-	/* notifications come From: MAILER-DAEMON@myhostname (dsn.c): signed for that domain when it has a key */
+	/* notifications come From: MAILER-DAEMON@myhostname (dsn.c): signed for that domain when it has a key
+	 */
 	int found = dkim_signer_open(cfg->dkim_key_directory, cfg->myhostname, &q->dkim, &error);
 	if (found < 0)
 		log_warn("qmgr", "notifications will not be DKIM-signed: %s", error);

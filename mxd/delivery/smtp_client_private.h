@@ -98,7 +98,7 @@ struct smtp_client {
 	bool esmtp, tls, verified;
 	bool verify_name_ok;     /* the name to verify was set on this TLS session */
 	char unverified_why[96]; /* why tls && !verified: the certificate's fault, for the log */
-	bool server_closing; /* 421 seen */
+	bool server_closing;     /* 421 seen */
 	unsigned auth_mech, auth_step;
 	struct smtp_reply reply; /* the reply being read, then the last complete one */
 	unsigned transactions;

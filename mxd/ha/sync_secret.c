@@ -67,9 +67,10 @@ int sync_secret_load(const char *path, struct sync_secret *secret_r, const char 
 	}
 	if (len < sync_secret_min_length(buf, len)) {
 		explicit_bzero(buf, sizeof(buf));
-		return fail(error_r, path,
-		            "the secret is shorter than 32 random bytes: 64 hex digits or 44 other characters "
-		            "(mxctl secret sync)");
+		return fail(
+		    error_r, path,
+		    "the secret is shorter than 32 random bytes: 64 hex digits or 44 other characters "
+		    "(mxctl secret sync)");
 	}
 	memcpy(secret_r->text, buf, len + 1);
 	explicit_bzero(buf, sizeof(buf));

@@ -5,9 +5,9 @@
  * Read once at start, before privileges are dropped (the file may be readable by root only): its first
  * line, printable ASCII without spaces, at most 256 characters and at least 32 random bytes' worth: 64
  * hex digits (mxctl secret sync, openssl rand -hex 32) or 44 characters of any other kind (base64 of
- * 32 bytes). A file that "other" users may read is refused (secret_file.h). The secret is never logged nor put in an error message; sync_secret_wipe() clears it.
- * Comparison is in constant time (of SHA-256 digests, so the length leaks nothing either). Thread-safe:
- * a loaded secret is read-only.
+ * 32 bytes). A file that "other" users may read is refused (secret_file.h). The secret is never logged nor
+ * put in an error message; sync_secret_wipe() clears it. Comparison is in constant time (of SHA-256 digests,
+ * so the length leaks nothing either). Thread-safe: a loaded secret is read-only.
  */
 #ifndef MXD_SYNC_SECRET_H
 #define MXD_SYNC_SECRET_H
@@ -17,7 +17,7 @@
 
 #define SYNC_SECRET_MIN_HEX   64 /* 32 bytes as hex digits */
 #define SYNC_SECRET_MIN_OTHER 44 /* 32 bytes as base64 */
-#define SYNC_SECRET_MAX 256
+#define SYNC_SECRET_MAX       256
 
 struct sync_secret {
 	char text[SYNC_SECRET_MAX + 1];

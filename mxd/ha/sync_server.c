@@ -46,7 +46,7 @@ struct sync_server {
 	struct db *db;
 	int64_t last_trim;
 	int64_t auth_warned;
-	unsigned auth_refused; /* since the last warning */
+	unsigned auth_refused;         /* since the last warning */
 	struct sync_throttle throttle; /* addresses that presented a wrong secret */
 };
 
@@ -341,7 +341,8 @@ static const char *client_key(struct MHD_Connection *conn, char *buf, size_t siz
 /* 429 with Retry-After: the address failed too often and waits. */
 static enum MHD_Result reply_throttled(struct MHD_Connection *conn, int64_t wait)
 {
-	char *data = xasprintf("too many wrong secrets from this address: retry in %lld s\n", (long long)wait);
+	char *data =
+	    xasprintf("too many wrong secrets from this address: retry in %lld s\n", (long long)wait);
 	return reply_retry(conn, MHD_HTTP_TOO_MANY_REQUESTS, data, strlen(data), "text/plain; charset=utf-8",
 	                   wait);
 }
@@ -410,13 +411,12 @@ int sync_server_start(struct sync_server *s, const char **error_r)
 	if (s->ipv6)
 		flags |= MHD_USE_IPv6;
 	/* The logger comes first, so that libmicrohttpd's words about the other options go to it too. */
-	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-	                             NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd,
-	                             MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem, MHD_OPTION_HTTPS_MEM_KEY,
-	                             s->key_pem, MHD_OPTION_HTTPS_PRIORITIES, SYNC_TLS_PRIORITIES,
-	                             MHD_OPTION_CONNECTION_LIMIT, (unsigned)SYNC_CONNECTION_LIMIT,
-	                             MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)SYNC_PER_ADDRESS_LIMIT,
-	                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
+	s->daemon = MHD_start_daemon(
+	    flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+	    MHD_OPTION_LISTEN_SOCKET, (MHD_socket)s->fd, MHD_OPTION_HTTPS_MEM_CERT, s->cert_pem,
+	    MHD_OPTION_HTTPS_MEM_KEY, s->key_pem, MHD_OPTION_HTTPS_PRIORITIES, SYNC_TLS_PRIORITIES,
+	    MHD_OPTION_CONNECTION_LIMIT, (unsigned)SYNC_CONNECTION_LIMIT, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+	    (unsigned)SYNC_PER_ADDRESS_LIMIT, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)30, MHD_OPTION_END);
 	if (s->daemon == NULL)
 		return fail(error_r, "sync_listen %s: cannot start the feed's HTTPS server",
 		            s->cfg->sync_listen);

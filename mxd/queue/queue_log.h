@@ -1,14 +1,14 @@
 /*
  * queue_log: the delivery log, table delivery_log of queue.db (queue schema version 4). One row per
  * recipient and event: 'received' (written by the committer in the message's own transaction, relay =
- * the client's address, reply = the message's received_note: smtpd's SPF/DKIM/DMARC verdicts), 'sent', 'deferred', 'bounced', 'expired' (written by the queue manager after
- * each delivery attempt) and 'removed' (queue_store_remove() in queue_store.h, in the deleting transaction:
- * the queue manager when a message is finished, mxctl queue delete, mxadmin; reply says which) and
- * 'failed' (a message kept as failed for failed_retention, queue_failed.h: one row per recipient that
- * failed, reply = why). smtpd adds 'milter-reject', 'milter-discard' and 'milter-hold' (a milter's
- * verdict, reply = what it said) through queue_batch. The queue
- * manager deletes rows older than delivery_log_retention once an hour. mxadmin reads it (the /log page,
- * GET /api/v1/log and the dashboard's 24-hour figures).
+ * the client's address, reply = the message's received_note: smtpd's SPF/DKIM/DMARC verdicts), 'sent',
+ * 'deferred', 'bounced', 'expired' (written by the queue manager after each delivery attempt) and 'removed'
+ * (queue_store_remove() in queue_store.h, in the deleting transaction: the queue manager when a message is
+ * finished, mxctl queue delete, mxadmin; reply says which) and 'failed' (a message kept as failed for
+ * failed_retention, queue_failed.h: one row per recipient that failed, reply = why). smtpd adds
+ * 'milter-reject', 'milter-discard' and 'milter-hold' (a milter's verdict, reply = what it said) through
+ * queue_batch. The queue manager deletes rows older than delivery_log_retention once an hour. mxadmin reads
+ * it (the /log page, GET /api/v1/log and the dashboard's 24-hour figures).
  */
 #ifndef MXD_QUEUE_LOG_H
 #define MXD_QUEUE_LOG_H
@@ -70,7 +70,7 @@ int queue_store_log_expire(struct queue_store *qs, int64_t before, int64_t *dele
 #define QUEUE_LOG_RECEIVED_SQL                                                                               \
 	"INSERT INTO delivery_log(at, queue_id, event, sender, address, orig_address, relay, dsn, reply)"    \
 	" SELECT m.arrival, m.id, 'received', m.sender, r.address, r.orig_address,"                          \
-	" coalesce(m.client_addr, ''), '', coalesce(?2, '') FROM messages m JOIN recipients r"                \
+	" coalesce(m.client_addr, ''), '', coalesce(?2, '') FROM messages m JOIN recipients r"               \
 	" ON r.msg_id = m.id"                                                                                \
 	" WHERE m.id = ?1 UNION ALL"                                                                         \
 	" SELECT m.arrival, m.id, 'bounced', m.sender, r.address, r.orig_address, 'none',"                   \

@@ -699,8 +699,7 @@ int queue_store_set_hold(struct queue_store *qs, const char *id, bool hold, cons
 	return queue_write_one(qs,
 	                       hold ? "UPDATE messages SET held = ?2 WHERE id = ?1"
 	                            : "UPDATE messages SET held = ?2, hold_reason = NULL WHERE id = ?1",
-	                       id, hold ? 1 : 0,
-	                       hold ? "hold message" : "release message", error_r);
+	                       id, hold ? 1 : 0, hold ? "hold message" : "release message", error_r);
 }
 
 int queue_store_stats(struct queue_store *qs, int64_t *count_r, int64_t *oldest_r, const char **error_r)

@@ -64,11 +64,11 @@ struct queue_new_msg {
 	const char *client_name, *client_addr, *helo, *proto;
 	int64_t arrival; /* seconds since the epoch */
 	bool smtputf8;
-	struct evbuffer *body; /* the whole message, trace headers included; the store takes it */
+	struct evbuffer *body;     /* the whole message, trace headers included; the store takes it */
 	const char *received_note; /* the delivery log's 'received' rows keep it as their reply (smtpd: the
 	                              SPF/DKIM/DMARC verdicts, a From rewrite); NULL: none */
-	bool held;               /* stored on hold (a milter's quarantine): not delivered until released */
-	const char *hold_reason; /* why (NULL: none) */
+	bool held;                 /* stored on hold (a milter's quarantine): not delivered until released */
+	const char *hold_reason;   /* why (NULL: none) */
 };
 
 struct queue_rcpt_info {
@@ -91,7 +91,7 @@ struct queue_msg_info {
 	char *client_name, *client_addr, *helo, *proto;
 	bool held;
 	char *hold_reason; /* a milter's quarantine reason; NULL when none (cleared on release) */
-	bool warned; /* a delay warning was sent */
+	bool warned;       /* a delay warning was sent */
 	bool smtputf8;
 	int64_t failed_at;   /* kept as failed since (queue_failed.h); 0: in the queue */
 	char *failed_reason; /* why it failed, NULL when not failed */

@@ -21,8 +21,8 @@
 
 struct db;
 
-#define EXPAND_MAX_DEPTH  10
-#define EXPAND_MAX_FINALS 1000
+#define EXPAND_MAX_DEPTH   10
+#define EXPAND_MAX_FINALS  1000
 #define EXPAND_MAX_LOOKUPS 2000
 
 enum expand_status { EXPAND_OK, EXPAND_LOOP, EXPAND_UNKNOWN };
@@ -35,8 +35,8 @@ struct expand_final {
 struct expansion {
 	size_t n;
 	struct expand_final *finals;
-	int truncated; /* more than EXPAND_MAX_FINALS destinations: the rest were dropped (logged) */
-	int overflow;  /* EXPAND_MAX_LOOKUPS reached: the expansion is incomplete (the caller refuses it) */
+	int truncated;  /* more than EXPAND_MAX_FINALS destinations: the rest were dropped (logged) */
+	int overflow;   /* EXPAND_MAX_LOOKUPS reached: the expansion is incomplete (the caller refuses it) */
 	size_t lookups; /* table lookups made */
 };
 

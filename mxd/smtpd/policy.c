@@ -211,8 +211,8 @@ static int accept_rcpt(struct policy *policy, const char *address, struct policy
 		return refuse(reply, 451, "4.3.0", "<%s>: Temporary lookup failure%s", address, "");
 	}
 	if (exp->overflow) {
-		log_warn("smtpd", "alias expansion of <%s> needs more than %d table lookups: refused", address,
-		         EXPAND_MAX_LOOKUPS);
+		log_warn("smtpd", "alias expansion of <%s> needs more than %d table lookups: refused",
+		         address, EXPAND_MAX_LOOKUPS);
 		expansion_clear(exp);
 		return refuse(reply, 550, "5.4.6", "<%s>: Recipient address rejected: %s", address,
 		              "alias expansion exceeds its limits");

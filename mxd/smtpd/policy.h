@@ -69,8 +69,9 @@ void policy_set_spf(struct policy *policy, struct spf *spf);
 /* Start the SPF check of a MAIL FROM (sender "" for the null sender), or return NULL when none is due:
  * no checker, or a client we trust (mynetworks, trusted_peers). cb runs as spf.h says; cancel with
  * spf_cancel(). */
-struct spf_check *policy_check_sender(struct policy *policy, const struct sockaddr *client, bool client_trusted,
-				      const char *helo, const char *sender, spf_callback *cb, void *ctx);
+struct spf_check *policy_check_sender(struct policy *policy, const struct sockaddr *client,
+                                      bool client_trusted, const char *helo, const char *sender,
+                                      spf_callback *cb, void *ctx);
 
 /* Decide MAIL on an SPF verdict: 0 to accept (spf_policy = tag accepts everything, the headers record
  * it), or -1 with *reply: with spf_policy = reject, a fail gets 550 5.7.23 with the domain's

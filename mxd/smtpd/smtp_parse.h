@@ -63,20 +63,20 @@ struct smtp_command {
 int smtp_parse_command(const char *line, size_t len, struct smtp_command *cmd, struct smtp_parse_error *err);
 
 enum smtp_path_flags {
-	SMTP_PATH_SOURCE_ROUTE = 1 << 0,  /* "<@a,@b:user@c>" */
-	SMTP_PATH_PERCENT_HACK = 1 << 1,  /* '%' in the local part */
-	SMTP_PATH_BANG_PATH = 1 << 2,     /* '!' in the local part */
-	SMTP_PATH_QUOTED_AT = 1 << 3,     /* quoted local part holding '@' */
-	SMTP_PATH_ADDRESS_LITERAL = 1 << 4, /* domain is "[1.2.3.4]" or "[IPv6:...]" */
-	SMTP_PATH_QUOTED = 1 << 5,        /* local part was a quoted string */
-	SMTP_PATH_UTF8 = 1 << 6,          /* octets >= 0x80 present (needs SMTPUTF8) */
-	SMTP_PATH_NON_FQDN = 1 << 7,      /* the domain has a single label ("root@host") */
+	SMTP_PATH_SOURCE_ROUTE = 1 << 0,     /* "<@a,@b:user@c>" */
+	SMTP_PATH_PERCENT_HACK = 1 << 1,     /* '%' in the local part */
+	SMTP_PATH_BANG_PATH = 1 << 2,        /* '!' in the local part */
+	SMTP_PATH_QUOTED_AT = 1 << 3,        /* quoted local part holding '@' */
+	SMTP_PATH_ADDRESS_LITERAL = 1 << 4,  /* domain is "[1.2.3.4]" or "[IPv6:...]" */
+	SMTP_PATH_QUOTED = 1 << 5,           /* local part was a quoted string */
+	SMTP_PATH_UTF8 = 1 << 6,             /* octets >= 0x80 present (needs SMTPUTF8) */
+	SMTP_PATH_NON_FQDN = 1 << 7,         /* the domain has a single label ("root@host") */
 	SMTP_PATH_MALFORMED_DOMAIN = 1 << 8, /* MAIL only: a label over 63 octets (see malformed) */
 };
 
 struct smtp_path {
-	bool null_path;                  /* "<>" */
-	char local[ADDR_LOCAL_MAX + 3];  /* as sent (quotes kept when quoted) */
+	bool null_path;                 /* "<>" */
+	char local[ADDR_LOCAL_MAX + 3]; /* as sent (quotes kept when quoted) */
 	char domain[ADDR_DOMAIN_MAX + 1];
 	char address[ADDR_PATH_MAX + 1]; /* "local@domain" with the domain lower-cased; "" for <> */
 	unsigned flags;
@@ -95,21 +95,21 @@ struct smtp_path {
  * 501 5.5.4 without the keyword or the brackets; 501 5.1.7 (MAIL) or 5.1.3 (RCPT) for bad syntax and
  * excess length. */
 int smtp_parse_path(const char *arg, const char *keyword, struct smtp_path *path, const char **params_r,
-		    struct smtp_parse_error *err);
+                    struct smtp_parse_error *err);
 
 struct smtp_mail_params {
 	bool has_size;
 	uint64_t size;
 	bool body_8bitmime;
 	bool smtputf8;
-	int ret; /* 0 none, 1 FULL, 2 HDRS */
+	int ret;         /* 0 none, 1 FULL, 2 HDRS */
 	char envid[101]; /* as sent (xtext, at most 100 octets); "" when not sent */
 	bool has_auth;
 	char auth[ADDR_PATH_MAX + 1]; /* xtext-decoded; "<>" when so sent */
 };
 
 struct smtp_rcpt_params {
-	unsigned notify; /* bit 0 NEVER, 1 SUCCESS, 2 FAILURE, 3 DELAY; 0 when not sent */
+	unsigned notify;                /* bit 0 NEVER, 1 SUCCESS, 2 FAILURE, 3 DELAY; 0 when not sent */
 	char orcpt[ADDR_PATH_MAX + 32]; /* as sent: "addr-type;xtext"; "" when not sent */
 };
 
@@ -117,12 +117,12 @@ struct smtp_rcpt_params {
  * characters give 555 5.5.4; parameters needing an extension not announced (smtputf8_ok false)
  * give 555 5.5.4 too. 0 or -1 with *err. */
 int smtp_parse_mail_params(const char *params, bool smtputf8_ok, struct smtp_mail_params *out,
-			   struct smtp_parse_error *err);
+                           struct smtp_parse_error *err);
 int smtp_parse_rcpt_params(const char *params, struct smtp_rcpt_params *out, struct smtp_parse_error *err);
 
-/* HELO/EHLO argument, as reject_invalid_helo_hostname checks it: a host name (LDH labels, '_' and UTF-8 tolerated, single labels and a final dot
- * allowed: whether to demand a FQDN is policy) or an address literal, no control characters or spaces;
- * trailing spaces are ignored. 0, or -1 with *err (501 5.5.4). */
+/* HELO/EHLO argument, as reject_invalid_helo_hostname checks it: a host name (LDH labels, '_' and UTF-8
+ * tolerated, single labels and a final dot allowed: whether to demand a FQDN is policy) or an address
+ * literal, no control characters or spaces; trailing spaces are ignored. 0, or -1 with *err (501 5.5.4). */
 int smtp_parse_helo(const char *arg, struct smtp_parse_error *err);
 
 #endif

@@ -16,11 +16,11 @@ struct smtp_server;
 
 /* Bind the listeners (call before dropping privileges). 0 or -1 with *error_r naming the address. */
 int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, struct smtp_server **srv_r,
-		     const char **error_r);
+                     const char **error_r);
 
 /* Start accepting with what sessions need (policy and queue are not owned; tls_ctx may be NULL). */
 void smtp_server_start(struct smtp_server *srv, struct policy *policy, struct queue_store *queue,
-		       SSL_CTX *tls_ctx);
+                       SSL_CTX *tls_ctx);
 
 /* ARC for the sessions from now on: dns validates the chain each message arrived with, sealer (NULL: no
  * key, no seal) adds our set, worker (NULL: the loop itself) makes and checks the signatures. All stay
@@ -38,7 +38,7 @@ void smtp_server_on_queued(struct smtp_server *srv, void (*fn)(void *ctx, const 
 /* SIGHUP: sessions use cfg, policy and tls_ctx from now on (the caller keeps the old cfg alive; the old
  * policy and TLS context are the caller's to free once this returns). */
 void smtp_server_reload(struct smtp_server *srv, const struct mxd_config *cfg, struct policy *policy,
-			SSL_CTX *tls_ctx);
+                        SSL_CTX *tls_ctx);
 
 /* Stop accepting and tell open sessions to close (SIGTERM). */
 void smtp_server_shutdown(struct smtp_server *srv);

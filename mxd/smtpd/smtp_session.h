@@ -86,12 +86,12 @@ struct smtp_env {
 	const struct mxd_config *cfg;
 	struct policy *policy;
 	struct queue_store *queue;
-	SSL_CTX *tls_ctx; /* NULL: STARTTLS not offered */
-	struct anvil *anvil;         /* per-client rates and pregreet passes */
-	struct dns *dnsbl_dns;       /* DNSBL lookups (owned, postscreen_dnsbl_timeout); NULL until sites are set */
+	SSL_CTX *tls_ctx;      /* NULL: STARTTLS not offered */
+	struct anvil *anvil;   /* per-client rates and pregreet passes */
+	struct dns *dnsbl_dns; /* DNSBL lookups (owned, postscreen_dnsbl_timeout); NULL until sites are set */
 	struct domain_rate *domains; /* messages accepted per recipient domain this hour */
-	struct dns *dns;  /* validates the ARC chain of each message at the end of DATA; NULL: not checked */
-	struct arc_sealer *arc; /* adds our ARC set before the message is stored; NULL: no sealing */
+	struct dns *dns; /* validates the ARC chain of each message at the end of DATA; NULL: not checked */
+	struct arc_sealer *arc;          /* adds our ARC set before the message is stored; NULL: no sealing */
 	struct auth_worker *auth_worker; /* signatures made and checked off the loop; NULL: in the loop */
 	struct smtp_stats stats;
 	struct milter_settings milters; /* n == 0: no milters */
@@ -108,7 +108,7 @@ struct smtp_env {
 
 /* Start a session on an accepted socket (which it takes); sends the greeting. */
 struct smtp_session *smtp_session_new(struct smtp_env *env, evutil_socket_t fd, const struct sockaddr *sa,
-				      socklen_t salen);
+                                      socklen_t salen);
 
 /* A pointer the server keeps with the session (its list node). */
 void smtp_session_set_link(struct smtp_session *session, void *link);
@@ -121,7 +121,7 @@ const char *smtp_session_client_addr(const struct smtp_session *session);
  * clock): moved octets / min_rate seconds later, but never beyond now + timeout_ms (Postfix's
  * smtpd_min_data_rate). min_rate 0: no minimum rate, any octet moves it to now + timeout_ms. Pure. */
 int64_t smtp_session_data_deadline(int64_t deadline, int64_t now, uint64_t octets, int64_t min_rate,
-				   int64_t timeout_ms);
+                                   int64_t timeout_ms);
 
 /* Send "421 4.3.2 Service shutting down" and close (SIGTERM with sessions still open). A session that
  * is committing a message closes right after its reply. */

@@ -124,7 +124,8 @@ int session_gate_start(struct smtp_session *s)
 	}
 	struct dnsbl_sites *sites = policy_dnsbl_sites(s->env->policy);
 	if (dnsbl_sites_count(sites) > 0 && s->env->dnsbl_dns != NULL)
-		s->dnsbl = dnsbl_check_start(s->env->dnsbl_dns, sites, (struct sockaddr *)&s->sa, gate_dnsbl_cb, s);
+		s->dnsbl =
+		    dnsbl_check_start(s->env->dnsbl_dns, sites, (struct sockaddr *)&s->sa, gate_dnsbl_cb, s);
 	if (pause_ms == 0 && s->dnsbl == NULL)
 		return 0;
 	s->greet_pausing = pause_ms > 0;

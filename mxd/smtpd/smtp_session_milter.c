@@ -270,7 +270,7 @@ bool session_milter_shutdown(struct smtp_session *s)
 	if (s->txn == NULL || s->txn->milter_run == NULL || s->bev == NULL)
 		return false;
 	log_info("smtpd", "%s: milter run cancelled: shutting down; nothing stored", s->txn->id);
-	session_txn_free(s);         /* cancels the run */
+	session_txn_free(s);                      /* cancels the run */
 	session_enter_state(s, SMTP_STATE_READY); /* out of COMMIT, so that the close goes ahead */
 	return true;
 }

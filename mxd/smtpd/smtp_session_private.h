@@ -56,12 +56,12 @@ struct smtp_txn {
 	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
 	size_t content_offset;       /* body octets before the client's content (our trace headers) */
 	/* ARC (RFC 8617): the chain the message arrived with, validated at the end of DATA */
-	struct arc_verify *arc_verify; /* while it runs */
-	bool arc_checked;              /* arc_cv, arc_terminated and arc_sealers hold a verdict */
-	enum arc_cv arc_cv;            /* none, pass or fail: arc= of our Authentication-Results */
-	bool arc_terminated;           /* the chain's last seal says cv=fail: no seal of ours */
-	char *arc_sealers;             /* the d= of the chain's seals, oldest first, comma separated: with
-	                                  a passing chain, whom arc_trusted_sealers may trust */
+	struct arc_verify *arc_verify;     /* while it runs */
+	bool arc_checked;                  /* arc_cv, arc_terminated and arc_sealers hold a verdict */
+	enum arc_cv arc_cv;                /* none, pass or fail: arc= of our Authentication-Results */
+	bool arc_terminated;               /* the chain's last seal says cv=fail: no seal of ours */
+	char *arc_sealers;                 /* the d= of the chain's seals, oldest first, comma separated: with
+	                                      a passing chain, whom arc_trusted_sealers may trust */
 	struct msg_auth_check *auth_check; /* the DKIM/DMARC check at the end of DATA while it runs */
 	char *auth_note; /* its verdicts (and a From rewrite) for the delivery log; NULL: none */
 	struct milter_message *milter; /* what the milters see and change while they run (NULL: none) */
@@ -115,7 +115,7 @@ void session_close_after_reply(struct smtp_session *s);
 void session_start_tls(struct smtp_session *s);
 void session_txn_free(struct smtp_session *s);
 const char *session_proto(const struct smtp_session *s);
-void session_resume(struct smtp_session *s); /* reading stopped for SPF: take it up again */
+void session_resume(struct smtp_session *s);      /* reading stopped for SPF: take it up again */
 void session_send_banner(struct smtp_session *s); /* the 220, then wait for the first command */
 
 /* smtp_session_gate.c: the connection gate (pregreet pause, DNSBL score, unauthorised pipelining,

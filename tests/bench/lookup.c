@@ -13,7 +13,9 @@
  * addresses at domains we do not host (relay denied), each with db_resolve()'s cache off, so that every
  * lookup reaches SQLite; then with the cache on (as mxd runs): a working set of 10,000 recipients seen
  * again, and RCPTs (check + expansion) of random addresses. Prints one JSON object.
- * Build: cc -O2 -I REPO -I BUILD/include/mxd_rewrite -I BUILD/include/mxdb -I BUILD/include/mxd_common lookup.c BUILD/lib/libmxd_rewrite.a BUILD/lib/libmxdb.a BUILD/lib/libmxd_common.a -lsqlite3 -lsodium -lpthread
+ * Build: cc -O2 -I REPO -I BUILD/include/mxd_rewrite -I BUILD/include/mxdb -I BUILD/include/mxd_common
+ * lookup.c BUILD/lib/libmxd_rewrite.a BUILD/lib/libmxdb.a BUILD/lib/libmxd_common.a -lsqlite3 -lsodium
+ * -lpthread
  */
 #include "db/db.h"
 #include "db/resolve.h"

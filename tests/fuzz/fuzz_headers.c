@@ -6,8 +6,8 @@
  * limit) the target counts again by itself on the stored content: the lines before the first empty
  * one whose first nine octets are "Received:" in any case. It aborts when smtp_data's count or its
  * in_headers disagree with that, when the pieces and the whole disagree, or when the count exceeds the
- * number of lines. (mxd/delivery/dsn's copy of the header section is fuzz_dsn's; the Message-ID for the log is
- * read by a static function of smtp_session_cmd.c that no target reaches yet: see README.md.)
+ * number of lines. (mxd/delivery/dsn's copy of the header section is fuzz_dsn's; the Message-ID for the log
+ * is read by a static function of smtp_session_cmd.c that no target reaches yet: see README.md.)
  */
 #include "mxd/smtpd/smtp_data.h"
 

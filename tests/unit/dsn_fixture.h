@@ -130,7 +130,8 @@ static const char *block_get(const struct block *b, const char *name)
 }
 
 /* Every field of b is one of names (NULL-terminated) and none repeats; the required ones are there. */
-static inline void block_check_names(const struct block *b, const char *const *names, const char *const *required)
+static inline void block_check_names(const struct block *b, const char *const *names,
+                                     const char *const *required)
 {
 	for (size_t i = 0; i < b->n; i++) {
 		bool known = false;

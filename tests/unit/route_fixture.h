@@ -50,7 +50,8 @@ static inline void assert_words(const char *error, const char *const *words, siz
 }
 
 /* Add a hop; fail the test on error. */
-static inline void add(struct db *db, const char *match, const char *nexthop, uint32_t weight, uint32_t priority)
+static inline void add(struct db *db, const char *match, const char *nexthop, uint32_t weight,
+                       uint32_t priority)
 {
 	struct db_route_hop_spec spec = {
 	    .match = match, .nexthop = nexthop, .weight = weight, .priority = priority};

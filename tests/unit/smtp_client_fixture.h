@@ -608,7 +608,7 @@ static inline struct smtp_client_options default_opts(void)
 }
 
 static inline struct smtp_client *client_new(const struct smtp_client_peer *peers, size_t npeer,
-                                      const struct smtp_client_options *opts)
+                                             const struct smtp_client_options *opts)
 {
 	struct smtp_client *conn = NULL;
 	const char *error = NULL;
@@ -619,7 +619,7 @@ static inline struct smtp_client *client_new(const struct smtp_client_peer *peer
 
 /* A message whose body is text; free the body with evbuffer_free. */
 static inline struct smtp_client_msg msg_make(const char *sender, const char *const *rcpts, size_t nrcpt,
-                                       const char *text, size_t len)
+                                              const char *text, size_t len)
 {
 	struct smtp_client_msg m = {.id = "TESTID", .sender = sender, .rcpts = rcpts, .nrcpt = nrcpt};
 	m.body = evbuffer_new();
@@ -628,7 +628,8 @@ static inline struct smtp_client_msg msg_make(const char *sender, const char *co
 }
 
 /* Send one message, quit from the callback, run until the server script ends. */
-static inline void send_and_quit(struct smtp_client **conn, const struct smtp_client_msg *m, struct capture *cap)
+static inline void send_and_quit(struct smtp_client **conn, const struct smtp_client_msg *m,
+                                 struct capture *cap)
 {
 	cap->quit = true;
 	cap->connp = conn;

@@ -3,8 +3,8 @@
  * dkim_tag (table of lists, good and bad), dkim_key (records), dkim_sig (sign, then verify; a changed
  * header or body fails) and arc_chain/arc_seal (a chain of two sets validates; a changed body or seal
  * fails; a terminated chain gets no seal); signatures made by python3-dkim verify (all four
- * canonicalizations) and RFC 6376 Appendix A's body hash. That other verifiers accept what mxd signs is proved by
- * tests/integration/test_arc.py (python3-dkim and rspamd).
+ * canonicalizations) and RFC 6376 Appendix A's body hash. That other verifiers accept what mxd signs is
+ * proved by tests/integration/test_arc.py (python3-dkim and rspamd).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -350,8 +350,8 @@ static void test_python_vectors(void **state)
 		int want;
 	} changes[] = {
 	    {NULL, NULL, 0},
-	    {"Joe.\r\n", "Jog.\r\n", -1},    /* the body */
-	    {"Is dinner", "Is lunch ", -1},  /* a signed header */
+	    {"Joe.\r\n", "Jog.\r\n", -1},   /* the body */
+	    {"Is dinner", "Is lunch ", -1}, /* a signed header */
 	};
 	for (size_t k = 0; k < sizeof(vec_sigs) / sizeof(vec_sigs[0]); k++) {
 		for (size_t c = 0; c < sizeof(changes) / sizeof(changes[0]); c++) {

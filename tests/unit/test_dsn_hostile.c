@@ -263,10 +263,8 @@ static void test_header_section_limits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_injection_table),
-	    cmocka_unit_test(test_sanitized_values),
-	    cmocka_unit_test(test_long_values),
-	    cmocka_unit_test(test_header_section_table),
+	    cmocka_unit_test(test_injection_table),       cmocka_unit_test(test_sanitized_values),
+	    cmocka_unit_test(test_long_values),           cmocka_unit_test(test_header_section_table),
 	    cmocka_unit_test(test_header_section_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

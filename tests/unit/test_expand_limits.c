@@ -108,7 +108,8 @@ static void test_mutual_aliases_bounded(void **state)
 		assert_false(exp.overflow);
 		size_t outs = 0;
 		for (size_t i = 0; i < exp.n; i++)
-			outs += strncmp(exp.finals[i].address, "out", 3) == 0; /* ok, or a loop past the depth */
+			outs +=
+			    strncmp(exp.finals[i].address, "out", 3) == 0; /* ok, or a loop past the depth */
 		assert_int_equal(outs, (size_t)k);
 		expansion_clear(&exp);
 		close_db(&db);

@@ -317,8 +317,8 @@ static void check_rcpt_rows(struct policy *policy, const char *name, const struc
 			fail_msg("%s row %zu: cannot parse '%s'", name, i, arg);
 		struct policy_reply reply = {0};
 		struct expansion exp = {0};
-		if (policy_check_rcpt(policy, &path, row->sender != NULL ? row->sender : "", row->trusted, &reply,
-		                      &exp) == 0) {
+		if (policy_check_rcpt(policy, &path, row->sender != NULL ? row->sender : "", row->trusted,
+		                      &reply, &exp) == 0) {
 			size_t len = (size_t)snprintf(got, sizeof(got), "ok");
 			for (size_t j = 0; j < exp.n && len < sizeof(got); j++)
 				len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s",

@@ -132,7 +132,8 @@ static const struct {
     ROW(".", "..\r\n.\r\n"),
     ROW("8bit \xc3\xa9\x00nul\n", "8bit \xc3\xa9\x00nul\r\n.\r\n"),
     /* CRLF lines as the queue stores them (copied a line at a time), with dots, a stray CR, a bare LF */
-    ROW("a\r\n.b\r\n\r\n..\r\nc\rd\r\n.e\nf\r\n.", "a\r\n..b\r\n\r\n...\r\nc\r\nd\r\n..e\r\nf\r\n..\r\n.\r\n"),
+    ROW("a\r\n.b\r\n\r\n..\r\nc\rd\r\n.e\nf\r\n.",
+        "a\r\n..b\r\n\r\n...\r\nc\r\nd\r\n..e\r\nf\r\n..\r\n.\r\n"),
 };
 
 #define MSG_STEPS DELIVER("MAIL FROM:<a@x.test>", "RCPT TO:<b@y.test>")
@@ -140,7 +141,7 @@ static const struct {
 static void test_body_transparency_and_reuse(void **state)
 {
 	static const struct step steps[] = {
-	    GREET_EHLO(""), MSG_STEPS, MSG_STEPS, MSG_STEPS, MSG_STEPS, MSG_STEPS,
+	    GREET_EHLO(""), MSG_STEPS, MSG_STEPS, MSG_STEPS, MSG_STEPS,  MSG_STEPS,
 	    MSG_STEPS,      MSG_STEPS, MSG_STEPS, MSG_STEPS, QUIT_END(),
 	};
 	size_t nrows = MXD_ARRAY_SIZE(body_rows);

@@ -283,11 +283,12 @@ static void test_log_records_changes(void **state)
 	free(all);
 	/* A delete has no row; an update has the whole new row. */
 	assert_int_equal(
-	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE op = 'delete' AND row IS NOT NULL"), 0);
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE op = 'delete' AND row IS NOT NULL"),
+	    0);
 	assert_int_equal(
 	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE op <> 'delete' AND row IS NULL"), 0);
 	assert_int_equal(unit_query_int(f->p, "SELECT json_extract(row, '$.active') FROM changelog"
-	                                 " WHERE tbl = 'domains' AND op = 'update'"),
+	                                      " WHERE tbl = 'domains' AND op = 'update'"),
 	                 0);
 	assert_true(before_delete > 0);
 	/* route_stats is not replicated: mxd's counters stay out of the log. */
@@ -306,14 +307,17 @@ static void test_log_scrubs_superseded_passwords(void **state)
 	add_hop(f->p, "example.com", "[relay.test]:587", "alice", "pw-one");
 	exec(f->p, "UPDATE route_hops SET auth_password = 'pw-two' WHERE auth_password = 'pw-one'");
 	add_hop(f->p, "example.org", "[relay.test]:587", "bob", "pw-other");
-	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-one') > 0"), 0);
-	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-two') > 0"), 1);
-	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-other') > 0"),
-	                 1);
+	assert_int_equal(
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-one') > 0"), 0);
+	assert_int_equal(
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-two') > 0"), 1);
+	assert_int_equal(
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-other') > 0"), 1);
 	assert_int_equal(db_route_del(f->p, "example.com", &err), 0);
-	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-two') > 0"), 0);
-	assert_int_equal(unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-other') > 0"),
-	                 1);
+	assert_int_equal(
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-two') > 0"), 0);
+	assert_int_equal(
+	    unit_query_int(f->p, "SELECT count(*) FROM changelog WHERE instr(row, 'pw-other') > 0"), 1);
 }
 
 /* Each replicated table's log rows hold every one of its columns (a migration that adds a column must
@@ -627,7 +631,7 @@ static void test_error_state(void **state)
 	/* The keys other modules read. */
 	assert_true(unit_query_int(f->r, "SELECT value FROM sync_state WHERE key = 'last_sync'") > 0);
 	assert_int_equal(unit_query_int(f->r, "SELECT count(*) FROM sync_state WHERE key IN"
-	                                 " ('last_seq', 'last_sync', 'last_error', 'primary_version')"),
+	                                      " ('last_seq', 'last_sync', 'last_error', 'primary_version')"),
 	                 4);
 }
 

@@ -114,7 +114,8 @@ static int setup(void **state)
 	if (mkdtemp(f->dir) == NULL || make_ca(f) < 0)
 		return -1;
 	write_file(in_dir(f, "secret"), SECRET "\n", 0600);
-	write_file(in_dir(f, "wrong.secret"), "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n", 0600);
+	write_file(in_dir(f, "wrong.secret"),
+	           "fedcba9876543210fedcba9876543210fedcba9876543210fedcba9876543210\n", 0600);
 	struct db *r;
 	if (db_open(in_dir(f, "primary.db"), DB_OPEN_CREATE, &f->p, &err) < 0 ||
 	    db_open(in_dir(f, "replica.db"), DB_OPEN_CREATE, &r, &err) < 0)
@@ -193,9 +194,10 @@ static void test_pull(void **state)
 	if (sync_client_pull(c, &err) < 0)
 		fail_msg("pull: %s", err);
 	assert_int_equal(db_open(in_dir(f, "replica.db"), DB_OPEN_READONLY, &r, &err), 0);
-	assert_int_equal(unit_query_int(r, "SELECT count(*) FROM aliases WHERE address = 'info@example.com'"), 1);
-	assert_int_equal(unit_query_int(r, "SELECT count(*) FROM route_hops WHERE auth_password = 'relay-pw-1'"),
+	assert_int_equal(unit_query_int(r, "SELECT count(*) FROM aliases WHERE address = 'info@example.com'"),
 	                 1);
+	assert_int_equal(
+	    unit_query_int(r, "SELECT count(*) FROM route_hops WHERE auth_password = 'relay-pw-1'"), 1);
 	/* The replica's file is not readable by others: it holds relay passwords. */
 	struct stat st;
 	assert_int_equal(stat(in_dir(f, "replica.db"), &st), 0);
@@ -362,8 +364,8 @@ static void test_config_errors(void **state)
 	 * 44 characters of any other kind. */
 	write_file(in_dir(f, "open.secret"), SECRET "\n", 0644);
 	write_file(in_dir(f, "short.secret"), "abc\n", 0600);
-	write_file(in_dir(f, "hex63.secret"), "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n",
-	           0600);
+	write_file(in_dir(f, "hex63.secret"),
+	           "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", 0600);
 	write_file(in_dir(f, "b64-43.secret"), "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJC\n", 0600);
 	write_file(in_dir(f, "b64-44.secret"), "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\n", 0600);
 	config_free(&cfg);
@@ -374,7 +376,8 @@ static void test_config_errors(void **state)
 	static const struct {
 		const char *file;
 		int ret;
-	} lengths[] = {{"short.secret", -1}, {"hex63.secret", -1}, {"b64-43.secret", -1}, {"b64-44.secret", 0}};
+	} lengths[] = {
+	    {"short.secret", -1}, {"hex63.secret", -1}, {"b64-43.secret", -1}, {"b64-44.secret", 0}};
 	for (size_t i = 0; i < MXD_ARRAY_SIZE(lengths); i++) {
 		cfg = client_cfg(f, lengths[i].file, "primary.test");
 		c = NULL;
@@ -399,11 +402,13 @@ static void test_config_errors(void **state)
 static void test_wrong_secrets_back_off(void **state)
 {
 	struct fixture *f = *state;
-	const char *wrong = "GET /sync/v1/changes?since=0 HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer " SECRET
-	                    "-no\r\nConnection: close\r\n\r\n";
+	const char *wrong =
+	    "GET /sync/v1/changes?since=0 HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer " SECRET
+	    "-no\r\nConnection: close\r\n\r\n";
 	const char *none = "GET /sync/v1/changes?since=0 HTTP/1.1\r\nHost: p\r\nConnection: close\r\n\r\n";
-	const char *right = "GET /sync/v1/changes?since=0&limit=1 HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer " SECRET
-	                    "\r\nConnection: close\r\n\r\n";
+	const char *right =
+	    "GET /sync/v1/changes?since=0&limit=1 HTTP/1.1\r\nHost: p\r\nAuthorization: Bearer " SECRET
+	    "\r\nConnection: close\r\n\r\n";
 	for (int i = 0; i < 5; i++) {
 		char *answer = raw_request(f, none, true);
 		assert_non_null(strstr(answer, "HTTP/1.1 401"));
