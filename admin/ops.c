@@ -287,7 +287,7 @@ int admin_op_domain_set_hourly_limit(struct admin_ctx *ctx, const struct admin_a
 {
 	char domain[ADDR_DOMAIN_MAX + 1];
 	const char *error;
-	uint32_t limit;
+	uint32_t limit = 0;
 
 	ops_err_clear(err);
 	if (ops_domain_allowed(ctx, actor, "domain", name, domain, err) < 0)
