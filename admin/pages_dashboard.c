@@ -3,15 +3,19 @@
  * (size, oldest message, recipients by state) and, for superadmins, the per-next-hop counters mxd keeps
  * in route_stats, and the deliveries, deferrals and bounces of the last 24 hours from the delivery log
  * (as the administrator may see them: ops_log.c), the failing destinations of those 24 hours (forwards
- * deferred or bounced, per alias and destination), and the last self-check's problems (pages_check.c).
+ * deferred or bounced, per alias and destination), the clients the connection gate refused (from mxd's
+ * metrics endpoint), and the last self-check's problems (pages_check.c).
  */
 #include "db/sync.h"
 #include "admin/html.h"
 #include "admin/pages.h"
+#include "mxd/common/config.h"
+#include "mxd/common/metrics_fetch.h"
 #include "mxd/common/util.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char *dashboard_age(int64_t since, char *buf, size_t size)
 {
@@ -125,6 +129,64 @@ static void dashboard_failing(struct http_request *req)
 	admin_failing_free(list, n);
 }
 
+/* The value of key="..." in a metric's labels ({reason="dnsbl"}), into out. */
+static const char *dashboard_label(const char *labels, const char *key, char *out, size_t size)
+{
+	char pattern[32];
+	snprintf(pattern, sizeof(pattern), "%s=\"", key);
+	const char *v = strstr(labels, pattern);
+	out[0] = '\0';
+	if (v != NULL) {
+		v += strlen(pattern);
+		size_t len = strcspn(v, "\"");
+		snprintf(out, size, "%.*s", (int)len, v);
+	}
+	return out;
+}
+
+/* Superadmins: the clients refused at the connection gate since mxd started, by reason, read from mxd's
+ * metrics endpoint (metrics_listen): these refusals come before any message, so the delivery log has
+ * none of them (one row per refused spam connection would put its writes in an attacker's hands). */
+static void dashboard_gate(struct http_request *req)
+{
+	const char *listen = req->ctx->cfg->metrics_listen;
+	html_f(req->out, "<section>\n<h2>Refused at the gate</h2>\n");
+	char *m = listen[0] != '\0' ? metrics_fetch(listen, 1000) : NULL;
+	if (listen[0] == '\0') {
+		html_f(req->out,
+		       "<p class=\"muted\">Set metrics_listen to see here the clients the connection "
+		       "gate refused (pregreet, DNSBL, rates, pipelining).</p>\n</section>\n");
+		return;
+	}
+	if (m == NULL) {
+		html_f(req->out,
+		       "<p class=\"error\">mxd does not answer on metrics_listen %s.</p>\n</section>\n",
+		       listen);
+		return;
+	}
+	struct metrics_labelled v[16];
+	size_t n = metrics_labelled(m, "mxd_smtpd_gate_refused_total", v, MXD_ARRAY_SIZE(v));
+	double total = 0;
+	for (size_t i = 0; i < n; i++)
+		total += v[i].value;
+	if (total == 0) {
+		html_f(req->out, "<p class=\"muted\">No client refused since mxd started.</p>\n");
+	} else {
+		html_f(req->out, "<dl class=\"figures\">\n");
+		for (size_t i = 0; i < n; i++) {
+			char reason[64];
+			if (v[i].value > 0)
+				html_f(req->out, "<dt>%s</dt><dd>%.0f</dd>\n",
+				       dashboard_label(v[i].labels, "reason", reason, sizeof(reason)),
+				       v[i].value);
+		}
+		html_f(req->out, "</dl>\n<p class=\"muted\">Since mxd started; each refusal is in mail.log "
+		                 "with the client's address.</p>\n");
+	}
+	free(m);
+	html_f(req->out, "</section>\n");
+}
+
 /* Replication: on a secondary, how old its copy of the tables is; on a primary, its change log. */
 static void dashboard_replication(struct http_request *req)
 {
@@ -215,6 +277,7 @@ void page_dashboard(struct http_request *req)
 	dashboard_log(req);
 	dashboard_failing(req);
 	if (req->actor.admin.superadmin) {
+		dashboard_gate(req);
 		dashboard_replication(req);
 		dashboard_routes(req);
 		page_check_dashboard(req);
