@@ -152,31 +152,43 @@ static struct evbuffer *owner_compose(struct qmgr *q, const struct queue_owner_e
 	return b;
 }
 
+/* The notice (or digest) of events ev[0..n), all of one domain: *upto_r is the newest event's time and
+ * report the domain's report address. With none ("") nothing is made and NULL returned; else msg is
+ * filled to go to report (through to, which must outlive it) and its body is returned for the caller
+ * to free once the message is stored. */
+static struct evbuffer *owner_message(struct qmgr *q, const struct queue_owner_event *ev, size_t n,
+                                      int64_t now, bool digest, char report[ADDR_MAX + 1], const char **to,
+                                      struct queue_new_msg *msg, int64_t *upto_r)
+{
+	*upto_r = 0;
+	for (size_t i = 0; i < n; i++)
+		*upto_r = ev[i].at > *upto_r ? ev[i].at : *upto_r;
+	owner_address(q, ev[0].domain, report);
+	if (report[0] == '\0')
+		return NULL;
+	struct evbuffer *body = owner_compose(q, ev, n, report, now, digest);
+	to[0] = report;
+	queue_store_new_id(msg->id);
+	msg->sender = "";
+	msg->rcpts = to;
+	msg->nrcpt = 1;
+	msg->client_name = "localhost";
+	msg->client_addr = "127.0.0.1";
+	msg->helo = q->cfg->myhostname;
+	msg->proto = "local";
+	msg->arrival = now;
+	msg->body = body;
+	return body;
+}
+
 /* Make and queue the digest of one domain (events is all it has not been told of). true if queued. */
 static bool owner_digest(struct qmgr *q, struct queue_owner_event *ev, size_t n, int64_t now)
 {
 	char report[ADDR_MAX + 1];
-	const char *error;
-	int64_t upto = 0;
-	for (size_t i = 0; i < n; i++)
-		upto = ev[i].at > upto ? ev[i].at : upto;
-	owner_address(q, ev[0].domain, report);
+	const char *error, *to[1];
+	int64_t upto;
 	struct queue_new_msg digest = {0};
-	struct evbuffer *body = NULL;
-	const char *to[] = {report};
-	if (report[0] != '\0') {
-		body = owner_compose(q, ev, n, report, now, true);
-		queue_store_new_id(digest.id);
-		digest.sender = "";
-		digest.rcpts = to;
-		digest.nrcpt = 1;
-		digest.client_name = "localhost";
-		digest.client_addr = "127.0.0.1";
-		digest.helo = q->cfg->myhostname;
-		digest.proto = "local";
-		digest.arrival = now;
-		digest.body = body;
-	}
+	struct evbuffer *body = owner_message(q, ev, n, now, true, report, to, &digest, &upto);
 	bool queued = false;
 	if (queue_owner_told(q->queue, ev[0].domain, NULL, upto, now, report[0] != '\0' ? &digest : NULL,
 	                     &error) < 0) {
@@ -209,26 +221,10 @@ void qmgr_owner_notify(struct qmgr *q, int64_t now)
 		if (n == 0)
 			break;
 		char report[ADDR_MAX + 1];
-		int64_t upto = 0;
-		for (size_t i = 0; i < n; i++)
-			upto = ev[i].at > upto ? ev[i].at : upto;
-		owner_address(q, ev[0].domain, report);
+		const char *to[1];
+		int64_t upto;
 		struct queue_new_msg notice = {0};
-		struct evbuffer *body = NULL;
-		const char *to[] = {report};
-		if (report[0] != '\0') {
-			body = owner_compose(q, ev, n, report, now, false);
-			queue_store_new_id(notice.id);
-			notice.sender = "";
-			notice.rcpts = to;
-			notice.nrcpt = 1;
-			notice.client_name = "localhost";
-			notice.client_addr = "127.0.0.1";
-			notice.helo = q->cfg->myhostname;
-			notice.proto = "local";
-			notice.arrival = now;
-			notice.body = body;
-		}
+		struct evbuffer *body = owner_message(q, ev, n, now, false, report, to, &notice, &upto);
 		if (queue_owner_told(q->queue, ev[0].domain, ev[0].destination, upto, now,
 		                     report[0] != '\0' ? &notice : NULL, &error) < 0) {
 			log_warn("qmgr", "owner notices: %s", error);
