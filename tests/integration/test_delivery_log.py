@@ -10,7 +10,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
 import sink  # noqa: E402
 from fixtures import wait_for  # noqa: E402
-from test_admin import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
+from admin_client import Browser, add_admin, start_mxadmin, stop_mxadmin  # noqa: E402
 
 ROOT_PW = "root-Passw0rd-1"
 OKA_PW = "oka-Passw0rd-22"
@@ -31,7 +31,6 @@ class DeliveryLog(unittest.TestCase):
             "failed_retention": "0",  # the bounced message is removed (test_failed covers keeping it)
         })
         inst = cls.inst
-        pwfile = os.path.join(inst.dir, "pw")
         for d in ("ok.test", "bad.test", "other.test"):
             inst.mxctl("domain", "add", d)
         inst.mxctl("alias", "add", "info@ok.test", "user@dest.test")
@@ -39,9 +38,7 @@ class DeliveryLog(unittest.TestCase):
         inst.mxctl("alias", "add", "info@other.test", "later@dest.test")
         for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("oka", OKA_PW, ["--domain", "ok.test"]),
                                ("other", OTHER_PW, ["--domain", "other.test"])):
-            with open(pwfile, "w") as f:
-                f.write(pw + "\n")
-            inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+            add_admin(inst, name, pw, *role)
         inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % cls.sink.port)
         inst.start()
         cls.proc, cls.log = start_mxadmin(inst.conf, cls.port)

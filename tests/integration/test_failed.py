@@ -12,7 +12,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
-from admin_client import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
+from admin_client import Browser, add_admin, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import hosted, stop_and_cleanup, wait_for  # noqa: E402
 
 ROOT_PW = "root-Passw0rd-1"
@@ -173,13 +173,10 @@ class FailedAdmin(FailedBase):
 
     def setUp(self):
         super().setUp()
-        pwfile = os.path.join(self.inst.dir, "pw")
         self.inst.mxctl("domain", "add", "other.test")
         for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("owner", OWNER_PW, ["--domain", "example.com"]),
                                ("other", OTHER_PW, ["--domain", "other.test"])):
-            with open(pwfile, "w") as f:
-                f.write(pw + "\n")
-            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+            add_admin(self.inst, name, pw, *role)
         self.port = mxtest.free_port()
         self.proc, self.log = start_mxadmin(self.inst.conf, self.port)
         base = "http://127.0.0.1:%d" % self.port

@@ -13,7 +13,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import mxtest  # noqa: E402
-from admin_client import DOMA_PW, ROOT_PW, Browser, start_mxadmin, stop_mxadmin  # noqa: E402
+from admin_client import Browser, DOMA_PW, ROOT_PW, add_admin, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import hosted, stop_and_cleanup, wait_for  # noqa: E402
 
 
@@ -46,11 +46,8 @@ class GateOnDashboard(unittest.TestCase):
     def start(self, **settings):
         self.inst = mxtest.Instance(dict({"postscreen_greet_wait": "1s"}, **settings))
         hosted(self.inst)
-        pwfile = os.path.join(self.inst.dir, "pw")
         for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("owner", DOMA_PW, ["--domain", "example.com"])):
-            with open(pwfile, "w") as f:
-                f.write(pw + "\n")
-            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+            add_admin(self.inst, name, pw, *role)
         self.inst.start()
         self.port = mxtest.free_port()
         self.proc, self.log = start_mxadmin(self.inst.conf, self.port)

@@ -438,21 +438,18 @@ class MilterQuarantineAdmin(unittest.TestCase):
     domains' messages."""
 
     def test_quarantine_in_ui_and_api(self):
-        from admin_client import DOMA_PW, ROOT_PW, Browser, start_mxadmin, stop_mxadmin
+        from admin_client import Browser, DOMA_PW, ROOT_PW, add_admin, start_mxadmin, stop_mxadmin
         milter = TestMilter()
         self.addCleanup(milter.stop)
         port = mxtest.free_port()
         inst = mxtest.Instance({"smtpd_milters": "inet:127.0.0.1:%d" % milter.port,
                                 "admin_listen": "127.0.0.1:%d" % port})
         self.addCleanup(inst.cleanup)
-        pwfile = os.path.join(inst.dir, "pw")
         for d in ("a.test", "b.test"):
             inst.mxctl("domain", "add", d)
             inst.mxctl("alias", "add", "info@" + d, "someone-%s@ext.test" % d[0])
         for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("doma", DOMA_PW, ["--domain", "a.test"])):
-            with open(pwfile, "w") as f:
-                f.write(pw + "\n")
-            inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+            add_admin(inst, name, pw, *role)
         inst.start()
         self.addCleanup(inst.stop)
         proc, log = start_mxadmin(inst.conf, port)

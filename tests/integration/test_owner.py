@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
-from admin_client import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
+from admin_client import Browser, add_admin, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import hosted, stop_and_cleanup, wait_for  # noqa: E402
 
 OWNER_PW = "owner-Passw0rd-2"
@@ -157,11 +157,8 @@ class OwnerAdmin(unittest.TestCase):
         self.inst = mxtest.Instance()
         hosted(self.inst)
         self.inst.mxctl("domain", "add", "other.test")
-        pwfile = os.path.join(self.inst.dir, "pw")
         for name, pw, dom in (("owner", OWNER_PW, "example.com"), ("other", OTHER_PW, "other.test")):
-            with open(pwfile, "w") as f:
-                f.write(pw + "\n")
-            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, "--domain", dom)
+            add_admin(self.inst, name, pw, "--domain", dom)
         self.port = mxtest.free_port()
         self.proc, self.log = start_mxadmin(self.inst.conf, self.port)
         base = "http://127.0.0.1:%d" % self.port

@@ -11,7 +11,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
 import dnsserver  # noqa: E402
 import mxtest  # noqa: E402
 import sink  # noqa: E402
-from admin_client import Browser, start_mxadmin, stop_mxadmin  # noqa: E402
+from admin_client import Browser, add_admin, start_mxadmin, stop_mxadmin  # noqa: E402
 from fixtures import wait_for  # noqa: E402
 import urllib.parse  # noqa: E402
 
@@ -148,11 +148,8 @@ class RateAdmin(unittest.TestCase):
         self.inst.mxctl("domain", "add", "example.com")
         self.hop = "[127.0.0.1]:2525"
         self.inst.mxctl("route", "add", "capped.test", self.hop, "--weight", "20")
-        pwfile = os.path.join(self.inst.dir, "pw")
         for name, pw, role in (("root", ROOT_PW, ["--superadmin"]), ("owner", OWNER_PW, ["--domain", "example.com"])):
-            with open(pwfile, "w") as f:
-                f.write(pw + "\n")
-            self.inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+            add_admin(self.inst, name, pw, *role)
         self.port = mxtest.free_port()
         self.proc, self.log = start_mxadmin(self.inst.conf, self.port)
         base = "http://127.0.0.1:%d" % self.port

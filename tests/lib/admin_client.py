@@ -116,6 +116,15 @@ class Browser:
         return self.request(method, "/api/v1" + path, headers=headers, raw=raw)
 
 
+def add_admin(inst, name, password, *role):
+    """mxctl admin add NAME with role ("--superadmin" or "--domain", DOMAIN), the password through a file
+    in the instance's directory (as an operator would pass it)."""
+    pwfile = os.path.join(inst.dir, "pw")
+    with open(pwfile, "w") as f:
+        f.write(password + "\n")
+    return inst.mxctl("admin", "add", name, "--password-file", pwfile, *role)
+
+
 def start_mxadmin(conf, port, extra=(), scheme="http"):
     log = open(os.path.join(os.path.dirname(conf), "mxadmin-%d.stderr" % port), "ab")
     proc = subprocess.Popen([MXADMIN, "-c", conf, "-o", "admin_listen=127.0.0.1:%d" % port] + list(extra),
