@@ -38,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define SECRET "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -397,6 +398,21 @@ static void test_config_errors(void **state)
 	config_free(&cfg);
 }
 
+/* Return just after the wall clock starts a new second. */
+static void wait_second_start(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	time_t start = ts.tv_sec;
+	do {
+		struct timespec nap = {0, 1000000};
+		nanosleep(&nap, NULL);
+		clock_gettime(CLOCK_REALTIME, &ts);
+	} while (ts.tv_sec == start);
+	struct timespec margin = {0, 20000000}; /* time() may follow the clock by a tick */
+	nanosleep(&margin, NULL);
+}
+
 /* An address that presents wrong secrets waits (429, Retry-After) after SYNC_THROTTLE_FREE of them,
  * even with the right one; requests without a secret are not counted. */
 static void test_wrong_secrets_back_off(void **state)
@@ -415,6 +431,10 @@ static void test_wrong_secrets_back_off(void **state)
 		free(answer);
 	}
 	for (int i = 0; i <= SYNC_THROTTLE_FREE; i++) {
+		/* the first wait is 1 s on a clock of whole seconds: the failure that starts it and the
+		 * request it refuses must fall in the same second, so the last failure opens a second */
+		if (i == SYNC_THROTTLE_FREE)
+			wait_second_start();
 		char *answer = raw_request(f, wrong, true);
 		assert_non_null(strstr(answer, "HTTP/1.1 401"));
 		free(answer);
