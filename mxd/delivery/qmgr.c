@@ -502,8 +502,13 @@ static void qmgr_free(struct qmgr *q)
 		event_free(q->tick_ev);
 	if (q->stop_ev != NULL)
 		event_free(q->stop_ev);
-	if (q->base != NULL)
+	if (q->base != NULL) {
+		/* a client's bufferevent (BEV_OPT_DEFER_CALLBACKS) freed above may still be held by a deferred
+		 * callback, which event_base_free() drops without running: one more turn lets it go (its
+		 * callbacks were cleared by bufferevent_free(), so nothing of ours runs) */
+		event_base_loop(q->base, EVLOOP_NONBLOCK);
 		event_base_free(q->base);
+	}
 	if (q->tls_ctx != NULL)
 		SSL_CTX_free(q->tls_ctx);
 	queue_store_close(&q->queue);
