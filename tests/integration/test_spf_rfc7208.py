@@ -10,6 +10,7 @@ SPF check disagrees, or below MIN_AGREE, and prints every case that does not agr
 """
 import concurrent.futures
 import os
+import socket
 import sys
 import time
 import unittest
@@ -31,29 +32,46 @@ MIN_AGREE = 201
 PARALLEL = 16
 
 
-def start_mxd(dns_port, sink_port):
-    inst = mxtest.Instance({
-        "resolver": "127.0.0.1:%d" % dns_port,
-        "relayhost": "[127.0.0.1]:%d" % sink_port,
-        "smtp_tls_security_level": "none",
-        "spf_policy": "tag",
-        "smtpd_helo_restrictions": "permit",
-        "strict_sender_domain_syntax": "no",
-        "spf_check_limit": "1000",
-        "spf_client_check_limit": "1000",
-        "mynetworks": "127.0.0.2/32",
-        "queue_run_delay": "1s",
-        "minimal_backoff_time": "1s",
-        "maximal_backoff_time": "2s",
-    })
-    port6 = mxtest.free_port()
-    inst.port6 = port6
-    inst.settings["smtpd_listen"] = "0.0.0.0:%d, [::]:%d" % (inst.port, port6)
-    inst.write_conf()
-    inst.mxctl("domain", "add", "rcpt.mxd.test")
-    inst.mxctl("alias", "add", spfsuite.RCPT, "someone@sink.mxd.test")
-    inst.start()
-    return inst
+def free_port6():
+    """A port free on IPv6's wildcard address (mxtest.free_port() asks IPv4 only)."""
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.bind(("::", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_mxd(dns_port, sink_port, attempts=3):
+    """One mxd listening on IPv4 and IPv6. The ports are free when chosen, but a client socket of the
+    previous scenario may take one before mxd binds it: then a new instance with new ports."""
+    for attempt in range(attempts):
+        inst = mxtest.Instance({
+            "resolver": "127.0.0.1:%d" % dns_port,
+            "relayhost": "[127.0.0.1]:%d" % sink_port,
+            "smtp_tls_security_level": "none",
+            "spf_policy": "tag",
+            "smtpd_helo_restrictions": "permit",
+            "strict_sender_domain_syntax": "no",
+            "spf_check_limit": "1000",
+            "spf_client_check_limit": "1000",
+            "mynetworks": "127.0.0.2/32",
+            "queue_run_delay": "1s",
+            "minimal_backoff_time": "1s",
+            "maximal_backoff_time": "2s",
+        })
+        inst.port6 = free_port6()
+        inst.settings["smtpd_listen"] = "0.0.0.0:%d, [::]:%d" % (inst.port, inst.port6)
+        inst.write_conf()
+        inst.mxctl("domain", "add", "rcpt.mxd.test")
+        inst.mxctl("alias", "add", spfsuite.RCPT, "someone@sink.mxd.test")
+        try:
+            inst.start()
+            return inst
+        except RuntimeError:
+            taken = "Address already in use" in inst.read_stderr()
+            inst.cleanup()
+            if not taken or attempt == attempts - 1:
+                raise
 
 
 def run_scenario(scenario, dns, snk):
