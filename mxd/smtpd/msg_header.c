@@ -53,6 +53,17 @@ bool msg_header_is(const char *buf, const struct msg_field *field, const char *n
 	return field->name_len == n && strncasecmp(buf + field->name_off, name, n) == 0;
 }
 
+int msg_header_has_prefix(const char *buf, size_t len, const char *prefix)
+{
+	size_t n = strlen(prefix), pos = 0;
+	struct msg_field f;
+	int r;
+	while ((r = msg_header_next(buf, len, &pos, &f)) == 1)
+		if (f.name_len >= n && strncasecmp(buf + f.name_off, prefix, n) == 0)
+			return 1;
+	return r;
+}
+
 static bool is_wsp(char c)
 {
 	return c == ' ' || c == '\t' || c == '\r' || c == '\n';

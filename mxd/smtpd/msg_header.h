@@ -26,6 +26,11 @@ int msg_header_next(const char *buf, size_t len, size_t *pos, struct msg_field *
 /* Does the field's name equal name (case-insensitive)? */
 bool msg_header_is(const char *buf, const struct msg_field *field, const char *name);
 
+/* Does the header of buf[0..len) hold a field whose name starts with prefix (case-insensitive), e.g.
+ * "ARC-"? 1 yes, 0 no (the header ended cleanly without one), -1 when a line that is no field ends
+ * the header early (a caller that must not miss a field parses the message its own way then). */
+int msg_header_has_prefix(const char *buf, size_t len, const char *prefix);
+
 /* The d= and s= tags of a DKIM-Signature value, white space removed, lower-cased, each checked to be
  * a DNS name (letters, digits, '-', '_', '.'; no empty label). 0, or -1 when either is missing, malformed
  * or longer than its buffer. */

@@ -298,6 +298,16 @@ static void data_check_content(struct smtp_session *s)
 	data_seal(s, any ? results_add_arc(s, results_base(s)) : NULL);
 }
 
+/* Might the message carry an ARC chain? Only its header section is made contiguous to look; a header
+ * that ends on a line that is no field is left to arc_verify's own parser. */
+static bool header_has_arc(struct evbuffer *body)
+{
+	struct evbuffer_ptr end = evbuffer_search(body, "\r\n\r\n", 4, NULL);
+	size_t len = end.pos < 0 ? evbuffer_get_length(body) : (size_t)end.pos + 2;
+	const char *head = (const char *)evbuffer_pullup(body, (ev_ssize_t)len);
+	return head == NULL ? len > 0 : msg_header_has_prefix(head, len, "ARC-") != 0;
+}
+
 /* Step 1's verdict: recorded in the transaction (arc_trusted_sealers reads it), then step 2. */
 static void data_arc_checked(void *ctx, const struct arc_verdict *v)
 {
@@ -323,6 +333,11 @@ void session_auth_start(struct smtp_session *s)
 	bufferevent_enable(s->bev, EV_READ);
 	if (s->env->dns == NULL) {
 		data_check_content(s);
+		return;
+	}
+	if (!header_has_arc(t->body)) {
+		const struct arc_verdict none = {.cv = ARC_CV_NONE, .sealers = ""};
+		data_arc_checked(s, &none); /* no chain to validate: the whole message is not even read */
 		return;
 	}
 	size_t len = evbuffer_get_length(t->body);

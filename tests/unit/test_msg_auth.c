@@ -40,6 +40,19 @@ static void test_header_walk(void **state)
 	assert_int_equal(msg_header_next("no colon here\r\n", 15, &pos, &f), -1);
 }
 
+/* ARC validation runs only for a header with an ARC-* field: the search for one. */
+static void test_header_prefix(void **state)
+{
+	const char with[] = "Received: x\r\nFrom: a@b.test\r\narc-seal: i=1\r\n\r\nARC-Seal: in the body\r\n";
+	const char without[] = "From: a@b.test\r\nX-ARC-Seal: i=1\r\nARC: 1\r\n\r\nARC-Seal: body\r\n";
+	const char broken[] = "From: a@b.test\r\nnot a field\r\nARC-Seal: i=1\r\n\r\n";
+	assert_int_equal(msg_header_has_prefix(with, strlen(with), "ARC-"), 1);
+	assert_int_equal(msg_header_has_prefix(without, strlen(without), "ARC-"), 0);
+	assert_int_equal(msg_header_has_prefix(broken, strlen(broken), "ARC-"), -1);
+	assert_int_equal(msg_header_has_prefix("", 0, "ARC-"), 0);
+	assert_int_equal(msg_header_has_prefix("ARC-Seal: i=1", 13, "ARC-"), 1); /* no final CRLF */
+}
+
 static void test_dkim_tags(void **state)
 {
 	static const struct {
@@ -254,9 +267,10 @@ static int group_setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_header_walk), cmocka_unit_test(test_dkim_tags),
-	    cmocka_unit_test(test_from_domain), cmocka_unit_test(test_auth_results),
-	    cmocka_unit_test(test_dmarc_eval),  cmocka_unit_test(test_org_domain),
+	    cmocka_unit_test(test_header_walk),  cmocka_unit_test(test_header_prefix),
+	    cmocka_unit_test(test_dkim_tags),    cmocka_unit_test(test_from_domain),
+	    cmocka_unit_test(test_auth_results), cmocka_unit_test(test_dmarc_eval),
+	    cmocka_unit_test(test_org_domain),
 	};
 	return cmocka_run_group_tests(tests, group_setup, NULL);
 }
