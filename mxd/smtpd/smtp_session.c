@@ -15,9 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 
 /* Stop reading while this much reply text waits for a client that does not read. */
 #define SESSION_OUTPUT_HIGH (64 * 1024)
+/* How long a closing session drops what a client still sends, waiting for it to close too. */
+#define SESSION_LINGER_MS 2000
 
 static void session_read_cb(struct bufferevent *bev, void *ctx);
 static void session_write_cb(struct bufferevent *bev, void *ctx);
@@ -298,11 +302,37 @@ static size_t session_pending_output(struct smtp_session *s)
 	return n;
 }
 
-/* The deferred close: end once the last reply has left, or give up at the deadline. */
+/* The last reply is out. If the client sent octets we never read, closing now would answer them with a
+ * reset, which can destroy that reply before the client reads it (RFC 1122 4.2.2.13). Then half-close
+ * instead and drop what comes until the client closes too, for at most SESSION_LINGER_MS. True when
+ * lingering started. */
+static bool session_linger(struct smtp_session *s, int64_t now)
+{
+	evutil_socket_t fd = bufferevent_getfd(s->bev);
+	int unread = 0;
+	if (fd < 0 || ioctl(fd, FIONREAD, &unread) < 0)
+		return false;
+	if (unread == 0 && evbuffer_get_length(bufferevent_get_input(s->bev)) == 0)
+		return false;
+	if (shutdown(fd, SHUT_WR) < 0)
+		return false;
+	s->lingering = true;
+	if (s->close_deadline > now + SESSION_LINGER_MS)
+		s->close_deadline = now + SESSION_LINGER_MS;
+	evbuffer_drain(bufferevent_get_input(s->bev), evbuffer_get_length(bufferevent_get_input(s->bev)));
+	bufferevent_setwatermark(s->bev, EV_READ, 0, 0);
+	bufferevent_enable(s->bev, EV_READ); /* session_read_cb drops it; EOF ends the session */
+	return true;
+}
+
+/* The deferred close: end once the last reply has left (and a lingering client has closed), or give up
+ * at the deadline. */
 static void session_close_cb(evutil_socket_t fd, short what, void *ctx)
 {
 	struct smtp_session *s = ctx;
-	if (s->bev == NULL || session_pending_output(s) == 0 || time_mono_msec() >= s->close_deadline) {
+	int64_t now = time_mono_msec();
+	if (s->bev == NULL || now >= s->close_deadline ||
+	    (session_pending_output(s) == 0 && !s->lingering && !session_linger(s, now))) {
 		session_end(s);
 		return;
 	}
@@ -310,10 +340,65 @@ static void session_close_cb(evutil_socket_t fd, short what, void *ctx)
 	evtimer_add(s->close_ev, &tv);
 }
 
+/*
+ * Replies leave by a direct send() on plaintext connections: when nothing older waits in the
+ * bufferevent, the kernel takes them at once and the event loop never has to watch the socket for
+ * writing (two epoll_ctl calls a reply). While session_process() runs, the replies it writes are
+ * gathered (corked) and leave in one send at its end, pipelined replies included (RFC 2920). What the
+ * kernel does not take goes to the bufferevent's output, which sends it in order. One cork per thread:
+ * session_process() never runs inside another.
+ */
+static _Thread_local struct {
+	struct smtp_session *owner; /* the session whose replies are being gathered; NULL: none */
+	size_t len;
+	char buf[2048];
+} cork;
+
+/* Hand text to the kernel if the connection is plaintext and nothing older waits; queue the rest. */
+static void session_send(struct smtp_session *s, const char *text, size_t len)
+{
+	struct evbuffer *out = bufferevent_get_output(s->bev);
+	if (!s->tls && evbuffer_get_length(out) == 0) {
+		ssize_t n = send(bufferevent_getfd(s->bev), text, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0) {
+			text += n;
+			len -= (size_t)n;
+		}
+		/* an error (EAGAIN, a reset) leaves the text to the bufferevent, which reports the error */
+	}
+	if (len > 0)
+		evbuffer_add(out, text, len);
+}
+
+/* Send what the cork gathered and stop gathering. */
+static void session_uncork(void)
+{
+	struct smtp_session *s = cork.owner;
+	cork.owner = NULL;
+	if (s != NULL && s->bev != NULL && cork.len > 0)
+		session_send(s, cork.buf, cork.len);
+	cork.len = 0;
+}
+
 void session_write(struct smtp_session *s, const char *text)
 {
-	if (s->bev != NULL)
-		evbuffer_add(bufferevent_get_output(s->bev), text, strlen(text));
+	if (s->bev == NULL)
+		return;
+	size_t len = strlen(text);
+	if (cork.owner != s) {
+		session_send(s, text, len);
+		return;
+	}
+	if (cork.len + len > sizeof(cork.buf)) {
+		session_uncork();
+		cork.owner = s;
+		if (len > sizeof(cork.buf)) {
+			session_send(s, text, len);
+			return;
+		}
+	}
+	memcpy(cork.buf + cork.len, text, len);
+	cork.len += len;
 }
 
 void session_reply(struct smtp_session *s, int code, const char *enh, const char *fmt, ...)
@@ -378,6 +463,8 @@ void session_start_tls(struct smtp_session *s)
 	/* CVE-2011-0411: whatever the client sent after STARTTLS in plaintext is thrown away. */
 	struct evbuffer *in = bufferevent_get_input(s->bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
+	if (cork.owner == s)
+		session_uncork(); /* the 220 goes out in plaintext, before the TLS layer */
 	SSL *ssl = SSL_new(s->env->tls_ctx);
 	struct bufferevent *tls = bufferevent_openssl_filter_new(
 	    s->env->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING, BEV_OPT_CLOSE_ON_FREE);
@@ -448,7 +535,20 @@ static bool session_next_line(struct smtp_session *s, struct evbuffer *in)
 	return true;
 }
 
+static void session_process_input(struct smtp_session *s);
+
+/* Run the commands (or DATA content) buffered, with their replies gathered into one send. */
 static void session_process(struct smtp_session *s)
+{
+	bool outer = cork.owner == NULL;
+	if (outer)
+		cork.owner = s;
+	session_process_input(s);
+	if (outer)
+		session_uncork();
+}
+
+static void session_process_input(struct smtp_session *s)
 {
 	uint64_t data_octets = 0;
 	while (s->bev != NULL && s->state != SMTP_STATE_COMMIT && s->state != SMTP_STATE_CLOSING &&
@@ -489,6 +589,11 @@ static void session_process(struct smtp_session *s)
 static void session_read_cb(struct bufferevent *bev, void *ctx)
 {
 	struct smtp_session *s = ctx;
+	if (s->lingering) {
+		struct evbuffer *in = bufferevent_get_input(bev);
+		evbuffer_drain(in, evbuffer_get_length(in));
+		return;
+	}
 	if (s->greet_ev != NULL) {
 		session_gate_pregreet(s);
 		return;

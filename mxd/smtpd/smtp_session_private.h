@@ -86,6 +86,7 @@ struct smtp_session {
 	bool dead;       /* connection gone while committing */
 	bool paused;     /* reading stopped until replies drain */
 	bool waiting;    /* deadline_ev runs for the line (or DATA content) being read */
+	bool lingering;  /* closing: half-closed, dropping input until the client closes */
 	unsigned errors;
 	unsigned counts[SMTP_COUNT_VERBS], counts_ok[SMTP_COUNT_VERBS];
 	unsigned count_total, count_total_ok;

@@ -63,6 +63,26 @@ class Hostile(unittest.TestCase):
         grown = rss_kib(self.inst.proc.pid) - before
         self.assertLess(grown, 64 * 1024, "mxd grew by %d KiB" % grown)
 
+    def test_close_while_the_client_still_sends(self):
+        """A client that keeps sending after QUIT and never closes gets its 221 and an orderly end of
+        stream (no reset that would destroy the reply), and mxd stops waiting for it within seconds."""
+        c = self.session()
+        c.sock.sendall(b"QUIT\r\n" + b"NOOP\r\n" * 20000)
+        self.assertEqual(c.reply().code, 221)
+        start = time.monotonic()
+        c.sock.settimeout(10)
+        got = b"x"
+        while got:  # the half-close: EOF while the client may still send
+            got = c.sock.recv(4096)
+        try:
+            while time.monotonic() - start < 10:  # keep sending: mxd drops it, then closes for good
+                c.sock.sendall(b"NOOP\r\n" * 100)
+                time.sleep(0.05)
+        except OSError:
+            pass
+        self.assertLess(time.monotonic() - start, 5, "the lingering close is bounded")
+        c.close()
+
     def test_smuggling_with_nul_variants(self):
         for seq in (b"\r\n\x00.\r\n", b"\r\n.\x00\r\n", b"\x00\r\n.\r\n"):
             c = self.session()
