@@ -96,24 +96,58 @@ static void sanitize(char *s)
 			*s = '?';
 }
 
+/* The pid, asked once per process (glibc's getpid() is a system call); a forked child asks again. */
+static pid_t log_pid;
+static pthread_once_t log_pid_once = PTHREAD_ONCE_INIT;
+
+static void log_pid_forget(void)
+{
+	log_pid = 0;
+}
+
+static void log_pid_watch_forks(void)
+{
+	pthread_atfork(NULL, NULL, log_pid_forget);
+}
+
+static pid_t log_getpid(void)
+{
+	pthread_once(&log_pid_once, log_pid_watch_forks);
+	if (log_pid == 0)
+		log_pid = getpid();
+	return log_pid;
+}
+
+/* The time stamp of now, formatted once per second and thread: "Mon DD HH:MM:SS". */
+static const char *log_stamp(void)
+{
+	static _Thread_local time_t stamp_sec = -1;
+	static _Thread_local char stamp[32];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+	if (ts.tv_sec != stamp_sec) {
+		struct tm tm;
+		localtime_r(&ts.tv_sec, &tm);
+		strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+		stamp_sec = ts.tv_sec;
+	}
+	return stamp;
+}
+
 static void log_vmsg(enum log_level level, const char *service, const char *fmt, va_list ap)
 {
 	char line[LOG_LINE_MAX];
 	char text[LOG_LINE_MAX - 512];
-	struct timespec ts;
-	struct tm tm;
 
 	if (level == LOG_LEVEL_DEBUG && !log_debug_on)
 		return;
 	vsnprintf(text, sizeof(text), fmt, ap);
 	sanitize(text);
-	clock_gettime(CLOCK_REALTIME, &ts);
-	localtime_r(&ts.tv_sec, &tm);
-	char stamp[32];
-	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	const char *stamp = log_stamp();
+	long pid = (long)log_getpid();
 	pthread_mutex_lock(&log_lock);
 	int n = snprintf(line, sizeof(line) - 1, "%s %s %s/%s[%ld]: %s%s", stamp, log_host, log_name, service,
-	                 (long)getpid(), level_prefix(level), text);
+	                 pid, level_prefix(level), text);
 	if (n < 0)
 		n = 0;
 	if ((size_t)n > sizeof(line) - 2)
