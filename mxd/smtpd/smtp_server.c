@@ -52,6 +52,14 @@ static void server_session_closed(void *ctx, struct smtp_session *session)
 	srv->nsessions--;
 }
 
+/* A lingering session only drops input: its client may connect again meanwhile. */
+static void server_session_lingering(void *ctx, struct smtp_session *session)
+{
+	struct smtp_server *srv = ctx;
+	struct session_node *node = smtp_session_link(session);
+	client_count_release(srv->clients, &node->client);
+}
+
 /* Refuse a connection over a limit with a 421 written straight to the socket (best effort). */
 static void refuse(struct smtp_server *srv, evutil_socket_t fd, const char *addr, const char *hostname,
                    const char *why)
@@ -153,6 +161,7 @@ int smtp_server_bind(struct event_base *base, const struct mxd_config *cfg, stru
 	srv->env.base = base;
 	srv->env.cfg = cfg;
 	srv->env.on_close = server_session_closed;
+	srv->env.on_linger = server_session_lingering;
 	srv->env.ctx = srv;
 	srv->clients = client_count_table_new();
 	srv->env.anvil = anvil_new();

@@ -317,6 +317,8 @@ static bool session_linger(struct smtp_session *s, int64_t now)
 	if (shutdown(fd, SHUT_WR) < 0)
 		return false;
 	s->lingering = true;
+	if (s->env->on_linger != NULL)
+		s->env->on_linger(s->env->ctx, s);
 	if (s->close_deadline > now + SESSION_LINGER_MS)
 		s->close_deadline = now + SESSION_LINGER_MS;
 	evbuffer_drain(bufferevent_get_input(s->bev), evbuffer_get_length(bufferevent_get_input(s->bev)));

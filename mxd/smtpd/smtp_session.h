@@ -102,6 +102,9 @@ struct smtp_env {
 	void *queued_ctx;
 	/* called once when a session ends, before it is freed */
 	void (*on_close)(void *ctx, struct smtp_session *session);
+	/* called when a closing session starts dropping what its client still sends (at most 2 s before
+	 * on_close): its client's connection slot may be given back (NULL: none) */
+	void (*on_linger)(void *ctx, struct smtp_session *session);
 	void *ctx;
 	struct msg_auth *auth; /* DKIM and DMARC checks at the end of DATA (NULL: none) */
 };
