@@ -101,6 +101,7 @@ class Accounting:
         if base is None:
             self.why = "no cgroup v2 hierarchy" if not force_proc else "asked for /proc"
         else:
+            self._remove_stale(base)
             try:
                 with open(os.path.join(base, "cgroup.controllers")) as f:
                     if "cpu" in f.read().split():
@@ -124,6 +125,22 @@ class Accounting:
                 self._rmdirs()
                 self.paths = {}
         atexit.register(self.close)
+
+    @staticmethod
+    def _remove_stale(base):
+        """mxbench-*-PID cgroups of a driver that is gone (killed before close()) and that are empty."""
+        try:
+            names = os.listdir(base)
+        except OSError:
+            return
+        for n in names:
+            pid = n.rsplit("-", 1)[-1]
+            if not n.startswith("mxbench-") or not pid.isdigit() or os.path.exists("/proc/" + pid):
+                continue
+            try:
+                os.rmdir(os.path.join(base, n))
+            except OSError:
+                pass
 
     @staticmethod
     def _move(pid, path):
