@@ -258,10 +258,11 @@ def main():
     r = results
     print("datamem: %d sessions x %s octets%s" % (r["sessions"], format(r["size"], ","),
                                                   ("  ABORTED: " + r["aborted"]) if r["aborted"] else ""))
-    print("  mxd RSS before %d KiB; peak in DATA %d KiB (all %d in DATA after %.1f s, %.0f MB sent); peak in "
-          "commit %d KiB (%.1f s); after %d KiB" % (r["rss_before_kib"], r["peak_data_kib"], r["in_data"],
-                                                   r["all_in_data_s"], r["sent_bytes_at_barrier"] / 1e6,
-                                                   r["peak_commit_kib"], r["commit_s"], r["rss_after_kib"]))
+    print("  mxd RSS before %d KiB; peak in DATA %d KiB (%d in DATA after %.1f s, %.0f MB sent); peak %s "
+          "%d KiB (%.1f s); after %d KiB" % (r["rss_before_kib"], r["peak_data_kib"], r["in_data"],
+                                            r["all_in_data_s"], r["sent_bytes_at_barrier"] / 1e6,
+                                            "after the stop" if r["aborted"] else "in commit",
+                                            r["peak_commit_kib"], r["commit_s"], r["rss_after_kib"]))
     print("  %.1f KiB per session in DATA%s; %d of %d got 250 (replies %s)" % (
         r["kib_per_session_data"], " (extrapolated from the octets sent before the stop)"
         if r.get("kib_per_session_data_extrapolated") else "", r["accepted"], r["sessions"], r["replies"]))

@@ -69,9 +69,10 @@ def main():
         what = "%s sessions x %s octets in DATA at once" % (format(n, ","), format(size, ","))
         stopped = " STOPPED at the %d MiB cap (%s)" % (dm["rss_cap_kib"] // 1024, dm["aborted"]) if dm.get("aborted") else ""
         rows.append(("memory of a session in DATA (%s)" % what,
-                     "%.1f KiB per session%s (RSS before %s, peak in DATA %s, peak in commit %s, after %s MiB)" % (
+                     "%.1f KiB per session%s (RSS before %s, peak in DATA %s, peak %s %s, after %s MiB)" % (
                          dm["kib_per_session_data"], " (extrapolated)" if dm.get("kib_per_session_data_extrapolated") else "",
-                         mib(dm["rss_before_kib"]), mib(dm["peak_data_kib"]), mib(dm["peak_commit_kib"]),
+                         mib(dm["rss_before_kib"]), mib(dm["peak_data_kib"]),
+                         "after the stop" if dm.get("aborted") else "in commit", mib(dm["peak_commit_kib"]),
                          mib(dm["rss_after_kib"])),
                      "<= 256 KiB per session", verdict(not dm.get("aborted") and dm["kib_per_session_data"] <= 256)))
         full = n >= 1000 and size >= 10 * 1000 * 1000

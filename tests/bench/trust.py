@@ -171,7 +171,8 @@ def main():
 
 def check_log(mtas):
     """What each mxd's log says it checked in the warm-up: counts of spf=, dkim=, dmarc=, arc= verdicts
-    found in its mail.log lines (proof that "on" did the work; "off" should have none)."""
+    found in its mail.log lines, and whether it seals with ARC (proof that "on" did the work; "off" should
+    have none)."""
     import re
     seen = {}
     for name, mxd, _ in mtas:
@@ -182,6 +183,12 @@ def check_log(mtas):
                     for m in re.finditer(r"\b(spf|dkim|dmarc|arc)=(\w+)", line, re.I):
                         k = "%s=%s" % (m.group(1).lower(), m.group(2).lower())
                         counts[k] = counts.get(k, 0) + 1
+                    if "ARC sealing as d=" in line:
+                        counts["ARC sealing on"] = 1
+                    elif "ARC sealing off" in line:
+                        counts["ARC sealing off"] = 1
+                    elif "ARC seal not added" in line:
+                        counts["ARC seal not added"] = counts.get("ARC seal not added", 0) + 1
         except OSError:
             pass
         seen[name] = counts
