@@ -90,6 +90,7 @@ class Run:
         self.port, self.n, self.size, self.settle = port, n, size, settle
         self.ready = 0
         self.failed = 0
+        self.stopped = 0
         self.sent = 0
         self.codes = {}
         self.aborted = False
@@ -128,9 +129,12 @@ class Run:
                 self.sent += k * len(LINE)
                 lines -= k
                 await writer.drain()
-            self.ready += 1
+            if lines > 0:  # stopped at the cap before all the content was sent
+                self.stopped += 1
+            else:
+                self.ready += 1
             counted = True
-            if self.ready + self.failed >= self.n:
+            if self.ready + self.failed + self.stopped >= self.n:
                 self.all_ready.set()
             await self.release.wait()
             if self.aborted:
@@ -143,7 +147,7 @@ class Run:
         except (OSError, ConnectionError, asyncio.IncompleteReadError) as e:
             if not counted:
                 self.failed += 1
-                if self.ready + self.failed >= self.n:
+                if self.ready + self.failed + self.stopped >= self.n:
                     self.all_ready.set()
             self.codes[str(e)[:60]] = self.codes.get(str(e)[:60], 0) + 1
         finally:
