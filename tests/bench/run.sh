@@ -3,7 +3,7 @@
 # Debian's Postfix (its own instance on other loopback ports, durable defaults kept), runs the
 # benchmarks and prints a summary table. Not part of CI: it prints figures, it asserts nothing.
 #
-#   sh tests/bench/run.sh                         # everything (about 8 minutes on 2 cores, 11 with RUNS=5)
+#   sh tests/bench/run.sh                         # everything (about 10 minutes on 2 cores, 13 with RUNS=5)
 #   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory datamem trust tables drain gate arc milter
 #
 # Environment: RUNS (3), MSGS (2000), CASES (throughput cases, see throughput.py), DRAIN_MSGS (10000),
