@@ -243,7 +243,8 @@ def main():
         results["accepted"] = run.codes.get(250, 0)
         results["kib_per_session_data"] = round((results["peak_data_kib"] - results["rss_before_kib"])
                                                 / args.sessions, 1)
-        results["peak_kib"] = max(results["peak_data_kib"], results["peak_commit_kib"])
+        results["peak_after_kib"] = max(sampler.peak.get("after", 0), results["rss_after_kib"])
+        results["peak_kib"] = max(results["peak_data_kib"], results["peak_commit_kib"], results["peak_after_kib"])
         results.setdefault("aborted", None)
         if results["aborted"] and results["sent_bytes_at_barrier"]:
             # stopped part-way: what each session would hold in DATA at this rate of RSS per octet sent
