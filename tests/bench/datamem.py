@@ -16,7 +16,7 @@ Reports: RSS before, peak while all sessions are in DATA, peak during the commit
 mynetworks (no checks), relays to a port where nothing listens (the messages stay queued: no delivery
 work meanwhile), message_size_limit above M. --rss-cap MiB (default 2048, four times the goal): if mxd's
 RSS passes it the run stops there (the clients hang up) and the figures are those at the stop, marked
-aborted, so that a build that holds every message in memory does not take a shared machine's memory
+aborted (KiB per session then extrapolated: RSS growth per octet mxd had read, /proc/PID/io rchar), so that a build that holds every message in memory does not take a shared machine's memory
 (1,000 x 10 MB is 10 GB). Results: RESULTS/datamem.json.
 """
 import argparse
@@ -52,6 +52,18 @@ def status(pid):
     except OSError:
         pass
     return out.get("VmRSS", 0), out.get("VmHWM", 0)
+
+
+def rchar(pid):
+    """Octets mxd has read through read()/recv() so far (/proc/PID/io rchar): in DATA, mostly the content."""
+    try:
+        with open("/proc/%d/io" % pid) as f:
+            for line in f:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def reset_hwm(pid):
@@ -170,6 +182,7 @@ async def drive(run, sampler, pid, results):
             loop.call_soon_threadsafe(run.release.set)
     sampler.on_cap = abort
     reset_hwm(pid)
+    read0 = rchar(pid)
     sampler.phase = "data"
     t0 = time.monotonic()
     tasks = [asyncio.ensure_future(run.session(i, header % i)) for i in range(run.n)]
@@ -181,6 +194,8 @@ async def drive(run, sampler, pid, results):
     results["peak_data_kib"] = max(hwm, sampler.peak.get("data", 0), rss)
     results["rss_at_barrier_kib"] = rss
     results["sent_bytes_at_barrier"] = run.sent
+    read1 = rchar(pid)
+    results["mxd_read_bytes_at_barrier"] = read1 - read0 if None not in (read0, read1) else None
     reset_hwm(pid)
     sampler.phase = "commit"
     t1 = time.monotonic()
@@ -246,10 +261,12 @@ def main():
         results["peak_after_kib"] = max(sampler.peak.get("after", 0), results["rss_after_kib"])
         results["peak_kib"] = max(results["peak_data_kib"], results["peak_commit_kib"], results["peak_after_kib"])
         results.setdefault("aborted", None)
-        if results["aborted"] and results["sent_bytes_at_barrier"]:
-            # stopped part-way: what each session would hold in DATA at this rate of RSS per octet sent
+        got = results["mxd_read_bytes_at_barrier"] or results["sent_bytes_at_barrier"]
+        if results["aborted"] and got:
+            # stopped part-way: what each session would hold in DATA at this rate of RSS per octet mxd read
+            # (what the clients sent, less what the sockets' buffers still held: /proc/PID/io rchar)
             results["kib_per_session_data"] = round((results["peak_data_kib"] - results["rss_before_kib"])
-                                                    * size / results["sent_bytes_at_barrier"], 1)
+                                                    * size / got, 1)
             results["kib_per_session_data_extrapolated"] = True
         try:
             results["queued"] = mxd.queue_count()
@@ -263,13 +280,15 @@ def main():
     r = results
     print("datamem: %d sessions x %s octets%s" % (r["sessions"], format(r["size"], ","),
                                                   ("  ABORTED: " + r["aborted"]) if r["aborted"] else ""))
-    print("  mxd RSS before %d KiB; peak in DATA %d KiB (%d in DATA after %.1f s, %.0f MB sent); peak %s "
+    print("  mxd RSS before %d KiB; peak in DATA %d KiB (%d in DATA after %.1f s, %.0f MB sent, %s MB read by mxd); peak %s "
           "%d KiB (%.1f s); after %d KiB" % (r["rss_before_kib"], r["peak_data_kib"], r["in_data"],
                                             r["all_in_data_s"], r["sent_bytes_at_barrier"] / 1e6,
+                                            "%.0f" % (r["mxd_read_bytes_at_barrier"] / 1e6)
+                                            if r["mxd_read_bytes_at_barrier"] is not None else "?",
                                             "after the stop" if r["aborted"] else "in commit",
                                             r["peak_commit_kib"], r["commit_s"], r["rss_after_kib"]))
     print("  %.1f KiB per session in DATA%s; %d of %d got 250 (replies %s)" % (
-        r["kib_per_session_data"], " (extrapolated from the octets sent before the stop)"
+        r["kib_per_session_data"], " (extrapolated from the octets mxd read before the stop)"
         if r.get("kib_per_session_data_extrapolated") else "", r["accepted"], r["sessions"], r["replies"]))
 
 
