@@ -126,7 +126,7 @@ def load(name):
 class Sink:
     """smtp-sink on a loopback port; count() reads its running message counter."""
 
-    def __init__(self, port=None, backlog=4096):
+    def __init__(self, port=None, backlog=4096, preexec=None):
         self.port = port or free_port()
         os.makedirs(WORK, exist_ok=True)
         self.out = os.path.join(WORK, "sink-%d.out" % self.port)
@@ -134,7 +134,7 @@ class Sink:
         # -c counters; -m: connections handled at once (both MTAs open at most a few dozen)
         self.proc = subprocess.Popen([SMTP_SINK, "-c", "-u", "nobody", "-m", "1000",
                                       "127.0.0.1:%d" % self.port, str(backlog)],
-                                     stdout=self.f, stderr=subprocess.STDOUT)
+                                     stdout=self.f, stderr=subprocess.STDOUT, preexec_fn=preexec)
         wait_port(self.port, proc=self.proc)
         self.base = self.count()  # wait_port's probe is a session, not a message
 
@@ -174,11 +174,14 @@ class Sink:
             pass
 
 
-def source(port, msgs, sessions, size, rcpts, timeout=600):
-    """Run smtp-source (one connection per message, HELO, no pipelining); returns (rc, stderr)."""
-    cmd = [SMTP_SOURCE, "-s", str(sessions), "-m", str(msgs), "-l", str(size), "-r", str(rcpts),
+def source(port, msgs, sessions, size, rcpts, timeout=600, preexec=None, message_file=None):
+    """Run smtp-source (one connection per message, HELO, no pipelining); returns (rc, stderr).
+    message_file: send that file's header and body (smtp-source -F: lines end in LF, it sends CRLF)
+    instead of size octets of its own."""
+    cmd = [SMTP_SOURCE, "-s", str(sessions), "-m", str(msgs), "-r", str(rcpts),
            "-f", SENDER, "-t", "info@example.com", "-M", "client.bench", "127.0.0.1:%d" % port]
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    cmd[1:1] = ["-F", message_file] if message_file else ["-l", str(size)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, preexec_fn=preexec)
     return r.returncode, r.stderr.strip()
 
 
@@ -231,11 +234,12 @@ class Mxd:
         for a, d in ALIASES:
             self.mxctl("alias", "add", a, d)
 
-    def start(self, wrap=(), timeout=60, greet_timeout=2):
-        """Start mxd; returns seconds until its port answered."""
+    def start(self, wrap=(), timeout=60, greet_timeout=2, preexec=None):
+        """Start mxd; returns seconds until its port answered. preexec: cpuacct's, to start it in a cgroup."""
         self.err = open(os.path.join(self.dir, "mxd.stderr"), "ab")
         t0 = time.monotonic()
-        self.proc = subprocess.Popen(list(wrap) + [MXD, "-c", self.conf], stdout=self.err, stderr=self.err)
+        self.proc = subprocess.Popen(list(wrap) + [MXD, "-c", self.conf], stdout=self.err, stderr=self.err,
+                                     preexec_fn=preexec)
         wait_port(self.port, timeout=timeout, proc=self.proc, greet_timeout=greet_timeout)
         return time.monotonic() - t0
 
@@ -340,14 +344,24 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 """
 
 
+def work_suffix():
+    """"" for the default MXD_BENCH_WORK, else "-" and a short hash of it: the directories outside WORK
+    (Postfix's queue and data) of two benchmark runs with different work dirs never clash."""
+    if os.path.abspath(WORK) == "/tmp/mxd-bench":
+        return ""
+    import hashlib
+    return "-" + hashlib.sha1(os.path.abspath(WORK).encode()).hexdigest()[:8]
+
+
 class Postfix:
-    """A Postfix instance of our own: config in WORK/postfix/etc, queue in /var/spool/postfix-mxbench."""
+    """A Postfix instance of our own: config in WORK/postfix/etc, queue in /var/spool/postfix-mxbench
+    (postfix-mxbench-HASH for a MXD_BENCH_WORK other than the default, see work_suffix())."""
 
     def __init__(self, relay_port, process_limit=200, name="postfix"):
         self.base = os.path.join(WORK, name)
         self.confdir = os.path.join(self.base, "etc")
-        self.queue = "/var/spool/%s-mxbench" % name
-        self.data = "/var/lib/%s-mxbench" % name
+        self.queue = "/var/spool/%s-mxbench%s" % (name, work_suffix())
+        self.data = "/var/lib/%s-mxbench%s" % (name, work_suffix())
         self.port = free_port()
         self.maillog = os.path.join(self.base, "mail.log")
         self.stop_any()
@@ -379,9 +393,13 @@ class Postfix:
             raise RuntimeError("%s: %s%s" % (" ".join(args), r.stdout, r.stderr))
         return r
 
-    def start(self):
+    def start(self, preexec=None):
+        """postfix start; preexec: cpuacct's, so that master and every daemon it forks are in a cgroup."""
         t0 = time.monotonic()
-        self.postcmd("postfix", "-c", self.confdir, "start")
+        r = subprocess.run(["postfix", "-c", self.confdir, "start"], capture_output=True, text=True, timeout=120,
+                           env=dict(os.environ, MAIL_CONFIG=self.confdir), preexec_fn=preexec)
+        if r.returncode != 0:
+            raise RuntimeError("postfix start: %s%s" % (r.stdout, r.stderr))
         wait_port(self.port)
         return time.monotonic() - t0
 

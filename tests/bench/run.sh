@@ -3,10 +3,12 @@
 # Debian's Postfix (its own instance on other loopback ports, durable defaults kept), runs the
 # benchmarks and prints a summary table. Not part of CI: it prints figures, it asserts nothing.
 #
-#   sh tests/bench/run.sh                         # everything (about 8 minutes on 2 cores, 11 with RUNS=5)
-#   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory tables drain gate arc milter
+#   sh tests/bench/run.sh                         # everything (about 10 minutes on 2 cores, 13 with RUNS=5)
+#   sh tests/bench/run.sh throughput latency      # some pieces: throughput latency memory datamem trust tables drain gate arc milter
 #
 # Environment: RUNS (3), MSGS (2000), CASES (throughput cases, see throughput.py), DRAIN_MSGS (10000),
+# DATAMEM_SESSIONS (1000), DATAMEM_SIZE (10M; datamem.py), DATAMEM_CAP (2048 MiB: a run whose mxd passes it
+# stops there), TRUST_CASES (20x4k1), TRUST_ARGS (--breakdown; e.g. "--arc-key ed25519"),
 # ALIASES (1000000), MXD_BENCH_BUILD (build-bench), MXD_BENCH_WORK (/tmp/mxd-bench),
 # MXD_BENCH_REF (build this git ref, e.g. HEAD, from a "git archive" snapshot instead of the work tree),
 # BENCH_NICE (e.g. -10: run everything, both MTAs alike, at that niceness on a shared machine),
@@ -26,7 +28,7 @@ ALIASES="${ALIASES:-1000000}"
 py=/usr/bin/python3
 
 pieces="$*"
-[ -n "$pieces" ] || pieces="throughput latency memory tables drain arc"
+[ -n "$pieces" ] || pieces="throughput latency memory datamem trust tables drain arc"
 
 if [ "$(id -u)" != 0 ]; then
 	echo "run.sh: run as root (Postfix instance, smtp-sink -u nobody)" >&2
@@ -38,6 +40,8 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*"; }
 # 1. packages: Postfix (smtp-source, smtp-sink) and what the build needs
 need=""
 [ -x /usr/sbin/smtp-source ] || need="$need postfix"
+/usr/bin/python3 -c 'import dkim' 2>/dev/null || need="$need python3-dkim"      # trust.py: signed messages
+/usr/bin/python3 -c 'import dnslib' 2>/dev/null || need="$need python3-dnslib"  # trust.py: tests/lib/dnsserver.py
 command -v sqlite3 >/dev/null || need="$need sqlite3"
 command -v cmake >/dev/null || need="$need cmake"
 if [ -n "$need" ]; then
@@ -65,7 +69,7 @@ cmake --build "$MXD_BENCH_BUILD" -j "$(nproc)" >/dev/null
 mkdir -p "$MXD_BENCH_WORK/bin" "$MXD_BENCH_RESULTS"
 cc -O2 -Wall -Wextra -pthread -o "$MXD_BENCH_WORK/bin/acceptlat" "$here/acceptlat.c"
 cc -O2 -Wall -Wextra -D_GNU_SOURCE -I "$src" -I "$MXD_BENCH_BUILD/include/mxd_rewrite" -I "$MXD_BENCH_BUILD/include/mxdb" -I "$MXD_BENCH_BUILD/include/mxd_common" -o "$MXD_BENCH_WORK/bin/lookup" "$here/lookup.c" \
-	"$MXD_BENCH_BUILD/lib/libmxd_rewrite.a" "$MXD_BENCH_BUILD/lib/libmxdb.a" "$MXD_BENCH_BUILD/lib/libmxd_common.a" -lsqlite3 -lsodium -lpthread
+	"$MXD_BENCH_BUILD/lib/libmxd_rewrite.a" "$MXD_BENCH_BUILD/lib/libmxdb.a" "$MXD_BENCH_BUILD/lib/libmxd_common.a" -lsqlite3 -lsodium -levent -lpthread
 cc -O2 -Wall -Wextra -I "$src" -o "$MXD_BENCH_WORK/bin/arcseal" "$here/arcseal.c" "$MXD_BENCH_BUILD/lib/libmxd_auth.a" \
 	"$MXD_BENCH_BUILD/lib/libmxd_dns.a" "$MXD_BENCH_BUILD/lib/libmxd_common.a" -lssl -lcrypto -levent -lunbound -lpthread
 
@@ -86,6 +90,8 @@ for p in $pieces; do
 	throughput) run $py throughput.py --runs "$RUNS" --msgs "$MSGS" ${CASES:+--cases "$CASES"} ;;
 	latency) run $py latency.py --runs "$RUNS" --msgs "$MSGS" ;;
 	memory) run $py memory.py ;;
+	datamem) run $py datamem.py --sessions "${DATAMEM_SESSIONS:-1000}" --size "${DATAMEM_SIZE:-10M}" --rss-cap "${DATAMEM_CAP:-2048}" ;;
+	trust) run $py trust.py --runs "$RUNS" --msgs "$MSGS" --cases "${TRUST_CASES:-20x4k1}" ${TRUST_ARGS---breakdown} ;;
 	tables) run $py tables.py --aliases "$ALIASES" ;;
 	drain) run $py drain.py --msgs "$DRAIN_MSGS" ;;
 	gate) run $py gate.py --runs "$RUNS" ;;
