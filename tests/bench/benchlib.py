@@ -237,6 +237,10 @@ class Mxd:
     def start(self, wrap=(), timeout=60, greet_timeout=2, preexec=None):
         """Start mxd; returns seconds until its port answered. preexec: cpuacct's, to start it in a cgroup."""
         self.err = open(os.path.join(self.dir, "mxd.stderr"), "ab")
+        if not wrap and os.environ.get("MXD_BENCH_PERF"):  # a profile of each mxd: DIR/perf-NAME.data
+            os.makedirs(os.environ["MXD_BENCH_PERF"], exist_ok=True)
+            wrap = ("perf", "record", "-F", "999", "-g", "-o",
+                    os.path.join(os.environ["MXD_BENCH_PERF"], "perf-%s.data" % os.path.basename(self.dir)))
         t0 = time.monotonic()
         self.proc = subprocess.Popen(list(wrap) + [MXD, "-c", self.conf], stdout=self.err, stderr=self.err,
                                      preexec_fn=preexec)
