@@ -235,7 +235,7 @@ struct evbuffer *data_view_buffer(struct data_view *v)
 	return v->buf;
 }
 
-int data_view_is_mapped(const struct data_view *v)
+bool data_view_is_mapped(const struct data_view *v)
 {
 	return v->mapped;
 }

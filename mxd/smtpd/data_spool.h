@@ -21,6 +21,7 @@
 #ifndef MXD_DATA_SPOOL_H
 #define MXD_DATA_SPOOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,6 @@ struct evbuffer *data_view_take_buffer(struct data_view **v);
 /* Release the view and its evbuffer (when still held); sets *v to NULL; NULL allowed. */
 void data_view_free(struct data_view **v);
 /* Whether the content is kept in a mapped file (false: in memory). */
-int data_view_is_mapped(const struct data_view *v);
+bool data_view_is_mapped(const struct data_view *v);
 
 #endif
