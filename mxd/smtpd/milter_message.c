@@ -220,11 +220,16 @@ void milter_message_replace_body(struct milter_message *m, const void *data, siz
 	m->content_changed = true;
 }
 
-void milter_message_write(const struct milter_message *m, struct evbuffer *out)
+void milter_message_write_head(const struct milter_message *m, struct evbuffer *out)
 {
 	for (size_t i = 0; i < m->nheader; i++)
 		evbuffer_add_printf(out, "%s:%s\r\n", m->headers[i].name, m->headers[i].value);
 	evbuffer_add(out, "\r\n", 2);
+}
+
+void milter_message_write(const struct milter_message *m, struct evbuffer *out)
+{
+	milter_message_write_head(m, out);
 	size_t off;
 	const struct evbuffer *body = milter_message_body(m, &off);
 	size_t len = evbuffer_get_length(body);

@@ -71,6 +71,9 @@ const struct evbuffer *milter_message_body(const struct milter_message *m, size_
 /* Start a replacement body (the first REPLBODY packet), then append to it. */
 void milter_message_replace_body(struct milter_message *m, const void *data, size_t len, bool first);
 
+/* The header section to store: the header fields, then the empty line. With the body unchanged, it
+ * replaces the first body_off octets of content. */
+void milter_message_write_head(const struct milter_message *m, struct evbuffer *out);
 /* The content to store: header fields, the empty line, the body. */
 void milter_message_write(const struct milter_message *m, struct evbuffer *out);
 

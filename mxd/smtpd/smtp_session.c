@@ -220,8 +220,9 @@ void session_txn_free(struct smtp_session *s)
 	free(t->final_reason);
 	strmap_clear(&t->rcpt_set);
 	strmap_clear(&t->final_set);
-	if (t->body != NULL)
-		evbuffer_free(t->body);
+	data_spool_free(&t->spool);
+	data_view_free(&t->view);
+	t->body = NULL;
 	spf_cancel(&t->spf_check);
 	spf_result_free(&t->spf);
 	arc_verify_cancel(&t->arc_verify);
@@ -495,9 +496,10 @@ static bool session_feed_data(struct smtp_session *s, struct evbuffer *in, uint6
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		size_t consumed;
-		enum smtp_data_status st =
-		    smtp_data_feed(&s->txn->data, v.iov_base, v.iov_len, s->txn->body, &consumed);
+		enum smtp_data_status st = smtp_data_feed(&s->txn->data, v.iov_base, v.iov_len,
+		                                          data_spool_input(s->txn->spool), &consumed);
 		evbuffer_drain(in, consumed);
+		data_spool_flush(s->txn->spool); /* a failure is answered at the end of DATA */
 		*octets_r += consumed;
 		if (st == SMTP_DATA_DONE)
 			return true;

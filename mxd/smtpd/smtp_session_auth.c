@@ -115,16 +115,16 @@ static int rewrite_from(struct smtp_session *s, const char *alias, char *orig_r,
 	for (char *p = orig_r; *p != '\0'; p++)
 		if (*p == '\r' || *p == '\n' || *p == '\t')
 			*p = ' ';
-	struct evbuffer *out = xevbuffer_new();
-	evbuffer_add(out, buf, t->content_offset + from.start);
-	evbuffer_add_printf(out, "From: <%s>\r\n", alias);
+	/* the new head (a copy: the view rewrites in place), over the old one up to the old From:'s CRLF */
+	struct evbuffer *head = xevbuffer_new();
+	evbuffer_add(head, buf, t->content_offset + from.start);
+	evbuffer_add_printf(head, "From: <%s>\r\n", alias);
 	if (!have_reply_to)
-		evbuffer_add_printf(out, "Reply-To:%.*s\r\n", (int)from.value_len, hdr + from.value_off);
-	size_t rest = t->content_offset + from.end + 2; /* past the CRLF of the old From: */
-	evbuffer_drain(t->body, rest);
-	evbuffer_add_buffer(out, t->body);
-	evbuffer_free(t->body);
-	t->body = out;
+		evbuffer_add_printf(head, "Reply-To:%.*s\r\n", (int)from.value_len, hdr + from.value_off);
+	size_t head_len = evbuffer_get_length(head);
+	data_view_replace_head(t->view, t->content_offset + from.end + 2, evbuffer_pullup(head, -1),
+	                       head_len);
+	evbuffer_free(head);
 	return 0;
 }
 
@@ -156,7 +156,7 @@ static void seal_done(void *arg)
 	struct smtp_session *s = j->s;
 	struct smtp_txn *t = s->txn;
 	if (j->set != NULL)
-		evbuffer_prepend(t->body, j->set, strlen(j->set));
+		data_view_replace_head(t->view, 0, j->set, strlen(j->set));
 	else if (j->error != NULL)
 		log_warn("smtpd", "%s: ARC seal not added: %s", t->id, j->error);
 	free(j->set);
@@ -183,7 +183,7 @@ static void data_seal(struct smtp_session *s, struct auth_results *ar)
 	if (ar != NULL) {
 		h = auth_results_header(ar);
 		auth_results_free(&ar);
-		evbuffer_prepend(t->body, h, strlen(h));
+		data_view_replace_head(t->view, 0, h, strlen(h));
 	}
 	if (s->env->arc == NULL || t->arc_terminated || h == NULL) {
 		free(h);
@@ -194,7 +194,7 @@ static void data_seal(struct smtp_session *s, struct auth_results *ar)
 	j->s = s;
 	j->sealer = s->env->arc;
 	j->len = evbuffer_get_length(t->body);
-	j->msg = (const char *)evbuffer_pullup(t->body, -1);
+	j->msg = (const char *)evbuffer_pullup(t->body, -1); /* one chunk: no copy */
 	j->cv = t->arc_checked ? t->arc_cv : ARC_CV_NONE;
 	j->authres = xstrdup(h + strlen("Authentication-Results:"));
 	j->now = (long long)time(NULL);
@@ -262,7 +262,7 @@ static void auth_checked(struct msg_auth_result *r, void *ctx)
 		char *mark =
 		    xasprintf("X-mxd-DMARC: %s (p=%s; header.from=%s)\r\n", dmarc_policy_str(v->disposition),
 		              dmarc_policy_str(v->policy), r->from_domain);
-		evbuffer_prepend(t->body, mark, strlen(mark));
+		data_view_replace_head(t->view, 0, mark, strlen(mark));
 		t->content_offset += strlen(mark);
 		free(mark);
 	}
@@ -340,6 +340,8 @@ void session_auth_start(struct smtp_session *s)
 		data_arc_checked(s, &none); /* no chain to validate: the whole message is not even read */
 		return;
 	}
+	/* the view is one chunk (its head grows into the room in front), so this copies nothing; arc_verify
+	 * copies a message whose chain passes its first checks, to verify it on a worker thread */
 	size_t len = evbuffer_get_length(t->body);
 	const char *text = (const char *)evbuffer_pullup(t->body, -1);
 	t->arc_verify =

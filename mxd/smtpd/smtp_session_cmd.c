@@ -11,6 +11,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -459,10 +460,11 @@ static void cmd_data(struct smtp_session *s, const char *arg)
 		return;
 	}
 	struct smtp_txn *t = s->txn;
-	t->body = xevbuffer_new();
-	add_spf_headers(s, t->body);
-	add_received(s, t->body);
-	t->content_offset = evbuffer_get_length(t->body);
+	t->spool = data_spool_new(s->env->cfg->queue_directory);
+	struct evbuffer *trace = data_spool_input(t->spool);
+	add_spf_headers(s, trace);
+	add_received(s, trace);
+	t->content_offset = evbuffer_get_length(trace);
 	smtp_data_init(&t->data, (uint64_t)s->env->cfg->message_size_limit);
 	session_enter_state(s, SMTP_STATE_DATA);
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
@@ -554,16 +556,39 @@ void session_data_submit(struct smtp_session *s)
 	msg.arrival = time_now();
 	msg.smtputf8 = t->params.smtputf8;
 	msg.received_note = t->auth_note;
-	msg.body = t->body;
 	msg.held = t->hold_reason != NULL;
 	msg.hold_reason = t->hold_reason;
-	t->body = NULL; /* the store owns it now */
+	msg.body = data_view_take_buffer(&t->view); /* the store owns it now */
+	t->body = NULL;
 	queue_store_submit(s->env->queue, &msg, data_committed, s);
+}
+
+/* The content could not be spooled (the queue directory's disk is full, or failed): 452 4.3.1 or
+ * 451 4.3.0, as for a queue file that cannot be written; the session goes on. */
+static bool data_spool_failed(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	if (data_spool_finish(t->spool, &t->view) == 0) {
+		data_spool_free(&t->spool);
+		t->body = data_view_buffer(t->view);
+		return false;
+	}
+	int e = data_spool_error(t->spool);
+	bool full = e == ENOSPC || e == EDQUOT;
+	log_warn("smtpd", "%s: queue file write error: message spool: %s", t->id, strerror(e));
+	s->env->stats.rejected_data++;
+	const char *enh = full ? "4.3.1" : "4.3.0";
+	const char *text = full ? "Error: insufficient system storage" : "Error: queue file write error";
+	smtp_stats_reject(&s->env->stats, enh);
+	session_log_reject_text(s, "END-OF-MESSAGE", full ? 452 : 451, enh, text);
+	session_reply(s, full ? 452 : 451, enh, "%s", text);
+	reset_transaction(s);
+	return true;
 }
 
 void session_data_done(struct smtp_session *s)
 {
-	if (data_refused(s))
+	if (data_refused(s) || data_spool_failed(s))
 		return;
 	struct smtp_txn *t = s->txn;
 	char msgid[256];

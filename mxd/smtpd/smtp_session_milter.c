@@ -163,6 +163,25 @@ static bool client_gone(struct smtp_session *s)
 	return fd >= 0 && recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
 }
 
+/* The milters' header edits become the message's new head (the body stays where it is, in the view);
+ * a replaced body replaces all. */
+static void apply_content(struct smtp_session *s)
+{
+	struct smtp_txn *t = s->txn;
+	const struct milter_message *m = t->milter;
+	struct evbuffer *head = xevbuffer_new();
+	size_t old_len = m->body_off;
+	if (m->new_body != NULL) {
+		milter_message_write(m, head);
+		old_len = evbuffer_get_length(t->body);
+	} else {
+		milter_message_write_head(m, head);
+	}
+	size_t len = evbuffer_get_length(head);
+	data_view_replace_head(t->view, old_len, evbuffer_pullup(head, -1), len);
+	evbuffer_free(head);
+}
+
 static void milter_done(void *ctx, const struct milter_result *res)
 {
 	struct smtp_session *s = ctx;
@@ -211,12 +230,8 @@ static void milter_done(void *ctx, const struct milter_result *res)
 	case MILTER_VERDICT_ACCEPT:
 		if (t->milter->envelope_changed)
 			apply_envelope(s);
-		if (t->milter->content_changed) {
-			struct evbuffer *body = xevbuffer_new();
-			milter_message_write(t->milter, body);
-			evbuffer_free(t->body);
-			t->body = body;
-		}
+		if (t->milter->content_changed)
+			apply_content(s);
 		if (t->nfinal == 0) {
 			st->milter_discarded++;
 			log_milter(s, "milter-discard", "the milters deleted every recipient");

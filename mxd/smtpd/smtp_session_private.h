@@ -10,6 +10,7 @@
 #include "mxd/common/strmap.h"
 #include "mxd/queue/queue_store.h"
 #include "mxd/smtpd/anvil.h"
+#include "mxd/smtpd/data_spool.h"
 #include "mxd/smtpd/smtp_data.h"
 #include "mxd/smtpd/policy.h"
 #include "mxd/smtpd/smtp_parse.h"
@@ -51,7 +52,9 @@ struct smtp_txn {
 	size_t nfinal, final_cap;
 	struct strmap rcpt_set, final_set; /* the addresses in rcpts and finals, for O(1) de-duplication */
 	struct smtp_data data;
-	struct evbuffer *body;
+	struct data_spool *spool;    /* the content while DATA runs (trace headers first) */
+	struct data_view *view;      /* after the final ".": the content, its head changed through the view */
+	struct evbuffer *body;       /* the view's evbuffer (borrowed): read by the checks and the milters */
 	struct spf_check *spf_check; /* the SPF check of MAIL FROM while it runs */
 	struct spf_result *spf;      /* its verdict; NULL when the client was not checked */
 	size_t content_offset;       /* body octets before the client's content (our trace headers) */

@@ -98,3 +98,50 @@ int gettimeofday(struct timeval *restrict tv, void *restrict tz)
 	tv->tv_usec = ts.tv_nsec / 1000;
 	return 0;
 }
+
+/*
+ * A file system without O_TMPFILE: while MXD_FAULT_NO_TMPFILE is set (to anything), open() with
+ * O_TMPFILE fails with EOPNOTSUPP, as on file systems that lack it, so tests reach the named-then-removed
+ * fallback of mxd's message spool (mxd/smtpd/data_spool.c).
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+
+int open(const char *path, int flags, ...);
+int open64(const char *path, int flags, ...);
+
+static int no_tmpfile(int flags)
+{
+	return (flags & O_TMPFILE) == O_TMPFILE && getenv("MXD_FAULT_NO_TMPFILE") != NULL;
+}
+
+static int open_as(const char *name, const char *path, int flags, va_list ap)
+{
+	mode_t mode = 0;
+	if ((flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE)
+		mode = (mode_t)va_arg(ap, unsigned);
+	if (no_tmpfile(flags)) {
+		errno = EOPNOTSUPP;
+		return -1;
+	}
+	int (*real)(const char *, int, ...) = (int (*)(const char *, int, ...))dlsym(RTLD_NEXT, name);
+	return real(path, flags, mode);
+}
+
+int open(const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	int fd = open_as("open", path, flags, ap);
+	va_end(ap);
+	return fd;
+}
+
+int open64(const char *path, int flags, ...)
+{
+	va_list ap;
+	va_start(ap, flags);
+	int fd = open_as("open64", path, flags, ap);
+	va_end(ap);
+	return fd;
+}

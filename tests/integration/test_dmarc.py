@@ -229,6 +229,31 @@ class Enforce(Dmarc):
         self.assertEqual(self.delivery_log_received("enf-7@test"),
                          "spf=pass dkim=none dmarc=pass(spfonly.test) arc=none; from rewritten to <info@example.com>")
 
+    def test_from_rewrite_on_a_large_message(self):
+        """3 MiB (a mapped spool file): the new From: and Reply-To: are written over the head, the body
+        arrives as sent."""
+        body = b"".join(b"large body line %07d\r\n" % n for n in range(130000))
+        msg = message("news@spfonly.test", "enf-7big@test", body=body.decode())
+        r = self.send("bounces@spfonly.test", msg)
+        self.assertEqual(r.code, 250, r.lines)
+        head, raw = self.received("enf-7big@test")
+        self.assertRegex(head, r"(?m)^From: <info@example\.com>$")
+        self.assertRegex(head, r"(?m)^Reply-To: Alice <news@spfonly\.test>$")
+        self.assertEqual(len(re.findall(r"(?m)^From:", head)), 1, head)
+        self.assertTrue(raw.endswith(b"\r\n\r\n" + body), "the body changed")
+
+    def test_large_signed_message_passes_and_still_verifies(self):
+        """A DKIM-signed message of 3 MiB: verified from the spool, forwarded with our headers on top,
+        and the next hop's copy still verifies."""
+        body = "".join("signed line %07d of a large message\r\n" % n for n in range(90000))
+        r = self.send("mallory@evil.test", signed("reject.test", message("ceo@reject.test", "enf-2big@test",
+                                                                         body=body)))
+        self.assertEqual(r.code, 250, r.lines)
+        head, raw = self.received("enf-2big@test")
+        self.assertIn("dkim=pass header.d=reject.test", self.ar(head))
+        self.assertIn("dmarc=pass (p=reject dis=none) header.from=reject.test", self.ar(head))
+        self.assertTrue(dkim.verify(raw, dnsfunc=lambda name, timeout=5: self.key_of(name)))
+
     def delivery_log_received(self, msgid):
         """The reply of the delivery log's 'received' row of the message with msgid (queue.db)."""
         qid = re.search(r"(\w+): message-id=<%s>" % re.escape(msgid), self.inst.read_log()).group(1)

@@ -128,6 +128,34 @@ class Faults(unittest.TestCase):
                 self.inst.kill9()
             subprocess.run(["umount", qdir])
 
+    def test_spool_on_full_disk_452_session_goes_on(self):
+        """A message larger than the queue's free space fills the disk while its content is spooled
+        (mxd/smtpd/data_spool.c): 452 4.3.1 at the end of DATA, logged, nothing left; the session goes
+        on and a small message in it is accepted."""
+        qdir = self.inst.settings["queue_directory"]
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", qdir]).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        try:
+            self.inst.start()
+            c = self.inst.client()
+            body = "x" * 998 + "\r\n"
+            r = c.send_mail("a@sender.test", ["info@example.com"],
+                            mxtest.make_message("spoolfull@test", body=body * 4000))
+            self.assertTrue(r.text.startswith("452 4.3.1"), r.lines)
+            log = self.inst.read_log()
+            self.assertIn("queue file write error: message spool: No space left on device", log)
+            self.assertRegex(log, r"reject: END-OF-MESSAGE from .*: 452 4\.3\.1 ")
+            r = c.send_mail("a@sender.test", ["info@example.com"], mxtest.make_message("small@test"))
+            self.assertEqual(r.code, 250, r.lines)
+            c.close()
+            self.assertEqual(len(queued_ids(self.inst)), 1)
+            self.assertFalse([n for n in os.listdir(qdir) if not n.startswith("queue.db")], os.listdir(qdir))
+            self.inst.stop()
+        finally:
+            if self.inst.proc is not None:
+                self.inst.kill9()
+            subprocess.run(["umount", qdir])
+
     def test_unreadable_tables_give_451_never_550(self):
         """A table that cannot be read (WAL readers are never locked out by writers, so this stands in
         for a locked, damaged or half-migrated database) is a temporary failure, never a 550."""

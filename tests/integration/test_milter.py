@@ -144,9 +144,9 @@ def queue_ids(inst, quarantine=False):
     return re.findall(r"^([0-9A-F]{16})\s", out, re.M)
 
 
-def msg(subject, extra=""):
+def msg(subject, extra="", body="Hello.\r\n"):
     return ("From: <sender@example.org>\r\nTo: <info@example.com>\r\nSubject: %s\r\n%s"
-            "Message-ID: <%s@example.org>\r\n\r\nHello.\r\n" % (subject, extra, subject))
+            "Message-ID: <%s@example.org>\r\n\r\n%s" % (subject, extra, subject, body))
 
 
 class Milter(unittest.TestCase):
@@ -167,10 +167,10 @@ class Milter(unittest.TestCase):
         self.inst.start()
         self.addCleanup(self.inst.stop)
 
-    def send(self, subject, extra="", rcpts=("info@example.com",)):
+    def send(self, subject, extra="", rcpts=("info@example.com",), body="Hello.\r\n"):
         c = self.inst.client()
         self.addCleanup(c.close)
-        return c.send_mail("sender@example.org", list(rcpts), msg(subject, extra))
+        return c.send_mail("sender@example.org", list(rcpts), msg(subject, extra, body))
 
     def test_clean_message_passes_with_macros(self):
         r = self.send("clean")
@@ -217,6 +217,21 @@ class Milter(unittest.TestCase):
         self.assertNotIn("Subject: headers", content)
         self.assertNotIn("X-Drop", content)
         self.assertIn("\n\nHello.\n", content)
+
+    def test_header_edits_on_a_large_message(self):
+        """3 MiB, so the content is a mapped spool file: the edited header section is written in front,
+        the body stored as it came."""
+        body = "".join("line %07d of a large message\r\n" % n for n in range(100000))
+        r = self.send("headers", extra="X-Drop: remove me\r\n", body=body)
+        self.assertEqual(r.code, 250, r)
+        qid = r.text.split()[-1]
+        content = self.inst.mxctl("queue", "show", qid).stdout.split("*** CONTENT ***\n", 1)[1]
+        self.assertTrue(content.startswith("X-Milter-First: top\n"), content[:200])
+        self.assertIn("Subject: changed by milter\n", content)
+        self.assertNotIn("X-Drop", content)
+        head, stored = content.split("\n\n", 1)
+        self.assertIn("X-Milter-Added: yes\n\tfolded\n", head + "\n")
+        self.assertEqual(stored.rstrip("\n"), body.replace("\r\n", "\n").rstrip("\n"))
 
     def test_header_that_would_inject_a_line_is_refused(self):
         r = self.send("badheader")
