@@ -1,0 +1,155 @@
+"""Large bodies written once (queue_segment.h): 100 KB and 3 MiB messages reach the sink byte-intact
+through segment files, which are gone once the mail is delivered; a SIGKILL after the 250s loses no large
+message; a second mxd on the same queue is refused; a segment write that fails (disk full, I/O error)
+gives 452/451, never 250, and mail flows again afterwards."""
+import os
+import subprocess
+import sys
+import time
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
+import mxtest  # noqa: E402
+import sink  # noqa: E402
+from fixtures import hosted, stop_and_cleanup, wait_for  # noqa: E402
+
+SHIM = os.environ.get("MXD_FAULTSHIM", "")
+SHIM_ENV = {"ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1"}
+
+
+def big_body(size, seed):
+    """size octets of printable lines of 78 + CRLF, different for each seed."""
+    text = ("%d-" % seed + "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" * 2)[:78]
+    lines = [text[i % 61:] + text[:i % 61] + "\r\n" for i in range(size // 80 + 1)]
+    return "".join(lines)[:size - 2] + "\r\n"
+
+
+def send(inst, msgid, body):
+    c = inst.client(timeout=60)
+    r = c.send_mail("a@sender.test", ["info@example.com"], mxtest.make_message(msgid, body=body))
+    c.close()
+    return r
+
+
+def segment_files(inst):
+    d = os.path.join(inst.settings["queue_directory"], "segments")
+    return sorted(f for f in os.listdir(d) if f.endswith(".seg")) if os.path.isdir(d) else []
+
+
+def delivered(s, msgid):
+    for m in s.messages:
+        if ("<%s>" % msgid).encode() in m.data:
+            return m.data
+    return None
+
+
+class Segments(unittest.TestCase):
+    def setUp(self):
+        self.sink = sink.Sink("127.0.0.1", mxtest.free_port())
+        self.inst = mxtest.Instance({"queue_run_delay": "1s", "minimal_backoff_time": "1s",
+                                     "maximal_backoff_time": "2s", "smtp_tls_security_level": "none"})
+        hosted(self.inst)
+
+    def tearDown(self):
+        stop_and_cleanup(self.inst)
+        self.sink.stop()
+
+    def route_to_sink(self):
+        self.inst.mxctl("route", "add", "*", "[127.0.0.1]:%d" % self.sink.port)
+
+    def assert_intact(self, msgid, body):
+        data = delivered(self.sink, msgid)
+        self.assertIsNotNone(data, msgid)
+        self.assertTrue(data.endswith(body.encode()), "%s: the body differs" % msgid)
+
+    def test_large_bodies_intact_and_segments_removed(self):
+        self.route_to_sink()
+        self.inst.start()
+        bodies = {"seg100k@test": big_body(100 * 1024, 1), "seg3m@test": big_body(3 << 20, 2),
+                  "small@test": "hi\r\n"}
+        for msgid, body in bodies.items():
+            r = send(self.inst, msgid, body)
+            self.assertEqual(r.code, 250, r.lines)
+        self.assertTrue(self.sink.wait(3, 60), self.inst.read_log()[-2000:])
+        for msgid, body in bodies.items():
+            self.assert_intact(msgid, body)
+        seg_dir = os.path.join(self.inst.settings["queue_directory"], "segments")
+        qmode = os.stat(self.inst.settings["queue_directory"]).st_mode
+        self.assertEqual(os.stat(seg_dir).st_mode & 0o7777, 0o700 | (qmode & 0o2070))  # the queue's group bits
+        self.assertTrue(wait_for(lambda: segment_files(self.inst) == [], 20), segment_files(self.inst))
+        self.inst.stop()
+
+    def test_kill9_after_250_loses_no_large_message(self):
+        self.inst.start(extra_args=["-o", "relayhost=[127.0.0.1]:9"])
+        bodies = {"crash%d@test" % n: big_body(100 * 1024 + n * 4099, n) for n in range(12)}
+        bodies["crash-big@test"] = big_body(3 << 20, 99)
+        for msgid, body in bodies.items():
+            r = send(self.inst, msgid, body)
+            self.assertEqual(r.code, 250, r.lines)
+        self.inst.kill9()
+        self.assertNotEqual(segment_files(self.inst), [])
+        self.route_to_sink()
+        self.inst.start()
+        self.assertTrue(self.sink.wait(len(bodies), 90), self.inst.read_log()[-2000:])
+        for msgid, body in bodies.items():
+            self.assert_intact(msgid, body)
+        self.assertTrue(wait_for(lambda: segment_files(self.inst) == [], 20), segment_files(self.inst))
+
+    def test_second_mxd_on_the_same_queue_is_refused(self):
+        self.inst.start()
+        other = dict(self.inst.settings)
+        other["smtpd_listen"] = "127.0.0.1:%d" % mxtest.free_port()
+        other["maillog_file"] = os.path.join(self.inst.dir, "other.log")
+        conf = os.path.join(self.inst.dir, "other.conf")
+        with open(conf, "w") as f:
+            for k, v in other.items():
+                f.write("%s = %s\n" % (k, v))
+        r = subprocess.run([mxtest.MXD, "-c", conf], capture_output=True, text=True, timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("in use by another mxd", r.stdout + r.stderr + self.read_other_log(other))
+        r = send(self.inst, "still@test", big_body(100 * 1024, 3))  # the first one is unharmed
+        self.assertEqual(r.code, 250, r.lines)
+        self.inst.stop()
+
+    def read_other_log(self, settings):
+        try:
+            with open(settings["maillog_file"], errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    @unittest.skipUnless(SHIM and os.path.exists(SHIM), "fault shim not built")
+    def test_segment_write_faults_give_452_and_451(self):
+        full = os.path.join(self.inst.dir, "fail-pwritev")
+        sync = os.path.join(self.inst.dir, "fail-fsync")
+        env = dict(SHIM_ENV, LD_PRELOAD=SHIM, MXD_FAULT_PWRITEV_FILE=full, MXD_FAULT_FILE=sync)
+        self.route_to_sink()
+        self.inst.start(env=env)
+        body = big_body(100 * 1024, 4)
+        with open(full, "w") as f:
+            f.write("ENOSPC")
+        r = send(self.inst, "full@test", body)
+        self.assertTrue(r.text.startswith("452 4.3.1"), r.lines)
+        small = send(self.inst, "small@test", "hi\r\n")  # small bodies are not in segments
+        self.assertEqual(small.code, 250, small.lines)
+        with open(full, "w") as f:
+            f.write("EIO")
+        r = send(self.inst, "eio@test", body)
+        self.assertTrue(r.text.startswith("451 4.3.0"), r.lines)
+        os.unlink(full)
+        open(sync, "w").close()  # fdatasync fails (EIO)
+        r = send(self.inst, "sync@test", body)
+        self.assertTrue(r.text.startswith("451 4.3.0"), r.lines)
+        os.unlink(sync)
+        r = send(self.inst, "after@test", body)
+        self.assertEqual(r.code, 250, r.lines)
+        self.assertTrue(self.sink.wait(2, 30), self.inst.read_log()[-2000:])
+        time.sleep(1)
+        self.assertEqual(sorted(m for m in ("full@test", "eio@test", "sync@test", "after@test", "small@test")
+                                if delivered(self.sink, m)), ["after@test", "small@test"])
+        self.assert_intact("after@test", body)
+        self.inst.stop()
+
+
+if __name__ == "__main__":
+    unittest.main()
