@@ -14,6 +14,7 @@
 
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
+#include "mxd/queue/queue_failed.h"
 #include "mxd/queue/queue_segment.h"
 #include "mxd/queue/queue_store.h"
 #include "unit_fixtures.h"
@@ -454,6 +455,27 @@ static void test_store(void **state)
 	assert_int_equal(queue_store_start(fx->qs, fx->base, &error), 0);
 	assert_int_equal(count_files(fx), 1); /* the failed batches' segments are collected at start */
 	assert_body(fx, r[3].id, 3 << 20, 4);
+
+	/* kept as failed, then resent: the new message points at the same bytes */
+	char new_id[QUEUE_ID_SIZE], dbpath[400];
+	static const char *const fail_sql[] = {
+	    "UPDATE messages SET failed_at = 1, failed_reason = 'x' WHERE id = ?1",
+	    "UPDATE recipients SET state = 3 WHERE msg_id = ?1",
+	};
+	sqlite3 *db;
+	snprintf(dbpath, sizeof(dbpath), "%s/queue.db", fx->qdir);
+	assert_int_equal(sqlite3_open(dbpath, &db), SQLITE_OK);
+	for (size_t i = 0; i < MXD_ARRAY_SIZE(fail_sql); i++) {
+		sqlite3_stmt *st;
+		assert_int_equal(sqlite3_prepare_v2(db, fail_sql[i], -1, &st, NULL), SQLITE_OK);
+		sqlite3_bind_text(st, 1, r[3].id, -1, SQLITE_STATIC);
+		assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+		sqlite3_finalize(st);
+	}
+	sqlite3_close(db);
+	assert_int_equal(queue_failed_resend(fx->qs, r[3].id, NULL, new_id, &error), 0);
+	assert_body(fx, new_id, 3 << 20, 4);
+	str_copy(r[3].id, sizeof(r[3].id), new_id);
 	assert_int_equal(queue_store_delete(fx->qs, r[3].id, &error), 0);
 	submit(fx, &r[0], &done, 100, 5); /* the next batch collects */
 	wait_done(fx, &done, 5);
