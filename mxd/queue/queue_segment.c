@@ -201,8 +201,10 @@ static int segment_start(struct queue_segment *seg, const char **error_r)
 	}
 	if (fchmod(fd, seg->file_mode) < 0 || fsync(seg->dir_fd) < 0) {
 		*error_r = segment_error("create %s/%s: %s", seg->dir, name, strerror(errno));
+		int saved = errno;
 		close(fd);
 		segment_add_old(seg, seq); /* an empty file, collected later */
+		errno = saved;
 		return -1;
 	}
 	seg->fd = fd;
@@ -214,7 +216,11 @@ static int segment_start(struct queue_segment *seg, const char **error_r)
 /* pwritev every byte of vec[0..n) at off, through short writes. 0 or -1 (errno set). */
 static int segment_pwritev_all(int fd, struct iovec *vec, int n, uint64_t off)
 {
-	while (n > 0) {
+	for (;;) {
+		while (n > 0 && vec->iov_len == 0)
+			vec++, n--;
+		if (n == 0)
+			return 0;
 		ssize_t w = pwritev(fd, vec, n < SEGMENT_IOV_MAX ? n : SEGMENT_IOV_MAX, (off_t)off);
 		if (w < 0) {
 			if (errno == EINTR)
@@ -235,7 +241,6 @@ static int segment_pwritev_all(int fd, struct iovec *vec, int n, uint64_t off)
 			vec->iov_len -= (size_t)w;
 		}
 	}
-	return 0;
 }
 
 /* Write body's pieces at the current segment's end. 0 or -1 (errno set). */

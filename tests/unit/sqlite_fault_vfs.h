@@ -4,7 +4,8 @@
  * (SQLITE_FULL as on a full disk, SQLITE_IOERR_WRITE, ...). fault_set(limit, rc) arms it (-1: no limit);
  * it is safe to call from any thread. The queue's segment files (queue_segment.h) are on the same
  * "disk": pwritev() to one of them ending beyond the limit fails too (ENOSPC for SQLITE_FULL, else EIO),
- * and fault_set_sync(err) makes fdatasync() of a segment fail with err (0: off). These two are defined
+ * fault_set_sync(err) makes fdatasync() of a segment fail with err (0: off), fault_set_short(max) makes
+ * its writes short. These two are defined
  * here and so take the place of libc's for the queue library linked into the test; they call the real
  * ones otherwise. Header-only: include it from one test file.
  */
@@ -73,6 +74,13 @@ static void fault_set(int64_t limit, int rc)
 }
 
 static _Atomic int fault_sync_errno;
+static _Atomic size_t fault_short_max;
+
+/* pwritev() to a segment writes at most max octets per call (0: off), as a signal or a full pipe would. */
+static inline void fault_set_short(size_t max)
+{
+	atomic_store(&fault_short_max, max);
+}
 
 static inline void fault_set_sync(int err)
 {
@@ -104,6 +112,13 @@ ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
 	}
 	if (real == NULL)
 		real = (ssize_t(*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, "pwritev");
+	size_t short_max = atomic_load(&fault_short_max);
+	if (short_max > 0 && iovcnt > 0 &&
+	    fault_is_segment(fd)) { /* a short write: part of the first piece */
+		struct iovec part = {iov[0].iov_base,
+		                     iov[0].iov_len < short_max ? iov[0].iov_len : short_max};
+		return real(fd, &part, 1, off);
+	}
 	return real(fd, iov, iovcnt, off);
 }
 

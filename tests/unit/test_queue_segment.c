@@ -1,8 +1,8 @@
 /*
  * test_queue_segment: large bodies in append-only segment files. Appends read back byte-identical (from
  * evbuffers of several pieces, one of them a reference to an mmapped file), rollover, garbage
- * collection, a crash between append and sync (the tail is ignored and goes with its file), a second
- * writer refused, permissions that follow the queue directory, and errors in pwritev and fdatasync:
+ * collection, short writes, a crash between append and sync (the tail is ignored and goes with its file), a
+ * second writer refused, permissions that follow the queue directory, and errors in pwritev and fdatasync:
  * through the store they fail the message with the SQLite path's errors (452 on a full disk, 451 else)
  * while small bodies in the same batch are stored. Faults come from sqlite_fault_vfs.h.
  */
@@ -68,6 +68,7 @@ static int fx_teardown(void **state)
 	unit_rm_tree(fx->tmp);
 	fault_set(-1, SQLITE_FULL);
 	fault_set_sync(0);
+	fault_set_short(0);
 	free(fx);
 	return 0;
 }
@@ -131,7 +132,7 @@ static void test_append_read_back(void **state)
 {
 	struct fx *fx = *state;
 	const char *error = NULL;
-	struct queue_segment_ref ref[3];
+	struct queue_segment_ref ref[4];
 	char path[400];
 	struct stat st;
 
@@ -156,8 +157,12 @@ static void test_append_read_back(void **state)
 	evbuffer_free(body);
 	munmap(map, 70000);
 
+	fault_set_short(777); /* short writes: the rest follows */
+	append(fx, 45000, 8, &ref[3]);
+	fault_set_short(0);
 	assert_int_equal(queue_segment_sync(fx->seg, &error), 0);
 	assert_int_equal(ref[0].seq, ref[2].seq);
+	assert_reads(fx, &ref[3], 45000, 8);
 	assert_int_equal(ref[1].offset, 40000);
 	assert_int_equal(ref[2].offset, 140000);
 	assert_reads(fx, &ref[0], 40000, 1);
