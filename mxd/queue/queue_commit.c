@@ -1,6 +1,7 @@
 /* queue_commit: the committer thread of queue_store (group commit) and the hand-over of submissions and
  * completions between it and the event-loop thread; see queue_store.h. */
 #include "mxd/queue/queue_log.h"
+#include "mxd/queue/queue_segment.h"
 #include "mxd/queue/queue_store_private.h"
 
 #include "mxd/common/log.h"
@@ -218,16 +219,53 @@ static int queue_commit_write_body(sqlite3 *db, const struct queue_pending *p, s
 	return 0;
 }
 
+/* Set *f for a segment write that failed with errno: a full disk is QUEUE_ERROR_STORAGE_FULL. */
+static void queue_commit_segment_error(struct queue_fail *f, const char *error)
+{
+	if (errno == ENOSPC || errno == EDQUOT) {
+		f->code = QUEUE_ERROR_STORAGE_FULL;
+		f->text = xasprintf("insufficient storage: queue disk full (%s)", error);
+	} else {
+		queue_commit_error_local(f, xasprintf("queue write error (%s)", error));
+	}
+}
+
+/* Does a large body go to a segment? */
+static bool queue_commit_in_segment(const struct queue_store *qs, const struct queue_pending *p)
+{
+	return qs->segments != NULL && p->size >= QUEUE_SEGMENT_MIN_BYTES;
+}
+
+/* A large body: appended to the current segment, its place bound to the message row's ?12..?14. */
+static int queue_commit_append_body(struct queue_store *qs, const struct queue_pending *p,
+                                    struct queue_fail *f)
+{
+	struct queue_segment_ref ref;
+	const char *error;
+
+	if (queue_segment_append(qs->segments, p->body, &ref, &error) < 0) {
+		queue_commit_segment_error(f, error);
+		return -1;
+	}
+	sqlite3_bind_int64(qs->ins_msg, 12, (sqlite3_int64)ref.seq);
+	sqlite3_bind_int64(qs->ins_msg, 13, (sqlite3_int64)ref.offset);
+	sqlite3_bind_int64(qs->ins_msg, 14, (sqlite3_int64)ref.length);
+	return 0;
+}
+
 /* Insert one message (envelope, recipients, body) into the open transaction. */
 static int queue_commit_insert(struct queue_store *qs, const struct queue_pending *p, struct queue_fail *f)
 {
 	sqlite3 *db = qs->commit.db;
 	sqlite3_stmt *st = qs->ins_msg;
+	bool in_segment = queue_commit_in_segment(qs, p);
 
-	if (p->size > (size_t)sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1)) {
+	if (!in_segment && p->size > (size_t)sqlite3_limit(db, SQLITE_LIMIT_LENGTH, -1)) {
 		queue_commit_error_local(f, xasprintf("message too big for the queue (%zu bytes)", p->size));
 		return -1;
 	}
+	if (in_segment && queue_commit_append_body(qs, p, f) < 0)
+		return -1;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, p->arrival);
 	sqlite3_bind_int64(st, 3, (sqlite3_int64)p->size);
@@ -261,6 +299,8 @@ static int queue_commit_insert(struct queue_store *qs, const struct queue_pendin
 	if (queue_commit_step(db, st, "write delivery log", f) < 0)
 		return -1;
 
+	if (in_segment)
+		return 0;
 	st = qs->ins_body;
 	sqlite3_bind_text(st, 1, p->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)p->size);
@@ -321,6 +361,12 @@ static int queue_commit_txn(struct queue_store *qs, struct queue_pending **v, si
 	}
 	if (queue_commit_check_file(qs, f) < 0)
 		goto fail;
+	const char *error;
+	if (qs->segments != NULL && queue_segment_sync(qs->segments, &error) < 0) {
+		queue_commit_segment_error(f, error); /* the rows must not reference unsynced bytes */
+		*retry_r = true;
+		goto fail;
+	}
 	rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
 	if (rc != SQLITE_OK) {
 		queue_commit_error(f, db, rc, "commit");
@@ -417,6 +463,35 @@ static unsigned queue_commit_batch(struct queue_store *qs, struct queue_pending 
 	return commits;
 }
 
+/* Is segment seq still referenced by a committed message? 1, 0, or -1 (then it is kept). */
+static int queue_commit_segment_used(void *ctx, uint64_t seq)
+{
+	struct queue_store *qs = ctx;
+	sqlite3_stmt *st;
+	const char *error;
+
+	if (queue_stmt(&qs->commit, "SELECT 1 FROM messages WHERE body_segment = ?1 LIMIT 1", &st, &error) <
+	    0) {
+		log_warn("qmgr", "%s", error);
+		return -1;
+	}
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+	int rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		log_warn("qmgr", "%s", queue_db_error(qs->commit.db, "look for segment references"));
+	queue_stmt_release(&qs->commit, st);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* Remove the segments no message references any more (after the transaction that removed the last
+ * reference, or at start for a previous run's). */
+static void queue_commit_collect(struct queue_store *qs)
+{
+	unsigned n = queue_segment_collect(qs->segments, queue_commit_segment_used, qs);
+	if (n > 0)
+		log_debug("qmgr", "removed %u unreferenced segment%s", n, n == 1 ? "" : "s");
+}
+
 static void queue_commit_wake_loop(struct queue_store *qs)
 {
 	uint64_t one = 1;
@@ -455,6 +530,8 @@ static void *queue_committer(void *arg)
 		pthread_mutex_unlock(&qs->lock);
 
 		unsigned commits = queue_commit_batch(qs, batch, n, batches);
+		if (commits > 0)
+			queue_commit_collect(qs);
 		while (batches != NULL) {
 			struct queue_batch *b = batches;
 			batches = b->next;
@@ -521,6 +598,7 @@ static void queue_commit_free_resources(struct queue_store *qs)
 	qs->ins_msg = qs->ins_rcpt = qs->ins_body = qs->ins_log = NULL;
 	queue_conn_close(&qs->commit);
 	queue_conn_close(&qs->ckpt);
+	queue_segment_free(&qs->segments);
 	if (qs->wake_ev != NULL)
 		event_free(qs->wake_ev);
 	qs->wake_ev = NULL;
@@ -583,8 +661,10 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	int64_t count, oldest;
 
 	assert(!qs->started);
-	if (queue_db_open(qs->db_path, &qs->commit.db, error_r) < 0)
+	if (queue_segment_open(qs->dir, 0, &qs->segments, error_r) < 0)
 		return -1;
+	if (queue_db_open(qs->db_path, &qs->commit.db, error_r) < 0)
+		goto fail;
 	snprintf(pragma, sizeof(pragma), "PRAGMA cache_size = -%d", QUEUE_COMMIT_CACHE_KIB);
 	if (sqlite3_exec(qs->commit.db, pragma, NULL, NULL, NULL) != SQLITE_OK) {
 		*error_r = queue_db_error(qs->commit.db, "set cache_size");
@@ -603,7 +683,8 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	if (queue_commit_prepare(
 	        qs,
 	        "INSERT INTO messages(id, arrival, size, sender, client_name, client_addr, helo,"
-	        " proto, smtputf8, held, hold_reason) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+	        " proto, smtputf8, held, hold_reason, body_segment, body_offset, body_length)"
+	        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
 	        &qs->ins_msg, error_r) < 0 ||
 	    queue_commit_prepare(qs,
 	                         "INSERT INTO recipients(msg_id, idx, address, orig_address, state, dsn,"
@@ -627,6 +708,7 @@ int queue_store_start(struct queue_store *qs, struct event_base *base, const cha
 	}
 	if (queue_store_stats(qs, &count, &oldest, error_r) < 0)
 		goto fail;
+	queue_commit_collect(qs); /* a previous run's segments, crash tails included */
 
 	/* The committer takes no signals: they stay with the event loop's thread. */
 	sigset_t all, old;

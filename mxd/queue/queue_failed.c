@@ -125,7 +125,8 @@ static int failed_resend_locked(struct queue_conn *c, const char *id, const char
 	if (failed_copy(
 	        c,
 	        "INSERT INTO messages(id, arrival, size, sender, client_name, client_addr, helo, proto,"
-	        " smtputf8) SELECT ?1, ?3, size, sender, client_name, client_addr, helo, proto, smtputf8"
+	        " smtputf8, body_segment, body_offset, body_length) SELECT ?1, ?3, size, sender,"
+	        " client_name, client_addr, helo, proto, smtputf8, body_segment, body_offset, body_length"
 	        " FROM messages WHERE id = ?2 AND failed_at > 0",
 	        new_id, id, NULL, time_now(), &changes, error_r) < 0)
 		return -1;

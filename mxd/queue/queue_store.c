@@ -3,6 +3,7 @@
 #include "mxd/queue/queue_store_private.h"
 
 #include "mxd/queue/queue_log.h"
+#include "mxd/queue/queue_segment.h"
 
 #include "mxd/common/log.h"
 #include "mxd/common/util.h"
@@ -64,6 +65,11 @@ static const char *const queue_migrations[] = {
     "CREATE TABLE owner_notices(domain TEXT NOT NULL, destination TEXT NOT NULL, at INTEGER NOT NULL,"
     " PRIMARY KEY(domain, destination));"
     "CREATE TABLE owner_digests(domain TEXT PRIMARY KEY NOT NULL, at INTEGER NOT NULL);",
+    /* 7: large bodies in segment files (queue_segment.h): where the body is when it has no bodies row */
+    "ALTER TABLE messages ADD COLUMN body_segment INTEGER;"
+    "ALTER TABLE messages ADD COLUMN body_offset INTEGER;"
+    "ALTER TABLE messages ADD COLUMN body_length INTEGER;"
+    "CREATE INDEX messages_body_segment ON messages(body_segment) WHERE body_segment IS NOT NULL;",
 };
 #define QUEUE_SCHEMA_VERSION ((int)MXD_ARRAY_SIZE(queue_migrations))
 
@@ -590,6 +596,45 @@ static int queue_read_blob(struct queue_store *qs, const char *id, struct evbuff
 	return 0;
 }
 
+/* Where the body of id is: *in_segment_r false for a blob, else *ref_r. 0, 1 no such message, -1. */
+static int queue_body_place(struct queue_store *qs, const char *id, bool *in_segment_r,
+                            struct queue_segment_ref *ref_r, const char **error_r)
+{
+	sqlite3_stmt *st;
+
+	if (queue_stmt(&qs->sync, "SELECT body_segment, body_offset, body_length FROM messages WHERE id = ?1",
+	               &st, error_r) < 0)
+		return -1;
+	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*in_segment_r = sqlite3_column_type(st, 0) != SQLITE_NULL;
+		ref_r->seq = (uint64_t)sqlite3_column_int64(st, 0);
+		ref_r->offset = (uint64_t)sqlite3_column_int64(st, 1);
+		ref_r->length = (uint64_t)sqlite3_column_int64(st, 2);
+	} else if (rc != SQLITE_DONE) {
+		*error_r = queue_db_error(qs->sync.db, "read message content");
+	}
+	queue_stmt_release(&qs->sync, st);
+	return rc == SQLITE_ROW ? 0 : rc == SQLITE_DONE ? 1 : -1;
+}
+
+/* Read the body of id into tmp (a blob copied, a segment's bytes mapped), inside one read
+ * transaction. 0, 1 or -1. */
+static int queue_read_body_locked(struct queue_store *qs, const char *id, struct evbuffer *tmp,
+                                  const char **error_r)
+{
+	struct queue_segment_ref ref;
+	bool in_segment = false;
+	int ret = queue_body_place(qs, id, &in_segment, &ref, error_r);
+
+	if (ret != 0)
+		return ret;
+	if (in_segment)
+		return queue_segment_read(qs->dir, &ref, tmp, error_r);
+	return queue_read_blob(qs, id, tmp, error_r);
+}
+
 int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffer *out, const char **error_r)
 {
 	struct evbuffer *tmp = xevbuffer_new();
@@ -598,7 +643,7 @@ int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffe
 	pthread_mutex_lock(&qs->sync_lock);
 	ret = queue_exec(qs->sync.db, "BEGIN", "read message content", error_r);
 	if (ret == 0) {
-		ret = queue_read_blob(qs, id, tmp, error_r);
+		ret = queue_read_body_locked(qs, id, tmp, error_r);
 		queue_rollback(qs->sync.db); /* a read transaction: nothing to keep */
 	}
 	pthread_mutex_unlock(&qs->sync_lock);

@@ -23,7 +23,12 @@
  * the schema version is PRAGMA user_version and queue_store.c holds one migration per version (add a
  * column there). Deleting a message row cascades to its recipients and body (foreign_keys=ON: any other
  * program writing the queue must set it too). No temporary files are used, so recovery is SQLite's own
- * WAL replay when the database is first opened.
+ * WAL replay when the database is first opened. Bodies the committer receives of QUEUE_SEGMENT_MIN_BYTES
+ * or more are not blobs: they are appended to queue_directory/segments/ (queue_segment.h), fdatasync'd
+ * once per batch before the COMMIT whose message rows point at them (body_segment, body_offset,
+ * body_length), and a segment file goes once no row references it (the committer checks after each
+ * batch). queue_store_start() locks segments/, so a second mxd on the same queue fails to start. Bodies
+ * stored by queue_store_insert() (bounces, warnings) stay blobs.
  *
  * Other processes (mxctl, mxadmin) open the same store without starting the committer and use the
  * synchronous calls; SQLite's locking keeps them consistent with a running mxd.
@@ -149,7 +154,8 @@ int queue_store_list(struct queue_store *qs, queue_list_cb *cb, void *ctx, const
 int queue_store_get(struct queue_store *qs, const char *id, struct queue_msg_info **info_r,
                     const char **error_r);
 void queue_msg_info_free(struct queue_msg_info **info);
-/* Append the message content to out. 0, 1 no such message, -1 error. */
+/* Append the message content to out (a segment's bytes as a read-only mapping that out references and
+ * releases when it lets go of them). 0, 1 no such message, -1 error. */
 int queue_store_read_body(struct queue_store *qs, const char *id, struct evbuffer *out, const char **error_r);
 /* 0 done, 1 no such message, -1 error. Logs nothing: queue_store_remove() is the logged removal. */
 int queue_store_delete(struct queue_store *qs, const char *id, const char **error_r);

@@ -52,7 +52,8 @@ struct queue_store {
 	struct queue_conn ckpt;
 	struct queue_conn commit;
 	sqlite3_stmt *ins_msg, *ins_rcpt, *ins_body, *ins_log;
-	dev_t db_dev; /* identity of queue.db when the committer opened it */
+	struct queue_segment *segments; /* large bodies (queue_segment.h); the committer's */
+	dev_t db_dev;                   /* identity of queue.db when the committer opened it */
 	ino_t db_ino;
 
 	/* Guarded by lock: the hand-over between the loop thread and the committer. */

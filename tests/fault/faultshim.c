@@ -145,3 +145,51 @@ int open64(const char *path, int flags, ...)
 	va_end(ap);
 	return fd;
 }
+
+/*
+ * Segment writes that fail: while the file named by MXD_FAULT_PWRITEV_FILE exists, pwritev() fails with
+ * the errno named in it ("ENOSPC", the default, or "EIO"), so tests can fill the disk under the queue's
+ * segment files alone (MXD_FAULT_FILE above fails fdatasync with EIO).
+ */
+#include <sys/uio.h>
+
+ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t offset);
+
+static int pwritev_fault(void)
+{
+	const char *path = getenv("MXD_FAULT_PWRITEV_FILE");
+	char word[16] = "";
+	if (path == NULL)
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%15s", word) != 1)
+		word[0] = '\0';
+	fclose(f);
+	return word[0] == 'E' && word[1] == 'I' ? EIO : ENOSPC;
+}
+
+static ssize_t pwritev_hooked(const char *name, int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	static ssize_t (*real)(int, const struct iovec *, int, off_t);
+	int err = pwritev_fault();
+	if (err != 0) {
+		errno = err;
+		return -1;
+	}
+	if (real == NULL)
+		real = (ssize_t(*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, name);
+	return real(fd, iov, iovcnt, offset);
+}
+
+ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	return pwritev_hooked("pwritev", fd, iov, iovcnt, offset);
+}
+
+ssize_t pwritev64(int fd, const struct iovec *iov, int iovcnt, off_t offset)
+{
+	return pwritev_hooked("pwritev64", fd, iov, iovcnt, offset);
+}

@@ -1,5 +1,6 @@
 """Faults, each with the expected behaviour as an assertion: the disk loses an fsync (451, never 250), the
-queue's disk is full (452 4.3.1, queue intact, mail flows again when space returns), the tables are
+queue's disk is full (452 4.3.1, queue intact, mail flows again when space returns), a large body's
+segment write fails (disk full: 452, I/O error or a lost fdatasync: 451; never 250), the tables are
 locked (451, never 550), a message whose content is missing is quarantined while the rest moves."""
 import os
 import re
@@ -58,6 +59,38 @@ class Faults(unittest.TestCase):
         ids = queued_ids(self.inst)
         for r in (ok, again):
             self.assertIn(r.text.split()[-1], ids)
+
+    @unittest.skipUnless(SHIM and os.path.exists(SHIM), "fault shim not built")
+    def test_segment_write_faults_give_452_and_451(self):
+        """Bodies of 32 KiB or more go to segment files (queue_segment.h): pwritev and fdatasync fail."""
+        full = os.path.join(self.inst.dir, "fail-pwritev")
+        sync = os.path.join(self.inst.dir, "fail-fsync")
+        env = {"LD_PRELOAD": SHIM, "MXD_FAULT_PWRITEV_FILE": full, "MXD_FAULT_FILE": sync,
+               "ASAN_OPTIONS": "verify_asan_link_order=0:detect_leaks=1:abort_on_error=1"}
+        self.inst.start(env=env)
+        with open(full, "w") as f:
+            f.write("ENOSPC")
+        r = send(self.inst, "full@test", size=100000)
+        self.assertTrue(r.text.startswith("452 4.3.1"), r.lines)
+        small = send(self.inst, "small@test")  # a small body is a blob: not in a segment
+        self.assertEqual(small.code, 250, small.lines)
+        with open(full, "w") as f:
+            f.write("EIO")
+        r = send(self.inst, "eio@test", size=100000)
+        self.assertTrue(r.text.startswith("451 4.3.0"), r.lines)
+        os.unlink(full)
+        open(sync, "w").close()  # fdatasync fails with EIO
+        r = send(self.inst, "sync@test", size=100000)
+        self.assertTrue(r.text.startswith("451 4.3.0"), r.lines)
+        os.unlink(sync)
+        after = send(self.inst, "after@test", size=100000)
+        self.assertEqual(after.code, 250, after.lines)
+        self.inst.kill9()
+        self.inst.start()
+        self.assertEqual(sorted(queued_ids(self.inst)), sorted([small.text.split()[-1], after.text.split()[-1]]))
+        out = self.inst.mxctl("queue", "show", after.text.split()[-1]).stdout
+        self.assertIn("after@test", out)
+        self.assertEqual(out.count("x" * 998), 100)
 
     @unittest.skipUnless(SHIM and os.path.exists(SHIM), "fault shim not built")
     def test_clock_jumps(self):

@@ -2,14 +2,25 @@
  * sqlite_fault_vfs: fault injection for the queue's unit tests: a SQLite VFS, registered as the default
  * by fault_install(), that fails writes to a WAL file beyond a size limit with a chosen error
  * (SQLITE_FULL as on a full disk, SQLITE_IOERR_WRITE, ...). fault_set(limit, rc) arms it (-1: no limit);
- * it is safe to call from any thread. Header-only: include it from one test file.
+ * it is safe to call from any thread. The queue's segment files (queue_segment.h) are on the same
+ * "disk": pwritev() to one of them ending beyond the limit fails too (ENOSPC for SQLITE_FULL, else EIO),
+ * fault_set_sync(err) makes fdatasync() of a segment fail with err (0: off), fault_set_short(max) makes
+ * its writes short. These two are defined
+ * here and so take the place of libc's for the queue library linked into the test; they call the real
+ * ones otherwise. Header-only: include it from one test file.
  */
 #ifndef MXD_TESTS_SQLITE_FAULT_VFS_H
 #define MXD_TESTS_SQLITE_FAULT_VFS_H
 
+#include <dlfcn.h>
+#include <errno.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 /* ---- fault injection: a VFS that fails WAL writes beyond a size limit ---- */
 
@@ -60,6 +71,69 @@ static void fault_set(int64_t limit, int rc)
 {
 	atomic_store(&fault_rc, rc);
 	atomic_store(&fault_limit, limit);
+}
+
+static _Atomic int fault_sync_errno;
+static _Atomic size_t fault_short_max;
+
+/* pwritev() to a segment writes at most max octets per call (0: off), as a signal or a full pipe would. */
+static inline void fault_set_short(size_t max)
+{
+	atomic_store(&fault_short_max, max);
+}
+
+static inline void fault_set_sync(int err)
+{
+	atomic_store(&fault_sync_errno, err);
+}
+
+/* Is fd one of the queue's segment files? */
+static int fault_is_segment(int fd)
+{
+	char link[64], path[512];
+	snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+	ssize_t n = readlink(link, path, sizeof(path) - 1);
+	if (n < 0)
+		return 0;
+	path[n] = '\0';
+	return strstr(path, "/segments/") != NULL;
+}
+
+ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off);
+ssize_t pwritev(int fd, const struct iovec *iov, int iovcnt, off_t off)
+{
+	static ssize_t (*real)(int, const struct iovec *, int, off_t);
+	int64_t limit = atomic_load(&fault_limit), end = (int64_t)off;
+	for (int i = 0; i < iovcnt; i++)
+		end += (int64_t)iov[i].iov_len;
+	if (limit >= 0 && end > limit && fault_is_segment(fd)) {
+		errno = atomic_load(&fault_rc) == SQLITE_FULL ? ENOSPC : EIO;
+		return -1;
+	}
+	if (real == NULL)
+		real = (ssize_t(*)(int, const struct iovec *, int, off_t))dlsym(RTLD_NEXT, "pwritev");
+	size_t short_max = atomic_load(&fault_short_max);
+	if (short_max > 0 && iovcnt > 0 &&
+	    fault_is_segment(fd)) { /* a short write: part of the first piece */
+		struct iovec part = {iov[0].iov_base,
+		                     iov[0].iov_len < short_max ? iov[0].iov_len : short_max};
+		return real(fd, &part, 1, off);
+	}
+	return real(fd, iov, iovcnt, off);
+}
+
+int fdatasync(int fd);
+int fdatasync(int fd)
+{
+	static int (*real)(int);
+	int err = atomic_load(&fault_sync_errno);
+	if (err != 0 && fault_is_segment(fd)) {
+		errno = err;
+		return -1;
+	}
+	if (real == NULL)
+		real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+	return real(fd);
 }
 
 #endif
