@@ -182,7 +182,9 @@ class Faults(unittest.TestCase):
             self.assertEqual(r.code, 250, r.lines)
             c.close()
             self.assertEqual(len(queued_ids(self.inst)), 1)
-            self.assertFalse([n for n in os.listdir(qdir) if not n.startswith("queue.db")], os.listdir(qdir))
+            left = [n for n in os.listdir(qdir) if not n.startswith("queue.db") and n != "segments"]
+            self.assertFalse(left, os.listdir(qdir))
+            self.assertEqual(os.listdir(os.path.join(qdir, "segments")), [], "no body of the refused message")
             self.inst.stop()
         finally:
             if self.inst.proc is not None:
