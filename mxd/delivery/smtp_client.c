@@ -14,6 +14,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
@@ -250,6 +251,17 @@ void client_peer_failed(struct smtp_client *c, enum smtp_client_failure failure,
 	client_connect_next(c);
 }
 
+/* Commands and the end of a message go out at once: each is the last thing sent before a reply is
+ * awaited, so Nagle's algorithm would only hold it back until the peer's (possibly delayed) ACK of the
+ * content before it. */
+static void client_no_delay(struct smtp_client *c)
+{
+	int on = 1;
+	evutil_socket_t fd = bufferevent_getfd(c->bev);
+	if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on)) < 0)
+		log_debug("smtp", "TCP_NODELAY: %s", strerror(errno));
+}
+
 static void client_connect_next(struct smtp_client *c)
 {
 	while (c->cur < c->npeer) {
@@ -266,8 +278,10 @@ static void client_connect_next(struct smtp_client *c)
 		client_install(c);
 		client_enter_state(c, SMTP_CLIENT_STATE_CONNECTING);
 		client_arm_timer(c, c->connect_timeout);
-		if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&p->addr, (int)p->len) == 0)
+		if (bufferevent_socket_connect(c->bev, (const struct sockaddr *)&p->addr, (int)p->len) == 0) {
+			client_no_delay(c);
 			return;
+		}
 		int err = EVUTIL_SOCKET_ERROR();
 		snprintf(c->last_diag, sizeof(c->last_diag), "connect to %s: %s", c->relay,
 		         err != 0 ? strerror(err) : "cannot connect");
